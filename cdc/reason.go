@@ -1,0 +1,23 @@
+package cdc
+
+import "errors"
+
+// reason maps an error to the metric label of its sentinel.
+func reason(err error) string {
+	for _, r := range []struct {
+		err   error
+		label string
+	}{
+		{ErrMalformed, "malformed"},
+		{ErrUnknownOp, "unknown_op"},
+		{ErrType, "type"},
+		{ErrTxCount, "tx_count"},
+		{ErrTxBegin, "tx_begin"},
+		{ErrTxTimeout, "tx_timeout"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.label
+		}
+	}
+	return "other"
+}

@@ -1,0 +1,34 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrIdle is returned by Source.Read when nothing is available right now; the caller
+// retries later. A finite source returns io.EOF once it is exhausted.
+var ErrIdle = errors.New("cdc: source idle")
+
+// Source yields decoded change events in each stream's commit order, following
+// Conduit's lifecycle. Ack may run concurrently with Read.
+type Source interface {
+	// Open starts reading after position from (the zero Position reads from the start).
+	// Events at or before from are not returned again.
+	Open(ctx context.Context, from Position) error
+	// Read returns the next event, ErrIdle when none is ready, or io.EOF at the end of
+	// a finite source. Records that cannot be decoded go to the source's dead letters
+	// and are skipped; Read returns an error only when the source itself fails.
+	Read(ctx context.Context) (Event, error)
+	// Ack reports that everything up to and including position upTo is durably committed
+	// downstream; the source may release it (commit Kafka offsets, advance a slot).
+	// upTo is always the commit position of a whole transaction.
+	Ack(ctx context.Context, upTo Position) error
+	// Close releases the source's resources.
+	Close() error
+}
+
+// Decoder turns one raw record into one event. Errors are *DecodeError values naming
+// the record and the field.
+type Decoder interface {
+	Decode(rec *Record) (Event, error)
+}

@@ -1,0 +1,181 @@
+package change_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/strata-data/strata/change"
+)
+
+func allTypes(t *testing.T) *change.Schema {
+	return change.MustSchema([]arrow.Field{
+		change.NotNull("id", arrow.PrimitiveTypes.Int64),
+		change.Col("i8", arrow.PrimitiveTypes.Int8),
+		change.Col("i16", arrow.PrimitiveTypes.Int16),
+		change.Col("i32", arrow.PrimitiveTypes.Int32),
+		change.Col("u64", arrow.PrimitiveTypes.Uint64),
+		change.Col("f32", arrow.PrimitiveTypes.Float32),
+		change.Col("f64", arrow.PrimitiveTypes.Float64),
+		change.Col("ok", arrow.FixedWidthTypes.Boolean),
+		change.Col("amount", &arrow.Decimal128Type{Precision: 19, Scale: 4}),
+		change.Col("name", arrow.BinaryTypes.String),
+		change.Col("blob", arrow.BinaryTypes.Binary),
+		change.Col("day", arrow.FixedWidthTypes.Date32),
+		change.Col("tod", arrow.FixedWidthTypes.Time64us),
+		change.Col("at", &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}),
+	}, "id")
+}
+
+func TestBatchRoundTrip(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+
+	s := allTypes(t)
+	assert.Equal(t, []string{"id"}, s.KeyNames())
+	day := time.Date(2019, 7, 9, 0, 0, 0, 0, time.UTC)
+	at := time.Date(2019, 7, 9, 1, 2, 3, 456789000, time.UTC)
+	b, err := change.FromRows(mem, s, [][]any{
+		{change.Insert, int64(1 << 60), 1, 2, 3, uint64(7), float32(1.5), 2.25, true, "200000.0000", "Anne", []byte{0x62, 0x67, 0xf2}, day, 90 * time.Second, at},
+		{change.Delete, 2, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil},
+	})
+	require.NoError(t, err)
+	defer b.Release()
+
+	require.Equal(t, 2, b.Len())
+	assert.Equal(t, []change.Op{change.Insert, change.Delete}, b.Ops())
+	got := b.Plain()
+	assert.Equal(t, []any{change.Insert, int64(1 << 60), int64(1), int64(2), int64(3), int64(7), 1.5, 2.25, true,
+		"200000.0000", "Anne", []byte{0x62, 0x67, 0xf2}, day, 90 * time.Second, at}, got[0])
+	assert.Equal(t, change.Delete, got[1][0])
+	for _, v := range got[1][2:] {
+		assert.Nil(t, v)
+	}
+
+	// Rows round-trip through Append.
+	bl := change.NewBuilder(mem, s)
+	defer bl.Release()
+	for i, r := range b.Rows() {
+		require.NoError(t, bl.Append(b.Ops()[i], r))
+	}
+	b2 := bl.NewBatch()
+	defer b2.Release()
+	assert.Equal(t, got, b2.Plain())
+	assert.Contains(t, b2.String(), "+I | 1152921504606846976")
+}
+
+func TestBuilderErrorsNameTheColumn(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	s := allTypes(t)
+	bl := change.NewBuilder(mem, s)
+	defer bl.Release()
+
+	row := make(change.Row, s.NumFields())
+	assert.ErrorContains(t, bl.Append(change.Insert, row), `column "id" is not nullable`)
+	row[0] = change.Int(1)
+	row[9] = change.Int(5)
+	assert.ErrorContains(t, bl.Append(change.Insert, row), `column "name" of type utf8 cannot hold a int value`)
+	row[9] = change.Str("x")
+	row[1] = change.Int(300)
+	assert.ErrorContains(t, bl.Append(change.Insert, row), `value 300 out of range for column "i8"`)
+	assert.ErrorContains(t, bl.Append(change.Insert, row[:3]), "row has 3 values")
+	assert.Equal(t, 0, bl.Len(), "failed appends leave nothing behind")
+	row[1] = change.Absent()
+	require.NoError(t, bl.Append(change.UpdateBefore, row))
+	b := bl.NewBatch()
+	defer b.Release()
+	assert.True(t, b.Value(0, 1).IsNull(), "absent is stored as NULL")
+}
+
+func TestSchemaValidation(t *testing.T) {
+	_, err := change.NewSchema([]arrow.Field{change.Col("a", arrow.PrimitiveTypes.Int64), change.Col("a", arrow.PrimitiveTypes.Int64)})
+	assert.ErrorContains(t, err, `duplicate column "a"`)
+	_, err = change.NewSchema([]arrow.Field{change.Col("a", arrow.PrimitiveTypes.Int64)}, "b")
+	assert.ErrorContains(t, err, `key column "b" is not a column`)
+	_, err = change.NewSchema([]arrow.Field{change.Col("a", arrow.ListOf(arrow.PrimitiveTypes.Int64))})
+	assert.ErrorIs(t, err, change.ErrSchema)
+
+	s := change.MustSchema([]arrow.Field{change.NotNull("k1", arrow.BinaryTypes.String), change.NotNull("k2", arrow.PrimitiveTypes.Int32), change.Col("v", arrow.PrimitiveTypes.Float64)}, "k2", "k1")
+	back, err := change.FromArrow(s.Arrow())
+	require.NoError(t, err)
+	assert.True(t, s.Equal(back))
+	assert.Equal(t, []int{1, 0}, back.Key())
+	assert.Equal(t, change.Row{change.Int(2), change.Str("a")}, s.KeyOf(change.Row{change.Str("a"), change.Int(2), change.Float(1)}))
+	assert.Equal(t, "k1 utf8 not null, k2 int32 not null, v float64 (key: k2,k1)", s.String())
+}
+
+func TestDecimalText(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		scale int32
+		out   string
+	}{
+		{"200000", 4, "200000.0000"},
+		{"10.0000", 4, "10.0000"},
+		{"-0.5", 2, "-0.50"},
+		{"0.001", 3, "0.001"},
+		{"12.3400", 2, "12.34"},
+		{"99999999999999999999999999999999999999", 0, "99999999999999999999999999999999999999"},
+		{"-12345678901234567890.123456789", 9, "-12345678901234567890.123456789"},
+		{"7", 0, "7"},
+	} {
+		n, err := change.ParseDecimal(c.in, c.scale)
+		require.NoError(t, err, c.in)
+		assert.Equal(t, c.out, change.FormatDecimal(n, c.scale), c.in)
+	}
+	for _, bad := range []string{"", "-", "1.2.3", "1e5", "0.123"} {
+		_, err := change.ParseDecimal(bad, 2)
+		assert.Error(t, err, bad)
+	}
+	_, err := change.ParseDecimal("999999999999999999999999999999999999999", 0)
+	assert.ErrorContains(t, err, "exceeds 38 digits")
+	assert.Equal(t, "-0.05", change.FormatDecimal(decimal128.FromI64(-5), 2))
+}
+
+func TestAppendJSON(t *testing.T) {
+	ts := &arrow.TimestampType{Unit: arrow.Millisecond}
+	for _, c := range []struct {
+		v    change.Value
+		t    arrow.DataType
+		want string
+	}{
+		{change.Int(1<<62 + 1), arrow.PrimitiveTypes.Int64, "4611686018427387905"},
+		{change.Decimal(decimal128.FromI64(2000000000)), &arrow.Decimal128Type{Precision: 19, Scale: 4}, `"200000.0000"`},
+		{change.Int(18086), arrow.FixedWidthTypes.Date32, `"2019-07-09"`},
+		{change.Int(1562630400000), ts, `"2019-07-09T00:00:00Z"`},
+		{change.Int(1529507596945104), arrow.FixedWidthTypes.Timestamp_us, `"2018-06-20T15:13:16.945104Z"`},
+		{change.Int(3723000), arrow.FixedWidthTypes.Time32ms, `"01:02:03"`},
+		{change.Bytes([]byte{0x62, 0x67, 0xf2}), arrow.BinaryTypes.Binary, `"Ymfy"`},
+		{change.Str("a\"b\n\x01"), arrow.BinaryTypes.String, `"a\"b\n\u0001"`},
+		{change.Null(), arrow.BinaryTypes.String, `null`},
+		{change.Float(1.5), arrow.PrimitiveTypes.Float64, `1.5`},
+		{change.Bool(true), arrow.FixedWidthTypes.Boolean, `true`},
+	} {
+		assert.Equal(t, c.want, string(change.AppendJSON(nil, c.v, c.t)))
+	}
+}
+
+func TestOps(t *testing.T) {
+	for _, op := range []change.Op{change.Insert, change.UpdateBefore, change.UpdateAfter, change.Delete} {
+		back, err := change.ParseOp(op.String())
+		require.NoError(t, err)
+		assert.Equal(t, op, back)
+	}
+	assert.True(t, change.Delete.IsRetraction())
+	assert.False(t, change.UpdateAfter.IsRetraction())
+	_, err := change.ParseOp("*X")
+	assert.Error(t, err)
+}
+
+func TestTimeOfNoOverflow(t *testing.T) {
+	// Debezium's +infinity for MicroTimestamp.
+	tm := change.TimeOf(9223372036825200000, arrow.Microsecond)
+	assert.Equal(t, 294247, tm.Year())
+	assert.Equal(t, time.Date(1969, 12, 31, 23, 59, 59, 999000000, time.UTC), change.TimeOf(-1, arrow.Millisecond))
+}
