@@ -120,3 +120,29 @@ func Max(p, q Position) Position {
 	}
 	return p
 }
+
+// PositionFiller gives events that carry no position of their own (a payload without a
+// source block) the position right after the previous event of the same stream, so that
+// they keep their place in the stream's order and a source can resume past them.
+// Sources call Fill on every event they decode. The zero value is ready to use.
+type PositionFiller struct {
+	last map[streamID]Position
+}
+
+type streamID struct {
+	topic     string
+	partition int32
+}
+
+// Fill sets ev.Pos when it is zero and remembers the stream's latest position.
+func (f *PositionFiller) Fill(ev *Event) {
+	if f.last == nil {
+		f.last = map[streamID]Position{}
+	}
+	id := streamID{ev.Origin.Topic, ev.Origin.Partition}
+	last := f.last[id]
+	if ev.Pos.IsZero() {
+		ev.Pos = last.Next()
+	}
+	f.last[id] = Max(last, ev.Pos)
+}
