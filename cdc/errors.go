@@ -17,6 +17,8 @@ var (
 	ErrTxCount = errors.New("cdc: transaction event count mismatch")
 	// ErrTxBegin: an END or an in-transaction event arrived for a transaction without BEGIN.
 	ErrTxBegin = errors.New("cdc: transaction without BEGIN")
+	// ErrNotEvent: the record is a Debezium event key (or other non-event JSON), not a change event.
+	ErrNotEvent = errors.New("cdc: not a change event")
 	// ErrTxTimeout: a transaction did not complete within the assembler's bounds.
 	ErrTxTimeout = errors.New("cdc: transaction incomplete")
 )

@@ -124,7 +124,11 @@ func Max(p, q Position) Position {
 // PositionFiller gives events that carry no position of their own (a payload without a
 // source block) the position right after the previous event of the same stream, so that
 // they keep their place in the stream's order and a source can resume past them.
-// Sources call Fill on every event they decode. The zero value is ready to use.
+// Snapshot reads share the snapshot's position in Debezium (one LSN or binlog offset for
+// every row), so a read at or before the stream's latest position also gets the next
+// one. Other events keep their position: one that goes backwards is a redelivery, which
+// the assembler drops by position. Sources call Fill on every event they decode; the
+// zero value is ready to use.
 type PositionFiller struct {
 	last map[streamID]Position
 }
@@ -134,14 +138,15 @@ type streamID struct {
 	partition int32
 }
 
-// Fill sets ev.Pos when it is zero and remembers the stream's latest position.
+// Fill sets ev.Pos when it is zero (or a tied snapshot read) and remembers the stream's
+// latest position.
 func (f *PositionFiller) Fill(ev *Event) {
 	if f.last == nil {
 		f.last = map[streamID]Position{}
 	}
 	id := streamID{ev.Origin.Topic, ev.Origin.Partition}
 	last := f.last[id]
-	if ev.Pos.IsZero() {
+	if ev.Pos.IsZero() || (ev.Op == OpRead && ev.Pos.Compare(last) <= 0) {
 		ev.Pos = last.Next()
 	}
 	f.last[id] = Max(last, ev.Pos)
