@@ -452,3 +452,20 @@ func Int64(raw []byte) (int64, error) {
 	}
 	return strconv.ParseInt(string(raw), 10, 64)
 }
+
+// Rest returns the unread input, after whitespace.
+func (s *Scanner) Rest() []byte {
+	s.ws()
+	return s.data[s.pos:]
+}
+
+// Advance moves past n bytes of Rest that the caller has validated itself, such as a
+// value it recognised byte for byte.
+func (s *Scanner) Advance(n int) {
+	s.ws()
+	if n < 0 || s.pos+n > len(s.data) {
+		s.Fail("advance past the end")
+		return
+	}
+	s.pos += n
+}

@@ -1,0 +1,1167 @@
+package cdc
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+
+	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/jsonscan"
+)
+
+// DebeziumConfig configures a DebeziumDecoder; the zero value works.
+type DebeziumConfig struct {
+	// Metrics counts decoded events (nil: not counted).
+	Metrics *Metrics
+}
+
+// DebeziumDecoder decodes Debezium JSON change events, as Kafka Connect's JSON converter
+// writes them, into typed events. It accepts the {schema, payload} envelope and the bare
+// payload; ops c/u/d/r/t/m; tombstones (a null or empty value, or {"schema":null,
+// "payload":null}); transaction metadata BEGIN/END. Connect logical types map to Arrow
+// types; integers are read exactly; numeric fields may be JSON strings; with duplicate
+// keys the last wins. Payload-only events get column types inferred from their values.
+//
+// A decoder keeps per-table schema state, so use one per source; it is not safe for
+// concurrent use. Events it returns share nothing with the input bytes.
+type DebeziumDecoder struct {
+	cfg  DebeziumConfig
+	sc   jsonscan.Scanner
+	sc2  jsonscan.Scanner
+	b64  []byte
+	path []string
+
+	// parsed schemas by their raw JSON; topicSchema remembers the last one per topic so
+	// an identical schema is recognised by a prefix compare instead of a scan.
+	schemas     map[string]*rowSpec
+	topicSchema map[string]*cachedSchema
+	topicKey    map[string]*cachedSchema
+	versions    map[string]*tableVersions
+	infer       map[string]*inferState
+}
+
+type cachedSchema struct {
+	raw  []byte
+	spec *rowSpec
+}
+
+type tableVersions struct {
+	last    *change.Schema
+	lastVer int
+	byText  map[string]int
+}
+
+// NewDebeziumDecoder returns a decoder.
+func NewDebeziumDecoder(cfg DebeziumConfig) *DebeziumDecoder {
+	return &DebeziumDecoder{
+		cfg:         cfg,
+		schemas:     map[string]*rowSpec{},
+		topicSchema: map[string]*cachedSchema{},
+		topicKey:    map[string]*cachedSchema{},
+		versions:    map[string]*tableVersions{},
+		infer:       map[string]*inferState{},
+	}
+}
+
+// fieldErr carries the JSON path of a failure up to Decode.
+type fieldErr struct {
+	path string
+	err  error
+}
+
+func (e *fieldErr) Error() string { return e.path + ": " + e.err.Error() }
+func (e *fieldErr) Unwrap() error { return e.err }
+
+func errAt(path string, sentinel error, format string, args ...any) error {
+	return &fieldErr{path: path, err: fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))}
+}
+
+// Decode decodes one record. Errors are *DecodeError naming the record's origin and the
+// offending field, wrapping ErrMalformed, ErrUnknownOp, ErrType or ErrNotEvent.
+func (d *DebeziumDecoder) Decode(rec *Record) (Event, error) {
+	ev, err := d.decode(rec)
+	if err != nil {
+		de := &DecodeError{Origin: rec.Origin(), Err: err}
+		var fe *fieldErr
+		if errors.As(err, &fe) {
+			de.Field, de.Err = fe.path, fe.err
+		}
+		return Event{}, de
+	}
+	d.cfg.Metrics.Decoded(ev.Table)
+	return ev, nil
+}
+
+func blankJSON(b []byte) bool { return len(bytes.TrimSpace(b)) == 0 }
+
+func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
+	ev := Event{Origin: rec.Origin()}
+	if !blankJSON(rec.Key) {
+		if err := d.decodeKey(rec, &ev); err != nil {
+			return Event{}, err
+		}
+	}
+	if blankJSON(rec.Value) {
+		return d.tombstone(rec, ev), nil
+	}
+	sc := &d.sc
+	sc.Reset(rec.Value)
+	if !sc.Object() {
+		if sc.Null() && sc.End() {
+			return d.tombstone(rec, ev), nil
+		}
+		return Event{}, errAt("value", ErrMalformed, "not a JSON object")
+	}
+	// Walk the top level: an object whose keys are exactly schema and payload is an
+	// envelope; anything else is a bare payload.
+	var spec *rowSpec
+	var schemaNull, payloadNull, sawSchema, sawPayload, bare bool
+	var payload []byte
+	for !bare {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "schema":
+			sawSchema = true
+			if sc.Null() {
+				schemaNull = true
+				spec = nil
+				continue
+			}
+			var err error
+			if spec, err = d.envelopeSchema(sc, rec.Topic); err != nil {
+				return Event{}, err
+			}
+		case "payload":
+			sawPayload = true
+			if sc.Null() {
+				payloadNull = true
+				continue
+			}
+			payload = sc.Skip()
+		default:
+			bare = true
+		}
+		if sc.Err() != nil {
+			return Event{}, errAt("value", ErrMalformed, "%v", sc.Err())
+		}
+	}
+	if sc.Err() != nil || (!bare && !sc.End()) {
+		return Event{}, errAt("value", ErrMalformed, "%v", sc.Err())
+	}
+	if bare || !sawPayload || !sawSchema {
+		if bare || sawPayload || sawSchema {
+			// a bare payload (which may itself have a field named schema or payload)
+			return d.decodePayload(rec.Value, nil, ev, "")
+		}
+		return Event{}, errAt("value", ErrNotEvent, "empty object")
+	}
+	if payloadNull {
+		if schemaNull || spec == nil {
+			return d.tombstone(rec, ev), nil
+		}
+		return d.tombstone(rec, ev), nil
+	}
+	return d.decodePayload(payload, spec, ev, "payload.")
+}
+
+// tombstone makes the event for a null value: the key says which row.
+func (d *DebeziumDecoder) tombstone(rec *Record, ev Event) Event {
+	ev.Op = OpTombstone
+	if ev.Table == "" {
+		ev.Table = tableFromTopic(rec.Topic)
+	}
+	return ev
+}
+
+// tableFromTopic turns "server.schema.table" into "schema.table".
+func tableFromTopic(topic string) string {
+	if i := strings.IndexByte(topic, '.'); i >= 0 && strings.Count(topic, ".") >= 2 {
+		return topic[i+1:]
+	}
+	return topic
+}
+
+// tableFromSchemaName turns "server.db.table.Key" (or .Value, .Envelope) into "db.table".
+func tableFromSchemaName(name string) string {
+	for _, suf := range []string{".Key", ".Value", ".Envelope"} {
+		if strings.HasSuffix(name, suf) {
+			return tableFromTopic(strings.TrimSuffix(name, suf))
+		}
+	}
+	return ""
+}
+
+// envelopeSchema reads the envelope's schema and returns the row layout of its
+// before/after fields (nil for schemas without them, such as transaction metadata).
+func (d *DebeziumDecoder) envelopeSchema(sc *jsonscan.Scanner, topic string) (*rowSpec, error) {
+	return d.cachedSpec(sc, topic, d.topicSchema, func(root connectField) (*rowSpec, error) {
+		for _, f := range root.fields {
+			if (f.field == "after" || f.field == "before") && len(f.fields) > 0 {
+				spec, err := rowSpecOf(f)
+				if err != nil {
+					return nil, errAt("schema."+f.field, ErrMalformed, "%v", err)
+				}
+				return spec, nil
+			}
+		}
+		if len(root.fields) > 0 && root.fields[0].field != "" && !hasField(root, "op") && !hasField(root, "status") {
+			// a key schema, or a flat value without an envelope
+			spec, err := rowSpecOf(root)
+			if err != nil {
+				return nil, errAt("schema", ErrMalformed, "%v", err)
+			}
+			spec.name = root.name
+			return spec, nil
+		}
+		return nil, nil
+	})
+}
+
+func hasField(f connectField, name string) bool {
+	for _, s := range f.fields {
+		if s.field == name {
+			return true
+		}
+	}
+	return false
+}
+
+// cachedSpec parses a schema node unless it is byte-identical to the topic's previous one.
+func (d *DebeziumDecoder) cachedSpec(sc *jsonscan.Scanner, topic string, byTopic map[string]*cachedSchema, build func(connectField) (*rowSpec, error)) (*rowSpec, error) {
+	if c := byTopic[topic]; c != nil && bytes.HasPrefix(sc.Rest(), c.raw) {
+		sc.Advance(len(c.raw))
+		return c.spec, nil
+	}
+	raw := sc.Skip()
+	if sc.Err() != nil {
+		return nil, errAt("schema", ErrMalformed, "%v", sc.Err())
+	}
+	spec, ok := d.schemas[string(raw)]
+	if !ok {
+		var s2 jsonscan.Scanner
+		s2.Reset(raw)
+		root, err := parseConnectSchema(&s2)
+		if err != nil {
+			return nil, errAt("schema", ErrMalformed, "%v", err)
+		}
+		if spec, err = build(root); err != nil {
+			return nil, err
+		}
+		if spec != nil && spec.name == "" {
+			spec.name = root.name
+		}
+		d.schemas[string(raw)] = spec
+	}
+	byTopic[topic] = &cachedSchema{raw: append([]byte(nil), raw...), spec: spec}
+	return spec, nil
+}
+
+// decodeKey reads the record key: an envelope with a key schema, or a bare object.
+func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
+	sc := &d.sc
+	sc.Reset(r.Key)
+	if sc.Null() {
+		return nil
+	}
+	if !sc.Object() {
+		return errAt("key", ErrMalformed, "not a JSON object")
+	}
+	var spec *rowSpec
+	var payload []byte
+	sawSchema, bare := false, false
+	for !bare {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "schema":
+			sawSchema = true
+			if sc.Null() {
+				continue
+			}
+			var err error
+			spec, err = d.cachedSpec(sc, r.Topic, d.topicKey, func(root connectField) (*rowSpec, error) {
+				s, err := rowSpecOf(root)
+				if err != nil {
+					return nil, errAt("key.schema", ErrMalformed, "%v", err)
+				}
+				return s, nil
+			})
+			if err != nil {
+				return err
+			}
+		case "payload":
+			if sc.Null() {
+				return nil
+			}
+			payload = sc.Skip()
+		default:
+			bare = true
+		}
+		if sc.Err() != nil {
+			return errAt("key", ErrMalformed, "%v", sc.Err())
+		}
+	}
+	if bare || !sawSchema {
+		payload, spec = r.Key, nil
+	}
+	if payload == nil {
+		return nil
+	}
+	var row change.Row
+	var ks *change.Schema
+	var err error
+	s2 := &d.sc2
+	s2.Reset(payload)
+	if spec != nil {
+		if row, err = d.decodeRow(s2, spec, "key.payload"); err != nil {
+			return err
+		}
+		names := make([]string, len(spec.cols))
+		for i, c := range spec.cols {
+			names[i] = string(c.name)
+		}
+		ks, err = spec.schemaFor(names)
+		if err != nil {
+			return errAt("key.schema", ErrMalformed, "%v", err)
+		}
+		if t := tableFromSchemaName(spec.name); t != "" {
+			ev.Table = t
+		}
+	} else {
+		st := d.inferStateFor("\x00key:" + r.Topic)
+		vals, err := inferObject(s2, "key")
+		if err != nil {
+			return err
+		}
+		names := make([]string, len(vals))
+		for i, v := range vals {
+			names[i] = v.name
+		}
+		var rows []change.Row
+		if ks, rows, err = st.merge([][]inferred{vals}, names, "key"); err != nil {
+			return err
+		}
+		row = rows[0]
+	}
+	ev.KeySchema, ev.Key = ks, row
+	return nil
+}
+
+// payloadState accumulates one payload's fields in any order.
+type payloadState struct {
+	before, after []byte // raw images (nil: absent or null)
+	op            string
+	status        string
+	hasOp         bool
+	hasStatus     bool
+}
+
+// decodePayload decodes a Debezium payload (value envelope's payload or a bare value).
+func (d *DebeziumDecoder) decodePayload(data []byte, spec *rowSpec, ev Event, prefix string) (Event, error) {
+	sc := &d.sc
+	sc.Reset(data)
+	if !sc.Object() {
+		return Event{}, errAt(strings.TrimSuffix(prefix, "."), ErrMalformed, "payload is not an object")
+	}
+	var ps payloadState
+	for {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		key := string(k)
+		var err error
+		switch key {
+		case "before":
+			if !sc.Null() {
+				if sc.Peek() != '{' {
+					return Event{}, errAt(prefix+key, ErrMalformed, "not an object")
+				}
+				ps.before = sc.Skip()
+			} else {
+				ps.before = nil
+			}
+		case "after":
+			if !sc.Null() {
+				if sc.Peek() != '{' {
+					return Event{}, errAt(prefix+key, ErrMalformed, "not an object")
+				}
+				ps.after = sc.Skip()
+			} else {
+				ps.after = nil
+			}
+		case "op":
+			s, ok := sc.String()
+			if !ok {
+				return Event{}, errAt(prefix+key, ErrMalformed, "not a string")
+			}
+			ps.op, ps.hasOp = string(s), true
+		case "source":
+			if !sc.Null() {
+				ev.Source = SourceInfo{}
+				err = d.decodeSource(sc, &ev.Source, prefix+key)
+			}
+		case "ts_ms":
+			ev.TsMs, err = d.int64Field(sc, prefix+key)
+		case "ts_ns":
+			ev.TsNs, err = d.int64Field(sc, prefix+key)
+		case "transaction":
+			if !sc.Null() {
+				ev.Tx = TxInfo{}
+				err = d.decodeTxBlock(sc, &ev.Tx, prefix+key)
+			}
+		case "message":
+			if !sc.Null() {
+				ev.Message, err = d.decodeMessage(sc, prefix+key)
+			}
+		case "status":
+			s, ok := sc.String()
+			if !ok {
+				return Event{}, errAt(prefix+key, ErrMalformed, "not a string")
+			}
+			ps.status, ps.hasStatus = string(s), true
+		case "id":
+			if sc.Null() {
+				break
+			}
+			if s, ok := sc.String(); ok {
+				ev.Tx.ID = string(s)
+			} else if raw, _, ok := sc.Number(); ok {
+				ev.Tx.ID = string(raw)
+			} else {
+				return Event{}, errAt(prefix+key, ErrMalformed, "not a string")
+			}
+		case "event_count":
+			if !sc.Null() {
+				ev.EventCount, err = d.int64Field(sc, prefix+key)
+			}
+		case "data_collections":
+			if !sc.Null() {
+				ev.Collections, err = d.decodeCollections(sc, prefix+key)
+			}
+		default:
+			sc.Skip()
+		}
+		if err != nil {
+			return Event{}, err
+		}
+		if sc.Err() != nil {
+			return Event{}, errAt(prefix+key, ErrMalformed, "%v", sc.Err())
+		}
+	}
+	if sc.Err() != nil || !sc.End() {
+		return Event{}, errAt(strings.TrimSuffix(prefix, "."), ErrMalformed, "%v", sc.Err())
+	}
+
+	if ps.hasStatus && !ps.hasOp {
+		switch ps.status {
+		case "BEGIN":
+			ev.Op = OpTxBegin
+		case "END":
+			ev.Op = OpTxEnd
+		default:
+			return Event{}, errAt(prefix+"status", ErrUnknownOp, "transaction status %q (want BEGIN or END)", ps.status)
+		}
+		if ev.Tx.ID == "" {
+			return Event{}, errAt(prefix+"id", ErrMalformed, "transaction metadata without an id")
+		}
+		ev.Key, ev.KeySchema = nil, nil
+		return ev, nil
+	}
+	if !ps.hasOp {
+		if ev.KeySchema == nil && ev.Key == nil && ps.before == nil && ps.after == nil {
+			return Event{}, errAt(strings.TrimSuffix(prefix, "."), ErrNotEvent, "no op: an event key or other JSON, not a change event")
+		}
+		return Event{}, errAt(prefix+"op", ErrMalformed, "missing")
+	}
+	switch ps.op {
+	case "c":
+		ev.Op = OpCreate
+	case "u":
+		ev.Op = OpUpdate
+	case "d":
+		ev.Op = OpDelete
+	case "r":
+		ev.Op = OpRead
+	case "t":
+		ev.Op = OpTruncate
+	case "m":
+		ev.Op = OpMessage
+	default:
+		return Event{}, errAt(prefix+"op", ErrUnknownOp, "%q (want c, u, d, r, t or m)", ps.op)
+	}
+
+	if t := ev.Source.qualifiedTable(); t != "" {
+		ev.Table = t
+	} else if spec != nil && ev.Table == "" {
+		ev.Table = tableFromSchemaName(spec.name)
+	}
+	if ev.Source.TsMs > 0 {
+		ev.CommitTime = time.UnixMilli(ev.Source.TsMs).UTC()
+	}
+	ev.Pos = ev.Source.position()
+
+	if err := d.decodeImages(&ev, spec, ps.before, ps.after, prefix); err != nil {
+		return Event{}, err
+	}
+	switch ev.Op {
+	case OpCreate, OpRead:
+		if ev.After == nil {
+			return Event{}, errAt(prefix+"after", ErrMalformed, "%s event without an after image", ev.Op)
+		}
+	case OpUpdate:
+		if ev.After == nil {
+			return Event{}, errAt(prefix+"after", ErrMalformed, "update without an after image")
+		}
+	case OpDelete:
+		if ev.Before == nil && ev.Key == nil {
+			return Event{}, errAt(prefix+"before", ErrMalformed, "delete with neither a before image nor a key")
+		}
+	}
+	if ev.Table == "" && ev.Op.IsRowChange() {
+		// The transaction-enrichment examples carry no source; keep the event, tableless.
+		ev.Table = ""
+	}
+	return ev, nil
+}
+
+// decodeImages types and decodes the before and after images.
+func (d *DebeziumDecoder) decodeImages(ev *Event, spec *rowSpec, before, after []byte, prefix string) error {
+	if before == nil && after == nil {
+		return nil
+	}
+	var keyNames []string
+	if ev.KeySchema != nil {
+		for _, f := range ev.KeySchema.Fields() {
+			keyNames = append(keyNames, f.Name)
+		}
+	}
+	if spec != nil {
+		s, err := spec.schemaFor(keyNames)
+		if err != nil {
+			return errAt(prefix+"schema", ErrMalformed, "%v", err)
+		}
+		ev.Schema = s
+		if before != nil {
+			d.sc2.Reset(before)
+			if ev.Before, err = d.decodeRow(&d.sc2, spec, prefix+"before"); err != nil {
+				return err
+			}
+		}
+		if after != nil {
+			d.sc2.Reset(after)
+			if ev.After, err = d.decodeRow(&d.sc2, spec, prefix+"after"); err != nil {
+				return err
+			}
+		}
+	} else {
+		st := d.inferStateFor(ev.Table)
+		var imgs [][]inferred
+		var which []string
+		for _, img := range []struct {
+			name string
+			raw  []byte
+		}{{"before", before}, {"after", after}} {
+			if img.raw == nil {
+				continue
+			}
+			d.sc2.Reset(img.raw)
+			vals, err := inferObject(&d.sc2, prefix+img.name)
+			if err != nil {
+				return err
+			}
+			imgs = append(imgs, vals)
+			which = append(which, img.name)
+		}
+		s, rows, err := st.merge(imgs, keyNames, prefix)
+		if err != nil {
+			return err
+		}
+		ev.Schema = s
+		for i, w := range which {
+			if w == "before" {
+				ev.Before = rows[i]
+			} else {
+				ev.After = rows[i]
+			}
+		}
+	}
+	ev.SchemaVersion = d.version(ev.Table, ev.Schema)
+	return nil
+}
+
+// version numbers the distinct schemas of a table in first-seen order.
+func (d *DebeziumDecoder) version(table string, s *change.Schema) int {
+	tv := d.versions[table]
+	if tv == nil {
+		tv = &tableVersions{byText: map[string]int{}}
+		d.versions[table] = tv
+	}
+	if tv.last == s {
+		return tv.lastVer
+	}
+	text := s.String()
+	v, ok := tv.byText[text]
+	if !ok {
+		v = len(tv.byText) + 1
+		tv.byText[text] = v
+	}
+	tv.last, tv.lastVer = s, v
+	return v
+}
+
+// decodeRow reads one image object against a known row layout. Columns missing from
+// the object are Absent (partial before-images are normal).
+func (d *DebeziumDecoder) decodeRow(sc *jsonscan.Scanner, spec *rowSpec, path string) (change.Row, error) {
+	if !sc.Object() {
+		return nil, errAt(path, ErrMalformed, "not an object")
+	}
+	row := make(change.Row, len(spec.cols))
+	for i := range row {
+		row[i] = change.Absent()
+	}
+	next := 0
+	for {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		i := spec.lookup(k, next)
+		if i < 0 {
+			return nil, errAt(path+"."+string(k), ErrType, "column not in the event's schema")
+		}
+		next = i + 1
+		v, err := d.readValue(sc, &spec.cols[i], path)
+		if err != nil {
+			return nil, err
+		}
+		row[i] = v
+	}
+	if sc.Err() != nil {
+		return nil, errAt(path, ErrMalformed, "%v", sc.Err())
+	}
+	return row, nil
+}
+
+// readValue reads one column value of a known kind.
+func (d *DebeziumDecoder) readValue(sc *jsonscan.Scanner, c *colSpec, path string) (change.Value, error) {
+	if sc.Null() {
+		return change.Null(), nil
+	}
+	bad := func(format string, args ...any) (change.Value, error) {
+		return change.Value{}, errAt(path+"."+string(c.name), ErrType, format, args...)
+	}
+	switch c.kind {
+	case ckInt:
+		raw, isInt, ok := sc.Number()
+		if !ok {
+			s, isStr := sc.String()
+			if !isStr {
+				return bad("want an integer (%s)", c.field.Type)
+			}
+			raw, isInt = bytes.TrimSpace(s), true
+		}
+		if !isInt {
+			return bad("%s is not an integer (%s)", raw, c.field.Type)
+		}
+		n, err := jsonscan.Int64(raw)
+		if err != nil {
+			return bad("%q does not fit %s", raw, c.field.Type)
+		}
+		if c.bits < 64 && (n < -(1<<(c.bits-1)) || n >= 1<<(c.bits-1)) {
+			return bad("%d does not fit %s", n, c.field.Type)
+		}
+		return change.Int(n), nil
+	case ckFloat:
+		raw, _, ok := sc.Number()
+		if !ok {
+			s, isStr := sc.String()
+			if !isStr {
+				return bad("want a number (%s)", c.field.Type)
+			}
+			raw = s
+		}
+		f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return bad("%q is not a number", raw)
+		}
+		return change.Float(f), nil
+	case ckBool:
+		if b, ok := sc.Bool(); ok {
+			return change.Bool(b), nil
+		}
+		if s, ok := sc.String(); ok && (string(s) == "true" || string(s) == "false") {
+			return change.Bool(string(s) == "true"), nil
+		}
+		return bad("want a boolean")
+	case ckString:
+		s, ok := sc.String()
+		if !ok {
+			return bad("want a string")
+		}
+		return change.Str(string(s)), nil
+	case ckBytes:
+		s, ok := sc.String()
+		if !ok {
+			return bad("want base64 bytes")
+		}
+		b, err := d.base64(s)
+		if err != nil {
+			return bad("invalid base64: %v", err)
+		}
+		return change.Bytes(b), nil
+	case ckDecimal:
+		if s, ok := sc.String(); ok {
+			b, err := d.base64(s)
+			if err != nil {
+				return bad("invalid base64 decimal: %v", err)
+			}
+			n, err := twosComplement(b)
+			if err != nil {
+				return bad("%v", err)
+			}
+			if prec := c.field.Type.(interface{ GetPrecision() int32 }).GetPrecision(); !n.FitsInPrecision(prec) {
+				return bad("%s does not fit %s", change.FormatDecimal(n, c.scale), c.field.Type)
+			}
+			return change.Decimal(n), nil
+		}
+		raw, _, ok := sc.Number()
+		if !ok {
+			return bad("want base64 decimal bytes")
+		}
+		n, err := change.ParseDecimal(string(raw), c.scale)
+		if err != nil {
+			return bad("%v", err)
+		}
+		return change.Decimal(n), nil
+	case ckVarDecimal:
+		return d.varDecimal(sc, path+"."+string(c.name))
+	case ckZonedTs:
+		s, ok := sc.String()
+		if !ok {
+			return bad("want an ISO-8601 timestamp")
+		}
+		t, err := time.Parse(time.RFC3339Nano, string(s))
+		if err != nil {
+			return bad("%q is not an ISO-8601 timestamp with offset", s)
+		}
+		return change.Int(t.UnixMicro()), nil
+	case ckJSONText:
+		raw := sc.Skip()
+		if sc.Err() != nil {
+			return bad("%v", sc.Err())
+		}
+		return change.Str(string(raw)), nil
+	}
+	return bad("unsupported column kind")
+}
+
+func (d *DebeziumDecoder) base64(s []byte) ([]byte, error) {
+	need := base64.StdEncoding.DecodedLen(len(s))
+	if cap(d.b64) < need {
+		d.b64 = make([]byte, need)
+	}
+	n, err := base64.StdEncoding.Decode(d.b64[:need], s)
+	return d.b64[:n], err
+}
+
+// twosComplement reads a big-endian two's-complement integer of up to 16 significant bytes.
+func twosComplement(b []byte) (decimal128.Num, error) {
+	if len(b) == 0 {
+		return decimal128.Num{}, nil
+	}
+	fill := byte(0)
+	if b[0]&0x80 != 0 {
+		fill = 0xff
+	}
+	for len(b) > 16 {
+		if b[0] != fill {
+			return decimal128.Num{}, fmt.Errorf("decimal of %d bytes exceeds 128 bits", len(b))
+		}
+		b = b[1:]
+	}
+	var buf [16]byte
+	for i := range buf {
+		buf[i] = fill
+	}
+	copy(buf[16-len(b):], b)
+	return decimal128.New(int64(binary.BigEndian.Uint64(buf[:8])), binary.BigEndian.Uint64(buf[8:])), nil
+}
+
+// varDecimal reads a VariableScaleDecimal {scale, value} as exact decimal text.
+func (d *DebeziumDecoder) varDecimal(sc *jsonscan.Scanner, path string) (change.Value, error) {
+	if !sc.Object() {
+		return change.Value{}, errAt(path, ErrType, "want {scale, value}")
+	}
+	scale, haveScale := int64(0), false
+	var unscaled decimal128.Num
+	haveValue := false
+	for {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "scale":
+			n, err := d.int64Field(sc, path+".scale")
+			if err != nil {
+				return change.Value{}, err
+			}
+			scale, haveScale = n, true
+		case "value":
+			s, ok := sc.String()
+			if !ok {
+				return change.Value{}, errAt(path+".value", ErrType, "want base64 bytes")
+			}
+			b, err := d.base64(s)
+			if err != nil {
+				return change.Value{}, errAt(path+".value", ErrType, "invalid base64: %v", err)
+			}
+			if unscaled, err = twosComplement(b); err != nil {
+				return change.Value{}, errAt(path+".value", ErrType, "%v", err)
+			}
+			haveValue = true
+		default:
+			sc.Skip()
+		}
+	}
+	if !haveScale || !haveValue || scale < -38 || scale > 38 {
+		return change.Value{}, errAt(path, ErrType, "VariableScaleDecimal needs scale (within ±38) and value")
+	}
+	return change.Str(change.FormatDecimal(unscaled, int32(scale))), nil
+}
+
+// int64Field reads an integer sent as a JSON number or a numeric string.
+func (d *DebeziumDecoder) int64Field(sc *jsonscan.Scanner, path string) (int64, error) {
+	raw, isInt, ok := sc.Number()
+	if !ok {
+		s, isStr := sc.String()
+		if !isStr {
+			if sc.Null() {
+				return 0, nil
+			}
+			return 0, errAt(path, ErrType, "want an integer")
+		}
+		raw, isInt = bytes.TrimSpace(s), true
+	}
+	if !isInt {
+		return 0, errAt(path, ErrType, "%s is not an integer", raw)
+	}
+	n, err := jsonscan.Int64(raw)
+	if err != nil {
+		return 0, errAt(path, ErrType, "%q is not a 64-bit integer", raw)
+	}
+	return n, nil
+}
+
+// textField reads a string, number or boolean as text ("" for null).
+func textField(sc *jsonscan.Scanner) (string, bool) {
+	if sc.Null() {
+		return "", true
+	}
+	if s, ok := sc.String(); ok {
+		return string(s), true
+	}
+	if raw, _, ok := sc.Number(); ok {
+		return string(raw), true
+	}
+	if b, ok := sc.Bool(); ok {
+		return strconv.FormatBool(b), true
+	}
+	return "", false
+}
+
+// decodeSource reads the connector's source block.
+func (d *DebeziumDecoder) decodeSource(sc *jsonscan.Scanner, s *SourceInfo, path string) error {
+	if !sc.Object() {
+		return errAt(path, ErrMalformed, "not an object")
+	}
+	for {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		key := string(k)
+		p := path + "." + key
+		var err error
+		switch key {
+		case "version", "connector", "name", "db", "schema", "table", "snapshot", "txId", "sequence", "file", "gtid", "commit_lsn", "change_lsn":
+			text, ok := textField(sc)
+			if !ok {
+				return errAt(p, ErrType, "want a string")
+			}
+			switch key {
+			case "version":
+				s.Version = text
+			case "connector":
+				s.Connector = text
+			case "name":
+				s.Name = text
+			case "db":
+				s.DB = text
+			case "schema":
+				s.Schema = text
+			case "table":
+				s.Table = text
+			case "snapshot":
+				s.Snapshot = text
+			case "txId":
+				s.TxID = text
+			case "sequence":
+				s.Sequence = text
+			case "file":
+				s.File = text
+			case "gtid":
+				s.GTID = text
+			case "commit_lsn":
+				s.CommitLSN = text
+			case "change_lsn":
+				s.ChangeLSN = text
+			}
+		case "ts_ms":
+			s.TsMs, err = d.int64Field(sc, p)
+		case "ts_sec":
+			var sec int64
+			if sec, err = d.int64Field(sc, p); err == nil && s.TsMs == 0 {
+				s.TsMs = sec * 1000
+			}
+		case "lsn":
+			var n int64
+			if n, err = d.int64Field(sc, p); err == nil {
+				s.LSN = uint64(n)
+			}
+		case "pos":
+			s.FilePos, err = d.int64Field(sc, p)
+		case "row":
+			s.Row, err = d.int64Field(sc, p)
+		case "server_id":
+			s.ServerID, err = d.int64Field(sc, p)
+		case "event_serial_no":
+			var n int64
+			if n, err = d.int64Field(sc, p); err == nil {
+				s.Row = n
+			}
+		default:
+			sc.Skip()
+		}
+		if err != nil {
+			return err
+		}
+		if sc.Err() != nil {
+			return errAt(p, ErrMalformed, "%v", sc.Err())
+		}
+	}
+	return nil
+}
+
+// qualifiedTable is schema.table (PostgreSQL, SQL Server) or db.table (MySQL).
+func (s *SourceInfo) qualifiedTable() string {
+	if s.Table == "" {
+		return ""
+	}
+	if s.Schema != "" {
+		return s.Schema + "." + s.Table
+	}
+	if s.DB != "" {
+		return s.DB + "." + s.Table
+	}
+	return s.Table
+}
+
+// position derives the commit-order position from the source block (see Position).
+func (s *SourceInfo) position() Position {
+	switch {
+	case s.LSN != 0 || s.Sequence != "":
+		p := Position{Major: s.LSN, Minor: s.LSN}
+		if last, ok := lastCommitLSN(s.Sequence); ok {
+			p.Major = last
+		}
+		return p
+	case s.File != "":
+		return Position{Major: binlogNumber(s.File), Minor: uint64(s.FilePos), Seq: uint64(s.Row)}
+	case s.CommitLSN != "":
+		hi, lo := sqlServerLSN(s.CommitLSN)
+		return Position{Major: hi, Minor: lo, Seq: uint64(s.Row)}
+	}
+	return Position{}
+}
+
+// lastCommitLSN reads the first element of PostgreSQL's sequence ["lastCommitLsn","lsn"].
+func lastCommitLSN(seq string) (uint64, bool) {
+	seq = strings.TrimSpace(seq)
+	if len(seq) < 2 || seq[0] != '[' {
+		return 0, false
+	}
+	var s jsonscan.Scanner
+	s.Reset([]byte(seq))
+	if !s.Array() || !s.More(true) {
+		return 0, false
+	}
+	text, ok := textField(&s)
+	if !ok || text == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(text, 10, 64)
+	return n, err == nil
+}
+
+// binlogNumber reads the numeric suffix of "mysql-bin.000003".
+func binlogNumber(file string) uint64 {
+	i := strings.LastIndexByte(file, '.')
+	n, err := strconv.ParseUint(file[i+1:], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// sqlServerLSN packs "0000003a:00002f50:0005" (VLF:block:slot, hex) into two words.
+func sqlServerLSN(lsn string) (uint64, uint64) {
+	parts := strings.Split(lsn, ":")
+	if len(parts) != 3 {
+		return 0, 0
+	}
+	var v [3]uint64
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 16, 64)
+		if err != nil {
+			return 0, 0
+		}
+		v[i] = n
+	}
+	return v[0], v[1]<<16 | v[2]&0xffff
+}
+
+// decodeTxBlock reads the transaction block of an event.
+func (d *DebeziumDecoder) decodeTxBlock(sc *jsonscan.Scanner, tx *TxInfo, path string) error {
+	if !sc.Object() {
+		return errAt(path, ErrMalformed, "not an object")
+	}
+	for {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		key := string(k)
+		var err error
+		switch key {
+		case "id":
+			text, ok := textField(sc)
+			if !ok {
+				return errAt(path+".id", ErrType, "want a string")
+			}
+			tx.ID = text
+		case "total_order":
+			tx.TotalOrder, err = d.int64Field(sc, path+"."+key)
+		case "data_collection_order":
+			tx.CollectionOrder, err = d.int64Field(sc, path+"."+key)
+		default:
+			sc.Skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeMessage reads a logical decoding message {prefix, content (base64)}.
+func (d *DebeziumDecoder) decodeMessage(sc *jsonscan.Scanner, path string) (*Message, error) {
+	if !sc.Object() {
+		return nil, errAt(path, ErrMalformed, "not an object")
+	}
+	m := &Message{}
+	for {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		switch string(k) {
+		case "prefix":
+			text, ok := textField(sc)
+			if !ok {
+				return nil, errAt(path+".prefix", ErrType, "want a string")
+			}
+			m.Prefix = text
+		case "content":
+			if sc.Null() {
+				continue
+			}
+			s, ok := sc.String()
+			if !ok {
+				return nil, errAt(path+".content", ErrType, "want base64 bytes")
+			}
+			b, err := d.base64(s)
+			if err != nil {
+				return nil, errAt(path+".content", ErrType, "invalid base64: %v", err)
+			}
+			m.Content = append([]byte{}, b...)
+		default:
+			sc.Skip()
+		}
+	}
+	return m, nil
+}
+
+// decodeCollections reads a transaction END's data_collections.
+func (d *DebeziumDecoder) decodeCollections(sc *jsonscan.Scanner, path string) ([]CollectionCount, error) {
+	if !sc.Array() {
+		return nil, errAt(path, ErrMalformed, "not an array")
+	}
+	var out []CollectionCount
+	for first := true; sc.More(first); first = false {
+		p := fmt.Sprintf("%s[%d]", path, len(out))
+		if !sc.Object() {
+			return nil, errAt(p, ErrMalformed, "not an object")
+		}
+		var c CollectionCount
+		for {
+			k, ok := sc.Key()
+			if !ok {
+				break
+			}
+			var err error
+			switch string(k) {
+			case "data_collection":
+				text, ok := textField(sc)
+				if !ok {
+					return nil, errAt(p+".data_collection", ErrType, "want a string")
+				}
+				c.Collection = text
+			case "event_count":
+				c.EventCount, err = d.int64Field(sc, p+".event_count")
+			default:
+				sc.Skip()
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, c)
+	}
+	if sc.Err() != nil {
+		return nil, errAt(path, ErrMalformed, "%v", sc.Err())
+	}
+	return out, nil
+}
+
+func parseFloat(raw []byte) (float64, error) {
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(raw), len(raw)), 64)
+	if errors.Is(err, strconv.ErrRange) {
+		err = nil
+	}
+	return f, err
+}

@@ -1,0 +1,191 @@
+package cdc
+
+import (
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/jsonscan"
+)
+
+// inferred is one value of a payload-only image with the type its JSON suggests (nil
+// for null, which says nothing about the type).
+type inferred struct {
+	name    string
+	v       change.Value
+	t       arrow.DataType
+	logical string
+}
+
+// inferObject reads an image object without a schema: integers become int64 (exactly),
+// other numbers float64, strings and booleans themselves, nested objects and arrays
+// their JSON text.
+func inferObject(sc *jsonscan.Scanner, path string) ([]inferred, error) {
+	if !sc.Object() {
+		return nil, errAt(path, ErrMalformed, "not an object")
+	}
+	var out []inferred
+	for {
+		k, ok := sc.Key()
+		if !ok {
+			break
+		}
+		in := inferred{name: string(k)}
+		switch c := sc.Peek(); c {
+		case '"':
+			s, _ := sc.String()
+			in.v, in.t = change.Str(string(s)), arrow.BinaryTypes.String
+		case 't', 'f':
+			b, ok := sc.Bool()
+			if !ok {
+				return nil, errAt(path+"."+in.name, ErrMalformed, "invalid literal")
+			}
+			in.v, in.t = change.Bool(b), arrow.FixedWidthTypes.Boolean
+		case 'n':
+			if !sc.Null() {
+				return nil, errAt(path+"."+in.name, ErrMalformed, "invalid literal")
+			}
+		case '{', '[':
+			raw := sc.Skip()
+			in.v, in.t, in.logical = change.Str(string(raw)), arrow.BinaryTypes.String, "json"
+		default:
+			raw, isInt, ok := sc.Number()
+			if !ok {
+				return nil, errAt(path+"."+in.name, ErrMalformed, "unexpected %q", c)
+			}
+			if isInt {
+				n, err := jsonscan.Int64(raw)
+				if err != nil {
+					return nil, errAt(path+"."+in.name, ErrType, "integer %s does not fit int64", raw)
+				}
+				in.v, in.t = change.Int(n), arrow.PrimitiveTypes.Int64
+			} else {
+				f, err := parseFloat(raw)
+				if err != nil {
+					return nil, errAt(path+"."+in.name, ErrType, "%s is not a number", raw)
+				}
+				in.v, in.t = change.Float(f), arrow.PrimitiveTypes.Float64
+			}
+		}
+		if sc.Err() != nil {
+			return nil, errAt(path+"."+in.name, ErrMalformed, "%v", sc.Err())
+		}
+		// duplicate keys: the last wins
+		replaced := false
+		for i := range out {
+			if out[i].name == in.name {
+				out[i], replaced = in, true
+			}
+		}
+		if !replaced {
+			out = append(out, in)
+		}
+	}
+	if sc.Err() != nil {
+		return nil, errAt(path, ErrMalformed, "%v", sc.Err())
+	}
+	return out, nil
+}
+
+// inferState is the inferred layout of one table: the union of columns seen so far, in
+// first-seen order, each typed by its first non-null value; int64 widens to float64.
+// A column seen only as null is left out until a value gives it a type, so evolution
+// only ever adds nullable columns or widens.
+type inferState struct {
+	cols   []arrow.Field
+	index  map[string]int
+	keys   []string
+	schema *change.Schema
+}
+
+func (d *DebeziumDecoder) inferStateFor(table string) *inferState {
+	st := d.infer[table]
+	if st == nil {
+		st = &inferState{index: map[string]int{}}
+		d.infer[table] = st
+	}
+	return st
+}
+
+// merge folds the images' values into the table's layout and returns the (possibly new)
+// schema and the images as rows of it.
+func (st *inferState) merge(imgs [][]inferred, keys []string, path string) (*change.Schema, []change.Row, error) {
+	changed := st.schema == nil
+	for _, img := range imgs {
+		for _, in := range img {
+			if in.t == nil {
+				continue
+			}
+			i, ok := st.index[in.name]
+			if !ok {
+				f := change.Col(in.name, in.t)
+				if in.logical != "" {
+					f = change.Logical(f, in.logical)
+				}
+				st.index[in.name] = len(st.cols)
+				st.cols = append(st.cols, f)
+				changed = true
+				continue
+			}
+			have := st.cols[i].Type.ID()
+			switch {
+			case have == in.t.ID():
+			case have == arrow.INT64 && in.t.ID() == arrow.FLOAT64:
+				st.cols[i].Type = arrow.PrimitiveTypes.Float64
+				changed = true
+			case have == arrow.FLOAT64 && in.t.ID() == arrow.INT64:
+			default:
+				return nil, nil, errAt(path+in.name, ErrType, "inferred as %s from earlier events, now %s", st.cols[i].Type, in.t)
+			}
+		}
+	}
+	var present []string
+	for _, k := range keys {
+		if _, ok := st.index[k]; ok {
+			present = append(present, k)
+		}
+	}
+	if !equalStrings(present, st.keys) {
+		st.keys = present
+		changed = true
+	}
+	if changed {
+		cols := append([]arrow.Field(nil), st.cols...)
+		s, err := change.NewSchema(cols, st.keys...)
+		if err != nil {
+			return nil, nil, errAt(path, ErrMalformed, "%v", err)
+		}
+		st.schema = s
+	}
+	rows := make([]change.Row, len(imgs))
+	for r, img := range imgs {
+		row := make(change.Row, len(st.cols))
+		for i := range row {
+			row[i] = change.Absent()
+		}
+		for _, in := range img {
+			i, ok := st.index[in.name]
+			if !ok {
+				continue // null in a column never typed: nothing to carry
+			}
+			v := in.v
+			if st.cols[i].Type.ID() == arrow.FLOAT64 && v.Kind() == change.KindInt {
+				v = change.Float(float64(v.AsInt()))
+			}
+			row[i] = v
+		}
+		rows[r] = row
+	}
+	return st.schema, rows, nil
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
