@@ -132,7 +132,7 @@ func TestFixturesKeys(t *testing.T) {
 		want      any
 		table     string
 	}{
-		{"pg-key.json", "id", int64(1), "public.customers"} /* "1" coerced to INT32 */,
+		{"pg-key.json", "id", int64(1), "public.customers"}, /* "1" coerced to INT32 */
 		{"mysql-key.json", "id", int64(1001), "inventory.customers"},
 		{"mysql-tutorial-key.json", "id", int64(1004), "inventory.customers"},
 		{"mysql-snapshot-read-key.json", "product_id", int64(101), "inventory.products_on_hand"},

@@ -161,4 +161,3 @@ func ValueAt(a arrow.Array, i int) Value {
 	}
 	panic(fmt.Sprintf("change: unsupported array type %s", a.DataType()))
 }
-
