@@ -46,14 +46,13 @@ func ParseRecordJSON(line []byte) (Record, error) {
 	return rec, err
 }
 
-// recordFields says which coordinates a Kafka-style line carried.
+// recordFields says which coordinates a Kafka-style line carried (none for a bare value).
 type recordFields uint8
 
 const (
 	hasTopic recordFields = 1 << iota
 	hasPartition
 	hasOffset
-	isKafka // the line is a Kafka-style record
 )
 
 // recordSpans holds the raw JSON text of each field of a Kafka-style record.
@@ -103,7 +102,6 @@ func parseRecordJSON(sc *jsonscan.Scanner, line []byte) (Record, recordFields, e
 		return bare, 0, nil
 	}
 	var err error
-	has |= isKafka
 	var rec Record
 	fail := func(field string, err error) (Record, recordFields, error) {
 		return bare, has, &DecodeError{Origin: rec.Origin(), Field: field, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
@@ -386,7 +384,11 @@ func (r *RecordReader) record(text []byte, n int) (Record, int, error) {
 		rec.Offset = int64(n - 1)
 	}
 	if err != nil {
+		// Where the line sits in the file, for the dead letter and the error alike.
 		rec.Topic, rec.Partition = r.cfg.Topic, 0
+		if de := (*DecodeError)(nil); errors.As(err, &de) {
+			de.Origin = rec.Origin()
+		}
 		return rec, n, fmt.Errorf("%s:%d: %w", r.cfg.Name, n, err)
 	}
 	return rec, n, nil

@@ -131,7 +131,7 @@ func TestRecordReaderLines(t *testing.T) {
 	require.Error(t, errs[4])
 	assert.ErrorIs(t, errs[4], ErrMalformed)
 	assert.Contains(t, errs[4].Error(), "dir/cust.jsonl:6: ")
-	assert.Contains(t, errs[4].Error(), "field partition")
+	assert.Contains(t, errs[4].Error(), "dir/cust.jsonl:6: cdc: decode cust/0@5: field partition: ")
 	assert.Equal(t, Record{Topic: "cust", Offset: 5, Value: []byte(`{"topic":"t","partition":"x","value":null}`)}, recs[4])
 	assert.Equal(t, Record{Topic: "cust", Offset: 6, Value: []byte(`{"op":"r"}`)}, recs[5])
 }
