@@ -46,6 +46,42 @@ type DebeziumDecoder struct {
 	topicKey    map[string]*cachedSchema
 	versions    map[string]*tableVersions
 	infer       map[string]*inferState
+	strs        map[string]string // interned low-cardinality strings of source blocks
+	lastTable   [3]string         // schema, table, qualified: most events repeat the last table
+}
+
+// intern returns b as a string, sharing one copy for repeated values (connector names,
+// databases, tables, transaction ids), so that a source block costs no allocations.
+func (d *DebeziumDecoder) intern(b []byte) string {
+	if s, ok := d.strs[string(b)]; ok {
+		return s
+	}
+	if len(d.strs) >= 4096 {
+		clear(d.strs)
+	}
+	s := string(b)
+	d.strs[s] = s
+	return s
+}
+
+// internText is textField with interning.
+func (d *DebeziumDecoder) internText(sc *jsonscan.Scanner) (string, bool) {
+	if s, ok := sc.String(); ok {
+		return d.intern(s), true
+	}
+	return textField(sc)
+}
+
+// qualified returns the qualified table of a source block, reusing the last one.
+func (d *DebeziumDecoder) qualified(s *SourceInfo) string {
+	if s.Schema == d.lastTable[0] && s.Table == d.lastTable[1] && s.Table != "" {
+		return d.lastTable[2]
+	}
+	q := s.qualifiedTable()
+	if s.Schema != "" {
+		d.lastTable = [3]string{s.Schema, s.Table, q}
+	}
+	return q
 }
 
 type cachedSchema struct {
@@ -68,6 +104,7 @@ func NewDebeziumDecoder(cfg DebeziumConfig) *DebeziumDecoder {
 		topicKey:    map[string]*cachedSchema{},
 		versions:    map[string]*tableVersions{},
 		infer:       map[string]*inferState{},
+		strs:        map[string]string{},
 	}
 }
 
@@ -123,8 +160,9 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 	// Walk the top level: an object whose keys are exactly schema and payload is an
 	// envelope; anything else is a bare payload.
 	var spec *rowSpec
-	var schemaNull, payloadNull, sawSchema, sawPayload, bare bool
+	var payloadNull, sawSchema, sawPayload, bare bool
 	var payload []byte
+	var decoded *Event
 	for !bare {
 		k, ok := sc.Key()
 		if !ok {
@@ -134,7 +172,6 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 		case "schema":
 			sawSchema = true
 			if sc.Null() {
-				schemaNull = true
 				spec = nil
 				continue
 			}
@@ -146,6 +183,15 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 			sawPayload = true
 			if sc.Null() {
 				payloadNull = true
+				continue
+			}
+			if sawSchema && decoded == nil {
+				// the usual order: the schema is known, decode the payload in place
+				e, err := d.decodePayload(sc, spec, ev, &envelopePaths)
+				if err != nil {
+					return Event{}, err
+				}
+				decoded = &e
 				continue
 			}
 			payload = sc.Skip()
@@ -162,17 +208,23 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 	if bare || !sawPayload || !sawSchema {
 		if bare || sawPayload || sawSchema {
 			// a bare payload (which may itself have a field named schema or payload)
-			return d.decodePayload(rec.Value, nil, ev, "")
+			sc.Reset(rec.Value)
+			e, err := d.decodePayload(sc, nil, ev, &barePaths)
+			if err == nil && !sc.End() {
+				err = errAt("value", ErrMalformed, "%v", sc.Err())
+			}
+			return e, err
 		}
 		return Event{}, errAt("value", ErrNotEvent, "empty object")
 	}
 	if payloadNull {
-		if schemaNull || spec == nil {
-			return d.tombstone(rec, ev), nil
-		}
 		return d.tombstone(rec, ev), nil
 	}
-	return d.decodePayload(payload, spec, ev, "payload.")
+	if decoded != nil {
+		return *decoded, nil
+	}
+	sc.Reset(payload)
+	return d.decodePayload(sc, spec, ev, &envelopePaths)
 }
 
 // tombstone makes the event for a null value: the key says which row.
@@ -360,97 +412,93 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 	return nil
 }
 
-// payloadState accumulates one payload's fields in any order.
-type payloadState struct {
-	before, after []byte // raw images (nil: absent or null)
-	op            string
-	status        string
-	hasOp         bool
-	hasStatus     bool
+// paths are the JSON paths errors name, fixed per payload form so that naming them
+// costs nothing until an error needs them.
+type paths struct {
+	payload, before, after, source, transaction, message, collections, status, id, op, schema string
+	prefix                                                                                    string // of the payload's own fields
 }
 
-// decodePayload decodes a Debezium payload (value envelope's payload or a bare value).
-func (d *DebeziumDecoder) decodePayload(data []byte, spec *rowSpec, ev Event, prefix string) (Event, error) {
-	sc := &d.sc
-	sc.Reset(data)
+var (
+	envelopePaths = paths{"payload", "payload.before", "payload.after", "payload.source", "payload.transaction",
+		"payload.message", "payload.data_collections", "payload.status", "payload.id", "payload.op", "payload.schema", "payload."}
+	barePaths = paths{"value", "before", "after", "source", "transaction", "message", "data_collections", "status", "id", "op", "schema", ""}
+)
+
+// images holds a payload's before and after images as decoded in place: typed rows when
+// the schema is known, inferred values otherwise.
+type images struct {
+	before, after       change.Row
+	infBefore, infAfter []inferred
+}
+
+// decodePayload decodes a Debezium payload object at the scanner's position, in one pass.
+func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev Event, p *paths) (Event, error) {
 	if !sc.Object() {
-		return Event{}, errAt(strings.TrimSuffix(prefix, "."), ErrMalformed, "payload is not an object")
+		return Event{}, errAt(p.payload, ErrMalformed, "payload is not an object")
 	}
-	var ps payloadState
+	var img images
+	var op, status string
+	var hasOp, hasStatus bool
 	for {
 		k, ok := sc.Key()
 		if !ok {
 			break
 		}
-		key := string(k)
 		var err error
-		switch key {
+		switch string(k) {
 		case "before":
-			if !sc.Null() {
-				if sc.Peek() != '{' {
-					return Event{}, errAt(prefix+key, ErrMalformed, "not an object")
-				}
-				ps.before = sc.Skip()
-			} else {
-				ps.before = nil
-			}
+			img.before, img.infBefore, err = d.image(sc, spec, p.before)
 		case "after":
-			if !sc.Null() {
-				if sc.Peek() != '{' {
-					return Event{}, errAt(prefix+key, ErrMalformed, "not an object")
-				}
-				ps.after = sc.Skip()
-			} else {
-				ps.after = nil
-			}
+			img.after, img.infAfter, err = d.image(sc, spec, p.after)
 		case "op":
 			s, ok := sc.String()
 			if !ok {
-				return Event{}, errAt(prefix+key, ErrMalformed, "not a string")
+				return Event{}, errAt(p.op, ErrMalformed, "not a string")
 			}
-			ps.op, ps.hasOp = string(s), true
+			op, hasOp = string(s), true
 		case "source":
 			if !sc.Null() {
 				ev.Source = SourceInfo{}
-				err = d.decodeSource(sc, &ev.Source, prefix+key)
+				err = d.decodeSource(sc, &ev.Source, p.source)
 			}
 		case "ts_ms":
-			ev.TsMs, err = d.int64Field(sc, prefix+key)
+			ev.TsMs, err = d.int64Field(sc, p.prefix, k)
 		case "ts_ns":
-			ev.TsNs, err = d.int64Field(sc, prefix+key)
+			ev.TsNs, err = d.int64Field(sc, p.prefix, k)
 		case "transaction":
 			if !sc.Null() {
 				ev.Tx = TxInfo{}
-				err = d.decodeTxBlock(sc, &ev.Tx, prefix+key)
+				err = d.decodeTxBlock(sc, &ev.Tx, p.transaction)
 			}
 		case "message":
 			if !sc.Null() {
-				ev.Message, err = d.decodeMessage(sc, prefix+key)
+				ev.Message, err = d.decodeMessage(sc, p.message)
 			}
 		case "status":
 			s, ok := sc.String()
 			if !ok {
-				return Event{}, errAt(prefix+key, ErrMalformed, "not a string")
+				return Event{}, errAt(p.status, ErrMalformed, "not a string")
 			}
-			ps.status, ps.hasStatus = string(s), true
+			status, hasStatus = string(s), true
 		case "id":
 			if sc.Null() {
 				break
 			}
 			if s, ok := sc.String(); ok {
-				ev.Tx.ID = string(s)
+				ev.Tx.ID = d.intern(s)
 			} else if raw, _, ok := sc.Number(); ok {
 				ev.Tx.ID = string(raw)
 			} else {
-				return Event{}, errAt(prefix+key, ErrMalformed, "not a string")
+				return Event{}, errAt(p.id, ErrMalformed, "not a string")
 			}
 		case "event_count":
 			if !sc.Null() {
-				ev.EventCount, err = d.int64Field(sc, prefix+key)
+				ev.EventCount, err = d.int64Field(sc, p.prefix, k)
 			}
 		case "data_collections":
 			if !sc.Null() {
-				ev.Collections, err = d.decodeCollections(sc, prefix+key)
+				ev.Collections, err = d.decodeCollections(sc, p.collections)
 			}
 		default:
 			sc.Skip()
@@ -459,35 +507,36 @@ func (d *DebeziumDecoder) decodePayload(data []byte, spec *rowSpec, ev Event, pr
 			return Event{}, err
 		}
 		if sc.Err() != nil {
-			return Event{}, errAt(prefix+key, ErrMalformed, "%v", sc.Err())
+			return Event{}, errAt(p.payload, ErrMalformed, "%v", sc.Err())
 		}
 	}
-	if sc.Err() != nil || !sc.End() {
-		return Event{}, errAt(strings.TrimSuffix(prefix, "."), ErrMalformed, "%v", sc.Err())
+	if sc.Err() != nil {
+		return Event{}, errAt(p.payload, ErrMalformed, "%v", sc.Err())
 	}
 
-	if ps.hasStatus && !ps.hasOp {
-		switch ps.status {
+	if hasStatus && !hasOp {
+		switch status {
 		case "BEGIN":
 			ev.Op = OpTxBegin
 		case "END":
 			ev.Op = OpTxEnd
 		default:
-			return Event{}, errAt(prefix+"status", ErrUnknownOp, "transaction status %q (want BEGIN or END)", ps.status)
+			return Event{}, errAt(p.status, ErrUnknownOp, "transaction status %q (want BEGIN or END)", status)
 		}
 		if ev.Tx.ID == "" {
-			return Event{}, errAt(prefix+"id", ErrMalformed, "transaction metadata without an id")
+			return Event{}, errAt(p.id, ErrMalformed, "transaction metadata without an id")
 		}
 		ev.Key, ev.KeySchema = nil, nil
 		return ev, nil
 	}
-	if !ps.hasOp {
-		if ev.KeySchema == nil && ev.Key == nil && ps.before == nil && ps.after == nil {
-			return Event{}, errAt(strings.TrimSuffix(prefix, "."), ErrNotEvent, "no op: an event key or other JSON, not a change event")
+	noImages := img.before == nil && img.after == nil && img.infBefore == nil && img.infAfter == nil
+	if !hasOp {
+		if ev.KeySchema == nil && ev.Key == nil && noImages {
+			return Event{}, errAt(p.payload, ErrNotEvent, "no op: an event key or other JSON, not a change event")
 		}
-		return Event{}, errAt(prefix+"op", ErrMalformed, "missing")
+		return Event{}, errAt(p.op, ErrMalformed, "missing")
 	}
-	switch ps.op {
+	switch op {
 	case "c":
 		ev.Op = OpCreate
 	case "u":
@@ -501,10 +550,10 @@ func (d *DebeziumDecoder) decodePayload(data []byte, spec *rowSpec, ev Event, pr
 	case "m":
 		ev.Op = OpMessage
 	default:
-		return Event{}, errAt(prefix+"op", ErrUnknownOp, "%q (want c, u, d, r, t or m)", ps.op)
+		return Event{}, errAt(p.op, ErrUnknownOp, "%q (want c, u, d, r, t or m)", op)
 	}
 
-	if t := ev.Source.qualifiedTable(); t != "" {
+	if t := d.qualified(&ev.Source); t != "" {
 		ev.Table = t
 	} else if spec != nil && ev.Table == "" {
 		ev.Table = tableFromSchemaName(spec.name)
@@ -514,89 +563,79 @@ func (d *DebeziumDecoder) decodePayload(data []byte, spec *rowSpec, ev Event, pr
 	}
 	ev.Pos = ev.Source.position()
 
-	if err := d.decodeImages(&ev, spec, ps.before, ps.after, prefix); err != nil {
-		return Event{}, err
+	if !noImages {
+		if err := d.typeImages(&ev, spec, &img, p); err != nil {
+			return Event{}, err
+		}
 	}
 	switch ev.Op {
-	case OpCreate, OpRead:
+	case OpCreate, OpRead, OpUpdate:
 		if ev.After == nil {
-			return Event{}, errAt(prefix+"after", ErrMalformed, "%s event without an after image", ev.Op)
-		}
-	case OpUpdate:
-		if ev.After == nil {
-			return Event{}, errAt(prefix+"after", ErrMalformed, "update without an after image")
+			return Event{}, errAt(p.after, ErrMalformed, "%s event without an after image", ev.Op)
 		}
 	case OpDelete:
 		if ev.Before == nil && ev.Key == nil {
-			return Event{}, errAt(prefix+"before", ErrMalformed, "delete with neither a before image nor a key")
+			return Event{}, errAt(p.before, ErrMalformed, "delete with neither a before image nor a key")
 		}
-	}
-	if ev.Table == "" && ev.Op.IsRowChange() {
-		// The transaction-enrichment examples carry no source; keep the event, tableless.
-		ev.Table = ""
 	}
 	return ev, nil
 }
 
-// decodeImages types and decodes the before and after images.
-func (d *DebeziumDecoder) decodeImages(ev *Event, spec *rowSpec, before, after []byte, prefix string) error {
-	if before == nil && after == nil {
-		return nil
+// image reads one before/after image in place: a row of spec, or inferred values.
+func (d *DebeziumDecoder) image(sc *jsonscan.Scanner, spec *rowSpec, path string) (change.Row, []inferred, error) {
+	if sc.Null() {
+		return nil, nil, nil
 	}
+	if sc.Peek() != '{' {
+		return nil, nil, errAt(path, ErrMalformed, "not an object")
+	}
+	if spec != nil {
+		row, err := d.decodeRow(sc, spec, path)
+		return row, nil, err
+	}
+	vals, err := inferObject(sc, path)
+	if vals == nil && err == nil {
+		vals = []inferred{}
+	}
+	return nil, vals, err
+}
+
+// typeImages sets the event's schema and rows from the decoded images.
+func (d *DebeziumDecoder) typeImages(ev *Event, spec *rowSpec, img *images, p *paths) error {
 	var keyNames []string
 	if ev.KeySchema != nil {
-		for _, f := range ev.KeySchema.Fields() {
-			keyNames = append(keyNames, f.Name)
+		keyNames = ev.KeySchema.KeyNames()
+		if len(keyNames) == 0 {
+			for _, f := range ev.KeySchema.Fields() {
+				keyNames = append(keyNames, f.Name)
+			}
 		}
 	}
 	if spec != nil {
 		s, err := spec.schemaFor(keyNames)
 		if err != nil {
-			return errAt(prefix+"schema", ErrMalformed, "%v", err)
+			return errAt(p.schema, ErrMalformed, "%v", err)
 		}
-		ev.Schema = s
-		if before != nil {
-			d.sc2.Reset(before)
-			if ev.Before, err = d.decodeRow(&d.sc2, spec, prefix+"before"); err != nil {
-				return err
-			}
-		}
-		if after != nil {
-			d.sc2.Reset(after)
-			if ev.After, err = d.decodeRow(&d.sc2, spec, prefix+"after"); err != nil {
-				return err
-			}
-		}
+		ev.Schema, ev.Before, ev.After = s, img.before, img.after
 	} else {
 		st := d.inferStateFor(ev.Table)
 		var imgs [][]inferred
-		var which []string
-		for _, img := range []struct {
-			name string
-			raw  []byte
-		}{{"before", before}, {"after", after}} {
-			if img.raw == nil {
-				continue
-			}
-			d.sc2.Reset(img.raw)
-			vals, err := inferObject(&d.sc2, prefix+img.name)
-			if err != nil {
-				return err
-			}
-			imgs = append(imgs, vals)
-			which = append(which, img.name)
+		if img.infBefore != nil {
+			imgs = append(imgs, img.infBefore)
 		}
-		s, rows, err := st.merge(imgs, keyNames, prefix)
+		if img.infAfter != nil {
+			imgs = append(imgs, img.infAfter)
+		}
+		s, rows, err := st.merge(imgs, keyNames, p.prefix)
 		if err != nil {
 			return err
 		}
 		ev.Schema = s
-		for i, w := range which {
-			if w == "before" {
-				ev.Before = rows[i]
-			} else {
-				ev.After = rows[i]
-			}
+		if img.infBefore != nil {
+			ev.Before, rows = rows[0], rows[1:]
+		}
+		if img.infAfter != nil {
+			ev.After = rows[0]
 		}
 	}
 	ev.SchemaVersion = d.version(ev.Table, ev.Schema)
@@ -816,7 +855,7 @@ func (d *DebeziumDecoder) varDecimal(sc *jsonscan.Scanner, path string) (change.
 		}
 		switch string(k) {
 		case "scale":
-			n, err := d.int64Field(sc, path+".scale")
+			n, err := d.int64Field(sc, path, []byte(".scale"))
 			if err != nil {
 				return change.Value{}, err
 			}
@@ -844,8 +883,10 @@ func (d *DebeziumDecoder) varDecimal(sc *jsonscan.Scanner, path string) (change.
 	return change.Str(change.FormatDecimal(unscaled, int32(scale))), nil
 }
 
-// int64Field reads an integer sent as a JSON number or a numeric string.
-func (d *DebeziumDecoder) int64Field(sc *jsonscan.Scanner, path string) (int64, error) {
+// int64Field reads an integer sent as a JSON number or a numeric string. The field's
+// path is prefix+key, joined only when there is an error to report.
+func (d *DebeziumDecoder) int64Field(sc *jsonscan.Scanner, prefix string, key []byte) (int64, error) {
+	path := lazyPath{prefix, key}
 	raw, isInt, ok := sc.Number()
 	if !ok {
 		s, isStr := sc.String()
@@ -853,16 +894,16 @@ func (d *DebeziumDecoder) int64Field(sc *jsonscan.Scanner, path string) (int64, 
 			if sc.Null() {
 				return 0, nil
 			}
-			return 0, errAt(path, ErrType, "want an integer")
+			return 0, errAt(path.String(), ErrType, "want an integer")
 		}
 		raw, isInt = bytes.TrimSpace(s), true
 	}
 	if !isInt {
-		return 0, errAt(path, ErrType, "%s is not an integer", raw)
+		return 0, errAt(path.String(), ErrType, "%s is not an integer", raw)
 	}
 	n, err := jsonscan.Int64(raw)
 	if err != nil {
-		return 0, errAt(path, ErrType, "%q is not a 64-bit integer", raw)
+		return 0, errAt(path.String(), ErrType, "%q is not a 64-bit integer", raw)
 	}
 	return n, nil
 }
@@ -894,14 +935,18 @@ func (d *DebeziumDecoder) decodeSource(sc *jsonscan.Scanner, s *SourceInfo, path
 		if !ok {
 			break
 		}
-		key := string(k)
-		p := path + "." + key
 		var err error
-		switch key {
+		switch key := string(k); key {
 		case "version", "connector", "name", "db", "schema", "table", "snapshot", "txId", "sequence", "file", "gtid", "commit_lsn", "change_lsn":
-			text, ok := textField(sc)
+			var text string
+			var ok bool
+			if key == "sequence" {
+				text, ok = textField(sc)
+			} else {
+				text, ok = d.internText(sc)
+			}
 			if !ok {
-				return errAt(p, ErrType, "want a string")
+				return errAt(path+"."+key, ErrType, "want a string")
 			}
 			switch key {
 			case "version":
@@ -932,26 +977,26 @@ func (d *DebeziumDecoder) decodeSource(sc *jsonscan.Scanner, s *SourceInfo, path
 				s.ChangeLSN = text
 			}
 		case "ts_ms":
-			s.TsMs, err = d.int64Field(sc, p)
+			s.TsMs, err = d.int64Field(sc, path+".", k)
 		case "ts_sec":
 			var sec int64
-			if sec, err = d.int64Field(sc, p); err == nil && s.TsMs == 0 {
+			if sec, err = d.int64Field(sc, path+".", k); err == nil && s.TsMs == 0 {
 				s.TsMs = sec * 1000
 			}
 		case "lsn":
 			var n int64
-			if n, err = d.int64Field(sc, p); err == nil {
+			if n, err = d.int64Field(sc, path+".", k); err == nil {
 				s.LSN = uint64(n)
 			}
 		case "pos":
-			s.FilePos, err = d.int64Field(sc, p)
+			s.FilePos, err = d.int64Field(sc, path+".", k)
 		case "row":
-			s.Row, err = d.int64Field(sc, p)
+			s.Row, err = d.int64Field(sc, path+".", k)
 		case "server_id":
-			s.ServerID, err = d.int64Field(sc, p)
+			s.ServerID, err = d.int64Field(sc, path+".", k)
 		case "event_serial_no":
 			var n int64
-			if n, err = d.int64Field(sc, p); err == nil {
+			if n, err = d.int64Field(sc, path+".", k); err == nil {
 				s.Row = n
 			}
 		default:
@@ -961,7 +1006,7 @@ func (d *DebeziumDecoder) decodeSource(sc *jsonscan.Scanner, s *SourceInfo, path
 			return err
 		}
 		if sc.Err() != nil {
-			return errAt(p, ErrMalformed, "%v", sc.Err())
+			return errAt(path+"."+string(k), ErrMalformed, "%v", sc.Err())
 		}
 	}
 	return nil
@@ -1055,19 +1100,18 @@ func (d *DebeziumDecoder) decodeTxBlock(sc *jsonscan.Scanner, tx *TxInfo, path s
 		if !ok {
 			break
 		}
-		key := string(k)
 		var err error
-		switch key {
+		switch string(k) {
 		case "id":
-			text, ok := textField(sc)
+			text, ok := d.internText(sc)
 			if !ok {
 				return errAt(path+".id", ErrType, "want a string")
 			}
 			tx.ID = text
 		case "total_order":
-			tx.TotalOrder, err = d.int64Field(sc, path+"."+key)
+			tx.TotalOrder, err = d.int64Field(sc, path+".", k)
 		case "data_collection_order":
-			tx.CollectionOrder, err = d.int64Field(sc, path+"."+key)
+			tx.CollectionOrder, err = d.int64Field(sc, path+".", k)
 		default:
 			sc.Skip()
 		}
@@ -1142,7 +1186,7 @@ func (d *DebeziumDecoder) decodeCollections(sc *jsonscan.Scanner, path string) (
 				}
 				c.Collection = text
 			case "event_count":
-				c.EventCount, err = d.int64Field(sc, p+".event_count")
+				c.EventCount, err = d.int64Field(sc, p, []byte(".event_count"))
 			default:
 				sc.Skip()
 			}
@@ -1165,3 +1209,11 @@ func parseFloat(raw []byte) (float64, error) {
 	}
 	return f, err
 }
+
+// lazyPath is a JSON path that is only joined into a string for an error message.
+type lazyPath struct {
+	prefix string
+	key    []byte
+}
+
+func (p lazyPath) String() string { return p.prefix + string(p.key) }

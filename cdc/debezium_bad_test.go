@@ -26,7 +26,7 @@ func TestBadInputNamesRecordAndField(t *testing.T) {
 		sentinel    error
 		field, msg  string
 	}{
-		{"malformed", `{"op":"c","after":{"id":1}`, cdc.ErrMalformed, "", "invalid JSON"},
+		{"malformed", `{"op":"c","after":{"id":1}`, cdc.ErrMalformed, "value", "invalid JSON"},
 		{"not an object", `[1,2]`, cdc.ErrMalformed, "value", "not a JSON object"},
 		{"unknown op", `{"op":"x","after":{"id":1},"source":{"table":"t","schema":"public"}}`, cdc.ErrUnknownOp, "op", `"x"`},
 		{"int32 overflow", envelopeHead + `{"op":"c","after":{"id":3000000000,"amt":null}}}`, cdc.ErrType, "payload.after.id", "does not fit int32"},

@@ -37,8 +37,10 @@ func (p Position) Compare(q Position) int {
 		return cmp(p.Major, q.Major)
 	case p.Minor != q.Minor:
 		return cmp(p.Minor, q.Minor)
+	case p.Seq != q.Seq:
+		return cmp(p.Seq, q.Seq)
 	}
-	return cmp(p.Seq, q.Seq)
+	return 0
 }
 
 func cmp(a, b uint64) int {
