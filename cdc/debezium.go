@@ -47,6 +47,7 @@ type DebeziumDecoder struct {
 	versions    map[string]*tableVersions
 	infer       map[string]*inferState
 	strs        map[string]string // interned low-cardinality strings of source blocks
+	seenCols    []bool            // columns set in the image being decoded
 	lastTable   [3]string         // schema, table, qualified: most events repeat the last table
 }
 
@@ -137,7 +138,15 @@ func (d *DebeziumDecoder) Decode(rec *Record) (Event, error) {
 	return ev, nil
 }
 
-func blankJSON(b []byte) bool { return len(bytes.TrimSpace(b)) == 0 }
+// blankJSON reports whether b holds only JSON whitespace (an empty Kafka value).
+func blankJSON(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
 
 func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 	ev := Event{Origin: rec.Origin()}
@@ -162,7 +171,8 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 	var spec *rowSpec
 	var payloadNull, sawSchema, sawPayload, bare bool
 	var payload []byte
-	var decoded *Event
+	var decoded Event
+	haveDecoded := false
 	for !bare {
 		k, ok := sc.Key()
 		if !ok {
@@ -185,13 +195,13 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 				payloadNull = true
 				continue
 			}
-			if sawSchema && decoded == nil {
+			if sawSchema && !haveDecoded {
 				// the usual order: the schema is known, decode the payload in place
 				e, err := d.decodePayload(sc, spec, ev, &envelopePaths)
 				if err != nil {
 					return Event{}, err
 				}
-				decoded = &e
+				decoded, haveDecoded = e, true
 				continue
 			}
 			payload = sc.Skip()
@@ -220,8 +230,8 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 	if payloadNull {
 		return d.tombstone(rec, ev), nil
 	}
-	if decoded != nil {
-		return *decoded, nil
+	if haveDecoded {
+		return decoded, nil
 	}
 	sc.Reset(payload)
 	return d.decodePayload(sc, spec, ev, &envelopePaths)
@@ -669,10 +679,9 @@ func (d *DebeziumDecoder) decodeRow(sc *jsonscan.Scanner, spec *rowSpec, path st
 		return nil, errAt(path, ErrMalformed, "not an object")
 	}
 	row := make(change.Row, len(spec.cols))
-	for i := range row {
-		row[i] = change.Absent()
-	}
-	next := 0
+	// Count the columns set instead of pre-filling Absent: the usual full image then
+	// needs no second pass.
+	set, next := 0, 0
 	for {
 		k, ok := sc.Key()
 		if !ok {
@@ -687,11 +696,23 @@ func (d *DebeziumDecoder) decodeRow(sc *jsonscan.Scanner, spec *rowSpec, path st
 		if err != nil {
 			return nil, err
 		}
+		if !d.seen(i) {
+			set++
+		}
 		row[i] = v
+		d.mark(i)
 	}
 	if sc.Err() != nil {
 		return nil, errAt(path, ErrMalformed, "%v", sc.Err())
 	}
+	if set < len(row) {
+		for i := range row {
+			if !d.seen(i) {
+				row[i] = change.Absent()
+			}
+		}
+	}
+	d.clearSeen(len(row))
 	return row, nil
 }
 
@@ -1217,3 +1238,16 @@ type lazyPath struct {
 }
 
 func (p lazyPath) String() string { return p.prefix + string(p.key) }
+
+func (d *DebeziumDecoder) seen(i int) bool { return i < len(d.seenCols) && d.seenCols[i] }
+
+func (d *DebeziumDecoder) mark(i int) {
+	for len(d.seenCols) <= i {
+		d.seenCols = append(d.seenCols, false)
+	}
+	d.seenCols[i] = true
+}
+
+func (d *DebeziumDecoder) clearSeen(n int) {
+	clear(d.seenCols[:min(n, len(d.seenCols))])
+}
