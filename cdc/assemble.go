@@ -1,0 +1,1273 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/strata-data/strata/change"
+)
+
+// ErrLate: an event arrived after its place in commit order had been passed: the
+// transaction it belongs to, or a later one, was already emitted. It is dead-lettered
+// rather than emitted out of order or as a second piece of an emitted transaction.
+var ErrLate = errors.New("cdc: event arrived after its position was emitted")
+
+// ErrAssemblerConfig is returned (wrapped) by AssemblerConfig.Validate, so callers
+// building a config from flags can tell a bad setting from a failure.
+var ErrAssemblerConfig = errors.New("cdc: invalid assembler config")
+
+// AssemblyError names the event the assembler gave up on: where it sat, its table and
+// transaction, and why. Err wraps ErrTxCount, ErrTxBegin, ErrTxTimeout, ErrLate or
+// ErrMalformed; its text is the Reason of the event's dead letter.
+type AssemblyError struct {
+	Origin Origin
+	Table  string
+	Op     Op
+	TxID   string // the transaction's id as the source spells it; "" outside transactions
+	Err    error
+}
+
+func (e *AssemblyError) Error() string {
+	what := e.Op.String()
+	if e.Table != "" {
+		what = e.Table + " " + what
+	}
+	if e.TxID == "" {
+		return fmt.Sprintf("cdc: assemble %s (%s): %v", e.Origin, what, e.Err)
+	}
+	return fmt.Sprintf("cdc: assemble %s (%s) in transaction %q: %v", e.Origin, what, e.TxID, e.Err)
+}
+
+func (e *AssemblyError) Unwrap() error { return e.Err }
+
+// AssemblerConfig bounds what an Assembler may hold back while it waits for transactions
+// to complete. The zero value works.
+type AssemblerConfig struct {
+	// MaxOpen is how many transactions may be buffered (incomplete, or complete and
+	// waiting for an earlier one); default 10000. Past it, or past MaxEvents, the oldest
+	// incomplete transaction is given up to dead letters.
+	MaxOpen int
+	// MaxEvents is how many events those transactions may hold; default 1_000_000.
+	MaxEvents int
+	// Timeout is how long, by Now, a transaction may stay incomplete; default 5m.
+	Timeout time.Duration
+	// Now is the clock for Timeout and the lag metric; default time.Now. Tests inject a
+	// fake clock.
+	Now func() time.Time
+	// DeadLetters receives the events of transactions given up. Without it, giving up
+	// is reported as an error from Add, Idle or Flush, so nothing is dropped silently.
+	DeadLetters DeadLetters
+	// Metrics counts emitted transactions, open transactions, lag and rejections.
+	Metrics *Metrics
+	// Logger receives give-ups (warn) and dropped duplicates (debug); default slog.Default().
+	Logger *slog.Logger
+}
+
+const (
+	defaultMaxOpen   = 10000
+	defaultMaxEvents = 1_000_000
+	defaultTimeout   = 5 * time.Minute
+	// timeCheckEvery bounds how many Adds may pass without looking at the clock.
+	timeCheckEvery = 256
+	// minDoneKeys is the least number of finished transaction ids remembered.
+	minDoneKeys = 1024
+)
+
+// Validate reports the first setting that cannot work, wrapping ErrAssemblerConfig.
+func (c AssemblerConfig) Validate() error {
+	switch {
+	case c.MaxOpen < 0:
+		return fmt.Errorf("%w: MaxOpen is %d, want >= 0 (0: %d)", ErrAssemblerConfig, c.MaxOpen, defaultMaxOpen)
+	case c.MaxEvents < 0:
+		return fmt.Errorf("%w: MaxEvents is %d, want >= 0 (0: %d)", ErrAssemblerConfig, c.MaxEvents, defaultMaxEvents)
+	case c.Timeout < 0:
+		return fmt.Errorf("%w: Timeout is %v, want >= 0 (0: %v)", ErrAssemblerConfig, c.Timeout, defaultTimeout)
+	}
+	return nil
+}
+
+// withDefaults fills the zero fields; it is the only place defaults are decided.
+func (c AssemblerConfig) withDefaults() AssemblerConfig {
+	if c.MaxOpen == 0 {
+		c.MaxOpen = defaultMaxOpen
+	}
+	if c.MaxEvents == 0 {
+		c.MaxEvents = defaultMaxEvents
+	}
+	if c.Timeout == 0 {
+		c.Timeout = defaultTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Assembler turns the events of one source, in the order the source returns them, into
+// whole transactions in commit order. A transaction is emitted whole or not at all, so
+// acking a source with the Commit of each emitted Tx never splits one.
+//
+// Events come from streams, a stream being an (Origin.Topic, Origin.Partition). Within a
+// stream events arrive in commit order; across streams they interleave arbitrarily.
+// Events pair into a transaction by [Event.TxKey]. Events with an empty key and snapshot
+// reads (which carry the snapshot's txId but belong to no commit) are transactions of
+// their own, with ID "". A tombstone outside any transaction that follows an event of a
+// buffered transaction on its stream joins that transaction, after its delete.
+//
+// A transaction with metadata (a BEGIN or END has been seen, or its events carry a total
+// order, which Debezium sends only together with BEGIN/END) is complete when its END has
+// arrived and the events received match the END's per-collection counts; such
+// transactions are emitted in END order. More events than counted, an END without its
+// BEGIN, or counts still short at Timeout send the whole transaction to dead letters. A
+// transaction without metadata is complete when every stream that delivered its events
+// has since delivered an event of another transaction, or on Idle or Flush.
+//
+// Either kind is emitted only once no known stream can still deliver an event ordered
+// before it: each has delivered events at or past its commit position, or events of it.
+// Idle vouches that everything up to the greatest position delivered so far (the
+// frontier) is in: an idle stream counts as being at the frontier, not as out of the
+// way for good, since data written after the Idle may reach one stream before another.
+// A stream is known from its first event; transactions without metadata cannot wait for
+// a stream that has delivered nothing yet. With a single stream the cost per event is
+// O(1).
+//
+// An event not ahead of what its stream delivered (by position or offset) is compared
+// with what is buffered: one equal in Origin, or in position, table, op and row images,
+// or one at or before LastCommit, is a redelivery, dropped and counted by Duplicates.
+// An event that is new but ordered before LastCommit, or that belongs to a transaction
+// already emitted or given up, goes to dead letters: emitting it would break commit
+// order or split a transaction.
+//
+// After each Add, Idle or Flush, call Next until it reports false. An Assembler is not
+// safe for concurrent use.
+type Assembler struct {
+	cfg AssemblerConfig
+	log *slog.Logger
+
+	streams []*stream
+	byID    map[streamID]*stream
+	lastS   *stream // the stream of the previous Add: one stream is the common case
+
+	txs            map[string]*txn // buffered transactions, and recently finished ones (done)
+	oldest, newest *txn            // buffered transactions by first arrival
+	open, events   int             // buffered transactions and their data events
+	nMeta          int             // buffered transactions with metadata
+	metaQ          []*txn          // transactions with metadata, in END order
+	metaHead       int
+	pos            txHeap // buffered transactions without metadata, by commit position
+
+	ready     []Tx
+	readyHead int
+
+	// Events are buffered in regions of slabs (see store); Tx.Events is handed out with
+	// cap == len.
+	slab []Event
+	tail *txn // the transaction whose region ends the slab
+
+	lastCommit Position
+	emitted    bool // whether any transaction was emitted: lastCommit is meaningful
+	metaSeen   bool // a BEGIN or END has arrived: keyed transactions wait for their END
+
+	done     []*txn // ring of finished keys still remembered in txs
+	doneHead int
+	doneLen  int
+
+	frontier  Position // the greatest data position delivered when Idle was last called
+	minWM     Position // least watermark of the data streams
+	minStream *stream
+	minActive bool // whether any data stream is known
+	minValid  bool
+
+	seq       uint64 // records added, for arrival order
+	sinceTime int    // Adds since the clock was last read
+	now       time.Time
+	nowRead   bool // Now was read during this call
+	dups      int64
+	lastOpen  int
+}
+
+type stream struct {
+	id         streamID
+	wm         Position // greatest position delivered
+	lastOffset int64    // greatest Origin.Offset delivered
+	n          int64    // events accepted
+	hasOffset  bool
+	data       bool // has delivered data events (not only BEGIN/END)
+	idle       bool
+	cur        *txn // the keyed transaction whose run of events is open on this stream
+	last       *txn // the keyed transaction of the latest non-tombstone event
+	lastLone   lone // the latest event outside transactions
+}
+
+// lone is what identifies an event outside transactions, kept to recognize it re-sent.
+type lone struct {
+	pos                Position
+	table              string
+	op                 Op
+	key, before, after change.Row
+}
+
+type txState uint8
+
+const (
+	txBuffered txState = iota
+	txEmitted
+	txGaveUp
+)
+
+// txn is one buffered transaction.
+type txn struct {
+	key    string
+	state  txState
+	meta   bool
+	events []Event // data events in arrival order
+	commit Position
+	ctime  time.Time
+	first  time.Time // when its first record arrived, by the Now clock
+	seq    uint64    // arrival of its first record
+
+	runs    int        // streams whose current run of events belongs to this transaction
+	streams []*stream  // streams that delivered its events
+	stream1 [1]*stream // backing for streams: one stream is the common case
+
+	begin, end *Event
+	wantTotal  int64
+	want       []CollectionCount
+	got        []int64
+	counted    int64
+	extra      bool // a row change of a collection the END does not list
+
+	missingTO, unsortedTO, unsortedPos bool
+	lastTO                             int64
+	lastPos                            Position
+
+	name       string // the id, fixed when it leaves the buffer
+	err        error  // why it was given up
+	prev, next *txn
+	hidx       int // index in the position heap; -1 when not in it
+}
+
+// NewAssembler returns an empty assembler. It panics if cfg.Validate fails: a config is
+// the program's, not the data's.
+func NewAssembler(cfg AssemblerConfig) *Assembler {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	cfg = cfg.withDefaults()
+	return &Assembler{
+		cfg:  cfg,
+		log:  cfg.Logger,
+		byID: map[streamID]*stream{},
+		txs:  map[string]*txn{},
+		done: make([]*txn, max(2*cfg.MaxOpen, minDoneKeys)),
+	}
+}
+
+// Add feeds the next event, in the order the source returned it. It returns an error
+// only when a transaction given up could not be written to dead letters; the caller
+// should then stop without acking further.
+func (a *Assembler) Add(ctx context.Context, ev Event) error {
+	a.seq++
+	a.nowRead = false
+	s := a.stream(ev.Origin)
+	var err error
+	if ev.Op == OpTxBegin || ev.Op == OpTxEnd {
+		err = a.addMeta(ctx, s, &ev)
+	} else {
+		err = a.addData(ctx, s, &ev)
+	}
+	a.sinceTime++
+	return errors.Join(err, a.settle(ctx, a.nowRead || a.sinceTime >= timeCheckEvery))
+}
+
+// Idle tells the assembler that the source reported ErrIdle: every stream is caught up
+// for now. Transactions without metadata are complete, nothing up to the frontier (the
+// greatest position delivered) is held back any longer, and the timeout is checked.
+func (a *Assembler) Idle(ctx context.Context) error {
+	a.nowRead = false
+	for _, s := range a.streams {
+		a.endRun(s)
+		s.idle = true
+		if s.data && a.frontier.Less(s.wm) {
+			a.frontier = s.wm
+		}
+	}
+	a.minValid = false
+	return a.settle(ctx, true)
+}
+
+// Flush ends the input: what is complete is emitted, and every transaction still
+// incomplete is given up to dead letters.
+func (a *Assembler) Flush(ctx context.Context) error {
+	err := a.Idle(ctx)
+	for a.open > 0 {
+		t := a.oldestIncomplete()
+		if t == nil {
+			t = a.oldest
+		}
+		err = errors.Join(err, a.giveUp(ctx, t, a.unfinished(t, "input ended")))
+		a.tryEmit()
+	}
+	a.setOpen()
+	return err
+}
+
+// Next pops the next transaction ready, in commit order. Its events are the caller's.
+func (a *Assembler) Next() (Tx, bool) {
+	if a.readyHead == len(a.ready) {
+		return Tx{}, false
+	}
+	tx := a.ready[a.readyHead]
+	a.ready[a.readyHead] = Tx{}
+	a.readyHead++
+	if a.readyHead == len(a.ready) {
+		a.ready, a.readyHead = a.ready[:0], 0
+	}
+	return tx, true
+}
+
+// Ready iterates over the transactions ready now, popping each as Next does.
+func (a *Assembler) Ready() iter.Seq[Tx] {
+	return func(yield func(Tx) bool) {
+		for {
+			tx, ok := a.Next()
+			if !ok || !yield(tx) {
+				return
+			}
+		}
+	}
+}
+
+// Open returns how many transactions are buffered: incomplete, or complete and waiting
+// for an earlier one.
+func (a *Assembler) Open() int { return a.open }
+
+// LastCommit returns the commit position of the last transaction emitted (made ready
+// for Next): what the source may be acked with once it is durably applied.
+func (a *Assembler) LastCommit() Position { return a.lastCommit }
+
+// Duplicates returns how many redelivered events were dropped.
+func (a *Assembler) Duplicates() int64 { return a.dups }
+
+// ---- adding events ----
+
+func (a *Assembler) stream(o Origin) *stream {
+	if s := a.lastS; s != nil && s.id.partition == o.Partition && s.id.topic == o.Topic {
+		return s
+	}
+	id := streamID{o.Topic, o.Partition}
+	s := a.byID[id]
+	if s == nil {
+		s = &stream{id: id}
+		a.byID[id] = s
+		a.streams = append(a.streams, s)
+	}
+	a.lastS = s
+	return s
+}
+
+// How an event compares with what its stream already delivered.
+const (
+	fresh  = iota // ahead of the stream: new
+	tied          // at the stream's latest position under a new offset: new, or that event re-sent
+	behind        // behind the stream's position or offset: a redelivery, or out of order
+)
+
+// replay places ev against what s already delivered.
+func (s *stream) replay(ev *Event) int {
+	if s.n == 0 {
+		return fresh
+	}
+	c := ev.Pos.Compare(s.wm)
+	if c < 0 || (s.hasOffset && ev.Origin != (Origin{}) && ev.Origin.Offset <= s.lastOffset) {
+		return behind
+	}
+	if c == 0 && !ev.Pos.IsZero() {
+		return tied
+	}
+	return fresh
+}
+
+// advance records that s delivered ev.
+func (a *Assembler) advance(s *stream, ev *Event, data bool) {
+	if s.n == 0 || s.wm.Less(ev.Pos) {
+		s.wm = ev.Pos
+		if s == a.minStream {
+			a.minValid = false
+		}
+	}
+	if ev.Origin != (Origin{}) && (!s.hasOffset || ev.Origin.Offset > s.lastOffset) {
+		s.lastOffset, s.hasOffset = ev.Origin.Offset, true
+	}
+	s.n++
+	if s.idle {
+		s.idle, a.minValid = false, false
+	}
+	if data && !s.data {
+		s.data, a.minValid = true, false
+	}
+}
+
+func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
+	key := ""
+	if ev.Op != OpRead {
+		key = ev.TxKey()
+	}
+	var t *txn
+	if key != "" {
+		if c := s.cur; c != nil && c.key == key {
+			t = c
+		} else {
+			t = a.txs[key]
+		}
+	}
+	if r := s.replay(ev); r != fresh && a.isDuplicate(s, key, t, ev, r) {
+		a.duplicate(ev)
+		return nil
+	}
+	a.advance(s, ev, true)
+
+	if key == "" {
+		s.lastLone = lone{pos: ev.Pos, table: ev.Table, op: ev.Op, key: ev.Key, before: ev.Before, after: ev.After}
+		if ev.Op == OpTombstone && s.last != nil {
+			if handled, err := a.tombstone(ctx, s, ev); handled {
+				return err
+			}
+		}
+		a.endRun(s)
+		s.last = nil
+		if a.emitted && ev.Pos.Less(a.lastCommit) {
+			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
+				ErrLate, ev.Pos, a.lastCommit))
+		}
+		t = a.newTxn("", false)
+		a.appendEvent(t, ev)
+		return nil
+	}
+
+	if t != nil && t.state != txBuffered {
+		s.last = t
+		return a.finished(ctx, t, ev)
+	}
+	if t == nil {
+		meta := a.metaSeen || ev.Tx.TotalOrder > 0
+		if !meta && a.emitted && ev.Pos.Less(a.lastCommit) {
+			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
+				ErrLate, ev.Pos, a.lastCommit))
+		}
+		t = a.newTxn(key, meta)
+	}
+	if s.cur != t {
+		a.endRun(s)
+		s.cur = t
+		t.runs++
+		if !slices.Contains(t.streams, s) {
+			if t.streams == nil {
+				t.streams = t.stream1[:0]
+			}
+			t.streams = append(t.streams, s)
+		}
+	}
+	s.last = t
+	if a.appendEvent(t, ev) {
+		return a.giveUp(ctx, t, a.countErr(t, "more events than the END counts"))
+	}
+	return nil
+}
+
+// isDuplicate reports whether ev, not ahead of its stream s (r is tied or behind), is an
+// event already buffered or emitted.
+func (a *Assembler) isDuplicate(s *stream, key string, t *txn, ev *Event, r int) bool {
+	switch {
+	case t != nil && t.state == txBuffered:
+		return t.contains(ev)
+	case t != nil:
+		return true // emitted, or given up with its first delivery in dead letters
+	case r == behind && a.emitted && !a.lastCommit.Less(ev.Pos):
+		return true
+	case key != "":
+		return false
+	case r == tied && s.lastLone.pos == ev.Pos && s.lastLone.table == ev.Table && s.lastLone.op == ev.Op &&
+		slices.Equal(s.lastLone.key, ev.Key) && slices.Equal(s.lastLone.before, ev.Before) && slices.Equal(s.lastLone.after, ev.After):
+		return true
+	}
+	if p := s.last; ev.Op == OpTombstone && p != nil && p.state == txBuffered && p.contains(ev) {
+		return true
+	}
+	for _, p := range a.pos {
+		if p.key == "" && p.contains(ev) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *txn) contains(ev *Event) bool {
+	for i := range t.events {
+		if sameEvent(&t.events[i], ev) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameEvent reports whether b is a redelivery of a: the same record, or the same change
+// at the same position (a connector restart re-sends changes under new offsets).
+func sameEvent(a, b *Event) bool {
+	if a.Origin == b.Origin && a.Origin != (Origin{}) {
+		return true
+	}
+	return a.Pos == b.Pos && a.Table == b.Table && a.Op == b.Op &&
+		slices.Equal(a.Key, b.Key) && slices.Equal(a.Before, b.Before) && slices.Equal(a.After, b.After)
+}
+
+func (a *Assembler) duplicate(ev *Event) {
+	a.dups++
+	if a.log.Enabled(context.Background(), slog.LevelDebug) {
+		a.log.Debug("cdc: assembler dropped a redelivered event",
+			"origin", ev.Origin.String(), "table", ev.Table, "op", ev.Op.String(), "position", ev.Pos.String())
+	}
+}
+
+// tombstone places a tombstone outside any transaction that follows an event of a
+// transaction on its stream: it tells a compacted topic to drop the key the previous
+// delete removed, so it goes with that delete. It reports false when the tombstone is
+// to be handled as an event of its own.
+func (a *Assembler) tombstone(ctx context.Context, s *stream, ev *Event) (bool, error) {
+	p := s.last
+	switch p.state {
+	case txBuffered:
+		if a.appendEvent(p, ev) {
+			return true, a.giveUp(ctx, p, a.countErr(p, "more events than the END counts"))
+		}
+		return true, nil
+	case txGaveUp:
+		return true, a.reject(ctx, p, ev, p.err)
+	}
+	if a.emitted && ev.Pos.Less(a.lastCommit) {
+		// Its transaction was emitted before the tombstone arrived. It changes no row, so
+		// emitting it alone now reorders nothing; its position is already covered by
+		// LastCommit.
+		a.emitLone(ev)
+		return true, nil
+	}
+	return false, nil
+}
+
+// finished handles an event of a transaction already emitted or given up.
+func (a *Assembler) finished(ctx context.Context, t *txn, ev *Event) error {
+	if t.state == txGaveUp {
+		return a.reject(ctx, t, ev, t.err)
+	}
+	if t.meta {
+		return a.reject(ctx, t, ev, fmt.Errorf("%w: transaction %q was complete by its END counts and emitted before this event arrived",
+			ErrTxCount, t.key))
+	}
+	return a.reject(ctx, t, ev, fmt.Errorf("%w: transaction %q was emitted before this event arrived", ErrLate, t.key))
+}
+
+func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
+	key := ev.TxKey()
+	t := a.txs[key]
+	if s.replay(ev) == behind && (t == nil || t.state != txBuffered ||
+		(ev.Op == OpTxBegin && t.begin != nil) || (ev.Op == OpTxEnd && t.end != nil)) {
+		a.duplicate(ev)
+		return nil
+	}
+	a.advance(s, ev, false)
+	if key == "" {
+		return a.reject(ctx, nil, ev, fmt.Errorf("%w: %s without a transaction id", ErrMalformed, ev.Op))
+	}
+	a.metaSeen = true
+	if t != nil {
+		switch t.state {
+		case txGaveUp:
+			return a.reject(ctx, t, ev, t.err)
+		case txEmitted:
+			if (ev.Op == OpTxBegin && t.begin != nil) || (ev.Op == OpTxEnd && t.end != nil) {
+				a.duplicate(ev)
+			} else {
+				a.log.Debug("cdc: assembler ignored transaction metadata arriving after its transaction was emitted",
+					"origin", ev.Origin.String(), "op", ev.Op.String(), "tx", ev.Tx.ID)
+			}
+			return nil
+		}
+	}
+	if t == nil {
+		t = a.newTxn(key, true)
+	} else if !t.meta {
+		// Metadata for a transaction so far assembled by its runs: from now on its END decides.
+		a.pos.remove(t)
+		t.meta = true
+		a.nMeta++
+	}
+	c := *ev
+	if ev.Op == OpTxBegin {
+		if t.begin != nil {
+			a.duplicate(ev)
+			return nil
+		}
+		t.begin = &c
+		return nil
+	}
+	if t.end != nil {
+		a.duplicate(ev)
+		return nil
+	}
+	t.end = &c
+	if t.begin == nil {
+		return a.giveUp(ctx, t, fmt.Errorf("%w: END %s of transaction %q arrived without its BEGIN",
+			ErrTxBegin, ev.Origin, ev.Tx.ID))
+	}
+	t.wantTotal = ev.EventCount
+	t.want = ev.Collections
+	t.got = make([]int64, len(t.want))
+	over := false
+	for i := range t.events {
+		over = t.count(&t.events[i]) || over
+	}
+	if over {
+		return a.giveUp(ctx, t, a.countErr(t, "more events than the END counts"))
+	}
+	a.metaQ = append(a.metaQ, t)
+	return nil
+}
+
+func (a *Assembler) newTxn(key string, meta bool) *txn {
+	t := &txn{key: key, meta: meta, first: a.clock(), seq: a.seq, hidx: -1}
+	if key != "" {
+		a.txs[key] = t
+	}
+	if a.newest == nil {
+		a.oldest = t
+	} else {
+		a.newest.next, t.prev = t, a.newest
+	}
+	a.newest = t
+	a.open++
+	if meta {
+		a.nMeta++
+	}
+	return t
+}
+
+// appendEvent buffers ev in t and reports whether t now has more events than its END
+// counts.
+func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
+	n := len(t.events)
+	a.store(t, ev)
+	a.events++
+	if n == 0 || t.commit.Less(ev.Pos) {
+		t.commit = ev.Pos
+		if t.hidx >= 0 {
+			a.pos.fix(t.hidx)
+		} else if !t.meta {
+			a.pos.push(t)
+		}
+	}
+	if ev.CommitTime.After(t.ctime) {
+		t.ctime = ev.CommitTime
+	}
+	to := ev.Tx.TotalOrder
+	if ev.Op == OpTombstone {
+		to = t.lastTO
+	} else if to <= 0 {
+		t.missingTO = true
+	}
+	if to < t.lastTO {
+		t.unsortedTO = true
+	}
+	if n > 0 && ev.Pos.Less(t.lastPos) {
+		t.unsortedPos = true
+	}
+	t.lastTO, t.lastPos = to, ev.Pos
+	if t.end != nil {
+		return t.count(ev)
+	}
+	return false
+}
+
+// slabEvents is how many events a slab holds (about 70 KB).
+const slabEvents = 128
+
+// store appends ev to t's events. Small transactions take regions of a slab, doubling
+// as they grow (amortized O(1) however transactions interleave); the region at the
+// slab's end grows in place, which is every transaction when there is one stream.
+// Large ones grow an array of their own.
+func (a *Assembler) store(t *txn, ev *Event) {
+	n := len(t.events)
+	switch {
+	case n < cap(t.events):
+	case a.tail == t && n > 0 && len(a.slab) < cap(a.slab):
+		a.slab = a.slab[:len(a.slab)+1]
+		t.events = a.slab[len(a.slab)-n-1 : len(a.slab)-1 : len(a.slab)]
+	case 2*n >= slabEvents:
+		if a.tail == t {
+			a.tail = nil // append moves t out of the slab
+		}
+	default:
+		k := max(2*n, 2)
+		if len(a.slab)+k > cap(a.slab) {
+			a.slab = make([]Event, 0, slabEvents)
+		}
+		at := len(a.slab)
+		a.slab = a.slab[:at+k]
+		t.events = append(a.slab[at:at:at+k], t.events...)
+		a.tail = t
+	}
+	t.events = append(t.events, *ev)
+}
+
+// countIndex reports whether ev is one of the events an END counts (every row change,
+// and other events, such as messages, of a collection the END lists), and the index of
+// its collection in the END (-1: not listed).
+func (t *txn) countIndex(ev *Event) (int, bool) {
+	if ev.Op == OpTombstone {
+		return -1, false
+	}
+	for i := range t.want {
+		if t.want[i].Collection == ev.Table {
+			return i, true
+		}
+	}
+	return -1, ev.Op.IsRowChange()
+}
+
+// count adds ev to t's counts and reports whether they now exceed the END's.
+func (t *txn) count(ev *Event) bool {
+	i, ok := t.countIndex(ev)
+	if !ok {
+		return false
+	}
+	t.counted++
+	if i < 0 {
+		if len(t.want) > 0 {
+			t.extra = true
+			return true
+		}
+		return t.counted > t.wantTotal
+	}
+	t.got[i]++
+	return t.got[i] > t.want[i].EventCount || t.counted > t.wantTotal
+}
+
+func (a *Assembler) countErr(t *txn, what string) error {
+	var b []byte
+	b = fmt.Appendf(b, "%s: END says %d, got %d", what, t.wantTotal, t.counted)
+	for i, w := range t.want {
+		b = fmt.Appendf(b, "; %s %d of %d", w.Collection, t.got[i], w.EventCount)
+	}
+	if t.extra {
+		b = append(b, "; and changes of collections the END does not list"...)
+	}
+	return fmt.Errorf("%w: transaction %q: %s", ErrTxCount, t.id(), b)
+}
+
+// complete reports whether t has all its events.
+func (t *txn) complete() bool {
+	if !t.meta {
+		return t.runs == 0
+	}
+	if t.end == nil || t.extra || t.counted != t.wantTotal {
+		return false
+	}
+	for i := range t.want {
+		if t.got[i] != t.want[i].EventCount {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Assembler) endRun(s *stream) {
+	if c := s.cur; c != nil {
+		s.cur = nil
+		c.runs--
+	}
+}
+
+// ---- emitting ----
+
+// settle emits what is ready, then enforces MaxOpen, MaxEvents and (when checkTime) the
+// timeout.
+func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
+	a.tryEmit()
+	var err error
+	for a.open > a.cfg.MaxOpen || a.events > a.cfg.MaxEvents {
+		t := a.oldestIncomplete()
+		if t == nil {
+			t = a.oldest
+		}
+		err = errors.Join(err, a.giveUp(ctx, t, fmt.Errorf("%w: transaction %q given up with %d transactions and %d events buffered (MaxOpen %d, MaxEvents %d)",
+			ErrTxTimeout, t.id(), a.open, a.events, a.cfg.MaxOpen, a.cfg.MaxEvents)))
+		a.tryEmit()
+	}
+	if checkTime {
+		a.sinceTime = 0
+		now := a.clock()
+		for {
+			t := a.expired(now)
+			if t == nil {
+				break
+			}
+			err = errors.Join(err, a.giveUp(ctx, t, a.unfinished(t, fmt.Sprintf("incomplete after %v", now.Sub(t.first)))))
+			a.tryEmit()
+		}
+	}
+	a.setOpen()
+	return err
+}
+
+func (a *Assembler) setOpen() {
+	if a.open != a.lastOpen {
+		a.lastOpen = a.open
+		a.cfg.Metrics.SetOpen(a.open)
+	}
+}
+
+// unfinished is the error for giving up t before it completed.
+func (a *Assembler) unfinished(t *txn, why string) error {
+	if t.meta && t.end != nil {
+		return a.countErr(t, why+", fewer events than the END counts")
+	}
+	if t.meta && t.begin == nil && len(t.events) > 0 {
+		return fmt.Errorf("%w: transaction %q %s, without BEGIN or END", ErrTxTimeout, t.id(), why)
+	}
+	if t.meta {
+		return fmt.Errorf("%w: transaction %q %s, without END", ErrTxTimeout, t.id(), why)
+	}
+	return fmt.Errorf("%w: transaction %q %s", ErrTxTimeout, t.id(), why)
+}
+
+// expired returns the oldest transaction incomplete for longer than Timeout.
+func (a *Assembler) expired(now time.Time) *txn {
+	for t := a.oldest; t != nil && now.Sub(t.first) > a.cfg.Timeout; t = t.next {
+		if !t.complete() {
+			return t
+		}
+	}
+	return nil
+}
+
+func (a *Assembler) oldestIncomplete() *txn {
+	for t := a.oldest; t != nil; t = t.next {
+		if !t.complete() {
+			return t
+		}
+	}
+	return nil
+}
+
+// tryEmit moves every transaction that is complete and next in commit order to the
+// ready queue.
+func (a *Assembler) tryEmit() {
+	for {
+		for a.metaHead < len(a.metaQ) && a.metaQ[a.metaHead].state != txBuffered {
+			a.metaQ[a.metaHead] = nil
+			a.metaHead++
+		}
+		if a.metaHead == len(a.metaQ) && a.metaHead > 0 {
+			a.metaQ, a.metaHead = a.metaQ[:0], 0
+		}
+		var m, p *txn
+		if a.metaHead < len(a.metaQ) {
+			m = a.metaQ[a.metaHead]
+		}
+		if len(a.pos) > 0 {
+			p = a.pos[0]
+		}
+		switch {
+		case p != nil && (m == nil || (len(m.events) > 0 && p.commit.Less(m.commit))):
+			if p.runs != 0 || !a.caughtUp(p) || a.metaBefore(p.commit) {
+				return
+			}
+			a.emit(p)
+		case m != nil:
+			if !m.complete() || (len(m.events) > 0 && !a.caughtUp(m)) {
+				return
+			}
+			a.emit(m)
+		default:
+			return
+		}
+	}
+}
+
+// caughtUp reports whether no stream can still deliver an event ordered before the
+// complete transaction t: each data stream is at or past t's commit position, or
+// delivered events of t (in commit order, what follows them there comes after t).
+func (a *Assembler) caughtUp(t *txn) bool {
+	if a.watermarkOK(t.commit) {
+		return true
+	}
+	for _, s := range a.streams {
+		if s.data && a.watermark(s).Less(t.commit) && !slices.Contains(t.streams, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// watermark is how far s is known to have delivered: its latest position, or while it
+// is idle, the frontier at the Idle call (everything up to it has been delivered).
+func (a *Assembler) watermark(s *stream) Position {
+	if s.idle && s.wm.Less(a.frontier) {
+		return a.frontier
+	}
+	return s.wm
+}
+
+// watermarkOK reports whether no data stream can still deliver an event ordered before c.
+func (a *Assembler) watermarkOK(c Position) bool {
+	if !a.minValid {
+		a.minActive, a.minStream = false, nil
+		for _, s := range a.streams {
+			if w := a.watermark(s); s.data && (!a.minActive || w.Less(a.minWM)) {
+				a.minWM, a.minStream, a.minActive = w, s, true
+			}
+		}
+		a.minValid = true
+	}
+	return !a.minActive || !a.minWM.Less(c)
+}
+
+// metaBefore reports whether a buffered transaction with metadata has events ordered
+// before c: then a transaction without metadata at c waits for it.
+func (a *Assembler) metaBefore(c Position) bool {
+	if a.nMeta == 0 {
+		return false
+	}
+	for t := a.oldest; t != nil; t = t.next {
+		if t.meta && len(t.events) > 0 && t.commit.Less(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// unlink removes t from the buffered set.
+func (a *Assembler) unlink(t *txn) {
+	t.name = t.id()
+	if t.prev == nil {
+		a.oldest = t.next
+	} else {
+		t.prev.next = t.next
+	}
+	if t.next == nil {
+		a.newest = t.prev
+	} else {
+		t.next.prev = t.prev
+	}
+	t.prev, t.next = nil, nil
+	if t.hidx >= 0 {
+		a.pos.remove(t)
+	}
+	a.open--
+	a.events -= len(t.events)
+	if t.meta {
+		a.nMeta--
+	}
+	if t.key != "" {
+		a.remember(t)
+	}
+}
+
+// remember keeps a finished key in txs for a while, so that late events of it are
+// recognized.
+func (a *Assembler) remember(t *txn) {
+	if a.doneLen == len(a.done) {
+		old := a.done[a.doneHead]
+		if a.txs[old.key] == old {
+			delete(a.txs, old.key)
+		}
+		a.done[a.doneHead] = t
+		a.doneHead = (a.doneHead + 1) % len(a.done)
+		return
+	}
+	a.done[(a.doneHead+a.doneLen)%len(a.done)] = t
+	a.doneLen++
+}
+
+func (a *Assembler) emit(t *txn) {
+	a.unlink(t)
+	t.state = txEmitted
+	evs := t.ordered()
+	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit, CommitTime: t.ctime}
+	if tx.CommitTime.IsZero() && t.end != nil {
+		tx.CommitTime = t.end.CommitTime
+	}
+	t.events, t.got, t.streams = nil, nil, nil
+	t.begin, t.end = markerBegin(t.begin), markerEnd(t.end)
+	if len(tx.Events) == 0 {
+		a.log.Debug("cdc: assembler skipped an empty transaction", "tx", tx.ID)
+		return
+	}
+	a.push(tx)
+}
+
+// markerBegin and markerEnd keep whether a BEGIN or END was seen without keeping the event.
+var (
+	seenBegin = &Event{Op: OpTxBegin}
+	seenEnd   = &Event{Op: OpTxEnd}
+)
+
+func markerBegin(e *Event) *Event {
+	if e == nil {
+		return nil
+	}
+	return seenBegin
+}
+
+func markerEnd(e *Event) *Event {
+	if e == nil {
+		return nil
+	}
+	return seenEnd
+}
+
+// emitLone emits ev as a transaction of its own right away.
+func (a *Assembler) emitLone(ev *Event) {
+	a.push(Tx{Events: []Event{*ev}, Commit: ev.Pos, CommitTime: ev.CommitTime})
+}
+
+func (a *Assembler) push(tx Tx) {
+	a.ready = append(a.ready, tx)
+	if !a.emitted || a.lastCommit.Less(tx.Commit) {
+		a.lastCommit = tx.Commit
+	}
+	a.emitted = true
+	if m := a.cfg.Metrics; m != nil {
+		m.Assembled(&tx)
+		if !tx.CommitTime.IsZero() {
+			m.SetLag(a.cfg.Now().Sub(tx.CommitTime).Seconds())
+		}
+	}
+}
+
+// id returns the transaction's id as the source spells it.
+func (t *txn) id() string {
+	if t.key == "" || t.name != "" {
+		return t.name
+	}
+	for i := range t.events {
+		if id := t.events[i].Tx.ID; id != "" {
+			return id
+		}
+	}
+	for _, e := range []*Event{t.end, t.begin} {
+		if e != nil && e.Tx.ID != "" {
+			return e.Tx.ID
+		}
+	}
+	for i := range t.events {
+		if id := t.events[i].Source.TxID; id != "" {
+			return id
+		}
+	}
+	return t.key
+}
+
+// ordered returns t's events by total order when every event has one, else by position,
+// then arrival.
+func (t *txn) ordered() []Event {
+	ev := t.events
+	if !t.missingTO {
+		if t.unsortedTO {
+			// A tombstone sorts right after the event before it on its stream.
+			keys := make([]int64, len(ev))
+			last := map[streamID]int64{}
+			for i := range ev {
+				id := streamID{ev[i].Origin.Topic, ev[i].Origin.Partition}
+				if ev[i].Op == OpTombstone {
+					keys[i] = last[id]
+				} else {
+					keys[i] = ev[i].Tx.TotalOrder
+					last[id] = keys[i]
+				}
+			}
+			sortStable(ev, func(i, j int) int {
+				if keys[i] != keys[j] {
+					return cmpInt64(keys[i], keys[j])
+				}
+				return ev[i].Pos.Compare(ev[j].Pos)
+			})
+		}
+		return ev
+	}
+	if t.unsortedPos {
+		sortStable(ev, func(i, j int) int { return ev[i].Pos.Compare(ev[j].Pos) })
+	}
+	return ev
+}
+
+// sortStable sorts ev stably by cmp over the original indexes.
+func sortStable(ev []Event, cmp func(i, j int) int) {
+	idx := make([]int, len(ev))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, cmp)
+	out := make([]Event, len(ev))
+	for i, j := range idx {
+		out[i] = ev[j]
+	}
+	copy(ev, out)
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// ---- giving up ----
+
+// giveUp sends every record of t to dead letters with err as the reason; later events of
+// its key follow them there.
+func (a *Assembler) giveUp(ctx context.Context, t *txn, err error) error {
+	a.unlink(t)
+	t.state = txGaveUp
+	t.err = err
+	a.log.Warn("cdc: assembler gave up a transaction", "tx", t.id(), "events", len(t.events), "reason", err.Error())
+	var errs error
+	if t.begin != nil && t.begin != seenBegin {
+		errs = errors.Join(errs, a.reject(ctx, t, t.begin, err))
+	}
+	for i := range t.events {
+		errs = errors.Join(errs, a.reject(ctx, t, &t.events[i], err))
+	}
+	if t.end != nil && t.end != seenEnd {
+		errs = errors.Join(errs, a.reject(ctx, t, t.end, err))
+	}
+	t.events, t.got, t.streams = nil, nil, nil
+	t.begin, t.end = markerBegin(t.begin), markerEnd(t.end)
+	return errs
+}
+
+// reject dead-letters one event of t (nil: an event of its own).
+func (a *Assembler) reject(ctx context.Context, t *txn, ev *Event, err error) error {
+	id := ev.Tx.ID
+	if t != nil {
+		id = t.id()
+	} else if id == "" && ev.Op != OpRead {
+		id = ev.Source.TxID
+	}
+	aerr := &AssemblyError{Origin: ev.Origin, Table: ev.Table, Op: ev.Op, TxID: id, Err: err}
+	dl := DeadLetter{
+		Record: Record{
+			Topic: ev.Origin.Topic, Partition: ev.Origin.Partition, Offset: ev.Origin.Offset,
+			Value: AppendEventJSON(nil, ev),
+		},
+		Pos:   ev.Pos,
+		Table: ev.Table,
+		Time:  a.cfg.Now(),
+	}
+	if t == nil {
+		a.log.Warn("cdc: assembler rejected an event", "reason", aerr.Error())
+	}
+	return Reject(ctx, a.cfg.DeadLetters, a.cfg.Metrics, dl, aerr)
+}
+
+// clock reads Now once per call of Add, Idle or Flush.
+func (a *Assembler) clock() time.Time {
+	if !a.nowRead {
+		a.now, a.nowRead = a.cfg.Now(), true
+	}
+	return a.now
+}
+
+// ---- position heap ----
+
+// txHeap orders transactions without metadata by commit position, then arrival.
+type txHeap []*txn
+
+func (h txHeap) less(i, j int) bool {
+	if c := h[i].commit.Compare(h[j].commit); c != 0 {
+		return c < 0
+	}
+	return h[i].seq < h[j].seq
+}
+
+func (h txHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+
+func (h *txHeap) push(t *txn) {
+	t.hidx = len(*h)
+	*h = append(*h, t)
+	h.up(t.hidx)
+}
+
+func (h *txHeap) remove(t *txn) {
+	i := t.hidx
+	if i < 0 {
+		return
+	}
+	n := len(*h) - 1
+	if i != n {
+		h.swap(i, n)
+	}
+	(*h)[n] = nil
+	*h = (*h)[:n]
+	t.hidx = -1
+	if i != n {
+		h.fix(i)
+	}
+}
+
+func (h txHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
+}
+
+func (h txHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h txHeap) down(i0 int) bool {
+	i, n := i0, len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && h.less(r, l) {
+			j = r
+		}
+		if !h.less(j, i) {
+			break
+		}
+		h.swap(i, j)
+		i = j
+	}
+	return i > i0
+}
+
+// String renders the assembler's state for debugging.
+func (a *Assembler) String() string {
+	return "Assembler{open " + strconv.Itoa(a.open) + ", events " + strconv.Itoa(a.events) +
+		", ready " + strconv.Itoa(len(a.ready)-a.readyHead) + ", last commit " + a.lastCommit.String() + "}"
+}
