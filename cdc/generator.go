@@ -1200,6 +1200,9 @@ func (g *Generator) Read(ctx context.Context) (Event, error) {
 		return Event{}, errGenClosed
 	case !g.opened:
 		return Event{}, errGenNotOpen
+	case ctx.Err() != nil:
+		// unpaced, nothing else would ever block: honour cancellation here
+		return Event{}, ctx.Err()
 	}
 	if !g.hasPend {
 		ev, err := g.decodeNext(ctx)

@@ -864,3 +864,14 @@ func BenchmarkGeneratorSource(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }
+
+func TestGeneratorReadHonoursCancellationUnpaced(t *testing.T) {
+	g := NewGenerator(GeneratorConfig{Seed: 1}) // unlimited, as fast as possible
+	ctx, cancel := context.WithCancel(context.Background())
+	require.NoError(t, g.Open(ctx, Position{}))
+	_, err := g.Read(ctx)
+	require.NoError(t, err)
+	cancel()
+	_, err = g.Read(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+}
