@@ -15,12 +15,12 @@ import (
 	"github.com/strata-data/strata/change"
 )
 
-const fixtures = "../../shared/fixtures/debezium"
+const fixtures = "../testdata/debezium"
 
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(fixtures, name))
-	require.NoError(t, err, "fixtures live in ../shared/fixtures/debezium beside the repository")
+	require.NoError(t, err, "fixtures: testdata/debezium (copied from ../shared/fixtures/debezium)")
 	return b
 }
 

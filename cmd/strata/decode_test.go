@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const fixtures = "../../../shared/fixtures/debezium"
+const fixtures = "../../testdata/debezium"
 
 // strata runs the command in process and returns its exit status, stdout and stderr.
 func strata(t *testing.T, args ...string) (int, string, string) {
@@ -27,7 +27,7 @@ func fixtureFiles(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(fixtures, "*.json"))
 	require.NoError(t, err)
-	require.NotEmpty(t, files, "fixtures live in ../shared/fixtures/debezium beside the repository")
+	require.NotEmpty(t, files, "fixtures: testdata/debezium (copied from ../shared/fixtures/debezium)")
 	sort.Strings(files)
 	return files
 }
