@@ -48,6 +48,7 @@ type DebeziumDecoder struct {
 	infer       map[string]*inferState
 	strs        map[string]string // interned low-cardinality strings of source blocks
 	seenCols    []bool            // columns set in the image being decoded
+	arena       arena             // rows and strings of decoded events
 	lastTable   [3]string         // schema, table, qualified: most events repeat the last table
 }
 
@@ -404,7 +405,7 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 		}
 	} else {
 		st := d.inferStateFor("\x00key:" + r.Topic)
-		vals, err := inferObject(s2, "key")
+		vals, err := inferObject(s2, "key", d)
 		if err != nil {
 			return err
 		}
@@ -413,7 +414,7 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 			names[i] = v.name
 		}
 		var rows []change.Row
-		if ks, rows, err = st.merge([][]inferred{vals}, names, "key"); err != nil {
+		if ks, rows, err = st.merge([][]inferred{vals}, names, "key", &d.arena); err != nil {
 			return err
 		}
 		row = rows[0]
@@ -603,7 +604,7 @@ func (d *DebeziumDecoder) image(sc *jsonscan.Scanner, spec *rowSpec, path string
 		row, err := d.decodeRow(sc, spec, path)
 		return row, nil, err
 	}
-	vals, err := inferObject(sc, path)
+	vals, err := inferObject(sc, path, d)
 	if vals == nil && err == nil {
 		vals = []inferred{}
 	}
@@ -636,7 +637,7 @@ func (d *DebeziumDecoder) typeImages(ev *Event, spec *rowSpec, img *images, p *p
 		if img.infAfter != nil {
 			imgs = append(imgs, img.infAfter)
 		}
-		s, rows, err := st.merge(imgs, keyNames, p.prefix)
+		s, rows, err := st.merge(imgs, keyNames, p.prefix, &d.arena)
 		if err != nil {
 			return err
 		}
@@ -678,7 +679,7 @@ func (d *DebeziumDecoder) decodeRow(sc *jsonscan.Scanner, spec *rowSpec, path st
 	if !sc.Object() {
 		return nil, errAt(path, ErrMalformed, "not an object")
 	}
-	row := make(change.Row, len(spec.cols))
+	row := d.arena.row(len(spec.cols))
 	// Count the columns set instead of pre-filling Absent: the usual full image then
 	// needs no second pass.
 	set, next := 0, 0
@@ -772,7 +773,7 @@ func (d *DebeziumDecoder) readValue(sc *jsonscan.Scanner, c *colSpec, path strin
 		if !ok {
 			return bad("want a string")
 		}
-		return change.Str(string(s)), nil
+		return change.Str(d.arena.str(s)), nil
 	case ckBytes:
 		s, ok := sc.String()
 		if !ok {
@@ -782,7 +783,7 @@ func (d *DebeziumDecoder) readValue(sc *jsonscan.Scanner, c *colSpec, path strin
 		if err != nil {
 			return bad("invalid base64: %v", err)
 		}
-		return change.Bytes(b), nil
+		return change.BytesString(d.arena.str(b)), nil
 	case ckDecimal:
 		if s, ok := sc.String(); ok {
 			b, err := d.base64(s)
@@ -824,7 +825,7 @@ func (d *DebeziumDecoder) readValue(sc *jsonscan.Scanner, c *colSpec, path strin
 		if sc.Err() != nil {
 			return bad("%v", sc.Err())
 		}
-		return change.Str(string(raw)), nil
+		return change.Str(d.arena.str(raw)), nil
 	}
 	return bad("unsupported column kind")
 }

@@ -19,7 +19,7 @@ type inferred struct {
 // inferObject reads an image object without a schema: integers become int64 (exactly),
 // other numbers float64, strings and booleans themselves, nested objects and arrays
 // their JSON text.
-func inferObject(sc *jsonscan.Scanner, path string) ([]inferred, error) {
+func inferObject(sc *jsonscan.Scanner, path string, d *DebeziumDecoder) ([]inferred, error) {
 	if !sc.Object() {
 		return nil, errAt(path, ErrMalformed, "not an object")
 	}
@@ -29,11 +29,11 @@ func inferObject(sc *jsonscan.Scanner, path string) ([]inferred, error) {
 		if !ok {
 			break
 		}
-		in := inferred{name: string(k)}
+		in := inferred{name: d.intern(k)}
 		switch c := sc.Peek(); c {
 		case '"':
 			s, _ := sc.String()
-			in.v, in.t = change.Str(string(s)), arrow.BinaryTypes.String
+			in.v, in.t = change.Str(d.arena.str(s)), arrow.BinaryTypes.String
 		case 't', 'f':
 			b, ok := sc.Bool()
 			if !ok {
@@ -46,7 +46,7 @@ func inferObject(sc *jsonscan.Scanner, path string) ([]inferred, error) {
 			}
 		case '{', '[':
 			raw := sc.Skip()
-			in.v, in.t, in.logical = change.Str(string(raw)), arrow.BinaryTypes.String, "json"
+			in.v, in.t, in.logical = change.Str(d.arena.str(raw)), arrow.BinaryTypes.String, "json"
 		default:
 			raw, isInt, ok := sc.Number()
 			if !ok {
@@ -108,7 +108,7 @@ func (d *DebeziumDecoder) inferStateFor(table string) *inferState {
 
 // merge folds the images' values into the table's layout and returns the (possibly new)
 // schema and the images as rows of it.
-func (st *inferState) merge(imgs [][]inferred, keys []string, path string) (*change.Schema, []change.Row, error) {
+func (st *inferState) merge(imgs [][]inferred, keys []string, path string, a *arena) (*change.Schema, []change.Row, error) {
 	changed := st.schema == nil
 	for _, img := range imgs {
 		for _, in := range img {
@@ -158,7 +158,7 @@ func (st *inferState) merge(imgs [][]inferred, keys []string, path string) (*cha
 	}
 	rows := make([]change.Row, len(imgs))
 	for r, img := range imgs {
-		row := make(change.Row, len(st.cols))
+		row := a.row(len(st.cols))
 		for i := range row {
 			row[i] = change.Absent()
 		}

@@ -182,27 +182,30 @@ func (s *Scanner) String() ([]byte, bool) {
 		return nil, false
 	}
 	start := s.pos + 1
-	i := bytes.IndexByte(s.data[start:], '"')
-	if i < 0 {
-		s.Fail("unterminated string")
-		return nil, false
-	}
-	raw := s.data[start : start+i]
-	if bytes.IndexByte(raw, '\\') < 0 && !hasControl(raw) {
-		s.pos = start + i + 1
-		return raw, true
-	}
-	return s.slowString(start)
-}
-
-func hasControl(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 {
-			return true
+	d := s.data
+	// One pass over the usual short string: stop at the quote, or at the first byte
+	// that needs the slow path (a backslash or a control character).
+	for i := start; i < len(d); i++ {
+		if c := d[i]; plain[c] == 0 {
+			if c == '"' {
+				s.pos = i + 1
+				return d[start:i], true
+			}
+			return s.slowString(start)
 		}
 	}
-	return false
+	s.Fail("unterminated string")
+	return nil, false
 }
+
+// plain[c] is 1 for bytes that can appear in a string as themselves.
+var plain = func() (t [256]byte) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = 1
+	}
+	t['"'], t['\\'] = 0, 0
+	return t
+}()
 
 func (s *Scanner) slowString(start int) ([]byte, bool) {
 	out := s.scratch[:0]
