@@ -392,15 +392,10 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 		if row, err = d.decodeRow(s2, spec, "key.payload"); err != nil {
 			return err
 		}
-		names := make([]string, len(spec.cols))
-		for i, c := range spec.cols {
-			names[i] = string(c.name)
-		}
-		ks, err = spec.schemaFor(names)
-		if err != nil {
+		if ks, err = spec.asKey(); err != nil {
 			return errAt("key.schema", ErrMalformed, "%v", err)
 		}
-		if t := tableFromSchemaName(spec.name); t != "" {
+		if t := spec.tableName(); t != "" {
 			ev.Table = t
 		}
 	} else {
@@ -567,7 +562,7 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 	if t := d.qualified(&ev.Source); t != "" {
 		ev.Table = t
 	} else if spec != nil && ev.Table == "" {
-		ev.Table = tableFromSchemaName(spec.name)
+		ev.Table = spec.tableName()
 	}
 	if ev.Source.TsMs > 0 {
 		ev.CommitTime = time.UnixMilli(ev.Source.TsMs).UTC()
@@ -613,23 +608,15 @@ func (d *DebeziumDecoder) image(sc *jsonscan.Scanner, spec *rowSpec, path string
 
 // typeImages sets the event's schema and rows from the decoded images.
 func (d *DebeziumDecoder) typeImages(ev *Event, spec *rowSpec, img *images, p *paths) error {
-	var keyNames []string
-	if ev.KeySchema != nil {
-		keyNames = ev.KeySchema.KeyNames()
-		if len(keyNames) == 0 {
-			for _, f := range ev.KeySchema.Fields() {
-				keyNames = append(keyNames, f.Name)
-			}
-		}
-	}
 	if spec != nil {
-		s, err := spec.schemaFor(keyNames)
+		s, err := spec.withKey(ev.KeySchema)
 		if err != nil {
 			return errAt(p.schema, ErrMalformed, "%v", err)
 		}
 		ev.Schema, ev.Before, ev.After = s, img.before, img.after
 	} else {
 		st := d.inferStateFor(ev.Table)
+		keyNames := keyColumns(ev.KeySchema)
 		var imgs [][]inferred
 		if img.infBefore != nil {
 			imgs = append(imgs, img.infBefore)

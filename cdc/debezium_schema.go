@@ -41,8 +41,69 @@ type rowSpec struct {
 	index  map[string]int
 	fields []arrow.Field
 	name   string // Connect schema name, e.g. "server.public.customers.Value"
-	// schemas holds the change.Schema per key-column list, built on first use.
+	// schemas holds the change.Schema per key-column list, built on first use; byKey
+	// the same per key schema, so the usual event finds its schema with one lookup.
 	schemas map[string]*change.Schema
+	byKey   map[*change.Schema]*change.Schema
+	key     *change.Schema // this layout as a key: every column a key column
+	table   *string        // tableFromSchemaName(name), once
+}
+
+// asKey returns the layout as the schema of a record key.
+func (r *rowSpec) asKey() (*change.Schema, error) {
+	if r.key == nil {
+		names := make([]string, len(r.cols))
+		for i, c := range r.cols {
+			names[i] = string(c.name)
+		}
+		s, err := r.schemaFor(names)
+		if err != nil {
+			return nil, err
+		}
+		r.key = s
+	}
+	return r.key, nil
+}
+
+// withKey returns the row's schema with the primary key of the record key's schema.
+func (r *rowSpec) withKey(ks *change.Schema) (*change.Schema, error) {
+	if s, ok := r.byKey[ks]; ok {
+		return s, nil
+	}
+	s, err := r.schemaFor(keyColumns(ks))
+	if err != nil {
+		return nil, err
+	}
+	if r.byKey == nil {
+		r.byKey = map[*change.Schema]*change.Schema{}
+	}
+	r.byKey[ks] = s
+	return s, nil
+}
+
+// keyColumns names the primary key a record key gives: its key columns, or all its
+// columns (nil without a key).
+func keyColumns(ks *change.Schema) []string {
+	if ks == nil {
+		return nil
+	}
+	if names := ks.KeyNames(); len(names) > 0 {
+		return names
+	}
+	names := make([]string, ks.NumFields())
+	for i, f := range ks.Fields() {
+		names[i] = f.Name
+	}
+	return names
+}
+
+// tableName is the table the Connect schema name implies, computed once.
+func (r *rowSpec) tableName() string {
+	if r.table == nil {
+		t := tableFromSchemaName(r.name)
+		r.table = &t
+	}
+	return *r.table
 }
 
 func (r *rowSpec) lookup(key []byte, hint int) int {
