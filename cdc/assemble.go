@@ -699,10 +699,11 @@ func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 // slabEvents is how many events a slab holds (about 70 KB).
 const slabEvents = 128
 
-// store appends ev to t's events. Small transactions take regions of a slab, doubling
-// as they grow (amortized O(1) however transactions interleave); the region at the
-// slab's end grows in place, which is every transaction when there is one stream.
-// Large ones grow an array of their own.
+// store appends ev to t's events. Small transactions take regions of a slab, starting
+// at one event (most transactions have one or two) and doubling as they grow (amortized
+// O(1) however transactions interleave); the region at the slab's end grows in place,
+// which is every transaction when there is one stream. Large ones grow an array of
+// their own.
 func (a *Assembler) store(t *txn, ev *Event) {
 	n := len(t.events)
 	switch {
@@ -715,7 +716,7 @@ func (a *Assembler) store(t *txn, ev *Event) {
 			a.tail = nil // append moves t out of the slab
 		}
 	default:
-		k := max(2*n, 2)
+		k := max(2*n, 1)
 		if len(a.slab)+k > cap(a.slab) {
 			a.slab = make([]Event, 0, slabEvents)
 		}
