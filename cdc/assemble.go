@@ -173,6 +173,8 @@ type Assembler struct {
 	slab []Event
 	tail *txn // the transaction whose region ends the slab
 
+	free []*txBuf // buffers of transactions that left the buffer, for reuse
+
 	lastCommit Position
 	emitted    bool // whether any transaction was emitted: lastCommit is meaningful
 	metaSeen   bool // a BEGIN or END has arrived: keyed transactions wait for their END
@@ -224,18 +226,30 @@ const (
 	txGaveUp
 )
 
-// txn is one buffered transaction.
+// txn is one transaction: buffered, or finished and remembered by key for a while (see
+// remember). What only a buffered transaction needs is in its txBuf, which goes back to
+// the assembler's free list when the transaction leaves the buffer, so the transactions
+// remembered stay small and the buffers are reused while still in cache.
 type txn struct {
-	key    string
-	state  txState
-	meta   bool
+	key   string
+	name  string // the id, fixed when it leaves the buffer
+	err   error  // why it was given up
+	runs  int32  // streams whose current run of events belongs to this transaction
+	state txState
+	meta  bool
+	// sawBegin and sawEnd record that a BEGIN or END arrived; they outlive the buffer.
+	sawBegin, sawEnd bool
+	*txBuf           // nil once the transaction left the buffer
+}
+
+// txBuf is what a buffered transaction holds.
+type txBuf struct {
 	events []Event // data events in arrival order
 	commit Position
 	ctime  time.Time
 	first  time.Time // when its first record arrived, by the Now clock
 	seq    uint64    // arrival of its first record
 
-	runs    int        // streams whose current run of events belongs to this transaction
 	streams []*stream  // streams that delivered its events
 	stream1 [1]*stream // backing for streams: one stream is the common case
 
@@ -250,8 +264,6 @@ type txn struct {
 	lastTO                             int64
 	lastPos                            Position
 
-	name       string // the id, fixed when it leaves the buffer
-	err        error  // why it was given up
 	prev, next *txn
 	hidx       int // index in the position heap; -1 when not in it
 }
@@ -579,7 +591,7 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 	key := ev.TxKey()
 	t := a.txs[key]
 	if s.replay(ev) == behind && (t == nil || t.state != txBuffered ||
-		(ev.Op == OpTxBegin && t.begin != nil) || (ev.Op == OpTxEnd && t.end != nil)) {
+		(ev.Op == OpTxBegin && t.sawBegin) || (ev.Op == OpTxEnd && t.sawEnd)) {
 		a.duplicate(ev)
 		return nil
 	}
@@ -593,7 +605,7 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 		case txGaveUp:
 			return a.reject(ctx, t, ev, t.err)
 		case txEmitted:
-			if (ev.Op == OpTxBegin && t.begin != nil) || (ev.Op == OpTxEnd && t.end != nil) {
+			if (ev.Op == OpTxBegin && t.sawBegin) || (ev.Op == OpTxEnd && t.sawEnd) {
 				a.duplicate(ev)
 			} else {
 				a.log.Debug("cdc: assembler ignored transaction metadata arriving after its transaction was emitted",
@@ -616,14 +628,14 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 			a.duplicate(ev)
 			return nil
 		}
-		t.begin = &c
+		t.begin, t.sawBegin = &c, true
 		return nil
 	}
 	if t.end != nil {
 		a.duplicate(ev)
 		return nil
 	}
-	t.end = &c
+	t.end, t.sawEnd = &c, true
 	if t.begin == nil {
 		return a.giveUp(ctx, t, fmt.Errorf("%w: END %s of transaction %q arrived without its BEGIN",
 			ErrTxBegin, ev.Origin, ev.Tx.ID))
@@ -643,7 +655,8 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 }
 
 func (a *Assembler) newTxn(key string, meta bool) *txn {
-	t := &txn{key: key, meta: meta, first: a.clock(), seq: a.seq, hidx: -1}
+	t := &txn{key: key, meta: meta, txBuf: a.newBuf()}
+	t.first, t.seq, t.hidx = a.clock(), a.seq, -1
 	if key != "" {
 		a.txs[key] = t
 	}
@@ -658,6 +671,29 @@ func (a *Assembler) newTxn(key string, meta bool) *txn {
 		a.nMeta++
 	}
 	return t
+}
+
+// newBuf returns a zero txBuf, reused when one is free.
+func (a *Assembler) newBuf() *txBuf {
+	if n := len(a.free); n > 0 {
+		b := a.free[n-1]
+		a.free[n-1] = nil
+		a.free = a.free[:n-1]
+		return b
+	}
+	return new(txBuf)
+}
+
+// release takes t's buffer back once t has left the buffer and its events are handed
+// on (emitted, or dead-lettered).
+func (a *Assembler) release(t *txn) {
+	b := t.txBuf
+	t.txBuf = nil
+	if a.tail == t {
+		a.tail = nil
+	}
+	*b = txBuf{}
+	a.free = append(a.free, b)
 }
 
 // appendEvent buffers ev in t and reports whether t now has more events than its END
@@ -1006,33 +1042,12 @@ func (a *Assembler) emit(t *txn) {
 	if tx.CommitTime.IsZero() && t.end != nil {
 		tx.CommitTime = t.end.CommitTime
 	}
-	t.events, t.got, t.streams = nil, nil, nil
-	t.begin, t.end = markerBegin(t.begin), markerEnd(t.end)
+	a.release(t)
 	if len(tx.Events) == 0 {
 		a.log.Debug("cdc: assembler skipped an empty transaction", "tx", tx.ID)
 		return
 	}
 	a.push(tx)
-}
-
-// markerBegin and markerEnd keep whether a BEGIN or END was seen without keeping the event.
-var (
-	seenBegin = &Event{Op: OpTxBegin}
-	seenEnd   = &Event{Op: OpTxEnd}
-)
-
-func markerBegin(e *Event) *Event {
-	if e == nil {
-		return nil
-	}
-	return seenBegin
-}
-
-func markerEnd(e *Event) *Event {
-	if e == nil {
-		return nil
-	}
-	return seenEnd
 }
 
 // emitLone emits ev as a transaction of its own right away.
@@ -1144,17 +1159,16 @@ func (a *Assembler) giveUp(ctx context.Context, t *txn, err error) error {
 	t.err = err
 	a.log.Warn("cdc: assembler gave up a transaction", "tx", t.id(), "events", len(t.events), "reason", err.Error())
 	var errs error
-	if t.begin != nil && t.begin != seenBegin {
+	if t.begin != nil {
 		errs = errors.Join(errs, a.reject(ctx, t, t.begin, err))
 	}
 	for i := range t.events {
 		errs = errors.Join(errs, a.reject(ctx, t, &t.events[i], err))
 	}
-	if t.end != nil && t.end != seenEnd {
+	if t.end != nil {
 		errs = errors.Join(errs, a.reject(ctx, t, t.end, err))
 	}
-	t.events, t.got, t.streams = nil, nil, nil
-	t.begin, t.end = markerBegin(t.begin), markerEnd(t.end)
+	a.release(t)
 	return errs
 }
 
