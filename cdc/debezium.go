@@ -49,6 +49,8 @@ type DebeziumDecoder struct {
 	strs        map[string]string // interned low-cardinality strings of source blocks
 	seenCols    []bool            // columns set in the image being decoded
 	arena       arena             // rows and strings of decoded events
+	infBuf      [3][]inferred     // scratch for inferred before, after and key images
+	keyStates   map[string]*inferState
 	lastTable   [3]string         // schema, table, qualified: most events repeat the last table
 }
 
@@ -399,17 +401,15 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 			ev.Table = t
 		}
 	} else {
-		st := d.inferStateFor("\x00key:" + r.Topic)
-		vals, err := inferObject(s2, "key", d)
+		st := d.inferKeyState(r.Topic)
+		vals, err := inferObject(s2, "key", d, d.infBuf[2])
 		if err != nil {
 			return err
 		}
-		names := make([]string, len(vals))
-		for i, v := range vals {
-			names[i] = v.name
-		}
+		d.infBuf[2] = vals
+		imgs := [1][]inferred{vals}
 		var rows []change.Row
-		if ks, rows, err = st.merge([][]inferred{vals}, names, "key", &d.arena); err != nil {
+		if ks, rows, err = st.merge(imgs[:], nil, true, "key", &d.arena); err != nil {
 			return err
 		}
 		row = rows[0]
@@ -454,9 +454,9 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 		var err error
 		switch string(k) {
 		case "before":
-			img.before, img.infBefore, err = d.image(sc, spec, p.before)
+			img.before, img.infBefore, err = d.image(sc, spec, p.before, 0)
 		case "after":
-			img.after, img.infAfter, err = d.image(sc, spec, p.after)
+			img.after, img.infAfter, err = d.image(sc, spec, p.after, 1)
 		case "op":
 			s, ok := sc.String()
 			if !ok {
@@ -588,7 +588,7 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 }
 
 // image reads one before/after image in place: a row of spec, or inferred values.
-func (d *DebeziumDecoder) image(sc *jsonscan.Scanner, spec *rowSpec, path string) (change.Row, []inferred, error) {
+func (d *DebeziumDecoder) image(sc *jsonscan.Scanner, spec *rowSpec, path string, buf int) (change.Row, []inferred, error) {
 	if sc.Null() {
 		return nil, nil, nil
 	}
@@ -599,10 +599,11 @@ func (d *DebeziumDecoder) image(sc *jsonscan.Scanner, spec *rowSpec, path string
 		row, err := d.decodeRow(sc, spec, path)
 		return row, nil, err
 	}
-	vals, err := inferObject(sc, path, d)
+	vals, err := inferObject(sc, path, d, d.infBuf[buf])
 	if vals == nil && err == nil {
 		vals = []inferred{}
 	}
+	d.infBuf[buf] = vals // reused by the next event: merge copies the values out
 	return nil, vals, err
 }
 
@@ -617,14 +618,15 @@ func (d *DebeziumDecoder) typeImages(ev *Event, spec *rowSpec, img *images, p *p
 	} else {
 		st := d.inferStateFor(ev.Table)
 		keyNames := keyColumns(ev.KeySchema)
-		var imgs [][]inferred
+		var arr [2][]inferred
+		imgs := arr[:0]
 		if img.infBefore != nil {
 			imgs = append(imgs, img.infBefore)
 		}
 		if img.infAfter != nil {
 			imgs = append(imgs, img.infAfter)
 		}
-		s, rows, err := st.merge(imgs, keyNames, p.prefix, &d.arena)
+		s, rows, err := st.merge(imgs, keyNames, false, p.prefix, &d.arena)
 		if err != nil {
 			return err
 		}

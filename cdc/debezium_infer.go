@@ -14,16 +14,17 @@ type inferred struct {
 	v       change.Value
 	t       arrow.DataType
 	logical string
+	col     int // the column's index in the table's layout, set by merge (-1: none)
 }
 
 // inferObject reads an image object without a schema: integers become int64 (exactly),
 // other numbers float64, strings and booleans themselves, nested objects and arrays
 // their JSON text.
-func inferObject(sc *jsonscan.Scanner, path string, d *DebeziumDecoder) ([]inferred, error) {
+func inferObject(sc *jsonscan.Scanner, path string, d *DebeziumDecoder, buf []inferred) ([]inferred, error) {
 	if !sc.Object() {
 		return nil, errAt(path, ErrMalformed, "not an object")
 	}
-	var out []inferred
+	out := buf[:0]
 	for {
 		k, ok := sc.Key()
 		if !ok {
@@ -93,8 +94,10 @@ func inferObject(sc *jsonscan.Scanner, path string, d *DebeziumDecoder) ([]infer
 type inferState struct {
 	cols   []arrow.Field
 	index  map[string]int
-	keys   []string
+	keys   []string // key columns of the layout
+	keysIn []string // the key names last asked for, to skip recomputing keys
 	schema *change.Schema
+	rows   [2]change.Row // merge's result, reused
 }
 
 func (d *DebeziumDecoder) inferStateFor(table string) *inferState {
@@ -107,12 +110,18 @@ func (d *DebeziumDecoder) inferStateFor(table string) *inferState {
 }
 
 // merge folds the images' values into the table's layout and returns the (possibly new)
-// schema and the images as rows of it.
-func (st *inferState) merge(imgs [][]inferred, keys []string, path string, a *arena) (*change.Schema, []change.Row, error) {
+// schema and the images as rows of it (valid until the next merge). The key is the
+// columns named in keys, or every column when allKey is set (a record key).
+func (st *inferState) merge(imgs [][]inferred, keys []string, allKey bool, path string, a *arena) (*change.Schema, []change.Row, error) {
 	changed := st.schema == nil
 	for _, img := range imgs {
-		for _, in := range img {
+		for j := range img {
+			in := &img[j]
+			in.col = -1
 			if in.t == nil {
+				if i, ok := st.index[in.name]; ok {
+					in.col = i
+				}
 				continue
 			}
 			i, ok := st.index[in.name]
@@ -121,11 +130,12 @@ func (st *inferState) merge(imgs [][]inferred, keys []string, path string, a *ar
 				if in.logical != "" {
 					f = change.Logical(f, in.logical)
 				}
-				st.index[in.name] = len(st.cols)
+				i = len(st.cols)
+				st.index[in.name] = i
 				st.cols = append(st.cols, f)
 				changed = true
-				continue
 			}
+			in.col = i
 			have := st.cols[i].Type.ID()
 			switch {
 			case have == in.t.ID():
@@ -138,15 +148,26 @@ func (st *inferState) merge(imgs [][]inferred, keys []string, path string, a *ar
 			}
 		}
 	}
-	var present []string
-	for _, k := range keys {
-		if _, ok := st.index[k]; ok {
-			present = append(present, k)
+	if allKey {
+		if len(st.keys) != len(st.cols) {
+			st.keys = st.keys[:0]
+			for _, f := range st.cols {
+				st.keys = append(st.keys, f.Name)
+			}
+			changed = true
 		}
-	}
-	if !equalStrings(present, st.keys) {
-		st.keys = present
-		changed = true
+	} else if changed || !equalStrings(keys, st.keysIn) {
+		st.keysIn = append(st.keysIn[:0], keys...)
+		var present []string
+		for _, k := range keys {
+			if _, ok := st.index[k]; ok {
+				present = append(present, k)
+			}
+		}
+		if !equalStrings(present, st.keys) {
+			st.keys = present
+			changed = true
+		}
 	}
 	if changed {
 		cols := append([]arrow.Field(nil), st.cols...)
@@ -156,18 +177,18 @@ func (st *inferState) merge(imgs [][]inferred, keys []string, path string, a *ar
 		}
 		st.schema = s
 	}
-	rows := make([]change.Row, len(imgs))
+	rows := st.rows[:len(imgs)]
 	for r, img := range imgs {
 		row := a.row(len(st.cols))
 		for i := range row {
 			row[i] = change.Absent()
 		}
-		for _, in := range img {
-			i, ok := st.index[in.name]
-			if !ok {
+		for j := range img {
+			i := img[j].col
+			if i < 0 {
 				continue // null in a column never typed: nothing to carry
 			}
-			v := in.v
+			v := img[j].v
 			if st.cols[i].Type.ID() == arrow.FLOAT64 && v.Kind() == change.KindInt {
 				v = change.Float(float64(v.AsInt()))
 			}
@@ -188,4 +209,17 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// inferKeyState returns the inferred layout of a topic's record keys.
+func (d *DebeziumDecoder) inferKeyState(topic string) *inferState {
+	st := d.keyStates[topic]
+	if st == nil {
+		if d.keyStates == nil {
+			d.keyStates = map[string]*inferState{}
+		}
+		st = &inferState{index: map[string]int{}}
+		d.keyStates[topic] = st
+	}
+	return st
 }
