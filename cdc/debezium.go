@@ -51,7 +51,7 @@ type DebeziumDecoder struct {
 	arena       arena             // rows and strings of decoded events
 	infBuf      [3][]inferred     // scratch for inferred before, after and key images
 	keyStates   map[string]*inferState
-	lastTable   [3]string         // schema, table, qualified: most events repeat the last table
+	lastTable   [3]string // schema, table, qualified: most events repeat the last table
 }
 
 // intern returns b as a string, sharing one copy for repeated values (connector names,
