@@ -17,6 +17,15 @@ type Builder struct {
 	rb     *array.RecordBuilder
 	ops    []Op
 	put    []func(Value)
+	cols   []colCheck
+}
+
+// colCheck is what Append checks a value against, precomputed per column so the check
+// costs no interface calls.
+type colCheck struct {
+	kind     Kind
+	nullable bool
+	lo, hi   int64 // integer range
 }
 
 // NewBuilder returns a builder for batches of schema s, allocating from mem (nil means
@@ -27,8 +36,11 @@ func NewBuilder(mem memory.Allocator, s *Schema) *Builder {
 	}
 	b := &Builder{schema: s, rb: array.NewRecordBuilder(mem, s.arrow)}
 	b.put = make([]func(Value), s.NumFields())
+	b.cols = make([]colCheck, s.NumFields())
 	for i, f := range s.Fields() {
 		b.put[i] = appender(b.rb.Field(i), f)
+		lo, hi := intRange(f.Type)
+		b.cols[i] = colCheck{kind: KindOf(f.Type), nullable: f.Nullable, lo: lo, hi: hi}
 	}
 	return b
 }
@@ -50,6 +62,12 @@ func (b *Builder) Append(op Op, row Row) error {
 		return fmt.Errorf("change: row has %d values, schema has %d columns", len(row), len(b.put))
 	}
 	for i, v := range row {
+		c := &b.cols[i]
+		k := v.kind
+		if k == c.kind && (k != KindInt || int64(v.lo) >= c.lo && int64(v.lo) <= c.hi) ||
+			k == KindAbsent || k == KindNull && c.nullable {
+			continue // the usual case, without a call
+		}
 		if err := checkValue(b.schema.arrow.Field(i), v); err != nil {
 			return err
 		}
@@ -131,8 +149,16 @@ func checkValue(f arrow.Field, v Value) error {
 }
 
 func checkIntRange(f arrow.Field, i int64) error {
+	if lo, hi := intRange(f.Type); i < lo || i > hi {
+		return fmt.Errorf("change: value %d out of range for column %q of type %s", i, f.Name, f.Type)
+	}
+	return nil
+}
+
+// intRange returns the range of integers a column of type t holds.
+func intRange(t arrow.DataType) (int64, int64) {
 	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
-	switch f.Type.ID() {
+	switch t.ID() {
 	case arrow.INT8:
 		lo, hi = math.MinInt8, math.MaxInt8
 	case arrow.INT16:
@@ -146,10 +172,7 @@ func checkIntRange(f arrow.Field, i int64) error {
 	case arrow.UINT32:
 		lo, hi = 0, math.MaxUint32
 	}
-	if i < lo || i > hi {
-		return fmt.Errorf("change: value %d out of range for column %q of type %s", i, f.Name, f.Type)
-	}
-	return nil
+	return lo, hi
 }
 
 // KindOf returns the Value kind a column of type t holds.
