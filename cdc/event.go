@@ -140,11 +140,16 @@ type CollectionCount struct {
 }
 
 // TxKey returns the key that pairs the event with its transaction's other events and its
-// BEGIN/END: PostgreSQL ids "txId:lsn" differ between BEGIN and END, so they pair on txId.
+// BEGIN/END: PostgreSQL ids "txId:lsn" differ between BEGIN and END, so they pair on txId;
+// MySQL events without transaction metadata pair on their GTID.
 // It returns "" for an event outside any transaction.
 func (e *Event) TxKey() string {
 	if e.Source.TxID != "" && e.Source.Connector == "postgresql" {
 		return e.Source.TxID
+	}
+	if e.Tx.ID == "" && e.Source.GTID != "" {
+		// MySQL without transaction metadata: the GTID names the transaction
+		return e.Source.GTID
 	}
 	return TxKeyOf(e.Tx.ID)
 }

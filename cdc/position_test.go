@@ -46,3 +46,15 @@ func TestPositionOrderAndForms(t *testing.T) {
 		assert.ErrorIs(t, err, cdc.ErrPosition, bad)
 	}
 }
+
+func TestTxKey(t *testing.T) {
+	pg := cdc.Event{Source: cdc.SourceInfo{Connector: "postgresql", TxID: "571"}, Tx: cdc.TxInfo{ID: "571:53195832"}}
+	assert.Equal(t, "571", pg.TxKey())
+	assert.Equal(t, "571", cdc.TxKeyOf("571:53195829"), "BEGIN and END ids pair on the txId")
+	gtid := "0e4d5dcd-a33b-11ea-80f1-02010a22a99e:10"
+	my := cdc.Event{Source: cdc.SourceInfo{Connector: "mysql", GTID: gtid}}
+	assert.Equal(t, gtid, my.TxKey(), "MySQL without metadata pairs on the GTID")
+	my.Tx.ID = gtid
+	assert.Equal(t, gtid, my.TxKey())
+	assert.Equal(t, "", (&cdc.Event{}).TxKey(), "outside any transaction")
+}
