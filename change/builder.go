@@ -17,6 +17,7 @@ type Builder struct {
 	rb     *array.RecordBuilder
 	ops    []Op
 	put    []func(Value)
+	fields []array.Builder
 	cols   []colCheck
 }
 
@@ -37,6 +38,7 @@ func NewBuilder(mem memory.Allocator, s *Schema) *Builder {
 	b := &Builder{schema: s, rb: array.NewRecordBuilder(mem, s.arrow)}
 	b.put = make([]func(Value), s.NumFields())
 	b.cols = make([]colCheck, s.NumFields())
+	b.fields = b.rb.Fields()
 	for i, f := range s.Fields() {
 		b.put[i] = appender(b.rb.Field(i), f)
 		lo, hi := intRange(f.Type)
@@ -73,6 +75,10 @@ func (b *Builder) Append(op Op, row Row) error {
 		}
 	}
 	for i, v := range row {
+		if v.kind == KindNull || v.kind == KindAbsent {
+			b.fields[i].AppendNull()
+			continue
+		}
 		b.put[i](v) // checked above
 	}
 	b.ops = append(b.ops, op)
@@ -192,128 +198,85 @@ func KindOf(t arrow.DataType) Kind {
 	return KindInt
 }
 
-// appender returns a function storing a checked value into builder ab.
+// appender returns a function storing a checked, non-null value into builder ab.
 func appender(ab array.Builder, f arrow.Field) func(Value) {
-	null := func(v Value) bool {
-		if v.kind == KindNull || v.kind == KindAbsent {
-			ab.AppendNull()
-			return true
-		}
-		return false
-	}
 	switch b := ab.(type) {
 	case *array.BooleanBuilder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(v.lo != 0)
-			}
+			b.Append(v.lo != 0)
 		}
 	case *array.Int8Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(int8(v.lo))
-			}
+			b.Append(int8(v.lo))
 		}
 	case *array.Int16Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(int16(v.lo))
-			}
+			b.Append(int16(v.lo))
 		}
 	case *array.Int32Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(int32(v.lo))
-			}
+			b.Append(int32(v.lo))
 		}
 	case *array.Int64Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(int64(v.lo))
-			}
+			b.Append(int64(v.lo))
 		}
 	case *array.Uint8Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(uint8(v.lo))
-			}
+			b.Append(uint8(v.lo))
 		}
 	case *array.Uint16Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(uint16(v.lo))
-			}
+			b.Append(uint16(v.lo))
 		}
 	case *array.Uint32Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(uint32(v.lo))
-			}
+			b.Append(uint32(v.lo))
 		}
 	case *array.Uint64Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(v.lo)
-			}
+			b.Append(v.lo)
 		}
 	case *array.Float32Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(float32(v.AsFloat()))
-			}
+			b.Append(float32(v.AsFloat()))
 		}
 	case *array.Float64Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(v.AsFloat())
-			}
+			b.Append(v.AsFloat())
 		}
 	case *array.Decimal128Builder:
 		scale := f.Type.(*arrow.Decimal128Type).Scale
 		return func(v Value) {
-			if !null(v) {
-				if v.kind == KindInt {
-					b.Append(decimal128.FromI64(int64(v.lo)).IncreaseScaleBy(scale))
-				} else {
-					b.Append(decimal128.New(v.hi, v.lo))
-				}
+			if v.kind == KindInt {
+				b.Append(decimal128.FromI64(int64(v.lo)).IncreaseScaleBy(scale))
+			} else {
+				b.Append(decimal128.New(v.hi, v.lo))
 			}
 		}
 	case *array.StringBuilder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(v.s)
-			}
+			b.Append(v.s)
 		}
 	case *array.BinaryBuilder:
 		return func(v Value) {
-			if !null(v) {
-				b.AppendString(v.s)
-			}
+			b.AppendString(v.s)
 		}
 	case *array.Date32Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(arrow.Date32(int32(v.lo)))
-			}
+			b.Append(arrow.Date32(int32(v.lo)))
 		}
 	case *array.Time32Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(arrow.Time32(int32(v.lo)))
-			}
+			b.Append(arrow.Time32(int32(v.lo)))
 		}
 	case *array.Time64Builder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(arrow.Time64(int64(v.lo)))
-			}
+			b.Append(arrow.Time64(int64(v.lo)))
 		}
 	case *array.TimestampBuilder:
 		return func(v Value) {
-			if !null(v) {
-				b.Append(arrow.Timestamp(int64(v.lo)))
-			}
+			b.Append(arrow.Timestamp(int64(v.lo)))
 		}
 	}
 	panic(fmt.Sprintf("change: no appender for %s", f.Type)) // Supported() guards schemas
