@@ -174,7 +174,7 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 	var spec *rowSpec
 	var payloadNull, sawSchema, sawPayload, bare bool
 	var payload []byte
-	var decoded Event
+	var base Event // the event before an in-place payload decode, for a bare restart
 	haveDecoded := false
 	for !bare {
 		k, ok := sc.Key()
@@ -198,13 +198,18 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 				payloadNull = true
 				continue
 			}
-			if sawSchema && !haveDecoded {
+			if sawSchema {
 				// the usual order: the schema is known, decode the payload in place
-				e, err := d.decodePayload(sc, spec, ev, &envelopePaths)
-				if err != nil {
+				// (a repeated payload key replaces the first: the last wins)
+				if haveDecoded {
+					ev = base
+				} else {
+					base = ev
+				}
+				if err := d.decodePayload(sc, spec, &ev, &envelopePaths); err != nil {
 					return Event{}, err
 				}
-				decoded, haveDecoded = e, true
+				haveDecoded = true
 				continue
 			}
 			payload = sc.Skip()
@@ -221,12 +226,18 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 	if bare || !sawPayload || !sawSchema {
 		if bare || sawPayload || sawSchema {
 			// a bare payload (which may itself have a field named schema or payload)
+			if haveDecoded {
+				ev = base
+			}
 			sc.Reset(rec.Value)
-			e, err := d.decodePayload(sc, nil, ev, &barePaths)
+			err := d.decodePayload(sc, nil, &ev, &barePaths)
 			if err == nil && !sc.End() {
 				err = errAt("value", ErrMalformed, "%v", sc.Err())
 			}
-			return e, err
+			if err != nil {
+				return Event{}, err
+			}
+			return ev, nil
 		}
 		return Event{}, errAt("value", ErrNotEvent, "empty object")
 	}
@@ -234,10 +245,13 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 		return d.tombstone(rec, ev), nil
 	}
 	if haveDecoded {
-		return decoded, nil
+		return ev, nil
 	}
 	sc.Reset(payload)
-	return d.decodePayload(sc, spec, ev, &envelopePaths)
+	if err := d.decodePayload(sc, spec, &ev, &envelopePaths); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
 }
 
 // tombstone makes the event for a null value: the key says which row.
@@ -439,9 +453,9 @@ type images struct {
 }
 
 // decodePayload decodes a Debezium payload object at the scanner's position, in one pass.
-func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev Event, p *paths) (Event, error) {
+func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev *Event, p *paths) error {
 	if !sc.Object() {
-		return Event{}, errAt(p.payload, ErrMalformed, "payload is not an object")
+		return errAt(p.payload, ErrMalformed, "payload is not an object")
 	}
 	var img images
 	var op, status string
@@ -460,7 +474,7 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 		case "op":
 			s, ok := sc.String()
 			if !ok {
-				return Event{}, errAt(p.op, ErrMalformed, "not a string")
+				return errAt(p.op, ErrMalformed, "not a string")
 			}
 			op, hasOp = string(s), true
 		case "source":
@@ -484,7 +498,7 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 		case "status":
 			s, ok := sc.String()
 			if !ok {
-				return Event{}, errAt(p.status, ErrMalformed, "not a string")
+				return errAt(p.status, ErrMalformed, "not a string")
 			}
 			status, hasStatus = string(s), true
 		case "id":
@@ -496,7 +510,7 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 			} else if raw, _, ok := sc.Number(); ok {
 				ev.Tx.ID = string(raw)
 			} else {
-				return Event{}, errAt(p.id, ErrMalformed, "not a string")
+				return errAt(p.id, ErrMalformed, "not a string")
 			}
 		case "event_count":
 			if !sc.Null() {
@@ -510,14 +524,14 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 			sc.Skip()
 		}
 		if err != nil {
-			return Event{}, err
+			return err
 		}
 		if sc.Err() != nil {
-			return Event{}, errAt(p.payload, ErrMalformed, "%v", sc.Err())
+			return errAt(p.payload, ErrMalformed, "%v", sc.Err())
 		}
 	}
 	if sc.Err() != nil {
-		return Event{}, errAt(p.payload, ErrMalformed, "%v", sc.Err())
+		return errAt(p.payload, ErrMalformed, "%v", sc.Err())
 	}
 
 	if hasStatus && !hasOp {
@@ -527,20 +541,20 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 		case "END":
 			ev.Op = OpTxEnd
 		default:
-			return Event{}, errAt(p.status, ErrUnknownOp, "transaction status %q (want BEGIN or END)", status)
+			return errAt(p.status, ErrUnknownOp, "transaction status %q (want BEGIN or END)", status)
 		}
 		if ev.Tx.ID == "" {
-			return Event{}, errAt(p.id, ErrMalformed, "transaction metadata without an id")
+			return errAt(p.id, ErrMalformed, "transaction metadata without an id")
 		}
 		ev.Key, ev.KeySchema = nil, nil
-		return ev, nil
+		return nil
 	}
 	noImages := img.before == nil && img.after == nil && img.infBefore == nil && img.infAfter == nil
 	if !hasOp {
 		if ev.KeySchema == nil && ev.Key == nil && noImages {
-			return Event{}, errAt(p.payload, ErrNotEvent, "no op: an event key or other JSON, not a change event")
+			return errAt(p.payload, ErrNotEvent, "no op: an event key or other JSON, not a change event")
 		}
-		return Event{}, errAt(p.op, ErrMalformed, "missing")
+		return errAt(p.op, ErrMalformed, "missing")
 	}
 	switch op {
 	case "c":
@@ -556,7 +570,7 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 	case "m":
 		ev.Op = OpMessage
 	default:
-		return Event{}, errAt(p.op, ErrUnknownOp, "%q (want c, u, d, r, t or m)", op)
+		return errAt(p.op, ErrUnknownOp, "%q (want c, u, d, r, t or m)", op)
 	}
 
 	if t := d.qualified(&ev.Source); t != "" {
@@ -570,21 +584,21 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 	ev.Pos = ev.Source.position()
 
 	if !noImages {
-		if err := d.typeImages(&ev, spec, &img, p); err != nil {
-			return Event{}, err
+		if err := d.typeImages(ev, spec, &img, p); err != nil {
+			return err
 		}
 	}
 	switch ev.Op {
 	case OpCreate, OpRead, OpUpdate:
 		if ev.After == nil {
-			return Event{}, errAt(p.after, ErrMalformed, "%s event without an after image", ev.Op)
+			return errAt(p.after, ErrMalformed, "%s event without an after image", ev.Op)
 		}
 	case OpDelete:
 		if ev.Before == nil && ev.Key == nil {
-			return Event{}, errAt(p.before, ErrMalformed, "delete with neither a before image nor a key")
+			return errAt(p.before, ErrMalformed, "delete with neither a before image nor a key")
 		}
 	}
-	return ev, nil
+	return nil
 }
 
 // image reads one before/after image in place: a row of spec, or inferred values.

@@ -140,3 +140,13 @@ func FuzzDebeziumDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDuplicateEnvelopeKeysLastWins(t *testing.T) {
+	d := cdc.NewDebeziumDecoder(cdc.DebeziumConfig{})
+	p1 := `{"op":"c","after":{"id":1,"amt":null},"source":{"schema":"public","table":"t","lsn":5}}`
+	p2 := `{"op":"c","after":{"id":2,"amt":null},"source":{"schema":"public","table":"t","lsn":6}}`
+	ev, err := d.Decode(&cdc.Record{Topic: "t", Value: []byte(envelopeHead + p1 + `,"payload":` + p2 + `}`)})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), ev.After[0].AsInt())
+	assert.Equal(t, uint64(6), ev.Source.LSN)
+}
