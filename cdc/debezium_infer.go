@@ -25,12 +25,18 @@ func inferObject(sc *jsonscan.Scanner, path string, d *DebeziumDecoder, buf []in
 		return nil, errAt(path, ErrMalformed, "not an object")
 	}
 	out := buf[:0]
+	prev := buf[:cap(buf)] // the previous event's image: its names usually repeat in order
 	for {
 		k, ok := sc.Key()
 		if !ok {
 			break
 		}
-		in := inferred{name: d.intern(k)}
+		var in inferred
+		if j := len(out); j < len(prev) && prev[j].name == string(k) {
+			in.name = prev[j].name
+		} else {
+			in.name = d.intern(k)
+		}
 		switch c := sc.Peek(); c {
 		case '"':
 			s, _ := sc.String()
