@@ -1,10 +1,17 @@
 // Package bronze is the append-only lake: the single source of truth that every later
 // tier can be rebuilt from.
 //
-// This first stage holds the object store the lake is written to: a small [Store]
+// So far it holds the object store the lake is written to and the manifest of commits.
+// The store is a small [Store]
 // interface (atomic put, get, list by prefix, delete, and a conditional put where the
 // backend has one), a local-directory implementation that publishes by temp file, fsync,
 // rename and directory fsync, an in-memory one, and a fault-injecting wrapper for tests.
 // Names that come from data (tables, topics) go through [Escape] before they become
 // part of a name, and every name is checked by [ValidName] before it touches a path.
+//
+// The [Manifest] is the append-only log of commits: each lists the data files it makes
+// visible (row counts, sha256, min/max commit position) and the source position it
+// reaches, and becomes visible through one atomic (conditional) put. Readers check every
+// file against its checksum; files of a commit that was never published are orphans,
+// invisible to readers and removed by [Manifest.CleanOrphans].
 package bronze

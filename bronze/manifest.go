@@ -1,0 +1,215 @@
+package bronze
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/strata-data/strata/cdc"
+)
+
+// Manifest errors, matched with errors.Is.
+var (
+	// ErrChecksum: a file's bytes do not match the checksum its commit recorded.
+	ErrChecksum = errors.New("bronze: checksum mismatch")
+	// ErrConflict: another writer published the commit this one tried to.
+	ErrConflict = errors.New("bronze: commit conflict")
+	// ErrManifest: the manifest is damaged (unreadable entry, gap in commit ids).
+	ErrManifest = errors.New("bronze: damaged manifest")
+)
+
+// ManifestPrefix is where commits live; DataPrefix is where data files live.
+const (
+	ManifestPrefix = "manifest/"
+	DataPrefix     = "bronze/"
+)
+
+// FileEntry is one data file a commit adds.
+type FileEntry struct {
+	Name          string       `json:"name"`
+	Table         string       `json:"table"`
+	Rows          int64        `json:"rows"`
+	Bytes         int64        `json:"bytes"`
+	SHA256        string       `json:"sha256"`
+	MinPos        cdc.Position `json:"min_pos"`
+	MaxPos        cdc.Position `json:"max_pos"`
+	SchemaVersion int          `json:"schema_version,omitempty"`
+}
+
+// Commit is one entry of the manifest: the files it makes visible and how far into the
+// source it reaches. A commit never splits a transaction: Position is the commit
+// position of the last whole transaction it holds, the point to resume after.
+type Commit struct {
+	ID       uint64       `json:"id"`
+	Time     time.Time    `json:"time"`
+	Position cdc.Position `json:"position"`
+	Txs      int64        `json:"txs"`
+	Files    []FileEntry  `json:"files"`
+}
+
+// Manifest is the append-only log of commits. A commit becomes visible through one
+// atomic put of its entry; with a store that has a conditional put, two writers can
+// never both publish the same commit id. A Manifest is safe for concurrent use.
+type Manifest struct {
+	store   Store
+	mu      sync.Mutex
+	commits []Commit
+}
+
+func commitName(id uint64) string { return fmt.Sprintf("%s%020d.json", ManifestPrefix, id) }
+
+// OpenManifest reads every commit of the store's manifest, checking that ids run
+// 1, 2, 3, ... without a gap and that each entry parses.
+func OpenManifest(ctx context.Context, store Store) (*Manifest, error) {
+	names, err := store.List(ctx, ManifestPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("bronze: open manifest: %w", err)
+	}
+	m := &Manifest{store: store}
+	for i, name := range names {
+		id, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, ManifestPrefix), ".json"), 10, 64)
+		if err != nil || commitName(id) != name {
+			return nil, fmt.Errorf("%w: unexpected entry %s", ErrManifest, name)
+		}
+		if id != uint64(i)+1 {
+			return nil, fmt.Errorf("%w: commit %d missing before %s", ErrManifest, i+1, name)
+		}
+		b, err := store.Get(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("bronze: open manifest: %w", err)
+		}
+		var c Commit
+		if err := json.Unmarshal(b, &c); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrManifest, name, err)
+		}
+		if c.ID != id {
+			return nil, fmt.Errorf("%w: %s holds commit %d", ErrManifest, name, c.ID)
+		}
+		m.commits = append(m.commits, c)
+	}
+	return m, nil
+}
+
+// Commits returns the commits in order (the slice is a copy; entries are shared).
+func (m *Manifest) Commits() []Commit {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Commit(nil), m.commits...)
+}
+
+// Last returns the latest commit, if any.
+func (m *Manifest) Last() (Commit, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.commits) == 0 {
+		return Commit{}, false
+	}
+	return m.commits[len(m.commits)-1], true
+}
+
+// Position returns the source position to resume after: that of the latest commit.
+func (m *Manifest) Position() cdc.Position {
+	c, _ := m.Last()
+	return c.Position
+}
+
+// Append publishes c as the next commit (its ID is assigned) and returns it. The files
+// it lists must already be durable in the store. With a store that has a conditional
+// put, a concurrent writer that won the id makes Append fail with ErrConflict (reopen
+// the manifest to see its commit); without one, a single writer is assumed.
+func (m *Manifest) Append(ctx context.Context, c Commit) (Commit, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c.ID = uint64(len(m.commits)) + 1
+	if c.Time.IsZero() {
+		c.Time = time.Now().UTC()
+	}
+	if n := len(m.commits); n > 0 && c.Position.Less(m.commits[n-1].Position) {
+		return Commit{}, fmt.Errorf("bronze: commit %d at %s goes back before commit %d at %s", c.ID, c.Position, n, m.commits[n-1].Position)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return Commit{}, fmt.Errorf("bronze: commit %d: %w", c.ID, err)
+	}
+	if cp, ok := m.store.(ConditionalPutter); ok {
+		err = cp.PutIfAbsent(ctx, commitName(c.ID), b)
+		if errors.Is(err, ErrExists) {
+			return Commit{}, fmt.Errorf("%w: commit %d was published by another writer", ErrConflict, c.ID)
+		}
+	} else {
+		err = m.store.Put(ctx, commitName(c.ID), b)
+	}
+	if err != nil {
+		return Commit{}, fmt.Errorf("bronze: commit %d: %w", c.ID, err)
+	}
+	m.commits = append(m.commits, c)
+	return c, nil
+}
+
+// Entry returns the manifest entry of a data file put now: its size and checksum.
+func Entry(name, table string, data []byte) FileEntry {
+	sum := sha256.Sum256(data)
+	return FileEntry{Name: name, Table: table, Bytes: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+}
+
+// ReadFile returns a committed file's bytes after checking them against its entry; a
+// mismatch is an ErrChecksum naming the file.
+func (m *Manifest) ReadFile(ctx context.Context, f FileEntry) ([]byte, error) {
+	b, err := m.store.Get(ctx, f.Name)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	if int64(len(b)) != f.Bytes || hex.EncodeToString(sum[:]) != f.SHA256 {
+		return nil, fmt.Errorf("%w: %s has %d bytes with sha256 %x, its commit recorded %d bytes with sha256 %s",
+			ErrChecksum, f.Name, len(b), sum, f.Bytes, f.SHA256)
+	}
+	return b, nil
+}
+
+// Verify checks every committed file against its checksum and returns every mismatch.
+func (m *Manifest) Verify(ctx context.Context) error {
+	var errs []error
+	for _, c := range m.Commits() {
+		for _, f := range c.Files {
+			if _, err := m.ReadFile(ctx, f); err != nil {
+				errs = append(errs, fmt.Errorf("commit %d: %w", c.ID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CleanOrphans deletes data files no commit lists: what a writer that crashed between
+// putting files and publishing their commit left behind. Only one writer may run it,
+// and only before it writes (another writer's uncommitted files look the same).
+func (m *Manifest) CleanOrphans(ctx context.Context) ([]string, error) {
+	committed := map[string]bool{}
+	for _, c := range m.Commits() {
+		for _, f := range c.Files {
+			committed[f.Name] = true
+		}
+	}
+	names, err := m.store.List(ctx, DataPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("bronze: clean orphans: %w", err)
+	}
+	var removed []string
+	for _, n := range names {
+		if committed[n] {
+			continue
+		}
+		if err := m.store.Delete(ctx, n); err != nil {
+			return removed, fmt.Errorf("bronze: clean orphans: %w", err)
+		}
+		removed = append(removed, n)
+	}
+	return removed, nil
+}
