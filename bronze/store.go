@@ -2,6 +2,8 @@ package bronze
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,6 +58,9 @@ func ValidName(name string) error {
 		}
 	}
 	for _, seg := range strings.Split(name, "/") {
+		if len(seg) > maxSegment {
+			return fmt.Errorf("%w: a segment of %q has %d bytes (at most %d)", ErrName, name, len(seg), maxSegment)
+		}
 		switch seg {
 		case "":
 			return fmt.Errorf("%w: %q has an empty segment (leading, trailing or double slash)", ErrName, name)
@@ -77,9 +82,17 @@ func validPrefix(prefix string) error {
 	return nil
 }
 
+// maxSegment bounds one name segment: file systems refuse segments over 255 bytes.
+const maxSegment = 255
+
+// escapedMax is the longest escaped segment kept whole; longer ones are shortened.
+const escapedMax = 200
+
 // Escape turns a string from data (a table or topic name) into one safe name segment:
 // bytes outside [A-Za-z0-9_.-] become %XX, and a leading dot is escaped, so "." and ".."
-// and hidden names cannot arise. Escape is injective: Unescape reverses it.
+// and hidden names cannot arise. It is injective. A result longer than 200 bytes is cut
+// and suffixed with "~" and 16 hex digits of the input's sha256 (no other result has a
+// "~"); Unescape reverses every result but those, whose originals the manifest keeps.
 func Escape(s string) string {
 	if s == "" {
 		return "%"
@@ -93,13 +106,25 @@ func Escape(s string) string {
 		}
 		fmt.Fprintf(&b, "%%%02X", c)
 	}
-	return b.String()
+	out := b.String()
+	if len(out) <= escapedMax {
+		return out
+	}
+	cut := escapedMax - 17
+	for cut > 0 && strings.LastIndexByte(out[:cut], '%') >= cut-2 {
+		cut-- // do not split a %XX
+	}
+	sum := sha256.Sum256([]byte(s))
+	return out[:cut] + "~" + hex.EncodeToString(sum[:8])
 }
 
 // Unescape reverses Escape.
 func Unescape(seg string) (string, error) {
 	if seg == "%" {
 		return "", nil
+	}
+	if strings.Contains(seg, "~") {
+		return "", fmt.Errorf("%w: %q is a shortened escape of a long name; the manifest holds the original", ErrName, seg)
 	}
 	var b strings.Builder
 	for i := 0; i < len(seg); i++ {

@@ -74,6 +74,15 @@ func TestEscape(t *testing.T) {
 		assert.Equal(t, in, back)
 	}
 	assert.Equal(t, "public.orders", bronze.Escape("public.orders"), "ordinary names stay readable")
+
+	long1, long2 := strings.Repeat("é", 150)+"a", strings.Repeat("é", 150)+"b"
+	s1, s2 := bronze.Escape(long1), bronze.Escape(long2)
+	assert.NotEqual(t, s1, s2, "long names that share a prefix stay distinct")
+	assert.LessOrEqual(t, len(s1), 200)
+	require.NoError(t, bronze.ValidName("bronze/"+s1+"/part-0"))
+	_, err := bronze.Unescape(s1)
+	assert.ErrorIs(t, err, bronze.ErrName)
+	assert.ErrorIs(t, bronze.ValidName(strings.Repeat("a", 256)), bronze.ErrName, "segments over 255 bytes")
 }
 
 func FuzzEscape(f *testing.F) {
@@ -84,6 +93,12 @@ func FuzzEscape(f *testing.F) {
 		seg := bronze.Escape(s)
 		if err := bronze.ValidName(seg); err != nil || strings.Contains(seg, "/") {
 			t.Fatalf("Escape(%q) = %q is not one valid segment: %v", s, seg, err)
+		}
+		if strings.Contains(seg, "~") {
+			if len(seg) > 200 {
+				t.Fatalf("a shortened escape has %d bytes", len(seg))
+			}
+			return // a shortened long name: not reversible by design
 		}
 		back, err := bronze.Unescape(seg)
 		if err != nil || back != s {
