@@ -509,4 +509,3 @@ func BenchmarkDecodeEvents(b *testing.B) {
 		})
 	}
 }
-
