@@ -14,4 +14,10 @@
 // reaches, and becomes visible through one atomic (conditional) put. Readers check every
 // file against its checksum; files of a commit that was never published are orphans,
 // invisible to readers and removed by [Manifest.CleanOrphans].
+//
+// Events are stored as Avro object container files ([EncodeEvents], [EventReader]), one
+// per table and schema version. A [Writer] appends whole transactions and publishes
+// them in group commits: files first, then one manifest entry; the source is acked with
+// the commit's position only after that, and a restart resumes after it, so every event
+// lands exactly once.
 package bronze
