@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/strata-data/strata/change"
 )
 
 // ErrGeneratorConfig is returned (wrapped) for a GeneratorConfig that cannot run, so
@@ -1058,36 +1060,10 @@ func (g *Generator) appendMicros(v []byte, us int64) []byte {
 // appendJSONString appends a, sep and b as one quoted JSON string, escaping as needed.
 func appendJSONString(v []byte, a string, sep byte, b string) []byte {
 	v = append(v, '"')
-	v = appendEscaped(v, a)
+	v = change.AppendJSONEscaped(v, a)
 	v = append(v, sep)
-	v = appendEscaped(v, b)
+	v = change.AppendJSONEscaped(v, b)
 	return append(v, '"')
-}
-
-func appendEscaped(v []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		v = append(v, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			v = append(v, '\\', c)
-		case '\n':
-			v = append(v, '\\', 'n')
-		case '\t':
-			v = append(v, '\\', 't')
-		case '\r':
-			v = append(v, '\\', 'r')
-		default:
-			v = append(v, `\u00`...)
-			v = append(v, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-		}
-		start = i + 1
-	}
-	return append(v, s[start:]...)
 }
 
 // appendDecimalBase64 appends the Kafka Connect Decimal encoding of an unscaled value:

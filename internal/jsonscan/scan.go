@@ -103,8 +103,11 @@ func (s *Scanner) Bool() (bool, bool) {
 }
 
 // Object consumes '{' and reports whether it was there.
-func (s *Scanner) Object() bool {
-	if s.Peek() == '{' {
+func (s *Scanner) Object() bool { return s.consume('{') }
+
+// consume consumes c if it is the next token's first byte.
+func (s *Scanner) consume(c byte) bool {
+	if s.Peek() == c {
 		s.pos++
 		return true
 	}
@@ -131,26 +134,11 @@ func (s *Scanner) Key() (key []byte, ok bool) {
 		s.Fail("expected a key or '}'")
 		return nil, false
 	}
-	k, ok := s.String()
-	if !ok {
-		return nil, false
-	}
-	if s.Peek() != ':' {
-		s.Fail("expected ':' after key")
-		return nil, false
-	}
-	s.pos++
-	return k, true
+	return s.keyColon()
 }
 
 // Array consumes '[' and reports whether it was there.
-func (s *Scanner) Array() bool {
-	if s.Peek() == '[' {
-		s.pos++
-		return true
-	}
-	return false
-}
+func (s *Scanner) Array() bool { return s.consume('[') }
 
 // More reports whether the current array has another element, consuming the ',' before
 // it, or the closing ']' when it does not. first must be true for the first call.
@@ -362,7 +350,7 @@ func (s *Scanner) Skip() []byte {
 				break
 			}
 			stack = append(stack, c)
-			if c == '{' && !s.keyColon() {
+			if c == '{' && !s.skipKey() {
 				return nil
 			}
 			continue
@@ -407,7 +395,7 @@ func (s *Scanner) Skip() []byte {
 				return nil
 			}
 			s.pos++
-			if top == '{' && !s.keyColon() {
+			if top == '{' && !s.skipKey() {
 				return nil
 			}
 			break
@@ -415,13 +403,25 @@ func (s *Scanner) Skip() []byte {
 	}
 }
 
-func (s *Scanner) keyColon() bool {
-	if _, ok := s.String(); !ok || s.Peek() != ':' {
+// skipKey consumes a key and the ':' after it.
+func (s *Scanner) skipKey() bool {
+	_, ok := s.keyColon()
+	return ok
+}
+
+// keyColon reads a key and the ':' after it.
+func (s *Scanner) keyColon() ([]byte, bool) {
+	k, ok := s.String()
+	if !ok {
 		s.Fail("expected a key")
-		return false
+		return nil, false
+	}
+	if s.Peek() != ':' {
+		s.Fail("expected ':' after key")
+		return nil, false
 	}
 	s.pos++
-	return true
+	return k, true
 }
 
 // Int64 parses the raw text of an integer exactly.
