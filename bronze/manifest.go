@@ -52,6 +52,37 @@ type Commit struct {
 	Position cdc.Position `json:"position"`
 	Txs      int64        `json:"txs"`
 	Files    []FileEntry  `json:"files"`
+	// Schemas are the table schema versions this commit registers; a version is
+	// registered in the same commit as the first file that uses it.
+	Schemas []SchemaEntry `json:"schemas,omitempty"`
+	// Snapshots are compacted per-table snapshots this commit adds.
+	Snapshots []SnapshotEntry `json:"snapshots,omitempty"`
+	// Removed names files of earlier commits that this commit drops (retention): a
+	// snapshot covers everything they held.
+	Removed []string `json:"removed,omitempty"`
+}
+
+// SchemaEntry registers one version of a table's schema.
+type SchemaEntry struct {
+	Table   string `json:"table"`
+	Version int    `json:"version"`
+	// Schema and KeySchema are the change.Schema as JSON (the form event file headers
+	// carry as strata.schema and strata.key_schema); KeySchema is absent without a key.
+	Schema    json.RawMessage `json:"schema"`
+	KeySchema json.RawMessage `json:"key_schema,omitempty"`
+}
+
+// SnapshotEntry is a compacted snapshot of one table: the latest row per key as of
+// Position (the position of commit CommitID), as one Parquet file.
+type SnapshotEntry struct {
+	Table         string       `json:"table"`
+	Name          string       `json:"name"`
+	Rows          int64        `json:"rows"`
+	Bytes         int64        `json:"bytes"`
+	SHA256        string       `json:"sha256"`
+	CommitID      uint64       `json:"commit_id"`
+	Position      cdc.Position `json:"position"`
+	SchemaVersion int          `json:"schema_version"`
 }
 
 // Manifest is the append-only log of commits. A commit becomes visible through one
