@@ -42,9 +42,10 @@ import (
 //	pos             fixed Position(24): cdc.Position's big-endian binary form
 //	origin          record {topic, partition, offset}
 //	source          record: every cdc.SourceInfo field (lsn as the long of its uint64 bits)
-//	tx              record {id, total_order, collection_order}
+//	tx              record {id, total_order, collection_order, commit (Position: the transaction's commit position)}
 //	ts_ms, ts_ns    long
 //	commit_time     ["null", long nanoseconds since the epoch, UTC]
+//	arrival         ["null", long nanoseconds since the epoch, UTC]: when strata received the event
 //	message         ["null", record {prefix string, content bytes}]
 //	event_count     long
 //	collections     array of record {collection, event_count}
@@ -348,10 +349,11 @@ func EventSchemaJSON(schema, keySchema *change.Schema) (string, error) {
 				str("snapshot"), long("ts_ms"), str("tx_id"), long("lsn"), str("sequence"), str("file"),
 				long("pos"), long("row"), long("server_id"), str("gtid"), str("commit_lsn"), str("change_lsn")}}},
 			map[string]any{"name": "tx", "type": map[string]any{"type": "record", "name": "Tx", "fields": []any{
-				str("id"), long("total_order"), long("collection_order")}}},
+				str("id"), long("total_order"), long("collection_order"), map[string]any{"name": "commit", "type": "Position"}}}},
 			long("ts_ms"),
 			long("ts_ns"),
 			map[string]any{"name": "commit_time", "type": []any{"null", map[string]any{"type": "long", "strata.unit": "ns"}}},
+			map[string]any{"name": "arrival", "type": []any{"null", map[string]any{"type": "long", "strata.unit": "ns"}}},
 			map[string]any{"name": "message", "type": []any{"null", map[string]any{"type": "record", "name": "Message",
 				"fields": []any{str("prefix"), map[string]any{"name": "content", "type": "bytes"}}}}},
 			long("event_count"),
@@ -707,16 +709,14 @@ func appendEvent(b []byte, ev *cdc.Event, fs *fileSchema) ([]byte, error) {
 	b = appendStr(b, ev.Tx.ID)
 	b = appendLong(b, ev.Tx.TotalOrder)
 	b = appendLong(b, ev.Tx.CollectionOrder)
+	b, _ = ev.Tx.Commit.AppendBinary(b)
 	b = appendLong(b, ev.TsMs)
 	b = appendLong(b, ev.TsNs)
-	if ev.CommitTime.IsZero() {
-		b = append(b, 0)
-	} else {
-		ns := ev.CommitTime.UnixNano()
-		if !time.Unix(0, ns).Equal(ev.CommitTime) {
-			return b, fmt.Errorf("commit time %s out of the nanosecond range", ev.CommitTime)
-		}
-		b = appendLong(append(b, 2), ns)
+	if b, err = appendTime(b, ev.CommitTime, "commit time"); err != nil {
+		return b, err
+	}
+	if b, err = appendTime(b, ev.Arrival, "arrival time"); err != nil {
+		return b, err
 	}
 	if ev.Message == nil {
 		b = append(b, 0)
@@ -735,6 +735,18 @@ func appendEvent(b []byte, ev *cdc.Event, fs *fileSchema) ([]byte, error) {
 		}
 	}
 	return append(b, 0), nil
+}
+
+// appendTime appends the union ["null", long ns]: null for the zero time.
+func appendTime(b []byte, t time.Time, what string) ([]byte, error) {
+	if t.IsZero() {
+		return append(b, 0), nil
+	}
+	ns := t.UnixNano()
+	if !time.Unix(0, ns).Equal(t) {
+		return b, fmt.Errorf("%s %s out of the nanosecond range", what, t)
+	}
+	return appendLong(append(b, 2), ns), nil
 }
 
 func appendImage(b []byte, row change.Row, rc rowCodec, typed bool, what string) ([]byte, error) {
@@ -1346,10 +1358,14 @@ func (r *EventReader) decodeEvent(ev *cdc.Event) error {
 	ev.Tx.ID = d.str()
 	ev.Tx.TotalOrder = d.long()
 	ev.Tx.CollectionOrder = d.long()
+	ev.Tx.Commit = cdc.Position{Major: d.u64be(), Minor: d.u64be(), Seq: d.u64be()}
 	ev.TsMs = d.long()
 	ev.TsNs = d.long()
 	if d.union(2) == 1 {
 		ev.CommitTime = time.Unix(0, d.long()).UTC()
+	}
+	if d.union(2) == 1 {
+		ev.Arrival = time.Unix(0, d.long()).UTC()
 	}
 	if d.union(2) == 1 {
 		prefix := d.str()

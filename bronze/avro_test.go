@@ -188,8 +188,9 @@ func edgeEvents(t *testing.T) []cdc.Event {
 		return cdc.Event{Table: "public.t", Op: op, Schema: allTypes, SchemaVersion: 3, KeySchema: allKey,
 			Key: change.Row{change.Int(math.MaxInt64)}, Pos: cdc.Position{Major: math.MaxUint64, Minor: i, Seq: 1<<63 + i},
 			Origin: cdc.Origin{Topic: "srv.public.t", Partition: math.MaxInt32, Offset: math.MaxInt64},
-			Source: src, Tx: cdc.TxInfo{ID: "571:53195832", TotalOrder: int64(i), CollectionOrder: int64(i)},
-			TsMs: 1767225600200, TsNs: 1767225600200000001, CommitTime: ct}
+			Source: src, Tx: cdc.TxInfo{ID: "571:53195832", TotalOrder: int64(i), CollectionOrder: int64(i),
+				Commit: cdc.Position{Major: math.MaxUint64, Minor: 99, Seq: 1<<63 + 7}},
+			TsMs: 1767225600200, TsNs: 1767225600200000001, CommitTime: ct, Arrival: ct.Add(time.Nanosecond)}
 	}
 	var evs []cdc.Event
 	e := base(cdc.OpCreate, 1)
@@ -203,7 +204,7 @@ func edgeEvents(t *testing.T) []cdc.Event {
 	evs = append(evs, e)
 	e = base(cdc.OpDelete, 4)
 	e.Before = partial
-	e.CommitTime = time.Time{}
+	e.CommitTime, e.Arrival = time.Time{}, time.Time{}
 	evs = append(evs, e)
 	e = base(cdc.OpTombstone, 5)
 	e.Schema = nil

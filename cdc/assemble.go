@@ -1039,6 +1039,9 @@ func (a *Assembler) emit(t *txn) {
 	t.state = txEmitted
 	evs := t.ordered()
 	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit, CommitTime: t.ctime}
+	for i := range tx.Events {
+		tx.Events[i].Tx.Commit = t.commit
+	}
 	if tx.CommitTime.IsZero() && t.end != nil {
 		tx.CommitTime = t.end.CommitTime
 	}
@@ -1052,6 +1055,7 @@ func (a *Assembler) emit(t *txn) {
 
 // emitLone emits ev as a transaction of its own right away.
 func (a *Assembler) emitLone(ev *Event) {
+	ev.Tx.Commit = ev.Pos
 	a.push(Tx{Events: []Event{*ev}, Commit: ev.Pos, CommitTime: ev.CommitTime})
 }
 

@@ -718,9 +718,9 @@ func TestAssembleLargeInterleavedTransactions(t *testing.T) {
 	got = append(got, flush(t, a)...)
 	require.Len(t, got, 3)
 	require.Zero(t, dls.Len())
-	assert.Equal(t, a1, got[0].Events)
-	assert.Equal(t, b1, got[1].Events)
-	assert.Equal(t, small, got[2].Events)
+	assert.Equal(t, committed(a1, a1[n-1].Pos), got[0].Events)
+	assert.Equal(t, committed(b1, b1[n-1].Pos), got[1].Events)
+	assert.Equal(t, committed(small, small[1].Pos), got[2].Events)
 
 }
 
@@ -732,6 +732,16 @@ func TestAssemblerConfigValidate(t *testing.T) {
 	}
 	assert.Contains(t, cdc.AssemblerConfig{MaxEvents: -3}.Validate().Error(), "MaxEvents is -3")
 	assert.Panics(t, func() { cdc.NewAssembler(cdc.AssemblerConfig{MaxOpen: -1}) })
+}
+
+// committed returns copies of evs as the assembler emits them: stamped with their
+// transaction's commit position.
+func committed(evs []cdc.Event, commit cdc.Position) []cdc.Event {
+	out := slices.Clone(evs)
+	for i := range out {
+		out[i].Tx.Commit = commit
+	}
+	return out
 }
 
 // ---- property test ----
@@ -895,6 +905,7 @@ func TestAssembleProperty(t *testing.T) {
 				want := make([]cdc.Tx, len(txs))
 				for i := range txs {
 					want[i] = txs[i].want
+					want[i].Events = committed(want[i].Events, want[i].Commit)
 				}
 				require.Zero(t, dls.Len(), "seed %d: %v", seed, dls.All())
 				require.Equal(t, shape(want), shape(got), "seed %d", seed)

@@ -86,6 +86,8 @@ type Event struct {
 	// CommitTime is when the change was committed in the source database (source.ts_ms,
 	// or source.ts_sec in older layouts); zero when unknown.
 	CommitTime time.Time
+	// Arrival is when strata received the event (set by ingest); zero when unknown.
+	Arrival time.Time
 
 	// Message is set for OpMessage.
 	Message *Message
@@ -103,6 +105,9 @@ type TxInfo struct {
 	TotalOrder int64
 	// CollectionOrder is the 1-based position among the transaction's events of this table.
 	CollectionOrder int64
+	// Commit is the commit position of the whole transaction (Tx.Commit), set when the
+	// transaction is assembled; zero before. Replay uses it to cut transactions again.
+	Commit Position
 }
 
 // SourceInfo is the connector's source block. Zero fields were absent.
