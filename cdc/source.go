@@ -27,6 +27,14 @@ type Source interface {
 	Close() error
 }
 
+// TxSource is a Source that already knows where transactions begin and end (a lake
+// replay): ReadTx returns whole transactions in commit order, with no assembly needed.
+// It returns ErrIdle and io.EOF as Read does.
+type TxSource interface {
+	Source
+	ReadTx(ctx context.Context) (Tx, error)
+}
+
 // Decoder turns one raw record into one event. Errors are *DecodeError values naming
 // the record and the field.
 type Decoder interface {

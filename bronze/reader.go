@@ -1,0 +1,444 @@
+package bronze
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"slices"
+	"time"
+
+	"github.com/strata-data/strata/cdc"
+)
+
+// ErrRemoved: a replay needs a file that retention removed; start it from a snapshot.
+var ErrRemoved = errors.New("bronze: file removed by retention")
+
+// CommittedFile is a data file as a reader sees it: its entry and the commit that
+// published it.
+type CommittedFile struct {
+	FileEntry
+	CommitID   uint64
+	CommitTime time.Time
+	// Removed is the id of the commit that dropped the file (retention), 0 while live.
+	Removed uint64
+}
+
+// FileFilter selects committed files; its zero value selects every live file.
+type FileFilter struct {
+	// Tables keeps files of these tables only (all tables when empty).
+	Tables []string
+	// After and Through keep files holding events with positions in (After, Through];
+	// a zero bound is open.
+	After, Through cdc.Position
+	// Since and Until keep files committed in [Since, Until); a zero bound is open.
+	Since, Until time.Time
+	// WithRemoved also returns files that retention removed (marked by Removed).
+	WithRemoved bool
+}
+
+func (f *FileFilter) keep(cf *CommittedFile) bool {
+	switch {
+	case len(f.Tables) > 0 && !slices.Contains(f.Tables, cf.Table):
+	case !f.After.IsZero() && !f.After.Less(cf.MaxPos):
+	case !f.Through.IsZero() && f.Through.Less(cf.MinPos):
+	case !f.Since.IsZero() && cf.CommitTime.Before(f.Since):
+	case !f.Until.IsZero() && !cf.CommitTime.Before(f.Until):
+	case cf.Removed != 0 && !f.WithRemoved:
+	default:
+		return true
+	}
+	return false
+}
+
+// Reader reads what a lake has committed: its files, their checksums, and its events in
+// global commit order. It sees the manifest as it was when opened (see Refresh).
+type Reader struct {
+	store    Store
+	manifest *Manifest
+}
+
+// OpenReader reads the lake's manifest.
+func OpenReader(ctx context.Context, store Store) (*Reader, error) {
+	m, err := OpenManifest(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{store: store, manifest: m}, nil
+}
+
+// Manifest returns the manifest the reader sees.
+func (r *Reader) Manifest() *Manifest { return r.manifest }
+
+// Refresh rereads the manifest, so commits published since are seen.
+func (r *Reader) Refresh(ctx context.Context) error {
+	m, err := OpenManifest(ctx, r.store)
+	if err != nil {
+		return err
+	}
+	r.manifest = m
+	return nil
+}
+
+// Files returns the committed files f selects, in commit order.
+func (r *Reader) Files(f FileFilter) []CommittedFile {
+	commits := r.manifest.Commits()
+	removed := map[string]uint64{}
+	for _, c := range commits {
+		for _, n := range c.Removed {
+			removed[n] = c.ID
+		}
+	}
+	var out []CommittedFile
+	for _, c := range commits {
+		for _, fe := range c.Files {
+			cf := CommittedFile{FileEntry: fe, CommitID: c.ID, CommitTime: c.Time, Removed: removed[fe.Name]}
+			if f.keep(&cf) {
+				out = append(out, cf)
+			}
+		}
+	}
+	return out
+}
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Commits   int
+	Files     int
+	Snapshots int
+	Events    int64
+	Tables    int
+	// DuplicatePositions counts events stored more than once: for each position held by
+	// k events, k-1. It must be 0.
+	DuplicatePositions int64
+	// OutOfOrder counts events (not duplicates) that replay would return after an event
+	// ordered after them. It must be 0.
+	OutOfOrder int64
+}
+
+// Verify reads every live file and snapshot, checks its checksum, that its event count
+// and position range match its entry and that its table is the entry's, and counts
+// events, duplicate positions and events out of commit order. Every problem is
+// returned (joined), each naming its commit and file; the report counts what was read.
+// Memory stays bounded by the largest commit: positions are kept for one commit at a
+// time, plus the suspicious ones of a second pass when the first finds any.
+func (r *Reader) Verify(ctx context.Context) (VerifyReport, error) {
+	var rep VerifyReport
+	var errs []error
+	commits := r.manifest.Commits()
+	rep.Commits = len(commits)
+	tables := map[string]bool{}
+	files := r.Files(FileFilter{})
+	var (
+		positions []cdc.Position // of the current commit
+		max       cdc.Position // the greatest position so far
+		seen      bool
+		suspects  = map[cdc.Position]int{}
+	)
+	scan := func(cf *CommittedFile, each func(cdc.Position)) (int64, error) {
+		b, err := r.manifest.ReadFile(ctx, cf.FileEntry)
+		if err != nil {
+			return 0, err
+		}
+		return scanEvents(b, cf, each)
+	}
+	for start := 0; start < len(files); {
+		end := start + 1
+		for end < len(files) && files[end].CommitID == files[start].CommitID {
+			end++
+		}
+		positions = positions[:0]
+		for i := start; i < end; i++ {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			cf := &files[i]
+			rep.Files++
+			tables[cf.Table] = true
+			n, err := scan(cf, func(p cdc.Position) { positions = append(positions, p) })
+			rep.Events += n
+			if err != nil {
+				errs = append(errs, fmt.Errorf("commit %d: %s: %w", cf.CommitID, cf.Name, err))
+			} else if n != cf.Rows {
+				errs = append(errs, fmt.Errorf("commit %d: %s holds %d events, its entry says %d", cf.CommitID, cf.Name, n, cf.Rows))
+			}
+		}
+		slices.SortFunc(positions, cdc.Position.Compare)
+		for _, p := range positions {
+			if seen && !max.Less(p) {
+				suspects[p] = 0
+			} else {
+				max, seen = p, true
+			}
+		}
+		start = end
+	}
+	if len(suspects) > 0 {
+		for i := range files {
+			_, _ = scan(&files[i], func(p cdc.Position) {
+				if n, ok := suspects[p]; ok {
+					suspects[p] = n + 1
+				}
+			})
+		}
+		for _, n := range suspects {
+			if n > 1 {
+				rep.DuplicatePositions += int64(n - 1)
+			} else {
+				rep.OutOfOrder++
+			}
+		}
+	}
+	for _, c := range commits {
+		for _, s := range c.Snapshots {
+			rep.Snapshots++
+			if _, err := r.manifest.ReadFile(ctx, FileEntry{Name: s.Name, Bytes: s.Bytes, SHA256: s.SHA256}); err != nil {
+				errs = append(errs, fmt.Errorf("commit %d: snapshot of %s: %w", c.ID, s.Table, err))
+			}
+		}
+	}
+	rep.Tables = len(tables)
+	return rep, errors.Join(errs...)
+}
+
+// scanEvents decodes an event file, checks each event against the file's entry, and
+// hands each data event's position to each (transaction metadata has no position).
+func scanEvents(b []byte, cf *CommittedFile, each func(cdc.Position)) (int64, error) {
+	er, err := NewEventReader(bytes.NewReader(b))
+	if err != nil {
+		return 0, err
+	}
+	defer er.Close()
+	var n int64
+	for er.Next() {
+		ev := er.Event()
+		n++
+		if ev.Table != cf.Table {
+			return n, fmt.Errorf("event %d belongs to table %q", n, ev.Table)
+		}
+		if ev.Pos.Less(cf.MinPos) || cf.MaxPos.Less(ev.Pos) {
+			return n, fmt.Errorf("event %d at %s is outside the entry's range [%s, %s]", n, ev.Pos, cf.MinPos, cf.MaxPos)
+		}
+		if ev.Op != cdc.OpTxBegin && ev.Op != cdc.OpTxEnd {
+			each(ev.Pos)
+		}
+	}
+	return n, er.Err()
+}
+
+// ReplayOptions selects what Replay returns.
+type ReplayOptions struct {
+	// Tables replays these tables only (all when empty).
+	Tables []string
+	// After and Through bound the transactions replayed by commit position:
+	// (After, Through]; a zero bound is open. Transactions are never split.
+	After, Through cdc.Position
+}
+
+// Replay returns the lake's events in global commit order: by commit, then a k-way
+// merge by position across the commit's files (each file is in commit order already).
+// Every file is checked against its checksum before its events are returned; a
+// mismatch ends the replay with an ErrChecksum naming the file. A file that retention
+// removed ends it with ErrRemoved: replay after the snapshot that covers it.
+func (r *Reader) Replay(ctx context.Context, opts ReplayOptions) iter.Seq2[cdc.Event, error] {
+	return func(yield func(cdc.Event, error) bool) {
+		p := newReplayer(r.manifest, opts)
+		defer p.close()
+		for {
+			ev, ok, err := p.next(ctx)
+			if err != nil {
+				yield(cdc.Event{}, err)
+				return
+			}
+			if !ok || !yield(ev, nil) {
+				return
+			}
+		}
+	}
+}
+
+// replayer is Replay's state: the files left, and the merge of the current commit's.
+type replayer struct {
+	man   *Manifest
+	opts  ReplayOptions
+	files []CommittedFile
+	i     int // next file to open
+	m     merger
+	last  uint64 // id of the last commit whose files were taken
+}
+
+func newReplayer(man *Manifest, opts ReplayOptions) *replayer {
+	p := &replayer{man: man, opts: opts}
+	p.refresh(man)
+	return p
+}
+
+// refresh takes the files of commits after the last one taken from man.
+func (p *replayer) refresh(man *Manifest) {
+	p.man = man
+	for _, f := range (&Reader{manifest: man}).Files(FileFilter{Tables: p.opts.Tables, After: p.opts.After, Through: p.opts.Through, WithRemoved: true}) {
+		if f.CommitID > p.last {
+			p.files = append(p.files, f)
+		}
+	}
+	if c, ok := man.Last(); ok {
+		p.last = c.ID
+	}
+}
+
+func (p *replayer) next(ctx context.Context) (cdc.Event, bool, error) {
+	for {
+		ev, ok, err := p.m.next()
+		if err != nil {
+			return ev, false, err
+		}
+		if !ok {
+			if p.i == len(p.files) {
+				p.files, p.i = p.files[:0], 0
+				return cdc.Event{}, false, nil
+			}
+			end := p.i + 1
+			for end < len(p.files) && p.files[end].CommitID == p.files[p.i].CommitID {
+				end++
+			}
+			if err := p.m.open(ctx, p.man, p.files[p.i:end]); err != nil {
+				return cdc.Event{}, false, err
+			}
+			p.i = end
+			continue
+		}
+		c := commitOf(&ev)
+		if !p.opts.After.IsZero() && !p.opts.After.Less(c) || !p.opts.Through.IsZero() && p.opts.Through.Less(c) {
+			continue
+		}
+		return ev, true, nil
+	}
+}
+
+func (p *replayer) close() { p.m.close() }
+
+// commitOf returns the commit position of an event's transaction; events written before
+// transactions were stamped stand alone at their own position.
+func commitOf(ev *cdc.Event) cdc.Position {
+	if ev.Tx.Commit.IsZero() {
+		return ev.Pos
+	}
+	return ev.Tx.Commit
+}
+
+// Transactions returns the lake's transactions in commit order, each whole: the events
+// Replay returns, cut where the commit position changes.
+func (r *Reader) Transactions(ctx context.Context, opts ReplayOptions) iter.Seq2[cdc.Tx, error] {
+	return func(yield func(cdc.Tx, error) bool) {
+		var tx cdc.Tx
+		for ev, err := range r.Replay(ctx, opts) {
+			if err != nil {
+				yield(cdc.Tx{}, err)
+				return
+			}
+			if c := commitOf(&ev); len(tx.Events) > 0 && c != tx.Commit {
+				if !yield(tx, nil) {
+					return
+				}
+				tx = cdc.Tx{}
+			}
+			if len(tx.Events) == 0 {
+				tx.ID, tx.Commit = ev.Tx.ID, commitOf(&ev)
+			}
+			tx.CommitTime = ev.CommitTime
+			tx.Events = append(tx.Events, ev)
+		}
+		if len(tx.Events) > 0 {
+			yield(tx, nil)
+		}
+	}
+}
+
+// merger merges the events of one commit's files by position.
+type merger struct {
+	h cursorHeap
+}
+
+type cursor struct {
+	r  *EventReader
+	ev cdc.Event
+	f  *CommittedFile
+}
+
+type cursorHeap []*cursor
+
+func (h cursorHeap) Len() int           { return len(h) }
+func (h cursorHeap) Less(i, j int) bool { return h[i].ev.Pos.Less(h[j].ev.Pos) }
+func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*cursor)) }
+func (h *cursorHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
+}
+
+func (m *merger) open(ctx context.Context, man *Manifest, files []CommittedFile) error {
+	m.close()
+	for i := range files {
+		f := &files[i]
+		if f.Removed != 0 {
+			return fmt.Errorf("%w: %s (commit %d) was removed in commit %d", ErrRemoved, f.Name, f.CommitID, f.Removed)
+		}
+		b, err := man.ReadFile(ctx, f.FileEntry)
+		if err != nil {
+			return fmt.Errorf("bronze: replay commit %d: %w", f.CommitID, err)
+		}
+		er, err := NewEventReader(bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("bronze: replay commit %d: %s: %w", f.CommitID, f.Name, err)
+		}
+		c := &cursor{r: er, f: f}
+		if err := m.advance(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advance reads c's next event and pushes c back, or closes it at its end.
+func (m *merger) advance(c *cursor) error {
+	if c.r.Next() {
+		c.ev = c.r.Event()
+		heap.Push(&m.h, c)
+		return nil
+	}
+	c.r.Close()
+	if err := c.r.Err(); err != nil {
+		return fmt.Errorf("bronze: replay commit %d: %s: %w", c.f.CommitID, c.f.Name, err)
+	}
+	return nil
+}
+
+func (m *merger) next() (cdc.Event, bool, error) {
+	if len(m.h) == 0 {
+		return cdc.Event{}, false, nil
+	}
+	c := m.h[0]
+	ev := c.ev
+	if c.r.Next() {
+		c.ev = c.r.Event()
+		heap.Fix(&m.h, 0)
+		return ev, true, nil
+	}
+	heap.Pop(&m.h)
+	c.r.Close()
+	if err := c.r.Err(); err != nil {
+		return ev, false, fmt.Errorf("bronze: replay commit %d: %s: %w", c.f.CommitID, c.f.Name, err)
+	}
+	return ev, true, nil
+}
+
+func (m *merger) close() {
+	for _, c := range m.h {
+		c.r.Close()
+	}
+	m.h = m.h[:0]
+}
