@@ -133,7 +133,7 @@ func (r *Reader) Verify(ctx context.Context) (VerifyReport, error) {
 	files := r.Files(FileFilter{})
 	var (
 		positions []cdc.Position // of the current commit
-		max       cdc.Position // the greatest position so far
+		max       cdc.Position   // the greatest position so far
 		seen      bool
 		suspects  = map[cdc.Position]int{}
 	)
