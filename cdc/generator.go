@@ -1107,6 +1107,7 @@ func (g *Generator) Open(ctx context.Context, from Position) error {
 	if from.IsZero() {
 		return nil
 	}
+	var lastTx string // transaction of the last data event skipped
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -1118,10 +1119,19 @@ func (g *Generator) Open(ctx context.Context, from Position) error {
 		if err != nil {
 			return err
 		}
-		if from.Less(ev.Pos) {
-			g.pending, g.hasPend = ev, true
-			return nil
+		if !from.Less(ev.Pos) {
+			if ev.Op != OpTxBegin && ev.Op != OpTxEnd {
+				lastTx = ev.TxKey()
+			}
+			continue
 		}
+		// The END of the transaction that ends at from sits just after it: it belongs
+		// to what was already read.
+		if ev.Op == OpTxEnd && lastTx != "" && ev.TxKey() == lastTx {
+			continue
+		}
+		g.pending, g.hasPend = ev, true
+		return nil
 	}
 }
 

@@ -597,6 +597,18 @@ func TestGeneratorOpenResumes(t *testing.T) {
 		require.NoError(t, err)
 		genSameEvent(t, all[0], ev, "reopened")
 	}
+
+	// Resuming at a transaction's commit position (its last data event, what a lake
+	// acks) skips the END that follows: it belongs to the transaction already read.
+	for i := len(all) / 3; i < len(all); i++ {
+		if all[i].Op == OpTxEnd {
+			rest := genEvents(t, NewGenerator(cfg), all[i-1].Pos)
+			require.Len(t, rest, len(all)-i-1)
+			genSameEvent(t, all[i+1], rest[0], "after a commit position")
+			require.Equal(t, OpTxBegin, rest[0].Op)
+			break
+		}
+	}
 }
 
 func TestGeneratorAckConcurrentWithRead(t *testing.T) {

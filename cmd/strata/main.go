@@ -21,6 +21,8 @@ type verb struct {
 // here and one function.
 var verbs = []verb{
 	{"decode", "Debezium JSON/JSONL -> one normalized JSON object per event", runDecode},
+	{"ingest", "read a source (gen://, file://, kafka://, lake://) into a bronze lake", runIngest},
+	{"bronze", "ls|verify|replay a bronze lake", runBronze},
 }
 
 func main() {
