@@ -200,7 +200,7 @@ func TestWriterDeadLettersIncompatibleTransactionsWhole(t *testing.T) {
 	c, err := w.Commit(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, bad.Commit, c.Position, "the refused transaction's position is committed, so the source is acked past it")
-	assert.Equal(t, int64(2), c.Txs)
+	assert.Equal(t, int64(1), c.Txs, "only the stored transaction counts")
 	assert.Len(t, c.Files, 2, "only the first transaction's events are stored")
 
 	got := dls.All()
@@ -219,6 +219,17 @@ func TestWriterDeadLettersIncompatibleTransactionsWhole(t *testing.T) {
 		assert.Equal(t, float64(ev.Key[0].AsInt()), js["after"].(map[string]any)["id"])
 	}
 	assert.Equal(t, float64(2), deadLettersTotal(t, reg))
+
+	// A refused transaction alone still makes a commit, to move the position past it.
+	alone := tx("2b", insert("public.orders", ordersNarrowed(), 2, 25, 9))
+	require.NoError(t, w.Append(alone))
+	assert.Equal(t, int64(1), w.Pending())
+	c, err = w.Commit(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, alone.Commit, c.Position)
+	assert.Empty(t, c.Files)
+	assert.Zero(t, c.Txs)
+	assert.Equal(t, 3, dls.Len())
 
 	// Later transactions land: customers' would-be version 2 was never registered, so
 	// it is registered now, and orders carries on at version 1.

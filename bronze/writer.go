@@ -67,7 +67,8 @@ type Writer struct {
 	mu      sync.Mutex
 	groups  map[groupKey]*group
 	order   []groupKey
-	txs     int64
+	txs     int64 // transactions appended since the last commit, refused ones included
+	refused int64 // of which dead-lettered
 	lastPos cdc.Position
 	seq     uint64 // file sequence number, unique across the writer's commits
 
@@ -297,12 +298,14 @@ func (w *Writer) reject(tx *cdc.Tx, cause error) error {
 			return err
 		}
 	}
-	w.txs++ // the commit's position covers it, so the source is acked past it
+	w.txs++ // the next commit's position covers it, so the source is acked past it
+	w.refused++
 	w.lastPos = tx.Commit
 	return nil
 }
 
-// Pending returns the number of transactions appended since the last commit.
+// Pending returns the number of transactions appended since the last commit, including
+// dead-lettered ones: a commit is still needed to move the lake's position past them.
 func (w *Writer) Pending() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -312,8 +315,8 @@ func (w *Writer) Pending() int64 {
 // Commit writes the buffered transactions and publishes them in one manifest commit,
 // with the schema versions they register. With nothing buffered it does nothing and
 // returns the last commit. On error nothing of the buffer is visible to readers; the
-// buffer is kept, so Commit can be retried. The commit's Txs counts dead-lettered
-// transactions too: its position covers them.
+// buffer is kept, so Commit can be retried. The commit's Position covers dead-lettered
+// transactions, but its Txs counts only the transactions it stores.
 func (w *Writer) Commit(ctx context.Context) (Commit, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -334,13 +337,13 @@ func (w *Writer) Commit(ctx context.Context) (Commit, error) {
 			files = append(files, f)
 		}
 	}
-	c, err := w.manifest.Append(ctx, Commit{Time: now, Position: w.lastPos, Txs: w.txs, Files: files, Schemas: w.pending})
+	c, err := w.manifest.Append(ctx, Commit{Time: now, Position: w.lastPos, Txs: w.txs - w.refused, Files: files, Schemas: w.pending})
 	if err != nil {
 		return Commit{}, err
 	}
 	w.pending = nil // the manifest keeps the slice
 	clear(w.groups)
-	w.order, w.txs = w.order[:0], 0
+	w.order, w.txs, w.refused = w.order[:0], 0, 0
 	return c, nil
 }
 
