@@ -20,4 +20,14 @@
 // them in group commits: files first, then one manifest entry; the source is acked with
 // the commit's position only after that, and a restart resumes after it, so every event
 // lands exactly once.
+//
+// The lake numbers each table's schema versions itself, 1, 2, 3, ... (a decoder's
+// numbers restart with its process), and registers each in the manifest commit that
+// publishes its first event, so a version is as durable as the data that uses it and
+// survives restarts. [Schemas] is that registry, folded from the commits. The Writer
+// gives an event whose schema is identical to its table's latest version that version,
+// and a compatible evolution of it (change.CheckEvolution: nullable columns added or
+// removed, types widened) the next; it refuses a transaction with any other schema
+// whole, sending its events to dead letters with the table, position, column and rule.
+// Every version can therefore be read through the latest (change.NewEvolution).
 package bronze
