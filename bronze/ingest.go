@@ -20,8 +20,8 @@ type IngestConfig struct {
 	Source cdc.Source
 	// Writer configures the lake writer (Store is required).
 	Writer WriterConfig
-	// Assembler bounds transaction assembly; its DeadLetters and Metrics default to the
-	// ones below.
+	// Assembler bounds transaction assembly; its DeadLetters and Metrics, and the
+	// writer's, default to the ones below.
 	Assembler cdc.AssemblerConfig
 	// DeadLetters receives what cannot be assembled or stored. Without it, such an
 	// event stops the ingest with an error.
@@ -145,6 +145,12 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestStats, error) {
 	}
 	if cfg.Assembler.Metrics == nil {
 		cfg.Assembler.Metrics = cfg.CDCMetrics
+	}
+	if cfg.Writer.DeadLetters == nil {
+		cfg.Writer.DeadLetters = cfg.DeadLetters
+	}
+	if cfg.Writer.Metrics == nil {
+		cfg.Writer.Metrics = cfg.CDCMetrics
 	}
 	if err := cfg.Assembler.Validate(); err != nil {
 		return IngestStats{}, err

@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"table"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "strata", Subsystem: "cdc", Name: "events_rejected_total",
-			Help: "Records rejected, by reason (malformed, unknown_op, type, tx_count, tx_begin, tx_timeout, other).",
+			Help: "Records rejected, by reason (malformed, unknown_op, type, tx_count, tx_begin, tx_timeout, schema, other).",
 		}, []string{"reason"}),
 		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "strata", Subsystem: "cdc", Name: "dead_letters_total",

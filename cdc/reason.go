@@ -1,6 +1,10 @@
 package cdc
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/strata-data/strata/change"
+)
 
 // reason maps an error to the metric label of its sentinel.
 func reason(err error) string {
@@ -14,6 +18,7 @@ func reason(err error) string {
 		{ErrTxCount, "tx_count"},
 		{ErrTxBegin, "tx_begin"},
 		{ErrTxTimeout, "tx_timeout"},
+		{change.ErrIncompatible, "schema"},
 	} {
 		if errors.Is(err, r.err) {
 			return r.label
