@@ -37,7 +37,9 @@ func (s *txSource) ReadTx(context.Context) (cdc.Tx, error) {
 	return s.txs[s.next-1], nil
 }
 
-func (s *txSource) Read(context.Context) (cdc.Event, error) { panic("Ingest reads a TxSource by ReadTx") }
+func (s *txSource) Read(context.Context) (cdc.Event, error) {
+	panic("Ingest reads a TxSource by ReadTx")
+}
 func (s *txSource) Ack(_ context.Context, p cdc.Position) error {
 	s.acked = p
 	return nil
