@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,14 +16,25 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/strata-data/strata/bronze"
 	"github.com/strata-data/strata/cdc"
 )
 
+// config is what the flags set.
+type config struct {
+	lake   string
+	seed   int64
+	rate   float64
+	events int
+}
+
 func main() {
+	var c config
 	duration := flag.Duration("duration", 10*time.Second, "how long to run (0: until Ctrl-C or -events)")
-	rate := flag.Float64("rate", 20000, "events per second the generator emits (0: as fast as possible)")
-	events := flag.Int("events", 0, "stop after this many events (0: no limit)")
-	seed := flag.Int64("seed", 1, "generator seed; the same seed gives the same events")
+	flag.StringVar(&c.lake, "lake", "strata-data", "directory of the bronze lake (created; a later run resumes it)")
+	flag.Float64Var(&c.rate, "rate", 20000, "events per second the generator emits (0: as fast as possible)")
+	flag.IntVar(&c.events, "events", 0, "stop after this many events of the stream (0: no limit)")
+	flag.Int64Var(&c.seed, "seed", 1, "generator seed; the same seed gives the same events")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -34,54 +44,35 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	if err := run(ctx, os.Stdout, *seed, *rate, *events); err != nil {
+	if err := run(ctx, os.Stdout, c); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-// stats is what the summary line reports; the pipeline loop writes, the ticker reads.
-type stats struct {
-	mu      sync.Mutex
-	txs     int64
-	events  int64
-	byTable map[string]int64
-}
-
-func (s *stats) add(tx *cdc.Tx) {
-	s.mu.Lock()
-	s.txs++
-	s.events += int64(len(tx.Events))
-	for i := range tx.Events {
-		s.byTable[tx.Events[i].Table]++
-	}
-	s.mu.Unlock()
-}
-
-func (s *stats) snapshot() (int64, int64, map[string]int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := make(map[string]int64, len(s.byTable))
-	for k, v := range s.byTable {
-		m[k] = v
-	}
-	return s.txs, s.events, m
-}
-
-func run(ctx context.Context, out io.Writer, seed int64, rate float64, events int) error {
+// run ingests the generator's stream into the lake, printing a line per second, then
+// lists the lake's latest commits and verifies it.
+func run(ctx context.Context, out io.Writer, c config) error {
 	reg := prometheus.NewRegistry()
-	metrics := cdc.NewMetrics(reg)
-	dead := cdc.NewMemoryDeadLetters()
+	cdcMetrics, lakeMetrics := cdc.NewMetrics(reg), bronze.NewMetrics(reg)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-
-	src := cdc.NewGenerator(cdc.GeneratorConfig{Seed: seed, Rate: rate, Events: events, TxMetadata: true, Metrics: metrics, DeadLetters: dead})
-	if err := src.Open(ctx, cdc.Position{}); err != nil {
+	store, err := bronze.OpenDir(c.lake)
+	if err != nil {
 		return err
 	}
+	dead, err := cdc.NewFileDeadLetters(c.lake + "/deadletters")
+	if err != nil {
+		return err
+	}
+	defer dead.Close()
+	src := cdc.NewGenerator(cdc.GeneratorConfig{Seed: c.seed, Rate: c.rate, Events: c.events, TxMetadata: true,
+		Metrics: cdcMetrics, DeadLetters: dead})
 	defer src.Close()
-	asm := cdc.NewAssembler(cdc.AssemblerConfig{Metrics: metrics, DeadLetters: dead, Logger: logger})
 
-	st := &stats{byTable: map[string]int64{}}
+	var (
+		mu   sync.Mutex
+		last bronze.IngestStats
+	)
 	start := time.Now()
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -90,81 +81,73 @@ func run(ctx context.Context, out io.Writer, seed int64, rate float64, events in
 		defer wg.Done()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
-		var lastTx, lastEv int64
+		var prev int64
 		for {
 			select {
 			case <-done:
 				return
 			case <-tick.C:
-				txs, evs, _ := st.snapshot()
-				fmt.Fprintf(out, "%5.0fs  %7d tx/s  %8d events/s  open tx %d  dead letters %d\n",
-					time.Since(start).Seconds(), txs-lastTx, evs-lastEv, asm.Open(), dead.Len())
-				lastTx, lastEv = txs, evs
+				mu.Lock()
+				s := last
+				mu.Unlock()
+				fmt.Fprintf(out, "%5.0fs  %8d events committed  %7d events/s  %4d commits  lake at %s\n",
+					time.Since(start).Seconds(), s.Events, s.Events-prev, s.Commits, s.Position)
+				prev = s.Events
 			}
 		}
 	}()
-
-	err := pump(ctx, src, asm, st)
+	st, err := bronze.Ingest(ctx, bronze.IngestConfig{
+		Source:         src,
+		Writer:         bronze.WriterConfig{Store: store},
+		DeadLetters:    dead,
+		CDCMetrics:     cdcMetrics,
+		Metrics:        lakeMetrics,
+		CommitInterval: 500 * time.Millisecond,
+		Logger:         logger,
+		Progress: func(s bronze.IngestStats) {
+			mu.Lock()
+			last = s
+			mu.Unlock()
+		},
+	})
 	close(done)
 	wg.Wait()
 	if err != nil {
 		return err
 	}
-
-	elapsed := time.Since(start)
-	txs, evs, byTable := st.snapshot()
-	tables := make([]string, 0, len(byTable))
-	for t := range byTable {
-		tables = append(tables, t)
-	}
-	sort.Strings(tables)
-	parts := make([]string, len(tables))
-	for i, t := range tables {
-		parts[i] = fmt.Sprintf("%s %d", t, byTable[t])
-	}
-	fmt.Fprintf(out, "done in %.1fs: %d transactions, %d events (%.0f events/s), last commit %s; %s; dead letters %d\n",
-		elapsed.Seconds(), txs, evs, float64(evs)/elapsed.Seconds(), asm.LastCommit(), strings.Join(parts, ", "), dead.Len())
-	return nil
+	fmt.Fprintf(out, "done in %.1fs: %d transactions, %d events (%.0f events/s) in %d commits; lake at %s\n",
+		st.Elapsed.Seconds(), st.Txs, st.Events, float64(st.Events)/max(st.Elapsed.Seconds(), 1e-9), st.Commits, st.Position)
+	return report(ctx, out, store, c.lake)
 }
 
-// pump reads the source into the assembler and acks each whole transaction once it has
-// been handled, until the context ends or the source is exhausted.
-func pump(ctx context.Context, src cdc.Source, asm *cdc.Assembler, st *stats) error {
-	drain := func() error {
-		for {
-			tx, ok := asm.Next()
-			if !ok {
-				return nil
-			}
-			st.add(&tx)
-			if err := src.Ack(ctx, tx.Commit); err != nil && ctx.Err() == nil {
-				return err
-			}
-		}
+// report lists the lake's latest commits and its totals, verified.
+func report(ctx context.Context, out io.Writer, store bronze.Store, dir string) error {
+	r, err := bronze.OpenReader(context.WithoutCancel(ctx), store)
+	if err != nil {
+		return err
 	}
-	for {
-		ev, err := src.Read(ctx)
-		switch {
-		case err == nil:
-			if err := asm.Add(ctx, ev); err != nil {
-				return err
-			}
-		case errors.Is(err, cdc.ErrIdle):
-			if err := asm.Idle(ctx); err != nil {
-				return err
-			}
-		case errors.Is(err, io.EOF):
-			if err := asm.Flush(ctx); err != nil {
-				return err
-			}
-			return drain()
-		case ctx.Err() != nil:
-			return drain() // Ctrl-C or -duration: stop cleanly after what is complete
-		default:
-			return err
+	commits := r.Manifest().Commits()
+	fmt.Fprintf(out, "\nbronze lake %s: %d commits; the latest:\n", dir, len(commits))
+	for _, c := range commits[max(0, len(commits)-5):] {
+		var events int64
+		tables := map[string]bool{}
+		for _, f := range c.Files {
+			events += f.Rows
+			tables[f.Table] = true
 		}
-		if err := drain(); err != nil {
-			return err
+		names := make([]string, 0, len(tables))
+		for t := range tables {
+			names = append(names, t)
 		}
+		sort.Strings(names)
+		fmt.Fprintf(out, "  commit %-5d %s  %6d transactions  %7d events  %s  position %s\n",
+			c.ID, c.Time.Format(time.TimeOnly), c.Txs, events, strings.Join(names, ","), c.Position)
 	}
+	rep, err := r.Verify(context.WithoutCancel(ctx))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "verified: %d events in %d tables, %d files, %d duplicate positions\n", rep.Events, rep.Tables, rep.Files, rep.DuplicatePositions)
+	fmt.Fprintf(out, "next: go run ./cmd/strata bronze replay --lake %s | head\n", dir)
+	return nil
 }

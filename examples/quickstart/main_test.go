@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,23 +11,34 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The quickstart runs to completion on a bounded workload and accounts for every event.
+// The quickstart runs to completion on a bounded workload, writes every event to the
+// lake once, and a second run resumes instead of writing them again.
 func TestQuickstartRuns(t *testing.T) {
+	lake := filepath.Join(t.TempDir(), "strata-data")
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, run(ctx, &out, 1, 0, 5000))
+	require.NoError(t, run(ctx, &out, config{lake: lake, seed: 1, events: 5000}))
 	assert.Contains(t, out.String(), "5000 events")
-	assert.Contains(t, out.String(), "dead letters 0")
+	assert.Contains(t, out.String(), "verified: 5000 events in 3 tables")
+	assert.Contains(t, out.String(), "0 duplicate positions")
 	assert.Contains(t, out.String(), "public.orders")
+
+	out.Reset()
+	require.NoError(t, run(ctx, &out, config{lake: lake, seed: 1, events: 5000}))
+	assert.Contains(t, out.String(), " 0 events (")
+	assert.Contains(t, out.String(), "verified: 5000 events")
 }
 
-// Cancellation (Ctrl-C, -duration) stops the run cleanly with a summary.
+// Cancellation (Ctrl-C, -duration) stops the run cleanly, keeping what was read.
 func TestQuickstartStopsOnCancel(t *testing.T) {
+	lake := filepath.Join(t.TempDir(), "strata-data")
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	require.NoError(t, run(ctx, &out, 1, 5000, 0))
+	require.NoError(t, run(ctx, &out, config{lake: lake, seed: 1, rate: 5000}))
 	assert.Contains(t, out.String(), "1s ")
 	assert.Contains(t, out.String(), "done in")
+	assert.Contains(t, out.String(), "verified:")
+	assert.NotContains(t, out.String(), "verified: 0 events")
 }
