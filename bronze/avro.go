@@ -559,6 +559,22 @@ var zstdEncoders = sync.Pool{New: func() any {
 // exactly: a value whose kind is not its column's is ErrEncode. CommitTime is stored in
 // nanoseconds and read back in UTC.
 func EncodeEvents(w io.Writer, events []cdc.Event, opts AvroOptions) error {
+	refs := make([]eventRef, len(events))
+	for i := range events {
+		refs[i] = eventRef{ev: &events[i], version: events[i].SchemaVersion, commit: events[i].Tx.Commit}
+	}
+	return encodeRefs(w, refs, opts)
+}
+
+// eventRef is an event as a file stores it: the writer numbers schema versions and
+// stamps commit positions without touching its caller's events.
+type eventRef struct {
+	ev      *cdc.Event
+	version int
+	commit  cdc.Position
+}
+
+func encodeRefs(w io.Writer, events []eventRef, opts AvroOptions) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
@@ -567,7 +583,7 @@ func EncodeEvents(w io.Writer, events []cdc.Event, opts AvroOptions) error {
 	version := 0
 	table := ""
 	for i := range events {
-		ev := &events[i]
+		ev := events[i].ev
 		if i == 0 {
 			table = ev.Table
 		} else if ev.Table != table {
@@ -575,9 +591,9 @@ func EncodeEvents(w io.Writer, events []cdc.Event, opts AvroOptions) error {
 		}
 		if ev.Schema != nil {
 			if schema == nil {
-				schema, version = ev.Schema, ev.SchemaVersion
-			} else if ev.SchemaVersion != version || (ev.Schema != schema && !ev.Schema.Equal(schema)) {
-				return fmt.Errorf("%w: table %q schema versions %d and %d", ErrMixedEvents, table, version, ev.SchemaVersion)
+				schema, version = ev.Schema, events[i].version
+			} else if events[i].version != version || (ev.Schema != schema && !ev.Schema.Equal(schema)) {
+				return fmt.Errorf("%w: table %q schema versions %d and %d", ErrMixedEvents, table, version, events[i].version)
 			}
 		}
 		if ev.KeySchema != nil {
@@ -628,7 +644,7 @@ func EncodeEvents(w io.Writer, events []cdc.Event, opts AvroOptions) error {
 	for i := range events {
 		buf, err = appendEvent(buf[:0], &events[i], fs)
 		if err != nil {
-			return fmt.Errorf("%w: event %d of table %q at %s: %v", ErrEncode, i, table, events[i].Pos, err)
+			return fmt.Errorf("%w: event %d of table %q at %s: %v", ErrEncode, i, table, events[i].ev.Pos, err)
 		}
 		if _, err := enc.Write(buf); err != nil {
 			return fmt.Errorf("bronze: event file: %w", err)
@@ -661,13 +677,14 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, 0)
 }
 
-func appendEvent(b []byte, ev *cdc.Event, fs *fileSchema) ([]byte, error) {
+func appendEvent(b []byte, ref *eventRef, fs *fileSchema) ([]byte, error) {
+	ev := ref.ev
 	if ev.Op < cdc.OpCreate || ev.Op > cdc.OpTxEnd {
 		return b, fmt.Errorf("unknown op %d", ev.Op)
 	}
 	b = appendLong(b, int64(ev.Op-1))
 	b = appendStr(b, ev.Table)
-	b = appendLong(b, int64(ev.SchemaVersion))
+	b = appendLong(b, int64(ref.version))
 	b = appendBool(b, ev.Schema != nil)
 	b = appendBool(b, ev.KeySchema != nil)
 	var err error
@@ -709,7 +726,7 @@ func appendEvent(b []byte, ev *cdc.Event, fs *fileSchema) ([]byte, error) {
 	b = appendStr(b, ev.Tx.ID)
 	b = appendLong(b, ev.Tx.TotalOrder)
 	b = appendLong(b, ev.Tx.CollectionOrder)
-	b, _ = ev.Tx.Commit.AppendBinary(b)
+	b, _ = ref.commit.AppendBinary(b)
 	b = appendLong(b, ev.TsMs)
 	b = appendLong(b, ev.TsNs)
 	if b, err = appendTime(b, ev.CommitTime, "commit time"); err != nil {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/strata-data/strata/cdc"
@@ -260,17 +262,26 @@ func (r *Reader) Replay(ctx context.Context, opts ReplayOptions) iter.Seq2[cdc.E
 }
 
 // replayer is Replay's state: the files left, and the merge of the current commit's.
+// Files are decoded ahead, each by a goroutine of its own (see fileStream): those of
+// the commit being merged and up to prefetchFiles more, so decoding uses every core
+// while the caller consumes events.
 type replayer struct {
-	man   *Manifest
-	opts  ReplayOptions
-	files []CommittedFile
-	i     int // next file to open
-	m     merger
-	last  uint64 // id of the last commit whose files were taken
+	man     *Manifest
+	opts    ReplayOptions
+	files   []CommittedFile
+	started []*fileStream // streams of files[i:], started in order
+	i       int           // first file not yet merged
+	m       merger
+	last    uint64 // id of the last commit whose files were taken
+	done    chan struct{}
+	closed  bool
 }
 
+// prefetchFiles bounds how many files past the current commit are decoded ahead.
+var prefetchFiles = max(2, runtime.GOMAXPROCS(0))
+
 func newReplayer(man *Manifest, opts ReplayOptions) *replayer {
-	p := &replayer{man: man, opts: opts}
+	p := &replayer{man: man, opts: opts, done: make(chan struct{})}
 	p.refresh(man)
 	return p
 }
@@ -285,6 +296,13 @@ func (p *replayer) refresh(man *Manifest) {
 	}
 	if c, ok := man.Last(); ok {
 		p.last = c.ID
+	}
+}
+
+// startThrough starts decoding files up to index end (exclusive), plus prefetchFiles.
+func (p *replayer) startThrough(ctx context.Context, end int) {
+	for want := min(len(p.files), end+prefetchFiles); p.i+len(p.started) < want; {
+		p.started = append(p.started, p.stream(ctx, p.files[p.i+len(p.started)]))
 	}
 }
 
@@ -303,10 +321,14 @@ func (p *replayer) next(ctx context.Context) (cdc.Event, bool, error) {
 			for end < len(p.files) && p.files[end].CommitID == p.files[p.i].CommitID {
 				end++
 			}
-			if err := p.m.open(ctx, p.man, p.files[p.i:end]); err != nil {
+			p.startThrough(ctx, end)
+			n := end - p.i
+			if err := p.m.open(p.started[:n]); err != nil {
 				return cdc.Event{}, false, err
 			}
+			p.started = append(p.started[:0], p.started[n:]...)
 			p.i = end
+			p.startThrough(ctx, end)
 			continue
 		}
 		c := commitOf(&ev)
@@ -317,7 +339,111 @@ func (p *replayer) next(ctx context.Context) (cdc.Event, bool, error) {
 	}
 }
 
-func (p *replayer) close() { p.m.close() }
+// close stops the decoders; safe to call more than once.
+func (p *replayer) close() {
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
+	p.m.h = p.m.h[:0]
+	p.started = nil
+}
+
+// fileStream hands over one file's events, decoded by a goroutine, in chunks.
+type fileStream struct {
+	f   CommittedFile
+	ch  chan chunk
+	cur []cdc.Event
+	i   int
+	err error
+	ev  cdc.Event // the current event, while the stream is in the merge heap
+}
+
+type chunk struct {
+	evs []cdc.Event
+	err error
+}
+
+// streamChunk is the number of events handed over at once: a channel operation per
+// event would cost more than decoding it.
+const streamChunk = 256
+
+var chunkPool = sync.Pool{New: func() any { return make([]cdc.Event, 0, streamChunk) }}
+
+// stream starts decoding f: read, checksum, decode.
+func (p *replayer) stream(ctx context.Context, f CommittedFile) *fileStream {
+	s := &fileStream{f: f, ch: make(chan chunk, 4)}
+	done := p.done
+	man := p.man
+	go func() {
+		defer close(s.ch)
+		send := func(c chunk) bool {
+			select {
+			case s.ch <- c:
+				return true
+			case <-done:
+				return false
+			case <-ctx.Done():
+				return false
+			}
+		}
+		fail := func(err error) { send(chunk{err: err}) }
+		if f.Removed != 0 {
+			fail(fmt.Errorf("%w: %s (commit %d) was removed in commit %d", ErrRemoved, f.Name, f.CommitID, f.Removed))
+			return
+		}
+		b, err := man.ReadFile(ctx, f.FileEntry)
+		if err != nil {
+			fail(fmt.Errorf("bronze: replay commit %d: %w", f.CommitID, err))
+			return
+		}
+		er, err := NewEventReader(bytes.NewReader(b))
+		if err != nil {
+			fail(fmt.Errorf("bronze: replay commit %d: %s: %w", f.CommitID, f.Name, err))
+			return
+		}
+		defer er.Close()
+		evs := chunkPool.Get().([]cdc.Event)[:0]
+		for er.Next() {
+			evs = append(evs, er.Event())
+			if len(evs) == streamChunk {
+				if !send(chunk{evs: evs}) {
+					return
+				}
+				evs = chunkPool.Get().([]cdc.Event)[:0]
+			}
+		}
+		c := chunk{evs: evs}
+		if err := er.Err(); err != nil {
+			c.err = fmt.Errorf("bronze: replay commit %d: %s: %w", f.CommitID, f.Name, err)
+		}
+		if len(c.evs) > 0 || c.err != nil {
+			send(c)
+		}
+	}()
+	return s
+}
+
+// next moves to the stream's next event (s.ev); false at its end.
+func (s *fileStream) next() (bool, error) {
+	for s.i == len(s.cur) {
+		if s.err != nil {
+			return false, s.err
+		}
+		if s.cur != nil {
+			chunkPool.Put(s.cur[:0]) //nolint:staticcheck // a slice header is small enough
+			s.cur = nil
+		}
+		c, ok := <-s.ch
+		if !ok {
+			return false, nil
+		}
+		s.cur, s.i, s.err = c.evs, 0, c.err
+	}
+	s.ev = s.cur[s.i]
+	s.i++
+	return true, nil
+}
 
 // commitOf returns the commit position of an event's transaction; events written before
 // transactions were stamped stand alone at their own position.
@@ -358,61 +484,32 @@ func (r *Reader) Transactions(ctx context.Context, opts ReplayOptions) iter.Seq2
 
 // merger merges the events of one commit's files by position.
 type merger struct {
-	h cursorHeap
+	h streamHeap
 }
 
-type cursor struct {
-	r  *EventReader
-	ev cdc.Event
-	f  *CommittedFile
-}
+type streamHeap []*fileStream
 
-type cursorHeap []*cursor
-
-func (h cursorHeap) Len() int           { return len(h) }
-func (h cursorHeap) Less(i, j int) bool { return h[i].ev.Pos.Less(h[j].ev.Pos) }
-func (h cursorHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *cursorHeap) Push(x any)        { *h = append(*h, x.(*cursor)) }
-func (h *cursorHeap) Pop() any {
+func (h streamHeap) Len() int           { return len(h) }
+func (h streamHeap) Less(i, j int) bool { return h[i].ev.Pos.Less(h[j].ev.Pos) }
+func (h streamHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *streamHeap) Push(x any)        { *h = append(*h, x.(*fileStream)) }
+func (h *streamHeap) Pop() any {
 	old := *h
 	c := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return c
 }
 
-func (m *merger) open(ctx context.Context, man *Manifest, files []CommittedFile) error {
-	m.close()
-	for i := range files {
-		f := &files[i]
-		if f.Removed != 0 {
-			return fmt.Errorf("%w: %s (commit %d) was removed in commit %d", ErrRemoved, f.Name, f.CommitID, f.Removed)
-		}
-		b, err := man.ReadFile(ctx, f.FileEntry)
+func (m *merger) open(streams []*fileStream) error {
+	m.h = m.h[:0]
+	for _, s := range streams {
+		ok, err := s.next()
 		if err != nil {
-			return fmt.Errorf("bronze: replay commit %d: %w", f.CommitID, err)
-		}
-		er, err := NewEventReader(bytes.NewReader(b))
-		if err != nil {
-			return fmt.Errorf("bronze: replay commit %d: %s: %w", f.CommitID, f.Name, err)
-		}
-		c := &cursor{r: er, f: f}
-		if err := m.advance(c); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// advance reads c's next event and pushes c back, or closes it at its end.
-func (m *merger) advance(c *cursor) error {
-	if c.r.Next() {
-		c.ev = c.r.Event()
-		heap.Push(&m.h, c)
-		return nil
-	}
-	c.r.Close()
-	if err := c.r.Err(); err != nil {
-		return fmt.Errorf("bronze: replay commit %d: %s: %w", c.f.CommitID, c.f.Name, err)
+		if ok {
+			heap.Push(&m.h, s)
+		}
 	}
 	return nil
 }
@@ -421,24 +518,18 @@ func (m *merger) next() (cdc.Event, bool, error) {
 	if len(m.h) == 0 {
 		return cdc.Event{}, false, nil
 	}
-	c := m.h[0]
-	ev := c.ev
-	if c.r.Next() {
-		c.ev = c.r.Event()
-		heap.Fix(&m.h, 0)
-		return ev, true, nil
-	}
-	heap.Pop(&m.h)
-	c.r.Close()
-	if err := c.r.Err(); err != nil {
-		return ev, false, fmt.Errorf("bronze: replay commit %d: %s: %w", c.f.CommitID, c.f.Name, err)
+	s := m.h[0]
+	ev := s.ev
+	ok, err := s.next()
+	switch {
+	case err != nil:
+		return ev, false, err
+	case ok:
+		if len(m.h) > 1 {
+			heap.Fix(&m.h, 0)
+		}
+	default:
+		heap.Pop(&m.h)
 	}
 	return ev, true, nil
-}
-
-func (m *merger) close() {
-	for _, c := range m.h {
-		c.r.Close()
-	}
-	m.h = m.h[:0]
 }

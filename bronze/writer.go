@@ -117,7 +117,7 @@ type newVersion struct {
 }
 
 type group struct {
-	events []cdc.Event
+	events []eventRef // into the appended transactions' events, which Commit encodes
 }
 
 // OpenWriter opens the lake's manifest, removes files a crashed writer left without a
@@ -170,6 +170,11 @@ func (w *Writer) Position() cdc.Position { return w.manifest.Position() }
 // returns nil; without, Append returns an error wrapping change.ErrIncompatible and
 // nothing changes. Dead letters are put with a background context; if a put fails,
 // Append returns the error, nothing changes, and a retry may put some events twice.
+//
+// The writer keeps a reference to tx.Events, not a copy, until the Commit that writes
+// them returns: leave them unchanged until then (transactions from a cdc.Assembler are
+// the caller's to give away). Each stored event carries tx.Commit as its
+// transaction's commit position.
 func (w *Writer) Append(tx cdc.Tx) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -199,17 +204,22 @@ func (w *Writer) Append(tx cdc.Tx) error {
 			w.known[ref] = knownSchema{ts: ts, version: ts.latest.Version}
 		}
 	}
+	var g *group
+	var gk groupKey
 	for i := range tx.Events {
-		ev := tx.Events[i] // a copy: the caller's transaction is left as it was
-		ev.SchemaVersion = w.vers[i]
-		k := groupKey{table: ev.Table, version: ev.SchemaVersion, key: ev.KeySchema}
-		g := w.groups[k]
-		if g == nil {
-			g = &group{}
-			w.groups[k] = g
-			w.order = append(w.order, k)
+		// The event is referenced, not copied, and left as it was: the file gets the
+		// lake's version and the transaction's commit position from the reference.
+		ev := &tx.Events[i]
+		k := groupKey{table: ev.Table, version: w.vers[i], key: ev.KeySchema}
+		if g == nil || k != gk {
+			g, gk = w.groups[k], k
+			if g == nil {
+				g = &group{}
+				w.groups[k] = g
+				w.order = append(w.order, k)
+			}
 		}
-		g.events = append(g.events, ev)
+		g.events = append(g.events, eventRef{ev: ev, version: w.vers[i], commit: tx.Commit})
 	}
 	w.txs++
 	w.lastPos = tx.Commit
@@ -349,9 +359,9 @@ func (w *Writer) Commit(ctx context.Context) (Commit, error) {
 
 // writeFile encodes one group's events and puts them under
 // bronze/{table}/{yyyy}/{mm}/{dd}/part-{shard}-{seq}.avro.
-func (w *Writer) writeFile(ctx context.Context, k groupKey, evs []cdc.Event, now time.Time) (FileEntry, error) {
+func (w *Writer) writeFile(ctx context.Context, k groupKey, evs []eventRef, now time.Time) (FileEntry, error) {
 	var buf bytes.Buffer
-	if err := EncodeEvents(&buf, evs, w.cfg.Avro); err != nil {
+	if err := encodeRefs(&buf, evs, w.cfg.Avro); err != nil {
 		return FileEntry{}, fmt.Errorf("bronze: commit %s: %w", k.table, err)
 	}
 	w.seq++
@@ -366,13 +376,12 @@ func (w *Writer) writeFile(ctx context.Context, k groupKey, evs []cdc.Event, now
 	f := Entry(name, k.table, buf.Bytes())
 	f.Rows = int64(len(evs))
 	f.SchemaVersion = k.version
-	f.MinPos, f.MaxPos = evs[0].Pos, evs[0].Pos
+	f.MinPos, f.MaxPos = evs[0].ev.Pos, evs[0].ev.Pos
 	for i := range evs {
-		if evs[i].Pos.Less(f.MinPos) {
-			f.MinPos = evs[i].Pos
-		}
-		if f.MaxPos.Less(evs[i].Pos) {
-			f.MaxPos = evs[i].Pos
+		if p := evs[i].ev.Pos; p.Less(f.MinPos) {
+			f.MinPos = p
+		} else if f.MaxPos.Less(p) {
+			f.MaxPos = p
 		}
 	}
 	return f, nil
