@@ -1,8 +1,7 @@
 // Package bronze is the append-only lake: the single source of truth that every later
 // tier can be rebuilt from.
 //
-// So far it holds the object store the lake is written to and the manifest of commits.
-// The store is a small [Store]
+// The lake is written to a small [Store]
 // interface (atomic put, get, list by prefix, delete, and a conditional put where the
 // backend has one), a local-directory implementation that publishes by temp file, fsync,
 // rename and directory fsync, an in-memory one, and a fault-injecting wrapper for tests.
@@ -19,7 +18,16 @@
 // per table and schema version. A [Writer] appends whole transactions and publishes
 // them in group commits: files first, then one manifest entry; the source is acked with
 // the commit's position only after that, and a restart resumes after it, so every event
-// lands exactly once.
+// lands exactly once. [Ingest] is that loop: source, assembly, group commits by size
+// or age, acks after each durable commit; a SIGKILL at any instant loses and doubles
+// nothing.
+//
+// A [Reader] lists committed files by table, position range or date, verifies every
+// checksum and event count ([Reader.Verify] also counts duplicate positions and events
+// out of order), and replays the lake in global commit order: commit by commit, a k-way
+// merge by position across the commit's files, decoded ahead in parallel
+// ([Reader.Replay], [Reader.Transactions]). [Source] serves a lake as a cdc.TxSource, so
+// any pipeline can re-run from bronze.
 //
 // The lake numbers each table's schema versions itself, 1, 2, 3, ... (a decoder's
 // numbers restart with its process), and registers each in the manifest commit that
