@@ -2,6 +2,7 @@ package jsonscan
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -334,6 +335,27 @@ func (s *Scanner) Number() (raw []byte, isInt bool, ok bool) {
 func (s *Scanner) Skip() []byte {
 	s.ws()
 	start := s.pos
+	if s.pos < len(s.data) {
+		// scalars, the usual values skipped, need no stack
+		switch c := s.data[s.pos]; {
+		case c == '-' || c >= '0' && c <= '9':
+			if _, _, ok := s.Number(); ok {
+				return s.data[start:s.pos]
+			}
+		case c == 'n':
+			if s.Null() {
+				return s.data[start:s.pos]
+			}
+		case c == '"':
+			if _, ok := s.String(); ok {
+				return s.data[start:s.pos]
+			}
+		}
+		if s.err != nil {
+			return nil
+		}
+		s.pos = start
+	}
 	stack := s.stack[:0]
 	defer func() { s.stack = stack[:0] }()
 	for {
@@ -450,6 +472,90 @@ func Int64(raw []byte) (int64, error) {
 	}
 	return strconv.ParseInt(string(raw), 10, 64)
 }
+
+// Lit consumes lit if the unread input, after whitespace, starts with it, and reports
+// whether it did: one comparison for a run of tokens the caller expects, such as a key
+// and its colon or a string it has seen before. lit must end at a token boundary (a
+// closing quote, colon, comma or bracket) so that a match cannot end inside a token.
+func (s *Scanner) Lit(lit []byte) bool {
+	s.ws()
+	if len(s.data)-s.pos >= len(lit) && equal(s.data[s.pos:s.pos+len(lit)], lit) {
+		s.pos += len(lit)
+		return true
+	}
+	return false
+}
+
+// equal compares slices of equal length, the short ones (keys, enum values) with a
+// few word loads instead of a call.
+func equal(a, b []byte) bool {
+	n := len(b)
+	a = a[:n]
+	switch {
+	case n >= 16:
+		return string(a) == string(b)
+	case n >= 8:
+		return binary.LittleEndian.Uint64(a) == binary.LittleEndian.Uint64(b) &&
+			binary.LittleEndian.Uint64(a[n-8:]) == binary.LittleEndian.Uint64(b[n-8:])
+	case n >= 4:
+		return binary.LittleEndian.Uint32(a) == binary.LittleEndian.Uint32(b) &&
+			binary.LittleEndian.Uint32(a[n-4:]) == binary.LittleEndian.Uint32(b[n-4:])
+	}
+	for i := range b {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Int reads an integer that fits int64, parsing it as it scans. For anything else (a
+// larger integer, a fraction, an exponent, a leading zero, a value of another type) it
+// consumes only whitespace and returns false: read it with Number.
+func (s *Scanner) Int() (int64, bool) {
+	s.ws()
+	d := s.data
+	i := s.pos
+	neg := i < len(d) && d[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var n uint64 // 19 digits fit
+	for i < len(d) && i-start < 20 {
+		c := d[i] - '0'
+		if c > 9 {
+			break
+		}
+		n = n*10 + uint64(c)
+		i++
+	}
+	digits := i - start
+	if digits == 0 || digits > 19 || (d[start] == '0' && digits > 1) {
+		return 0, false
+	}
+	if i < len(d) {
+		if c := d[i]; c == '.' || c == 'e' || c == 'E' {
+			return 0, false
+		}
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, false
+		}
+		s.pos = i
+		return -int64(n), true
+	}
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	s.pos = i
+	return int64(n), true
+}
+
+// Span returns the input from offset start (a Pos) to the current offset: the raw text
+// of what was read since.
+func (s *Scanner) Span(start int) []byte { return s.data[start:s.pos] }
 
 // Rest returns the unread input, after whitespace.
 func (s *Scanner) Rest() []byte {

@@ -103,3 +103,140 @@ func FuzzSkip(f *testing.F) {
 		}
 	})
 }
+
+func TestIntMatchesNumber(t *testing.T) {
+	accept := map[string]bool{"0": true, "-0": true, "7": true, "-7": true, "123456789012345678": true,
+		"-123456789012345678": true, "12,": true, "12}": true, "9223372036854775807": true, "-9223372036854775808": true}
+	for _, doc := range []string{"0", "-0", "7", "-7", "123456789012345678", "-123456789012345678",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "-9223372036854775809",
+		"12345678901234567890", "01", "1.5", "1e3", "1E3", "-", "x", `"1"`, "null", "12,", "12}", ""} {
+		var s Scanner
+		s.Reset([]byte(doc))
+		n, ok := s.Int()
+		assert.Equal(t, accept[doc], ok, doc)
+		if !ok {
+			assert.Equal(t, 0, s.Pos(), "nothing consumed: %q", doc)
+			continue
+		}
+		var ref Scanner
+		ref.Reset([]byte(doc))
+		raw, isInt, rok := ref.Number()
+		require.True(t, rok && isInt, doc)
+		want, err := Int64(raw)
+		require.NoError(t, err)
+		assert.Equal(t, want, n, doc)
+		assert.Equal(t, ref.Pos(), s.Pos(), doc)
+	}
+}
+
+func TestLitOnlyAtTokenStart(t *testing.T) {
+	var s Scanner
+	s.Reset([]byte(` "id":1`))
+	assert.False(t, s.Lit([]byte(`"ix":`)))
+	assert.Equal(t, 0, s.Pos()&^1, "whitespace only")
+	require.True(t, s.Lit([]byte(`"id":`)))
+	start := s.Pos()
+	n, ok := s.Int()
+	require.True(t, ok)
+	assert.Equal(t, int64(1), n)
+	assert.Equal(t, "1", string(s.Span(start)))
+	assert.False(t, s.Lit([]byte(`,`)), "past the end")
+}
+
+// walkKeys reads the keys of a flat object with Key, or with NextKey when k is set.
+func walkKeys(t *testing.T, doc string, k *Keys) (keys []string, ids []int, err error) {
+	var s Scanner
+	s.Reset([]byte(doc))
+	if !s.Object() {
+		return nil, nil, s.Fail("not an object")
+	}
+	for i := 0; ; i++ {
+		var key []byte
+		var ok bool
+		id := -2
+		if k != nil {
+			id, key, ok = s.NextKey(k, i)
+		} else {
+			key, ok = s.Key()
+		}
+		if !ok {
+			break
+		}
+		keys, ids = append(keys, string(key)), append(ids, id)
+		s.Skip()
+	}
+	if s.Err() == nil {
+		s.End()
+	}
+	return keys, ids, s.Err()
+}
+
+func TestNextKeyPredictsAndLearns(t *testing.T) {
+	k := NewKeys("a", "b", "c")
+	for _, doc := range []string{
+		`{"a":1,"b":2,"x":3}`, `{"a":1,"b":2,"x":3}`, `{"b":1,"a":2}`, `{"a":1,"b":2,"c":3,"a":4}`,
+		`{"\u0061":1, "b" :2,"c":3}`, `{"a":1, "b" :2,"c":3}`, `{}`, `{"a":1 "b":2}`, `{"a":1,}`, `{"a"}`,
+	} {
+		want, _, werr := walkKeys(t, doc, nil)
+		got, ids, err := walkKeys(t, doc, k)
+		assert.Equal(t, werr == nil, err == nil, doc)
+		if werr == nil {
+			assert.Equal(t, want, got, doc)
+			for i, key := range got {
+				assert.Equal(t, k.ID([]byte(key)), ids[i], "%s: id of %q", doc, key)
+			}
+		}
+	}
+}
+
+func FuzzNextKey(f *testing.F) {
+	f.Add(`{"a":1,"b":2}`, `{"a":1,"b":2,"c":{"a":1}}`)
+	f.Add(`{"a":1,"b":2}`, `{"b" : 1,"a":2}`)
+	f.Add(`{"\u0062":1}`, `{"b":1,"b":2}`)
+	f.Fuzz(func(t *testing.T, first, second string) {
+		k := NewKeys("a", "b", "c")
+		for _, doc := range []string{first, second, first, second} {
+			want, _, werr := walkKeys(t, doc, nil)
+			got, ids, err := walkKeys(t, doc, k)
+			if (werr == nil) != (err == nil) {
+				t.Fatalf("%q: Key err %v, NextKey err %v", doc, werr, err)
+			}
+			if werr != nil {
+				continue
+			}
+			if len(want) != len(got) {
+				t.Fatalf("%q: keys %q, NextKey %q", doc, want, got)
+			}
+			for i := range want {
+				if want[i] != got[i] || ids[i] != k.ID([]byte(want[i])) {
+					t.Fatalf("%q: key %d is %q, NextKey gave %q id %d", doc, i, want[i], got[i], ids[i])
+				}
+			}
+		}
+	})
+}
+
+func FuzzInt(f *testing.F) {
+	for _, seed := range []string{"0", "-12", "123456789012345678", "1.5", "01", "1e2,"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s, ref Scanner
+		s.Reset(data)
+		ref.Reset(data)
+		n, ok := s.Int()
+		if !ok {
+			if ref.Peek(); s.Pos() != ref.Pos() {
+				t.Fatalf("%q: Int declined but moved to %d", data, s.Pos())
+			}
+			return
+		}
+		raw, isInt, rok := ref.Number()
+		if !rok || !isInt {
+			t.Fatalf("%q: Int read %d, Number ok=%v isInt=%v", data, n, rok, isInt)
+		}
+		if want, err := Int64(raw); err != nil || want != n || ref.Pos() != s.Pos() {
+			t.Fatalf("%q: Int %d at %d, Number %q (%d, %v) at %d", data, n, s.Pos(), raw, want, err, ref.Pos())
+		}
+	})
+}
