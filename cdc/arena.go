@@ -23,6 +23,9 @@ const (
 
 // row returns n zero (NULL) values with cap == len, so an append cannot reach a neighbour.
 func (a *arena) row(n int) change.Row {
+	if n == 0 {
+		return change.Row{} // an image without columns is still an image: never nil
+	}
 	if n > arenaValues/4 {
 		return make(change.Row, n)
 	}

@@ -41,17 +41,25 @@ type DebeziumDecoder struct {
 
 	// parsed schemas by their raw JSON; topicSchema remembers the last one per topic so
 	// an identical schema is recognised by a prefix compare instead of a scan.
-	schemas     map[string]*rowSpec
-	topicSchema map[string]*cachedSchema
-	topicKey    map[string]*cachedSchema
-	versions    map[string]*tableVersions
-	infer       map[string]*inferState
-	strs        map[string]string // interned low-cardinality strings of source blocks
-	seenCols    []bool            // columns set in the image being decoded
-	arena       arena             // rows and strings of decoded events
-	infBuf      [3][]inferred     // scratch for inferred before, after and key images
-	keyStates   map[string]*inferState
-	lastTable   [3]string // schema, table, qualified: most events repeat the last table
+	schemas        map[string]*rowSpec
+	topics         map[string]*topicSchemas
+	recent         [4]*topicSchemas // the last topics seen: most records repeat one of a few
+	nextRecent     int
+	versions       map[string]*tableVersions
+	recentVersions [4]*tableVersions // of the last tables seen
+	nextVersions   int
+	infer          map[string]*inferState
+	strs           map[string]string // interned low-cardinality strings of source blocks
+	seenCols       []bool            // columns set in the image being decoded
+	arena          arena             // rows and strings of decoded events
+	infBuf         [3][]inferred     // scratch for inferred before, after and key images
+	keyStates      map[string]*inferState
+	// keys of payloads, source blocks and transaction blocks, predicted from the last
+	envelopeKeys, payloadKeys, sourceKeys, txKeys *jsonscan.Keys
+	lastSource                                    [skText]lastText
+	lastTxID                                      lastText
+	tables                                        [4]qualifiedName // recent tables: most events repeat one of a few
+	nextTable                                     int
 }
 
 // intern returns b as a string, sharing one copy for repeated values (connector names,
@@ -68,25 +76,24 @@ func (d *DebeziumDecoder) intern(b []byte) string {
 	return s
 }
 
-// internText is textField with interning.
-func (d *DebeziumDecoder) internText(sc *jsonscan.Scanner) (string, bool) {
-	if s, ok := sc.String(); ok {
-		return d.intern(s), true
-	}
-	return textField(sc)
-}
-
-// qualified returns the qualified table of a source block, reusing the last one.
+// qualified returns the qualified table of a source block, reusing the names made for
+// the last few tables.
 func (d *DebeziumDecoder) qualified(s *SourceInfo) string {
-	if s.Schema == d.lastTable[0] && s.Table == d.lastTable[1] && s.Table != "" {
-		return d.lastTable[2]
+	if s.Table == "" {
+		return ""
+	}
+	for i := range d.tables {
+		if c := &d.tables[i]; c.table == s.Table && c.schema == s.Schema && c.db == s.DB {
+			return c.name
+		}
 	}
 	q := s.qualifiedTable()
-	if s.Schema != "" {
-		d.lastTable = [3]string{s.Schema, s.Table, q}
-	}
+	d.tables[d.nextTable] = qualifiedName{s.Schema, s.DB, s.Table, q}
+	d.nextTable = (d.nextTable + 1) % len(d.tables)
 	return q
 }
+
+type qualifiedName struct{ schema, db, table, name string }
 
 type cachedSchema struct {
 	raw  []byte
@@ -94,6 +101,7 @@ type cachedSchema struct {
 }
 
 type tableVersions struct {
+	table   string
 	last    *change.Schema
 	lastVer int
 	byText  map[string]int
@@ -102,13 +110,16 @@ type tableVersions struct {
 // NewDebeziumDecoder returns a decoder.
 func NewDebeziumDecoder(cfg DebeziumConfig) *DebeziumDecoder {
 	return &DebeziumDecoder{
-		cfg:         cfg,
-		schemas:     map[string]*rowSpec{},
-		topicSchema: map[string]*cachedSchema{},
-		topicKey:    map[string]*cachedSchema{},
-		versions:    map[string]*tableVersions{},
-		infer:       map[string]*inferState{},
-		strs:        map[string]string{},
+		cfg:          cfg,
+		schemas:      map[string]*rowSpec{},
+		topics:       map[string]*topicSchemas{},
+		versions:     map[string]*tableVersions{},
+		infer:        map[string]*inferState{},
+		strs:         map[string]string{},
+		envelopeKeys: jsonscan.NewKeys("schema", "payload"),
+		payloadKeys:  newPayloadKeys(),
+		sourceKeys:   newSourceKeys(),
+		txKeys:       jsonscan.NewKeys("id", "total_order", "data_collection_order"),
 	}
 }
 
@@ -128,8 +139,8 @@ func errAt(path string, sentinel error, format string, args ...any) error {
 // Decode decodes one record. Errors are *DecodeError naming the record's origin and the
 // offending field, wrapping ErrMalformed, ErrUnknownOp, ErrType or ErrNotEvent.
 func (d *DebeziumDecoder) Decode(rec *Record) (Event, error) {
-	ev, err := d.decode(rec)
-	if err != nil {
+	var ev Event
+	if err := d.decode(rec, &ev); err != nil {
 		de := &DecodeError{Origin: rec.Origin(), Err: err}
 		var fe *fieldErr
 		if errors.As(err, &fe) {
@@ -151,63 +162,67 @@ func blankJSON(b []byte) bool {
 	return true
 }
 
-func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
-	ev := Event{Origin: rec.Origin()}
+// decode decodes rec into ev, which is zero.
+func (d *DebeziumDecoder) decode(rec *Record, ev *Event) error {
+	ev.Origin = rec.Origin()
 	if !blankJSON(rec.Key) {
-		if err := d.decodeKey(rec, &ev); err != nil {
-			return Event{}, err
+		if err := d.decodeKey(rec, ev); err != nil {
+			return err
 		}
 	}
+	// what the key gave: the event a payload decoded in place starts again from
+	keyTable, keySchema, key := ev.Table, ev.KeySchema, ev.Key
+	restart := func() { *ev = Event{Origin: rec.Origin(), Table: keyTable, KeySchema: keySchema, Key: key} }
 	if blankJSON(rec.Value) {
-		return d.tombstone(rec, ev), nil
+		d.tombstone(rec, ev)
+		return nil
 	}
 	sc := &d.sc
 	sc.Reset(rec.Value)
 	if !sc.Object() {
 		if sc.Null() && sc.End() {
-			return d.tombstone(rec, ev), nil
+			d.tombstone(rec, ev)
+			return nil
 		}
-		return Event{}, errAt("value", ErrMalformed, "not a JSON object")
+		return errAt("value", ErrMalformed, "not a JSON object")
 	}
 	// Walk the top level: an object whose keys are exactly schema and payload is an
 	// envelope; anything else is a bare payload.
 	var spec *rowSpec
 	var payloadNull, sawSchema, sawPayload, bare bool
 	var payload []byte
-	var base Event // the event before an in-place payload decode, for a bare restart
 	haveDecoded := false
-	for !bare {
-		k, ok := sc.Key()
+	for n := 0; !bare; n++ {
+		id, _, ok := sc.NextKey(d.envelopeKeys, n)
 		if !ok {
 			break
 		}
-		switch string(k) {
-		case "schema":
+		switch id {
+		case 0: // schema
 			sawSchema = true
 			if sc.Null() {
 				spec = nil
 				continue
 			}
 			var err error
-			if spec, err = d.envelopeSchema(sc, rec.Topic); err != nil {
-				return Event{}, err
+			if spec, err = d.envelopeSchema(sc, &d.topic(rec.Topic).value); err != nil {
+				return err
 			}
-		case "payload":
+		case 1: // payload
 			sawPayload = true
+			if haveDecoded {
+				restart() // a repeated payload key replaces the first: the last wins
+				haveDecoded = false
+			}
 			if sc.Null() {
 				payloadNull = true
 				continue
 			}
+			payloadNull = false
 			if sawSchema {
 				// the usual order: the schema is known, decode the payload in place
-				// (a repeated payload key replaces the first: the last wins)
-				if haveDecoded {
-					ev = base
-				} else {
-					base = ev
-				}
-				if err := d.decodePayload(sc, spec, &ev, &envelopePaths); err != nil {
-					return Event{}, err
+				if err := d.decodePayload(sc, spec, ev, &envelopePaths); err != nil {
+					return err
 				}
 				haveDecoded = true
 				continue
@@ -217,50 +232,44 @@ func (d *DebeziumDecoder) decode(rec *Record) (Event, error) {
 			bare = true
 		}
 		if sc.Err() != nil {
-			return Event{}, errAt("value", ErrMalformed, "%v", sc.Err())
+			return errAt("value", ErrMalformed, "%v", sc.Err())
 		}
 	}
 	if sc.Err() != nil || (!bare && !sc.End()) {
-		return Event{}, errAt("value", ErrMalformed, "%v", sc.Err())
+		return errAt("value", ErrMalformed, "%v", sc.Err())
 	}
 	if bare || !sawPayload || !sawSchema {
 		if bare || sawPayload || sawSchema {
 			// a bare payload (which may itself have a field named schema or payload)
 			if haveDecoded {
-				ev = base
+				restart()
 			}
 			sc.Reset(rec.Value)
-			err := d.decodePayload(sc, nil, &ev, &barePaths)
+			err := d.decodePayload(sc, nil, ev, &barePaths)
 			if err == nil && !sc.End() {
 				err = errAt("value", ErrMalformed, "%v", sc.Err())
 			}
-			if err != nil {
-				return Event{}, err
-			}
-			return ev, nil
+			return err
 		}
-		return Event{}, errAt("value", ErrNotEvent, "empty object")
+		return errAt("value", ErrNotEvent, "empty object")
 	}
 	if payloadNull {
-		return d.tombstone(rec, ev), nil
+		d.tombstone(rec, ev)
+		return nil
 	}
 	if haveDecoded {
-		return ev, nil
+		return nil
 	}
 	sc.Reset(payload)
-	if err := d.decodePayload(sc, spec, &ev, &envelopePaths); err != nil {
-		return Event{}, err
-	}
-	return ev, nil
+	return d.decodePayload(sc, spec, ev, &envelopePaths)
 }
 
-// tombstone makes the event for a null value: the key says which row.
-func (d *DebeziumDecoder) tombstone(rec *Record, ev Event) Event {
+// tombstone makes ev, holding what the key gave, the event for a null value.
+func (d *DebeziumDecoder) tombstone(rec *Record, ev *Event) {
 	ev.Op = OpTombstone
 	if ev.Table == "" {
 		ev.Table = tableFromTopic(rec.Topic)
 	}
-	return ev
 }
 
 // tableFromTopic turns "server.schema.table" into "schema.table".
@@ -283,8 +292,8 @@ func tableFromSchemaName(name string) string {
 
 // envelopeSchema reads the envelope's schema and returns the row layout of its
 // before/after fields (nil for schemas without them, such as transaction metadata).
-func (d *DebeziumDecoder) envelopeSchema(sc *jsonscan.Scanner, topic string) (*rowSpec, error) {
-	return d.cachedSpec(sc, topic, d.topicSchema, func(root connectField) (*rowSpec, error) {
+func (d *DebeziumDecoder) envelopeSchema(sc *jsonscan.Scanner, last *cachedSchema) (*rowSpec, error) {
+	return d.cachedSpec(sc, last, func(root connectField) (*rowSpec, error) {
 		for _, f := range root.fields {
 			if (f.field == "after" || f.field == "before") && len(f.fields) > 0 {
 				spec, err := rowSpecOf(f)
@@ -316,11 +325,35 @@ func hasField(f connectField, name string) bool {
 	return false
 }
 
-// cachedSpec parses a schema node unless it is byte-identical to the topic's previous one.
-func (d *DebeziumDecoder) cachedSpec(sc *jsonscan.Scanner, topic string, byTopic map[string]*cachedSchema, build func(connectField) (*rowSpec, error)) (*rowSpec, error) {
-	if c := byTopic[topic]; c != nil && bytes.HasPrefix(sc.Rest(), c.raw) {
-		sc.Advance(len(c.raw))
-		return c.spec, nil
+// topicSchemas holds the last schemas of a topic's values and keys.
+type topicSchemas struct {
+	name       string
+	value, key cachedSchema
+}
+
+// topic returns the schemas last seen on a topic.
+func (d *DebeziumDecoder) topic(name string) *topicSchemas {
+	for _, t := range d.recent {
+		if t != nil && t.name == name {
+			return t
+		}
+	}
+	t := d.topics[name]
+	if t == nil {
+		t = &topicSchemas{name: name}
+		d.topics[name] = t
+	}
+	d.recent[d.nextRecent] = t
+	d.nextRecent = (d.nextRecent + 1) % len(d.recent)
+	return t
+}
+
+// cachedSpec parses a schema node unless it is byte-identical to the previous one of its
+// kind on the topic, last, which it then updates.
+func (d *DebeziumDecoder) cachedSpec(sc *jsonscan.Scanner, last *cachedSchema, build func(connectField) (*rowSpec, error)) (*rowSpec, error) {
+	if last.raw != nil && bytes.HasPrefix(sc.Rest(), last.raw) {
+		sc.Advance(len(last.raw))
+		return last.spec, nil
 	}
 	raw := sc.Skip()
 	if sc.Err() != nil {
@@ -342,7 +375,7 @@ func (d *DebeziumDecoder) cachedSpec(sc *jsonscan.Scanner, topic string, byTopic
 		}
 		d.schemas[string(raw)] = spec
 	}
-	byTopic[topic] = &cachedSchema{raw: append([]byte(nil), raw...), spec: spec}
+	*last = cachedSchema{raw: append([]byte(nil), raw...), spec: spec}
 	return spec, nil
 }
 
@@ -371,7 +404,7 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 				continue
 			}
 			var err error
-			spec, err = d.cachedSpec(sc, r.Topic, d.topicKey, func(root connectField) (*rowSpec, error) {
+			spec, err = d.cachedSpec(sc, &d.topic(r.Topic).key, func(root connectField) (*rowSpec, error) {
 				s, err := rowSpecOf(root)
 				if err != nil {
 					return nil, errAt("key.schema", ErrMalformed, "%v", err)
@@ -452,6 +485,27 @@ type images struct {
 	infBefore, infAfter []inferred
 }
 
+// The keys of a payload, as ids of payloadKeys.
+const (
+	pkBefore = iota
+	pkAfter
+	pkOp
+	pkSource
+	pkTsMs
+	pkTsNs
+	pkTransaction
+	pkMessage
+	pkStatus
+	pkID
+	pkEventCount
+	pkDataCollections
+)
+
+func newPayloadKeys() *jsonscan.Keys {
+	return jsonscan.NewKeys("before", "after", "op", "source", "ts_ms", "ts_ns", "transaction", "message",
+		"status", "id", "event_count", "data_collections")
+}
+
 // decodePayload decodes a Debezium payload object at the scanner's position, in one pass.
 func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev *Event, p *paths) error {
 	if !sc.Object() {
@@ -460,48 +514,48 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 	var img images
 	var op, status string
 	var hasOp, hasStatus bool
-	for {
-		k, ok := sc.Key()
+	for n := 0; ; n++ {
+		id, k, ok := sc.NextKey(d.payloadKeys, n)
 		if !ok {
 			break
 		}
 		var err error
-		switch string(k) {
-		case "before":
+		switch id {
+		case pkBefore:
 			img.before, img.infBefore, err = d.image(sc, spec, p.before, 0)
-		case "after":
+		case pkAfter:
 			img.after, img.infAfter, err = d.image(sc, spec, p.after, 1)
-		case "op":
+		case pkOp:
 			s, ok := sc.String()
 			if !ok {
 				return errAt(p.op, ErrMalformed, "not a string")
 			}
 			op, hasOp = string(s), true
-		case "source":
+		case pkSource:
 			if !sc.Null() {
 				ev.Source = SourceInfo{}
 				err = d.decodeSource(sc, &ev.Source, p.source)
 			}
-		case "ts_ms":
-			ev.TsMs, err = d.int64Field(sc, p.prefix, k)
-		case "ts_ns":
-			ev.TsNs, err = d.int64Field(sc, p.prefix, k)
-		case "transaction":
+		case pkTsMs:
+			ev.TsMs, err = d.int64Field(sc, p.prefix, "", k)
+		case pkTsNs:
+			ev.TsNs, err = d.int64Field(sc, p.prefix, "", k)
+		case pkTransaction:
 			if !sc.Null() {
 				ev.Tx = TxInfo{}
 				err = d.decodeTxBlock(sc, &ev.Tx, p.transaction)
 			}
-		case "message":
+		case pkMessage:
 			if !sc.Null() {
 				ev.Message, err = d.decodeMessage(sc, p.message)
 			}
-		case "status":
+		case pkStatus:
 			s, ok := sc.String()
 			if !ok {
 				return errAt(p.status, ErrMalformed, "not a string")
 			}
 			status, hasStatus = string(s), true
-		case "id":
+		case pkID:
 			if sc.Null() {
 				break
 			}
@@ -512,11 +566,11 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 			} else {
 				return errAt(p.id, ErrMalformed, "not a string")
 			}
-		case "event_count":
+		case pkEventCount:
 			if !sc.Null() {
-				ev.EventCount, err = d.int64Field(sc, p.prefix, k)
+				ev.EventCount, err = d.int64Field(sc, p.prefix, "", k)
 			}
-		case "data_collections":
+		case pkDataCollections:
 			if !sc.Null() {
 				ev.Collections, err = d.decodeCollections(sc, p.collections)
 			}
@@ -658,10 +712,20 @@ func (d *DebeziumDecoder) typeImages(ev *Event, spec *rowSpec, img *images, p *p
 
 // version numbers the distinct schemas of a table in first-seen order.
 func (d *DebeziumDecoder) version(table string, s *change.Schema) int {
-	tv := d.versions[table]
+	var tv *tableVersions
+	for _, t := range d.recentVersions {
+		if t != nil && t.table == table {
+			tv = t
+			break
+		}
+	}
 	if tv == nil {
-		tv = &tableVersions{byText: map[string]int{}}
-		d.versions[table] = tv
+		if tv = d.versions[table]; tv == nil {
+			tv = &tableVersions{table: table, byText: map[string]int{}}
+			d.versions[table] = tv
+		}
+		d.recentVersions[d.nextVersions] = tv
+		d.nextVersions = (d.nextVersions + 1) % len(d.recentVersions)
 	}
 	if tv.last == s {
 		return tv.lastVer
@@ -684,44 +748,65 @@ func (d *DebeziumDecoder) decodeRow(sc *jsonscan.Scanner, spec *rowSpec, path st
 	}
 	row := d.arena.row(len(spec.cols))
 	// Count the columns set instead of pre-filling Absent: the usual full image then
-	// needs no second pass.
-	set, next := 0, 0
-	for {
-		k, ok := sc.Key()
+	// needs no second pass. Up to 64 columns are tracked in a word.
+	var set int
+	var seen uint64
+	wide := len(row) > 64
+	for n := 0; ; n++ {
+		i, k, ok := sc.NextKey(spec.keys, n)
 		if !ok {
 			break
 		}
-		i := spec.lookup(k, next)
 		if i < 0 {
 			return nil, errAt(path+"."+string(k), ErrType, "column not in the event's schema")
 		}
-		next = i + 1
 		v, err := d.readValue(sc, &spec.cols[i], path)
 		if err != nil {
 			return nil, err
 		}
-		if !d.seen(i) {
+		if wide {
+			if !d.seen(i) {
+				set++
+				d.mark(i)
+			}
+		} else if seen&(1<<i) == 0 {
 			set++
+			seen |= 1 << i
 		}
 		row[i] = v
-		d.mark(i)
 	}
 	if sc.Err() != nil {
 		return nil, errAt(path, ErrMalformed, "%v", sc.Err())
 	}
 	if set < len(row) {
 		for i := range row {
-			if !d.seen(i) {
+			if wide && !d.seen(i) || !wide && seen&(1<<i) == 0 {
 				row[i] = change.Absent()
 			}
 		}
 	}
-	d.clearSeen(len(row))
+	if wide {
+		d.clearSeen(len(row))
+	}
 	return row, nil
 }
 
 // readValue reads one column value of a known kind.
 func (d *DebeziumDecoder) readValue(sc *jsonscan.Scanner, c *colSpec, path string) (change.Value, error) {
+	// the usual values first, in one pass each
+	switch c.kind {
+	case ckInt:
+		if n, ok := sc.Int(); ok {
+			if c.bits < 64 && (n < -(1<<(c.bits-1)) || n >= 1<<(c.bits-1)) {
+				return change.Value{}, errAt(path+"."+string(c.name), ErrType, "%d does not fit %s", n, c.field.Type)
+			}
+			return change.Int(n), nil
+		}
+	case ckString:
+		if s, ok := sc.String(); ok {
+			return change.Str(d.arena.str(s)), nil
+		}
+	}
 	if sc.Null() {
 		return change.Null(), nil
 	}
@@ -880,7 +965,7 @@ func (d *DebeziumDecoder) varDecimal(sc *jsonscan.Scanner, path string) (change.
 		}
 		switch string(k) {
 		case "scale":
-			n, err := d.int64Field(sc, path, []byte(".scale"))
+			n, err := d.int64Field(sc, path, ".", []byte("scale"))
 			if err != nil {
 				return change.Value{}, err
 			}
@@ -909,9 +994,12 @@ func (d *DebeziumDecoder) varDecimal(sc *jsonscan.Scanner, path string) (change.
 }
 
 // int64Field reads an integer sent as a JSON number or a numeric string. The field's
-// path is prefix+key, joined only when there is an error to report.
-func (d *DebeziumDecoder) int64Field(sc *jsonscan.Scanner, prefix string, key []byte) (int64, error) {
-	path := lazyPath{prefix, key}
+// path is prefix+sep+key, joined only when there is an error to report.
+func (d *DebeziumDecoder) int64Field(sc *jsonscan.Scanner, prefix, sep string, key []byte) (int64, error) {
+	if n, ok := sc.Int(); ok {
+		return n, nil
+	}
+	path := lazyPath{prefix, sep, key}
 	raw, isInt, ok := sc.Number()
 	if !ok {
 		s, isStr := sc.String()
@@ -950,82 +1038,143 @@ func textField(sc *jsonscan.Scanner) (string, bool) {
 	return "", false
 }
 
+// The keys of a source block, as ids of sourceKeys: first those read as text.
+const (
+	skVersion = iota
+	skConnector
+	skName
+	skDB
+	skSchema
+	skTable
+	skSnapshot
+	skFile
+	skTxID
+	skSequence
+	skGTID
+	skCommitLSN
+	skChangeLSN
+	skTsMs
+	skTsSec
+	skLSN
+	skPos
+	skRow
+	skServerID
+	skEventSerialNo
+	skText     = skTsMs // ids below are text
+	skInterned = skTxID // ids below are interned: the same few values recur
+	skNames    = "version connector name db schema table snapshot file txId sequence gtid commit_lsn change_lsn ts_ms ts_sec lsn pos row server_id event_serial_no"
+)
+
+func newSourceKeys() *jsonscan.Keys { return jsonscan.NewKeys(strings.Fields(skNames)...) }
+
+// lastText is the previous value of a text field of source blocks, raw and decoded.
+type lastText struct {
+	raw  []byte
+	text string
+}
+
+// text reads a text field: a string, or a number or boolean as its text ("" for null).
+// A value byte-identical to the field's previous one (last), the usual case, is
+// recognised by one comparison; others are interned (low-cardinality fields) or copied
+// to the arena.
+func (d *DebeziumDecoder) text(sc *jsonscan.Scanner, last *lastText, intern bool) (string, bool) {
+	if len(last.raw) > 0 && last.raw[0] == '"' && sc.Lit(last.raw) {
+		return last.text, true
+	}
+	sc.Peek()
+	start := sc.Pos()
+	var b []byte
+	if s, ok := sc.String(); ok {
+		b = s
+	} else if raw, _, ok := sc.Number(); ok {
+		if string(raw) == string(last.raw) {
+			return last.text, true
+		}
+		b = raw
+	} else {
+		return textField(sc)
+	}
+	var text string
+	if intern {
+		text = d.intern(b)
+	} else {
+		text = d.arena.str(b)
+	}
+	last.raw = append(last.raw[:0], sc.Span(start)...)
+	last.text = text
+	return text, true
+}
+
 // decodeSource reads the connector's source block.
 func (d *DebeziumDecoder) decodeSource(sc *jsonscan.Scanner, s *SourceInfo, path string) error {
 	if !sc.Object() {
 		return errAt(path, ErrMalformed, "not an object")
 	}
-	for {
-		k, ok := sc.Key()
+	for n := 0; ; n++ {
+		id, k, ok := sc.NextKey(d.sourceKeys, n)
 		if !ok {
 			break
 		}
 		var err error
-		switch key := string(k); key {
-		case "version", "connector", "name", "db", "schema", "table", "snapshot", "txId", "sequence", "file", "gtid", "commit_lsn", "change_lsn":
-			var text string
-			var ok bool
-			if key == "sequence" {
-				text, ok = textField(sc)
-			} else {
-				text, ok = d.internText(sc)
-			}
+		switch {
+		case id < 0:
+			sc.Skip()
+		case id < skText:
+			text, ok := d.text(sc, &d.lastSource[id], id < skInterned)
 			if !ok {
-				return errAt(path+"."+key, ErrType, "want a string")
+				return errAt(path+"."+string(k), ErrType, "want a string")
 			}
-			switch key {
-			case "version":
+			switch id {
+			case skVersion:
 				s.Version = text
-			case "connector":
+			case skConnector:
 				s.Connector = text
-			case "name":
+			case skName:
 				s.Name = text
-			case "db":
+			case skDB:
 				s.DB = text
-			case "schema":
+			case skSchema:
 				s.Schema = text
-			case "table":
+			case skTable:
 				s.Table = text
-			case "snapshot":
+			case skSnapshot:
 				s.Snapshot = text
-			case "txId":
+			case skTxID:
 				s.TxID = text
-			case "sequence":
+			case skSequence:
 				s.Sequence = text
-			case "file":
+			case skFile:
 				s.File = text
-			case "gtid":
+			case skGTID:
 				s.GTID = text
-			case "commit_lsn":
+			case skCommitLSN:
 				s.CommitLSN = text
-			case "change_lsn":
+			case skChangeLSN:
 				s.ChangeLSN = text
 			}
-		case "ts_ms":
-			s.TsMs, err = d.int64Field(sc, path+".", k)
-		case "ts_sec":
+		case id == skTsMs:
+			s.TsMs, err = d.int64Field(sc, path, ".", k)
+		case id == skTsSec:
 			var sec int64
-			if sec, err = d.int64Field(sc, path+".", k); err == nil && s.TsMs == 0 {
+			if sec, err = d.int64Field(sc, path, ".", k); err == nil && s.TsMs == 0 {
 				s.TsMs = sec * 1000
 			}
-		case "lsn":
+		case id == skLSN:
 			var n int64
-			if n, err = d.int64Field(sc, path+".", k); err == nil {
+			if n, err = d.int64Field(sc, path, ".", k); err == nil {
 				s.LSN = uint64(n)
 			}
-		case "pos":
-			s.FilePos, err = d.int64Field(sc, path+".", k)
-		case "row":
-			s.Row, err = d.int64Field(sc, path+".", k)
-		case "server_id":
-			s.ServerID, err = d.int64Field(sc, path+".", k)
-		case "event_serial_no":
+		case id == skPos:
+			s.FilePos, err = d.int64Field(sc, path, ".", k)
+		case id == skRow:
+			s.Row, err = d.int64Field(sc, path, ".", k)
+		case id == skServerID:
+			s.ServerID, err = d.int64Field(sc, path, ".", k)
+		case id == skEventSerialNo:
 			var n int64
-			if n, err = d.int64Field(sc, path+".", k); err == nil {
+			if n, err = d.int64Field(sc, path, ".", k); err == nil {
 				s.Row = n
 			}
-		default:
-			sc.Skip()
 		}
 		if err != nil {
 			return err
@@ -1076,15 +1225,17 @@ func lastCommitLSN(seq string) (uint64, bool) {
 		return 0, false
 	}
 	var s jsonscan.Scanner
-	s.Reset([]byte(seq))
+	s.Reset(unsafe.Slice(unsafe.StringData(seq), len(seq))) // only read
 	if !s.Array() || !s.More(true) {
 		return 0, false
 	}
-	text, ok := textField(&s)
-	if !ok || text == "" {
-		return 0, false
+	text, ok := s.String()
+	if !ok {
+		if text, _, ok = s.Number(); !ok {
+			return 0, false
+		}
 	}
-	n, err := strconv.ParseUint(text, 10, 64)
+	n, err := strconv.ParseUint(unsafe.String(unsafe.SliceData(text), len(text)), 10, 64)
 	return n, err == nil
 }
 
@@ -1120,23 +1271,23 @@ func (d *DebeziumDecoder) decodeTxBlock(sc *jsonscan.Scanner, tx *TxInfo, path s
 	if !sc.Object() {
 		return errAt(path, ErrMalformed, "not an object")
 	}
-	for {
-		k, ok := sc.Key()
+	for n := 0; ; n++ {
+		id, k, ok := sc.NextKey(d.txKeys, n)
 		if !ok {
 			break
 		}
 		var err error
-		switch string(k) {
-		case "id":
-			text, ok := d.internText(sc)
+		switch id {
+		case 0:
+			text, ok := d.text(sc, &d.lastTxID, false)
 			if !ok {
 				return errAt(path+".id", ErrType, "want a string")
 			}
 			tx.ID = text
-		case "total_order":
-			tx.TotalOrder, err = d.int64Field(sc, path+".", k)
-		case "data_collection_order":
-			tx.CollectionOrder, err = d.int64Field(sc, path+".", k)
+		case 1:
+			tx.TotalOrder, err = d.int64Field(sc, path, ".", k)
+		case 2:
+			tx.CollectionOrder, err = d.int64Field(sc, path, ".", k)
 		default:
 			sc.Skip()
 		}
@@ -1211,7 +1362,7 @@ func (d *DebeziumDecoder) decodeCollections(sc *jsonscan.Scanner, path string) (
 				}
 				c.Collection = text
 			case "event_count":
-				c.EventCount, err = d.int64Field(sc, p, []byte(".event_count"))
+				c.EventCount, err = d.int64Field(sc, p, ".", []byte("event_count"))
 			default:
 				sc.Skip()
 			}
@@ -1237,11 +1388,11 @@ func parseFloat(raw []byte) (float64, error) {
 
 // lazyPath is a JSON path that is only joined into a string for an error message.
 type lazyPath struct {
-	prefix string
-	key    []byte
+	prefix, sep string
+	key         []byte
 }
 
-func (p lazyPath) String() string { return p.prefix + string(p.key) }
+func (p lazyPath) String() string { return p.prefix + p.sep + string(p.key) }
 
 func (d *DebeziumDecoder) seen(i int) bool { return i < len(d.seenCols) && d.seenCols[i] }
 

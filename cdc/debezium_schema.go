@@ -39,6 +39,7 @@ type colSpec struct {
 type rowSpec struct {
 	cols   []colSpec
 	index  map[string]int
+	keys   *jsonscan.Keys // column names, predicted in the order the last row had them
 	fields []arrow.Field
 	name   string // Connect schema name, e.g. "server.public.customers.Value"
 	// schemas holds the change.Schema per key-column list, built on first use; byKey
@@ -104,16 +105,6 @@ func (r *rowSpec) tableName() string {
 		r.table = &t
 	}
 	return *r.table
-}
-
-func (r *rowSpec) lookup(key []byte, hint int) int {
-	if hint < len(r.cols) && bytes.Equal(r.cols[hint].name, key) {
-		return hint
-	}
-	if i, ok := r.index[string(key)]; ok {
-		return i
-	}
-	return -1
 }
 
 // schemaFor returns the change.Schema of the row with the given key columns (those that
@@ -310,6 +301,11 @@ func rowSpecOf(st connectField) (*rowSpec, error) {
 		r.cols = append(r.cols, c)
 		r.fields = append(r.fields, c.field)
 	}
+	names := make([]string, len(r.cols))
+	for i, c := range r.cols {
+		names[i] = string(c.name)
+	}
+	r.keys = jsonscan.NewKeys(names...)
 	return r, nil
 }
 
