@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/strata-data/strata/change"
 )
@@ -157,11 +158,11 @@ type Assembler struct {
 	byID    map[streamID]*stream
 	lastS   *stream // the stream of the previous Add: one stream is the common case
 
-	txs            map[string]*txn // buffered transactions, and recently finished ones (done)
-	oldest, newest *txn            // buffered transactions by first arrival
-	open, events   int             // buffered transactions and their data events
-	nMeta          int             // buffered transactions with metadata
-	metaQ          []*txn          // transactions with metadata, in END order
+	txs            txTable // buffered transactions, and recently finished ones (done)
+	oldest, newest *txn    // buffered transactions by first arrival
+	open, events   int     // buffered transactions and their data events
+	nMeta          int     // buffered transactions with metadata
+	metaQ          []*txn  // transactions with metadata, in END order
 	metaHead       int
 	pos            txHeap // buffered transactions without metadata, by commit position
 
@@ -169,17 +170,21 @@ type Assembler struct {
 	readyHead int
 
 	// Events are buffered in regions of slabs (see store); Tx.Events is handed out with
-	// cap == len.
-	slab []Event
-	tail *txn // the transaction whose region ends the slab
+	// cap == len. Slabs whose regions were all released are reused (see Release).
+	slab      *slab // the slab regions are carved from
+	tail      *txn  // the transaction whose region ends the slab
+	freeSlabs []*slab
+	known     [32]*slab // the slabs last made, for Release; older ones are left to the GC
+	nextKnown int
 
-	free []*txBuf // buffers of transactions that left the buffer, for reuse
+	free     []*txBuf // buffers of transactions that left the buffer, for reuse
+	freeTxns []*txn   // transactions forgotten, for reuse
 
 	lastCommit Position
 	emitted    bool // whether any transaction was emitted: lastCommit is meaningful
 	metaSeen   bool // a BEGIN or END has arrived: keyed transactions wait for their END
 
-	done     []*txn // ring of finished keys still remembered in txs
+	done     []doneKey // ring of finished keys still remembered in txs
 	doneHead int
 	doneLen  int
 
@@ -232,6 +237,7 @@ const (
 // remembered stay small and the buffers are reused while still in cache.
 type txn struct {
 	key   string
+	h     uint64 // key's hash in the assembler's txs
 	name  string // the id, fixed when it leaves the buffer
 	err   error  // why it was given up
 	runs  int32  // streams whose current run of events belongs to this transaction
@@ -266,6 +272,9 @@ type txBuf struct {
 
 	prev, next *txn
 	hidx       int // index in the position heap; -1 when not in it
+
+	region *slab // where events lives when in a slab (nil: in an array of its own)
+	at     int   // the region's start in it
 }
 
 // NewAssembler returns an empty assembler. It panics if cfg.Validate fails: a config is
@@ -276,11 +285,12 @@ func NewAssembler(cfg AssemblerConfig) *Assembler {
 	}
 	cfg = cfg.withDefaults()
 	return &Assembler{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		byID: map[streamID]*stream{},
-		txs:  map[string]*txn{},
-		done: make([]*txn, max(2*cfg.MaxOpen, minDoneKeys)),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		byID:     map[streamID]*stream{},
+		txs:      newTxTable(),
+		done:     make([]doneKey, max(2*cfg.MaxOpen, minDoneKeys)),
+		freeTxns: make([]*txn, 0, 64),
 	}
 }
 
@@ -376,6 +386,14 @@ func (a *Assembler) stream(o Origin) *stream {
 	if s := a.lastS; s != nil && s.id.partition == o.Partition && s.id.topic == o.Topic {
 		return s
 	}
+	if len(a.streams) <= 8 { // a few streams: cheaper to compare than to hash
+		for _, s := range a.streams {
+			if s.id.partition == o.Partition && s.id.topic == o.Topic {
+				a.lastS = s
+				return s
+			}
+		}
+	}
 	id := streamID{o.Topic, o.Partition}
 	s := a.byID[id]
 	if s == nil {
@@ -439,7 +457,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		if c := s.cur; c != nil && c.key == key {
 			t = c
 		} else {
-			t = a.txs[key]
+			t, _ = a.txs.get(key)
 		}
 	}
 	if r := s.replay(ev); r != fresh && a.isDuplicate(s, key, t, ev, r) {
@@ -589,7 +607,7 @@ func (a *Assembler) finished(ctx context.Context, t *txn, ev *Event) error {
 
 func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 	key := ev.TxKey()
-	t := a.txs[key]
+	t, _ := a.txs.get(key)
 	if s.replay(ev) == behind && (t == nil || t.state != txBuffered ||
 		(ev.Op == OpTxBegin && t.sawBegin) || (ev.Op == OpTxEnd && t.sawEnd)) {
 		a.duplicate(ev)
@@ -655,10 +673,18 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 }
 
 func (a *Assembler) newTxn(key string, meta bool) *txn {
-	t := &txn{key: key, meta: meta, txBuf: a.newBuf()}
+	var t *txn
+	if n := len(a.freeTxns); n > 0 {
+		t = a.freeTxns[n-1]
+		a.freeTxns = a.freeTxns[:n-1]
+	} else {
+		t = new(txn)
+	}
+	t.key, t.meta, t.txBuf = key, meta, a.newBuf()
 	t.first, t.seq, t.hidx = a.clock(), a.seq, -1
 	if key != "" {
-		a.txs[key] = t
+		t.h = a.txs.hash(key)
+		a.txs.put(t.h, t)
 	}
 	if a.newest == nil {
 		a.oldest = t
@@ -687,6 +713,7 @@ func (a *Assembler) newBuf() *txBuf {
 // release takes t's buffer back once t has left the buffer and its events are handed
 // on (emitted, or dead-lettered).
 func (a *Assembler) release(t *txn) {
+	a.dropRegion(t)
 	b := t.txBuf
 	t.txBuf = nil
 	if a.tail == t {
@@ -732,8 +759,22 @@ func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 	return false
 }
 
-// slabEvents is how many events a slab holds (about 70 KB).
+// slabEvents is how many events a slab holds (about 75 KB).
 const slabEvents = 128
+
+// maxFreeSlabs bounds the slabs kept for reuse.
+const maxFreeSlabs = 16
+
+// slab is memory for the events of small transactions, carved into regions. It is
+// reused once every region carved from it was dropped by the assembler or released by
+// the caller it was handed to.
+type slab struct {
+	events []Event
+	base   uintptr                 // the address of events[0], for Release to find the slab
+	used   int                     // events carved off
+	starts [slabEvents / 64]uint64 // where the live regions start
+	live   int                     // regions neither dropped nor released
+}
 
 // store appends ev to t's events. Small transactions take regions of a slab, starting
 // at one event (most transactions have one or two) and doubling as they grow (amortized
@@ -744,24 +785,112 @@ func (a *Assembler) store(t *txn, ev *Event) {
 	n := len(t.events)
 	switch {
 	case n < cap(t.events):
-	case a.tail == t && n > 0 && len(a.slab) < cap(a.slab):
-		a.slab = a.slab[:len(a.slab)+1]
-		t.events = a.slab[len(a.slab)-n-1 : len(a.slab)-1 : len(a.slab)]
+	case a.tail == t && n > 0 && a.slab.used < slabEvents:
+		a.slab.used++
+		t.events = a.slab.events[t.at : t.at+n : a.slab.used]
 	case 2*n >= slabEvents:
 		if a.tail == t {
-			a.tail = nil // append moves t out of the slab
+			a.tail = nil
 		}
+		t.events = append(t.events, *ev) // moves t out of its region
+		a.dropRegion(t)
+		return
 	default:
 		k := max(2*n, 1)
-		if len(a.slab)+k > cap(a.slab) {
-			a.slab = make([]Event, 0, slabEvents)
+		if a.slab == nil || a.slab.used+k > slabEvents {
+			a.nextSlab()
 		}
-		at := len(a.slab)
-		a.slab = a.slab[:at+k]
-		t.events = append(a.slab[at:at:at+k], t.events...)
+		s := a.slab
+		at := s.used
+		s.used += k
+		moved := append(s.events[at:at:at+k], t.events...)
+		a.dropRegion(t)
+		t.events, t.region, t.at = moved, s, at
+		s.starts[at/64] |= 1 << (at % 64)
+		s.live++
 		a.tail = t
 	}
 	t.events = append(t.events, *ev)
+}
+
+// nextSlab makes a free slab, or a new one, the one regions are carved from.
+func (a *Assembler) nextSlab() {
+	if old := a.slab; old != nil && old.live == 0 {
+		a.recycle(old)
+	}
+	if n := len(a.freeSlabs); n > 0 {
+		a.slab = a.freeSlabs[n-1]
+		a.freeSlabs[n-1] = nil
+		a.freeSlabs = a.freeSlabs[:n-1]
+		if slices.Contains(a.known[:], a.slab) {
+			return
+		}
+	} else {
+		a.slab = &slab{events: make([]Event, slabEvents)}
+		a.slab.base = uintptr(unsafe.Pointer(&a.slab.events[0]))
+	}
+	a.known[a.nextKnown] = a.slab
+	a.nextKnown = (a.nextKnown + 1) % len(a.known)
+}
+
+// dropRegion gives up t's region, once its events were moved, handed out or
+// dead-lettered.
+func (a *Assembler) dropRegion(t *txn) {
+	if s := t.region; s != nil {
+		t.region = nil
+		a.dropAt(s, t.at)
+	}
+}
+
+// dropAt ends the region of s starting at at, if it is live, and recycles s once no
+// region of it is.
+func (a *Assembler) dropAt(s *slab, at int) {
+	w, bit := at/64, uint64(1)<<(at%64)
+	if s.starts[w]&bit == 0 {
+		return
+	}
+	s.starts[w] &^= bit
+	s.live--
+	if s.live == 0 && s != a.slab {
+		a.recycle(s)
+	}
+}
+
+// recycle puts s, none of whose regions is in use any more, on the free list. Its old
+// events stay until overwritten: the list is short, and clearing would cost as much as
+// the copy into a fresh slab that reuse saves.
+func (a *Assembler) recycle(s *slab) {
+	s.used, s.live, s.starts = 0, 0, [slabEvents / 64]uint64{}
+	if len(a.freeSlabs) < maxFreeSlabs {
+		a.freeSlabs = append(a.freeSlabs, s)
+	}
+}
+
+// Release hands back the events of tx, a transaction Next returned, for the events of
+// later transactions: reusing that memory is cheaper than touching fresh memory. Call it
+// at most once per Tx, once nothing refers to tx.Events any more (nor to any slice of its
+// array); the rows, strings and messages the events point to are not affected and stay
+// valid. Releasing is optional: what is not released is garbage-collected as usual, and
+// releasing a Tx that holds no memory of this assembler does nothing.
+func (a *Assembler) Release(tx Tx) {
+	if len(tx.Events) == 0 {
+		return
+	}
+	p := uintptr(unsafe.Pointer(&tx.Events[0]))
+	const size = unsafe.Sizeof(Event{})
+	for i := range a.known {
+		// from the most recent slab back: transactions are usually released in order
+		s := a.known[(a.nextKnown+len(a.known)-1-i)%len(a.known)]
+		if s == nil {
+			return
+		}
+		if p >= s.base && p < s.base+slabEvents*size {
+			if off := p - s.base; off%size == 0 {
+				a.dropAt(s, int(off/size))
+			}
+			return
+		}
+	}
 }
 
 // countIndex reports whether ev is one of the events an END counts (every row change,
@@ -1021,17 +1150,39 @@ func (a *Assembler) unlink(t *txn) {
 // remember keeps a finished key in txs for a while, so that late events of it are
 // recognized.
 func (a *Assembler) remember(t *txn) {
+	k := doneKey{t, t.h}
 	if a.doneLen == len(a.done) {
 		old := a.done[a.doneHead]
-		if a.txs[old.key] == old {
-			delete(a.txs, old.key)
-		}
-		a.done[a.doneHead] = t
+		a.txs.del(old.h, old.t)
+		a.reuse(old.t)
+		a.done[a.doneHead] = k
 		a.doneHead = (a.doneHead + 1) % len(a.done)
 		return
 	}
-	a.done[(a.doneHead+a.doneLen)%len(a.done)] = t
+	a.done[(a.doneHead+a.doneLen)%len(a.done)] = k
 	a.doneLen++
+}
+
+// reuse keeps t, forgotten now, for a later transaction, unless something may still
+// point to it: a stream (checked when there are few), or the queue of transactions with
+// metadata (which a transaction given up can linger in).
+func (a *Assembler) reuse(t *txn) {
+	if t.state != txEmitted || len(a.freeTxns) == cap(a.freeTxns) || len(a.streams) > 8 {
+		return
+	}
+	for _, s := range a.streams {
+		if s.cur == t || s.last == t {
+			return
+		}
+	}
+	*t = txn{}
+	a.freeTxns = append(a.freeTxns, t)
+}
+
+// doneKey is a finished transaction remembered by key, with the key's hash in txs.
+type doneKey struct {
+	t *txn
+	h uint64
 }
 
 func (a *Assembler) emit(t *txn) {
@@ -1039,6 +1190,7 @@ func (a *Assembler) emit(t *txn) {
 	t.state = txEmitted
 	evs := t.ordered()
 	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit, CommitTime: t.ctime}
+	t.region = nil // the caller's now, until it releases it
 	for i := range tx.Events {
 		tx.Events[i].Tx.Commit = t.commit
 	}

@@ -100,6 +100,19 @@ func drain(a *cdc.Assembler) []cdc.Tx {
 	return out
 }
 
+// drainReleasing is drain for a consumer that releases each transaction once done with
+// it: it keeps copies of the events.
+func drainReleasing(a *cdc.Assembler) []cdc.Tx {
+	var out []cdc.Tx
+	for tx := range a.Ready() {
+		c := tx
+		c.Events = slices.Clone(tx.Events)
+		a.Release(tx)
+		out = append(out, c)
+	}
+	return out
+}
+
 func flush(t *testing.T, a *cdc.Assembler) []cdc.Tx {
 	t.Helper()
 	require.NoError(t, a.Flush(context.Background()))
@@ -635,6 +648,34 @@ func TestAssembleTombstoneJoinsItsDelete(t *testing.T) {
 	})
 }
 
+// A transaction long finished is forgotten and its memory reused, but not while a
+// stream still points to it: a tombstone on a stream silent since must not join
+// whatever transaction reuses that memory.
+func TestAssembleForgottenTransactionReusedSafely(t *testing.T) {
+	ctx := context.Background()
+	for n := 1020; n < 1040; n++ {
+		o := offsets{}
+		a, dls := newAssembler(cdc.AssemblerConfig{MaxOpen: 100}) // remembers 1024 keys
+		del := pgEvent(o.at("a"), "public.orders", cdc.OpDelete, "1", 1000, 10)
+		got := feed(t, a, del)
+		for i := 2; i < n; i++ {
+			require.NoError(t, a.Add(ctx, pgEvent(o.at("b"), "public.orders", cdc.OpCreate, strconv.Itoa(i), uint64(1000*i), uint64(1000*i-5))))
+			require.NoError(t, a.Idle(ctx))
+			got = append(got, drain(a)...)
+		}
+		require.NoError(t, a.Add(ctx, pgEvent(o.at("b"), "public.orders", cdc.OpCreate, strconv.Itoa(n), uint64(1000*n), uint64(1000*n-5))))
+		tomb := cdc.Event{Op: cdc.OpTombstone, Origin: o.at("a"), Pos: cdc.Position{Major: uint64(1000*n + 1)}, Key: del.Key,
+			Source: cdc.SourceInfo{Connector: "postgresql"}}
+		require.NoError(t, a.Add(ctx, tomb))
+		got = append(got, flush(t, a)...)
+		require.Zero(t, dls.Len(), "n=%d: %v", n, deadOrigins(dls.All()))
+		require.Len(t, got, n+1, "n=%d", n)
+		last := shape(got[len(got)-2:])
+		require.Equal(t, []string{fmt.Sprintf("%d[public.orders@%d]", n, 1000*n-5), "[@0~]"}, last,
+			"n=%d: the tombstone is an event of its own", n)
+	}
+}
+
 func TestAssembleLateEventDeadLettered(t *testing.T) {
 	o := offsets{}
 	a, dls := newAssembler(cdc.AssemblerConfig{})
@@ -818,8 +859,12 @@ type propStream struct {
 // runProperty writes the transactions to three streams (and a metadata stream), reads
 // them back interleaved at random with redeliveries, connector re-sends and truthful
 // Idle calls, and returns what the assembler emitted.
-func runProperty(t *testing.T, r *rand.Rand, txs []propTx) ([]cdc.Tx, *cdc.Assembler, *cdc.MemoryDeadLetters) {
+func runProperty(t *testing.T, r *rand.Rand, txs []propTx, release bool) ([]cdc.Tx, *cdc.Assembler, *cdc.MemoryDeadLetters) {
 	ctx := context.Background()
+	drain := drain
+	if release {
+		drain = drainReleasing
+	}
 	a, dls := newAssembler(cdc.AssemblerConfig{})
 	streams := map[string]*propStream{}
 	names := []string{"s0", "s1", "s2", "tx"}
@@ -894,6 +939,56 @@ func runProperty(t *testing.T, r *rand.Rand, txs []propTx) ([]cdc.Tx, *cdc.Assem
 	}
 }
 
+// Released transactions lend their memory to later ones; what is held is never touched,
+// and releasing twice, or releasing what the assembler did not emit, changes nothing.
+func TestAssemblerReleaseReusesMemory(t *testing.T) {
+	ctx := context.Background()
+	a, dls := newAssembler(cdc.AssemblerConfig{})
+	other, _ := newAssembler(cdc.AssemblerConfig{})
+	o := offsets{}
+	type held struct{ tx, copy cdc.Tx }
+	var kept []held
+	seen := map[*cdc.Event]bool{}
+	reused := 0
+	for i := range 5000 {
+		xid := strconv.Itoa(1000 + i/2) // two events per transaction
+		commit := uint64(1000 * (i/2 + 2))
+		ev := pgEvent(o.at("pg"), "public.orders", cdc.OpUpdate, xid, commit, commit-500+uint64(i%2))
+		require.NoError(t, a.Add(ctx, ev))
+		require.NoError(t, other.Add(ctx, ev))
+		for tx := range a.Ready() {
+			if seen[&tx.Events[0]] {
+				reused++
+			}
+			seen[&tx.Events[0]] = true
+			c := tx
+			c.Events = slices.Clone(tx.Events)
+			switch {
+			case len(seen)%300 == 0: // held, never released: its slab is not reused
+				kept = append(kept, held{tx, c})
+			case len(seen)%7 == 0:
+				a.Release(tx)
+				a.Release(tx) // at once again: nothing more is freed
+			default:
+				a.Release(tx)
+			}
+		}
+		for tx := range other.Ready() {
+			a.Release(tx) // not a's: nothing happens
+		}
+		a.Release(cdc.Tx{Events: []cdc.Event{ev}})
+	}
+	require.NoError(t, a.Flush(ctx))
+	for tx := range a.Ready() {
+		kept = append(kept, held{tx, tx})
+	}
+	assert.Zero(t, dls.Len())
+	assert.Greater(t, reused, 1000, "released memory holds later transactions (of %d)", len(seen))
+	for _, h := range kept {
+		require.Equal(t, h.copy.Events, h.tx.Events, "a held transaction is never overwritten")
+	}
+}
+
 func TestAssembleProperty(t *testing.T) {
 	for _, meta := range []bool{false, true} {
 		t.Run(fmt.Sprintf("metadata=%v", meta), func(t *testing.T) {
@@ -901,7 +996,7 @@ func TestAssembleProperty(t *testing.T) {
 			for seed := range uint64(300) {
 				r := rand.New(rand.NewPCG(seed, 3))
 				txs := genTransactions(r, 40, meta)
-				got, a, dls := runProperty(t, r, txs)
+				got, a, dls := runProperty(t, r, txs, seed%2 == 1) // half the runs release what they drain
 				want := make([]cdc.Tx, len(txs))
 				for i := range txs {
 					want[i] = txs[i].want
