@@ -175,7 +175,7 @@ func (s *Scanner) String() ([]byte, bool) {
 				s.pos = i + 1
 				return d[start:i], true
 			}
-			return s.slowString(start)
+			return s.slowString(start, i)
 		}
 	}
 	s.Fail("unterminated string")
@@ -191,10 +191,20 @@ var plain = func() (t [256]byte) {
 	return t
 }()
 
-func (s *Scanner) slowString(start int) ([]byte, bool) {
-	out := s.scratch[:0]
-	i := start
+// slowString reads the rest of a string that has an escape or a control byte at i.
+func (s *Scanner) slowString(start, i int) ([]byte, bool) {
+	out := append(s.scratch[:0], s.data[start:i]...)
 	for i < len(s.data) {
+		// copy the run of plain bytes up to the next quote, backslash or control byte
+		j := i
+		for j < len(s.data) && plain[s.data[j]] != 0 {
+			j++
+		}
+		out = append(out, s.data[i:j]...)
+		i = j
+		if i >= len(s.data) {
+			break
+		}
 		c := s.data[i]
 		switch {
 		case c == '"':
@@ -205,10 +215,6 @@ func (s *Scanner) slowString(start int) ([]byte, bool) {
 			s.pos = i
 			s.Fail("control character in string")
 			return nil, false
-		case c != '\\':
-			out = append(out, c)
-			i++
-			continue
 		}
 		if i+1 >= len(s.data) {
 			break

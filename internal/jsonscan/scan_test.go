@@ -3,6 +3,7 @@ package jsonscan
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -237,6 +238,29 @@ func FuzzInt(f *testing.F) {
 		}
 		if want, err := Int64(raw); err != nil || want != n || ref.Pos() != s.Pos() {
 			t.Fatalf("%q: Int %d at %d, Number %q (%d, %v) at %d", data, n, s.Pos(), raw, want, err, ref.Pos())
+		}
+	})
+}
+
+func FuzzString(f *testing.F) {
+	for _, seed := range []string{`"plain"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"\u00e9\ud83d\ude00x"`, `"\ud800"`, `"run\u0041run"`, `"x\"`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s Scanner
+		s.Reset(data)
+		got, ok := s.String()
+		ok = ok && s.End()
+		var want string
+		err := json.Unmarshal(data, &want)
+		if !utf8.Valid(data) || (err == nil) != ok && len(data) > 0 && data[0] != '"' {
+			return // encoding/json replaces invalid UTF-8; other values are not strings
+		}
+		if (err == nil) != ok {
+			t.Fatalf("%q: scanner ok=%v, encoding/json err=%v", data, ok, err)
+		}
+		if ok && string(got) != want {
+			t.Fatalf("%q: scanner %q, encoding/json %q", data, got, want)
 		}
 	})
 }
