@@ -33,33 +33,38 @@ type DebeziumConfig struct {
 // A decoder keeps per-table schema state, so use one per source; it is not safe for
 // concurrent use. Events it returns share nothing with the input bytes.
 type DebeziumDecoder struct {
-	cfg  DebeziumConfig
-	sc   jsonscan.Scanner
-	sc2  jsonscan.Scanner
-	b64  []byte
-	path []string
+	cfg DebeziumConfig
+	sc  jsonscan.Scanner
+	sc2 jsonscan.Scanner
+	b64 []byte
 
-	// parsed schemas by their raw JSON; topicSchema remembers the last one per topic so
-	// an identical schema is recognised by a prefix compare instead of a scan.
-	schemas        map[string]*rowSpec
-	topics         map[string]*topicSchemas
-	recent         [4]*topicSchemas // the last topics seen: most records repeat one of a few
-	nextRecent     int
+	// parsed schemas by their raw JSON; each topic remembers its last ones so that an
+	// identical schema is recognised by a prefix compare instead of a scan
+	schemas    map[string]*rowSpec
+	topics     map[string]*topicSchemas
+	recent     [4]*topicSchemas // the last topics seen: most records repeat one of a few
+	nextRecent int
+
 	versions       map[string]*tableVersions
 	recentVersions [4]*tableVersions // of the last tables seen
 	nextVersions   int
-	infer          map[string]*inferState
-	strs           map[string]string // interned low-cardinality strings of source blocks
-	seenCols       []bool            // columns set in the image being decoded
-	arena          arena             // rows and strings of decoded events
-	infBuf         [3][]inferred     // scratch for inferred before, after and key images
-	keyStates      map[string]*inferState
-	// keys of payloads, source blocks and transaction blocks, predicted from the last
+	tables         [4]qualifiedName // recent qualified table names
+	nextTable      int
+
+	infer     map[string]*inferState
+	keyStates map[string]*inferState
+	infBuf    [3][]inferred // scratch for inferred before, after and key images
+
+	strs     map[string]string // interned low-cardinality strings of source blocks
+	seenCols []bool            // columns set in the image being decoded (past 64)
+	arena    arena             // rows and strings of decoded events
+
+	// what the last records looked like, to read the next ones with fewer steps: keys
+	// in order, fields repeated byte for byte, text values
 	envelopeKeys, payloadKeys, sourceKeys, txKeys *jsonscan.Keys
+	cur                                           *topicSchemas // of the record being decoded
 	lastSource                                    [skText]lastText
 	lastTxID                                      lastText
-	tables                                        [4]qualifiedName // recent tables: most events repeat one of a few
-	nextTable                                     int
 }
 
 // intern returns b as a string, sharing one copy for repeated values (connector names,
@@ -165,6 +170,7 @@ func blankJSON(b []byte) bool {
 // decode decodes rec into ev, which is zero.
 func (d *DebeziumDecoder) decode(rec *Record, ev *Event) error {
 	ev.Origin = rec.Origin()
+	d.cur = d.topic(rec.Topic)
 	if !blankJSON(rec.Key) {
 		if err := d.decodeKey(rec, ev); err != nil {
 			return err
@@ -205,7 +211,7 @@ func (d *DebeziumDecoder) decode(rec *Record, ev *Event) error {
 				continue
 			}
 			var err error
-			if spec, err = d.envelopeSchema(sc, &d.topic(rec.Topic).value); err != nil {
+			if spec, err = d.envelopeSchema(sc, &d.cur.value); err != nil {
 				return err
 			}
 		case 1: // payload
@@ -325,10 +331,12 @@ func hasField(f connectField, name string) bool {
 	return false
 }
 
-// topicSchemas holds the last schemas of a topic's values and keys.
+// topicSchemas holds the last schemas of a topic's values and keys, and the fields its
+// payloads and source blocks repeated (a topic is usually one table).
 type topicSchemas struct {
-	name       string
-	value, key cachedSchema
+	name                      string
+	value, key                cachedSchema
+	payloadPairs, sourcePairs pairs
 }
 
 // topic returns the schemas last seen on a topic.
@@ -389,22 +397,25 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 	if !sc.Object() {
 		return errAt("key", ErrMalformed, "not a JSON object")
 	}
-	var spec *rowSpec
+	var spec, rowBy *rowSpec
 	var payload []byte
+	var row change.Row // the payload decoded in place, by rowBy
+	s2 := &d.sc2
 	sawSchema, bare := false, false
-	for !bare {
-		k, ok := sc.Key()
+	for n := 0; !bare; n++ {
+		id, _, ok := sc.NextKey(d.envelopeKeys, n)
 		if !ok {
 			break
 		}
-		switch string(k) {
-		case "schema":
+		switch id {
+		case 0: // schema
 			sawSchema = true
 			if sc.Null() {
+				spec = nil
 				continue
 			}
 			var err error
-			spec, err = d.cachedSpec(sc, &d.topic(r.Topic).key, func(root connectField) (*rowSpec, error) {
+			spec, err = d.cachedSpec(sc, &d.cur.key, func(root connectField) (*rowSpec, error) {
 				s, err := rowSpecOf(root)
 				if err != nil {
 					return nil, errAt("key.schema", ErrMalformed, "%v", err)
@@ -414,11 +425,22 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 			if err != nil {
 				return err
 			}
-		case "payload":
+		case 1: // payload
 			if sc.Null() {
 				return nil
 			}
-			payload = sc.Skip()
+			if spec != nil {
+				// the usual order: decode it in place (what turns out wrong is decoded
+				// again below, from its bytes)
+				rest := sc.Rest()
+				s2.Reset(rest)
+				if r, err := d.decodeRow(s2, spec, "key.payload"); err == nil {
+					payload, row, rowBy = rest[:s2.Pos()], r, spec
+					sc.Advance(s2.Pos())
+					continue
+				}
+			}
+			payload, row = sc.Skip(), nil
 		default:
 			bare = true
 		}
@@ -432,14 +454,14 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 	if payload == nil {
 		return nil
 	}
-	var row change.Row
 	var ks *change.Schema
 	var err error
-	s2 := &d.sc2
-	s2.Reset(payload)
 	if spec != nil {
-		if row, err = d.decodeRow(s2, spec, "key.payload"); err != nil {
-			return err
+		if row == nil || rowBy != spec {
+			s2.Reset(payload)
+			if row, err = d.decodeRow(s2, spec, "key.payload"); err != nil {
+				return err
+			}
 		}
 		if ks, err = spec.asKey(); err != nil {
 			return errAt("key.schema", ErrMalformed, "%v", err)
@@ -448,6 +470,7 @@ func (d *DebeziumDecoder) decodeKey(r *Record, ev *Event) error {
 			ev.Table = t
 		}
 	} else {
+		s2.Reset(payload)
 		st := d.inferKeyState(r.Topic)
 		vals, err := inferObject(s2, "key", d, d.infBuf[2])
 		if err != nil {
@@ -515,10 +538,43 @@ func (d *DebeziumDecoder) decodePayload(sc *jsonscan.Scanner, spec *rowSpec, ev 
 	var op, status string
 	var hasOp, hasStatus bool
 	for n := 0; ; n++ {
+		if n < len(d.cur.payloadPairs) {
+			if pr := &d.cur.payloadPairs[n]; pr.raw != nil && sc.Lit(pr.raw) {
+				switch pr.id { // a null image or transaction, or the op seen last time
+				case pkBefore:
+					img.before, img.infBefore = nil, nil
+				case pkAfter:
+					img.after, img.infAfter = nil, nil
+				case pkOp:
+					op, hasOp = pr.text, true
+				}
+				continue
+			}
+		}
+		start := sc.Pos()
 		id, k, ok := sc.NextKey(d.payloadKeys, n)
 		if !ok {
 			break
 		}
+		switch c := sc.Peek(); {
+		case c == 'n' && (id == pkBefore || id == pkAfter || id == pkTransaction):
+			if sc.Null() {
+				d.cur.payloadPairs = d.cur.payloadPairs.remember(n, sc.Span(start), id, "")
+				if id == pkBefore {
+					img.before, img.infBefore = nil, nil
+				} else if id == pkAfter {
+					img.after, img.infAfter = nil, nil
+				}
+				continue
+			}
+		case c == '"' && id == pkOp:
+			if s, ok := sc.String(); ok {
+				op, hasOp = string(s), true
+				d.cur.payloadPairs = d.cur.payloadPairs.remember(n, sc.Span(start), id, op)
+				continue
+			}
+		}
+		d.cur.payloadPairs.forget(n)
 		var err error
 		switch id {
 		case pkBefore:
@@ -1111,46 +1167,31 @@ func (d *DebeziumDecoder) decodeSource(sc *jsonscan.Scanner, s *SourceInfo, path
 		return errAt(path, ErrMalformed, "not an object")
 	}
 	for n := 0; ; n++ {
+		if n < len(d.cur.sourcePairs) {
+			if p := &d.cur.sourcePairs[n]; p.raw != nil && sc.Lit(p.raw) {
+				s.setText(p.id, p.text)
+				continue
+			}
+		}
+		start := sc.Pos()
 		id, k, ok := sc.NextKey(d.sourceKeys, n)
 		if !ok {
 			break
 		}
 		var err error
+		remembered := false
 		switch {
 		case id < 0:
 			sc.Skip()
 		case id < skText:
+			isString := sc.Peek() == '"'
 			text, ok := d.text(sc, &d.lastSource[id], id < skInterned)
 			if !ok {
 				return errAt(path+"."+string(k), ErrType, "want a string")
 			}
-			switch id {
-			case skVersion:
-				s.Version = text
-			case skConnector:
-				s.Connector = text
-			case skName:
-				s.Name = text
-			case skDB:
-				s.DB = text
-			case skSchema:
-				s.Schema = text
-			case skTable:
-				s.Table = text
-			case skSnapshot:
-				s.Snapshot = text
-			case skTxID:
-				s.TxID = text
-			case skSequence:
-				s.Sequence = text
-			case skFile:
-				s.File = text
-			case skGTID:
-				s.GTID = text
-			case skCommitLSN:
-				s.CommitLSN = text
-			case skChangeLSN:
-				s.ChangeLSN = text
+			s.setText(id, text)
+			if isString {
+				d.cur.sourcePairs, remembered = d.cur.sourcePairs.remember(n, sc.Span(start), id, text), true
 			}
 		case id == skTsMs:
 			s.TsMs, err = d.int64Field(sc, path, ".", k)
@@ -1182,9 +1223,80 @@ func (d *DebeziumDecoder) decodeSource(sc *jsonscan.Scanner, s *SourceInfo, path
 		if sc.Err() != nil {
 			return errAt(path+"."+string(k), ErrMalformed, "%v", sc.Err())
 		}
+		if !remembered {
+			d.cur.sourcePairs.forget(n)
+		}
 	}
 	return nil
 }
+
+// setText sets the text field of a source block with id (of sourceKeys).
+func (s *SourceInfo) setText(id int, text string) {
+	switch id {
+	case skVersion:
+		s.Version = text
+	case skConnector:
+		s.Connector = text
+	case skName:
+		s.Name = text
+	case skDB:
+		s.DB = text
+	case skSchema:
+		s.Schema = text
+	case skTable:
+		s.Table = text
+	case skSnapshot:
+		s.Snapshot = text
+	case skTxID:
+		s.TxID = text
+	case skSequence:
+		s.Sequence = text
+	case skFile:
+		s.File = text
+	case skGTID:
+		s.GTID = text
+	case skCommitLSN:
+		s.CommitLSN = text
+	case skChangeLSN:
+		s.ChangeLSN = text
+	}
+}
+
+// pairs remembers, by position, the fields of the previous object of a kind whose value
+// was a string or null: key and value as they appeared, from the comma before, and the
+// value as read. Producers repeat most such fields (connector, database, op, a null
+// before-image) byte for byte, and one comparison then reads both.
+type pairs []pair
+
+type pair struct {
+	raw  []byte // nil: nothing to predict here
+	id   int
+	text string
+}
+
+// remember records the field at position n; raw is valid only until the next read.
+func (ps pairs) remember(n int, raw []byte, id int, text string) pairs {
+	if n >= maxPairs {
+		return ps
+	}
+	for len(ps) <= n {
+		ps = append(ps, pair{})
+	}
+	p := &ps[n]
+	p.raw = append(p.raw[:0], raw...)
+	p.id, p.text = id, text
+	return ps
+}
+
+// forget clears the prediction at position n.
+func (ps pairs) forget(n int) {
+	if n < len(ps) {
+		ps[n].raw = nil
+	}
+}
+
+// maxPairs bounds what pairs remember, against hostile objects with many keys.
+const maxPairs = 64
 
 // qualifiedTable is schema.table (PostgreSQL, SQL Server) or db.table (MySQL).
 func (s *SourceInfo) qualifiedTable() string {
