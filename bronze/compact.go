@@ -127,9 +127,10 @@ type TableCompaction struct {
 // nothing. Each snapshot is put durably, then one manifest commit lists them all (it
 // adds no files and keeps the latest commit's position).
 //
-// Tables without a primary key, and tables whose latest snapshot is already current,
-// are skipped and reported. A table whose files in range have more than one schema
-// version is an error: snapshots across schema versions need change.Evolution.
+// A snapshot is written in the table's latest schema version within the range (from
+// the manifest's registry, [Schemas]): rows and images of older versions, and an older
+// base snapshot, are read through it with change.Evolution. Tables without a primary
+// key, and tables whose latest snapshot is already current, are skipped and reported.
 //
 // Compaction is a writer of the lake: pass the manifest of the lake's Writer
 // (Writer.Manifest) when one runs in the same process, and never run it in another
@@ -151,7 +152,11 @@ func Compact(ctx context.Context, m *Manifest, opts CompactOptions) (CompactRepo
 		return CompactReport{}, fmt.Errorf("bronze: compact up to commit %d: the manifest ends at commit %d", upTo, len(commits))
 	}
 	target := commits[upTo-1]
-	plans, skipped, err := planCompaction(commits, upTo, opts.Tables)
+	schemas, err := NewSchemas(commits[:upTo])
+	if err != nil {
+		return CompactReport{}, fmt.Errorf("bronze: compact: %w", err)
+	}
+	plans, skipped, err := planCompaction(commits, schemas, upTo, opts.Tables)
 	if err != nil {
 		return CompactReport{}, err
 	}
@@ -199,11 +204,16 @@ type tablePlan struct {
 	hasBase bool
 	tail    [][]FileEntry // the table's files of each commit after the base, in commit order
 	ids     []uint64      // the commit id of each tail entry
+	// version is the latest schema version in range, the snapshot's; schema is its
+	// registered schema (nil in a lake without registrations, where the files' own
+	// schema, one version only, is taken).
+	version int
+	schema  *change.Schema
 }
 
-// planCompaction decides, from the manifest alone, what each table's compaction reads;
-// it fails before any work for a table whose range spans schema versions.
-func planCompaction(commits []Commit, upTo uint64, only []string) ([]tablePlan, []TableCompaction, error) {
+// planCompaction decides, from the manifest alone, what each table's compaction reads
+// and the schema version its snapshot is written in.
+func planCompaction(commits []Commit, schemas *Schemas, upTo uint64, only []string) ([]tablePlan, []TableCompaction, error) {
 	live := liveNames(commits)
 	seen := map[string]bool{}
 	var tables []string
@@ -243,9 +253,15 @@ func planCompaction(commits []Commit, upTo uint64, only []string) ([]tablePlan, 
 			skipped = append(skipped, TableCompaction{Table: t, Base: upTo, Skipped: fmt.Sprintf("the snapshot at commit %d is current", upTo)})
 			continue
 		}
-		versions := map[int]bool{}
-		if p.hasBase && p.base.SchemaVersion > 0 {
-			versions[p.base.SchemaVersion] = true
+		lo := 0 // the oldest version in range
+		see := func(v int) {
+			if v > 0 && (lo == 0 || v < lo) {
+				lo = v
+			}
+			p.version = max(p.version, v)
+		}
+		if p.hasBase {
+			see(p.base.SchemaVersion)
 		}
 		for _, c := range commits[p.base.CommitID:upTo] {
 			var files []FileEntry
@@ -257,9 +273,7 @@ func planCompaction(commits []Commit, upTo uint64, only []string) ([]tablePlan, 
 					return nil, nil, fmt.Errorf("bronze: compact %s: file %s of commit %d was removed and no snapshot at or before commit %d covers it",
 						t, f.Name, c.ID, upTo)
 				}
-				if f.SchemaVersion > 0 {
-					versions[f.SchemaVersion] = true
-				}
+				see(f.SchemaVersion)
 				files = append(files, f)
 			}
 			if len(files) > 0 {
@@ -272,14 +286,11 @@ func planCompaction(commits []Commit, upTo uint64, only []string) ([]tablePlan, 
 				Skipped: fmt.Sprintf("no changes after the snapshot at commit %d", p.base.CommitID)})
 			continue
 		}
-		if len(versions) > 1 {
-			vs := make([]int, 0, len(versions))
-			for v := range versions {
-				vs = append(vs, v)
-			}
-			slices.Sort(vs)
-			return nil, nil, fmt.Errorf("bronze: compact %s: schema versions %d..%d in range; a snapshot across schema versions needs change.Evolution, which this build lacks: compact up to the last commit before the change",
-				t, vs[0], vs[len(vs)-1])
+		if sv, ok := schemas.Version(t, p.version); ok {
+			p.schema = sv.Schema
+		} else if lo != p.version {
+			return nil, nil, fmt.Errorf("bronze: compact %s: schema versions %d..%d in range, but version %d is not registered in the manifest up to commit %d",
+				t, lo, p.version, p.version, upTo)
 		}
 		plans = append(plans, p)
 	}
@@ -289,42 +300,64 @@ func planCompaction(commits []Commit, upTo uint64, only []string) ([]tablePlan, 
 // errKeyless stops the fold of a table without a primary key.
 var errKeyless = errors.New("no primary key")
 
-// fold is the state of one table being compacted: its latest row per encoded key.
+// fold is the state of one table being compacted: its latest row per encoded key, in
+// the snapshot's schema.
 type fold struct {
 	table    string
-	schema   *change.Schema
+	schema   *change.Schema // the snapshot's schema (nil until known)
 	version  int
 	keyCols  []int
 	unsigned []bool
 	rows     map[string]change.Row
+	evos     map[*change.Schema]*change.Evolution // to the snapshot's schema; nil: identical
 	key      []byte
+	keyVals  change.Row    // the current event's key, typed by the snapshot's schema
+	scratch  [4]change.Row // evolved after and before images, a key's source row and its evolution
 	events   int64
 }
 
-// setSchema adopts s as the table's schema, or checks that s is the one adopted.
-func (f *fold) setSchema(s *change.Schema, version int, where string) error {
-	if s == nil {
-		return nil
+// adopt makes s (version) the snapshot's schema.
+func (f *fold) adopt(s *change.Schema, version int) error {
+	if len(s.Key()) == 0 {
+		return errKeyless
 	}
-	if f.schema == nil {
-		if len(s.Key()) == 0 {
-			return errKeyless
-		}
-		f.schema, f.version, f.keyCols = s, version, s.Key()
-		f.unsigned = make([]bool, len(f.keyCols))
-		for i, c := range f.keyCols {
-			f.unsigned[i] = s.Field(c).Type.ID() == arrow.UINT64
-		}
-		return nil
+	f.schema, f.version, f.keyCols = s, version, s.Key()
+	f.unsigned = make([]bool, len(f.keyCols))
+	for i, c := range f.keyCols {
+		f.unsigned[i] = s.Field(c).Type.ID() == arrow.UINT64
 	}
-	if !f.schema.Equal(s) {
-		return fmt.Errorf("%s has schema version %d (%s), unlike the table's version %d (%s) earlier in range; a snapshot across schemas needs change.Evolution",
-			where, version, s, f.version, f.schema)
-	}
+	f.keyVals = make(change.Row, len(f.keyCols))
 	return nil
 }
 
-// rowKey sets f.key to the encoded key of a full row.
+// evolution returns how rows of s (a file's or a base snapshot's schema, version
+// version) become rows of the snapshot's schema: nil when they already are. Without a
+// registered schema the first one seen is adopted.
+func (f *fold) evolution(s *change.Schema, version int, where string) (*change.Evolution, error) {
+	if s == nil {
+		return nil, nil
+	}
+	if f.schema == nil {
+		return nil, f.adopt(s, version)
+	}
+	if e, ok := f.evos[s]; ok {
+		return e, nil
+	}
+	var e *change.Evolution
+	if !f.schema.Equal(s) {
+		var err error
+		if e, err = change.NewEvolution(s, f.schema); err != nil {
+			return nil, fmt.Errorf("%s has schema version %d, which cannot be read through version %d: %w", where, version, f.version, err)
+		}
+	}
+	if f.evos == nil {
+		f.evos = map[*change.Schema]*change.Evolution{}
+	}
+	f.evos[s] = e
+	return e, nil
+}
+
+// rowKey sets f.key to the encoded key of a full row of the snapshot's schema.
 func (f *fold) rowKey(row change.Row) {
 	f.key = f.key[:0]
 	for i, c := range f.keyCols {
@@ -338,14 +371,17 @@ type foldCursor struct {
 	r      *EventReader
 	ev     cdc.Event
 	n      int64
-	keyMap []int // the key schema's column of each key column (nil: not yet mapped)
+	from   *change.Schema    // the file's schema
+	evo    *change.Evolution // from the file's schema to the snapshot's; nil: identical
+	keyMap []int             // the key schema's column of each key column (nil: not yet mapped)
+	keyCol []int             // the file schema's column of each key column (with evo)
 }
 
-// eventKey sets f.key to the event's encoded key: its Key, or else the key columns of
-// image.
+// eventKey sets f.keyVals and f.key to the event's key, typed by the snapshot's schema:
+// its Key, or else the key columns of image (already in the snapshot's schema). A Key
+// of an older version goes through the file's evolution, as its row would.
 func (f *fold) eventKey(cur *foldCursor, image change.Row) error {
 	ev := &cur.ev
-	f.key = f.key[:0]
 	if ev.Key != nil && ev.KeySchema != nil {
 		if cur.keyMap == nil {
 			cur.keyMap = make([]int, len(f.keyCols))
@@ -359,21 +395,60 @@ func (f *fold) eventKey(cur *foldCursor, image change.Row) error {
 		if len(ev.Key) != ev.KeySchema.NumFields() {
 			return fmt.Errorf("its key has %d values, its key schema %d columns", len(ev.Key), ev.KeySchema.NumFields())
 		}
-		for i, k := range cur.keyMap {
-			f.key = appendKey(f.key, ev.Key[k], f.unsigned[i])
+		if cur.evo == nil {
+			for i, k := range cur.keyMap {
+				f.keyVals[i] = ev.Key[k]
+			}
+		} else {
+			if cur.keyCol == nil {
+				cur.keyCol = make([]int, len(f.keyCols))
+				for i, c := range f.keyCols { // key columns keep their names across versions
+					cur.keyCol[i] = cur.from.FieldIndex(f.schema.Field(c).Name)
+				}
+			}
+			row := f.scratch[2][:0]
+			for range cur.from.NumFields() {
+				row = append(row, change.Absent())
+			}
+			for i, k := range cur.keyMap {
+				row[cur.keyCol[i]] = ev.Key[k]
+			}
+			f.scratch[2] = row
+			evolved := cur.evo.Apply(f.scratch[3], row)
+			f.scratch[3] = evolved
+			for i, c := range f.keyCols {
+				f.keyVals[i] = evolved[c]
+			}
 		}
-		return nil
-	}
-	if image == nil {
-		return errors.New("it has neither a key nor an image to take one from")
-	}
-	for i, c := range f.keyCols {
-		if image[c].IsAbsent() {
-			return fmt.Errorf("it has no key and key column %q is absent from its image", f.schema.Field(c).Name)
+	} else {
+		if image == nil {
+			return errors.New("it has neither a key nor an image to take one from")
 		}
-		f.key = appendKey(f.key, image[c], f.unsigned[i])
+		for i, c := range f.keyCols {
+			if image[c].IsAbsent() {
+				return fmt.Errorf("it has no key and key column %q is absent from its image", f.schema.Field(c).Name)
+			}
+			f.keyVals[i] = image[c]
+		}
+	}
+	f.key = f.key[:0]
+	for i, v := range f.keyVals {
+		f.key = appendKey(f.key, v, f.unsigned[i])
 	}
 	return nil
+}
+
+// image returns an image of the event in the snapshot's schema: converted by the
+// file's evolution into scratch buffer i, or as it is.
+func (f *fold) image(cur *foldCursor, img change.Row, i int) (change.Row, error) {
+	if img == nil || cur.evo == nil {
+		return img, nil
+	}
+	if len(img) != cur.from.NumFields() {
+		return nil, fmt.Errorf("an image has %d values, the file's schema %d columns", len(img), cur.from.NumFields())
+	}
+	f.scratch[i] = cur.evo.Apply(f.scratch[i], img)
+	return f.scratch[i], nil
 }
 
 // detach copies a value out of the memory of the file it was decoded from, so a row
@@ -399,29 +474,31 @@ func (f *fold) apply(cur *foldCursor) error {
 		if f.schema == nil {
 			return errors.New("its file has no schema")
 		}
-		if len(ev.After) != f.schema.NumFields() {
-			return fmt.Errorf("its after image has %d values, the schema %d columns", len(ev.After), f.schema.NumFields())
+		after, err := f.image(cur, ev.After, 0)
+		if err != nil {
+			return err
 		}
-		if err := f.eventKey(cur, ev.After); err != nil {
+		if len(after) != f.schema.NumFields() {
+			return fmt.Errorf("its after image has %d values, the schema %d columns", len(after), f.schema.NumFields())
+		}
+		if err := f.eventKey(cur, after); err != nil {
 			return err
 		}
 		if prev, ok := f.rows[string(f.key)]; ok {
-			for i, v := range ev.After {
+			for i, v := range after {
 				if !v.IsAbsent() {
 					prev[i] = detach(v)
 				}
 			}
 			return nil
 		}
-		row := make(change.Row, len(ev.After))
-		for i, v := range ev.After {
+		row := make(change.Row, len(after))
+		for i, v := range after {
 			row[i] = detach(v)
 		}
-		if ev.Key != nil && ev.KeySchema != nil {
-			for i, c := range f.keyCols { // a key column absent from the image: take the key's value
-				if row[c].IsAbsent() {
-					row[c] = detach(ev.Key[cur.keyMap[i]])
-				}
+		for i, c := range f.keyCols { // a key column absent from the image: take the key's value
+			if row[c].IsAbsent() {
+				row[c] = detach(f.keyVals[i])
 			}
 		}
 		f.rows[string(f.key)] = row
@@ -429,7 +506,11 @@ func (f *fold) apply(cur *foldCursor) error {
 		if f.schema == nil || len(f.rows) == 0 {
 			return nil // nothing to delete; before any row image the table is empty
 		}
-		if err := f.eventKey(cur, ev.Before); err != nil {
+		before, err := f.image(cur, ev.Before, 1)
+		if err != nil {
+			return err
+		}
+		if err := f.eventKey(cur, before); err != nil {
 			return err
 		}
 		delete(f.rows, string(f.key))
@@ -444,20 +525,33 @@ func compactTable(ctx context.Context, m *Manifest, p tablePlan, target Commit, 
 	start := time.Now()
 	tc := TableCompaction{Table: p.table, Base: p.base.CommitID}
 	f := &fold{table: p.table, rows: map[string]change.Row{}}
+	if p.schema != nil {
+		if err := f.adopt(p.schema, p.version); err != nil {
+			tc.Skipped = "no primary key"
+			return tc, nil
+		}
+	}
 	if p.hasBase {
 		b, err := ReadSnapshot(ctx, m.store, p.base, opts.Mem)
 		if err != nil {
 			return tc, fmt.Errorf("bronze: compact %s: %w", p.table, err)
 		}
-		err = f.setSchema(b.Schema(), p.base.SchemaVersion, "snapshot "+p.base.Name)
+		evo, err := f.evolution(b.Schema(), p.base.SchemaVersion, "snapshot "+p.base.Name)
 		if err == nil {
 			for i := 0; i < b.Len(); i++ {
 				row := b.Row(i)
+				if evo != nil {
+					row = evo.Apply(nil, row)
+				}
 				f.rowKey(row)
 				f.rows[string(f.key)] = row
 			}
 		}
 		b.Release()
+		if errors.Is(err, errKeyless) {
+			tc.Skipped = "no primary key"
+			return tc, nil
+		}
 		if err != nil {
 			return tc, fmt.Errorf("bronze: compact %s: %w", p.table, err)
 		}
@@ -535,8 +629,8 @@ func (f *fold) foldCommit(ctx context.Context, m *Manifest, files []FileEntry) e
 		}
 		cur := &foldCursor{file: fe, r: r}
 		curs = append(curs, cur)
-		s, v := r.Schema()
-		if err := f.setSchema(s, v, "file "+fe.Name); err != nil {
+		cur.from, _ = r.Schema()
+		if cur.evo, err = f.evolution(cur.from, fe.SchemaVersion, "file "+fe.Name); err != nil {
 			return err
 		}
 	}

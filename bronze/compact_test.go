@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -116,13 +117,45 @@ func (s *script) tx(evs ...cdc.Event) cdc.Tx {
 }
 
 // oracle is the naive fold compaction must agree with: events applied one by one in
-// the order they were appended, keyed by the key's text.
+// the order they were appended. It keeps each row as plain values by column name, so
+// rows of older schema versions need no conversion: a column a row never had reads NULL.
 type oracle struct {
 	table string
-	rows  map[string]change.Row
+	rows  map[string]map[string]any // key text -> column -> plain value
 }
 
-func newOracle(table string) *oracle { return &oracle{table: table, rows: map[string]change.Row{}} }
+func newOracle(table string) *oracle { return &oracle{table: table, rows: map[string]map[string]any{}} }
+
+// plainOf returns a value as a comparable plain Go value (Value.Any), with decimals as
+// exact rationals, so that a decimal rescaled by a schema evolution compares equal.
+func plainOf(v change.Value, t arrow.DataType) any {
+	x := v.Any(t)
+	if s, ok := x.(string); ok && t.ID() == arrow.DECIMAL128 {
+		r, ok := new(big.Rat).SetString(s)
+		if !ok {
+			panic("bad decimal " + s)
+		}
+		return r.RatString()
+	}
+	return x
+}
+
+// keyText renders the values of row at cols (typed by s) as a key.
+func keyText(s *change.Schema, row change.Row, cols []int) string {
+	vals := make([]any, len(cols))
+	for i, c := range cols {
+		vals[i] = plainOf(row[c], s.Field(c).Type)
+	}
+	return fmt.Sprint(vals)
+}
+
+func allColumns(s *change.Schema) []int {
+	out := make([]int, s.NumFields())
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
 
 func (o *oracle) apply(evs ...cdc.Event) {
 	for _, ev := range evs {
@@ -131,25 +164,26 @@ func (o *oracle) apply(evs ...cdc.Event) {
 		}
 		k := ""
 		if ev.Key != nil {
-			k = ev.Key.String()
+			k = keyText(ev.KeySchema, ev.Key, allColumns(ev.KeySchema))
 		}
 		switch ev.Op {
 		case cdc.OpCreate, cdc.OpRead, cdc.OpUpdate:
 			if k == "" {
-				k = ev.Schema.KeyOf(ev.After).String()
+				k = keyText(ev.Schema, ev.After, ev.Schema.Key())
 			}
-			row := slices.Clone(ev.After)
-			if prev, ok := o.rows[k]; ok {
-				for i, v := range row {
-					if v.IsAbsent() {
-						row[i] = prev[i]
-					}
+			row := o.rows[k]
+			if row == nil {
+				row = map[string]any{}
+				o.rows[k] = row
+			}
+			for i, f := range ev.Schema.Fields() {
+				if !ev.After[i].IsAbsent() { // absent: the previous row's value stays
+					row[f.Name] = plainOf(ev.After[i], f.Type)
 				}
 			}
-			o.rows[k] = row
 		case cdc.OpDelete:
 			if k == "" {
-				k = ev.Schema.KeyOf(ev.Before).String()
+				k = keyText(ev.Schema, ev.Before, ev.Schema.Key())
 			}
 			delete(o.rows, k)
 		case cdc.OpTruncate:
@@ -167,20 +201,24 @@ func (o *oracle) applyTxs(txs []cdc.Tx) {
 // loadBatch replaces the oracle's state with a snapshot's rows.
 func (o *oracle) loadBatch(b *change.Batch) {
 	clear(o.rows)
+	s := b.Schema()
 	for i := 0; i < b.Len(); i++ {
 		row := b.Row(i)
-		o.rows[b.Schema().KeyOf(row).String()] = row
+		vals := map[string]any{}
+		for c, f := range s.Fields() {
+			vals[f.Name] = plainOf(row[c], f.Type)
+		}
+		o.rows[keyText(s, row, s.Key())] = vals
 	}
 }
 
-// plain renders rows for comparison: key text -> plain values (absent as nil, as a
-// snapshot stores it).
-func plain(s *change.Schema, rows map[string]change.Row) map[string][]any {
-	out := make(map[string][]any, len(rows))
-	for k, row := range rows {
-		vals := make([]any, len(row))
-		for i, v := range row {
-			vals[i] = v.Any(s.Field(i).Type)
+// plain renders the oracle's rows in the columns of s: key text -> values.
+func plain(s *change.Schema, o *oracle) map[string][]any {
+	out := make(map[string][]any, len(o.rows))
+	for k, row := range o.rows {
+		vals := make([]any, s.NumFields())
+		for i, f := range s.Fields() {
+			vals[i] = row[f.Name]
 		}
 		out[k] = vals
 	}
@@ -189,7 +227,7 @@ func plain(s *change.Schema, rows map[string]change.Row) map[string][]any {
 
 // requireSnapshot reads a snapshot back and requires it to hold the oracle's state, in
 // key order.
-func requireSnapshot(t *testing.T, ctx context.Context, store bronze.Store, e bronze.SnapshotEntry, want *oracle) {
+func requireSnapshot(t *testing.T, ctx context.Context, store bronze.Store, e bronze.SnapshotEntry, want *oracle) *change.Schema {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
@@ -202,10 +240,11 @@ func requireSnapshot(t *testing.T, ctx context.Context, store bronze.Store, e br
 	}
 	got := newOracle(want.table)
 	got.loadBatch(b)
-	assert.Equal(t, plain(b.Schema(), want.rows), plain(b.Schema(), got.rows), "snapshot %s", e.Name)
+	assert.Equal(t, plain(b.Schema(), want), plain(b.Schema(), got), "snapshot %s", e.Name)
 	for i := 1; i < b.Len(); i++ {
 		require.Less(t, b.Value(i-1, b.Schema().Key()[0]).AsInt(), b.Value(i, b.Schema().Key()[0]).AsInt(), "rows sorted by key")
 	}
+	return b.Schema()
 }
 
 // openLake returns a directory store and a writer on it with the clock.
@@ -351,7 +390,7 @@ func TestCompactSnapshotPlusTailEqualsFullReplay(t *testing.T) {
 	b.Release()
 	mem.AssertSize(t, 0)
 	tail.applyTxs(txs[atK:])
-	assert.Equal(t, plain(ordersSchema, full.rows), plain(ordersSchema, tail.rows))
+	assert.Equal(t, plain(ordersSchema, full), plain(ordersSchema, tail))
 
 	// By Compact: it starts from the first snapshot and reads only the later files.
 	second := compact(t, ctx, w.Manifest(), bronze.CompactOptions{Tables: []string{orders, "public.nothing"}})
@@ -381,8 +420,13 @@ func TestCompactSnapshotPlusTailEqualsFullReplay(t *testing.T) {
 
 // generated returns the generator's workload for a seed as whole transactions, with
 // some update images made partial and some truncates added, both drawn from the seed.
-func generated(t testing.TB, seed int64, events int) []cdc.Tx {
-	return generatedTxs(t, cdc.GeneratorConfig{Seed: seed, Events: events, Customers: 60, AddColumnAt: -1}, true)
+// With evolve, orders gains a column half way (schema version 2).
+func generated(t testing.TB, seed int64, events int, evolve bool) []cdc.Tx {
+	cfg := cdc.GeneratorConfig{Seed: seed, Events: events, Customers: 60, AddColumnAt: -1}
+	if evolve {
+		cfg.AddColumnAt = events / 2
+	}
+	return generatedTxs(t, cfg, true)
 }
 
 // generatedTxs returns the workload of cfg as whole transactions; with mutate, some
@@ -439,12 +483,13 @@ func generatedTxs(t testing.TB, cfg cdc.GeneratorConfig, mutate bool) []cdc.Tx {
 
 // Over generator seeds: commit in random groups (files split small), compact at a
 // random commit k, then at the end; both snapshots equal the naive fold, and the
-// snapshot at k plus the tail equals the full fold.
+// snapshot at k plus the tail equals the full fold. For even seeds orders changes
+// schema half way, so k may fall on either side of the change.
 func TestCompactPropertySnapshotPlusTailOverGeneratorSeeds(t *testing.T) {
 	ctx := context.Background()
-	for seed := int64(1); seed <= 6; seed++ {
+	for seed := int64(1); seed <= 8; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			txs := generated(t, seed, 1200)
+			txs := generated(t, seed, 1200, seed%2 == 0)
 			rng := rand.New(rand.NewPCG(uint64(seed), 5))
 			store := bronze.NewMemStore()
 			w, err := bronze.OpenWriter(ctx, bronze.WriterConfig{Store: store, MaxFileEvents: 1 + rng.IntN(12)})
@@ -470,7 +515,7 @@ func TestCompactPropertySnapshotPlusTailOverGeneratorSeeds(t *testing.T) {
 				full := newOracle(table)
 				full.applyTxs(txs)
 				tc := tableReport(t, second, table)
-				requireSnapshot(t, ctx, store, tc.Snapshot, full)
+				final := requireSnapshot(t, ctx, store, tc.Snapshot, full)
 
 				atK := newOracle(table)
 				atK.applyTxs(txs[:upto[k]])
@@ -489,43 +534,126 @@ func TestCompactPropertySnapshotPlusTailOverGeneratorSeeds(t *testing.T) {
 				tail.loadBatch(b)
 				b.Release()
 				tail.applyTxs(txs[upto[k]:])
-				assert.Equal(t, plain(b.Schema(), full.rows), plain(b.Schema(), tail.rows), "%s: snapshot at %d + tail", table, k)
+				assert.Equal(t, plain(final, full), plain(final, tail), "%s: snapshot at %d + tail", table, k)
 			}
 			require.NoError(t, w.Manifest().Verify(ctx))
 		})
 	}
 }
 
-func TestCompactRefusesSeveralSchemaVersions(t *testing.T) {
+// A snapshot is written in the latest schema version in range: a base snapshot of an
+// older version is read through the evolution to it.
+func TestCompactAcrossSchemaVersions(t *testing.T) {
 	ctx := context.Background()
+	txs := generatedTxs(t, cdc.GeneratorConfig{Seed: 7, Events: 800, Customers: 40}, true) // orders gains a column half way
 	store := bronze.NewMemStore()
 	w, err := bronze.OpenWriter(ctx, bronze.WriterConfig{Store: store})
 	require.NoError(t, err)
-	src := cdc.NewGenerator(cdc.GeneratorConfig{Seed: 7, Events: 600, Customers: 40}) // orders gains a column half way
-	require.NoError(t, src.Open(ctx, cdc.Position{}))
-	asm := cdc.NewAssembler(cdc.AssemblerConfig{DeadLetters: cdc.NewMemoryDeadLetters()})
-	for {
-		ev, err := src.Read(ctx)
-		if errors.Is(err, io.EOF) {
-			break
+	upto := map[uint64]int{}
+	for i := range txs {
+		require.NoError(t, w.Append(txs[i]))
+		if i%20 == 19 || i == len(txs)-1 {
+			c, err := w.Commit(ctx)
+			require.NoError(t, err)
+			upto[c.ID] = i + 1
 		}
-		require.NoError(t, err)
-		require.NoError(t, asm.Add(ctx, ev))
 	}
-	require.NoError(t, asm.Flush(ctx))
-	for tx, ok := asm.Next(); ok; tx, ok = asm.Next() {
-		require.NoError(t, w.Append(tx))
+	var k uint64 // the last commit before orders' version 2
+	for _, c := range w.Manifest().Commits() {
+		for _, e := range c.Schemas {
+			if e.Table == orders && e.Version == 2 {
+				k = c.ID - 1
+			}
+		}
 	}
-	_, err = w.Commit(ctx)
+	require.NotZero(t, k)
+
+	first := compact(t, ctx, w.Manifest(), bronze.CompactOptions{UpTo: k})
+	v1, ok := first.Snapshot(orders)
+	require.True(t, ok)
+	assert.Equal(t, 1, v1.SchemaVersion)
+	want := newOracle(orders)
+	want.applyTxs(txs[:upto[k]])
+	requireSnapshot(t, ctx, store, v1, want)
+
+	second := compact(t, ctx, w.Manifest(), bronze.CompactOptions{})
+	tc := tableReport(t, second, orders)
+	assert.Equal(t, k, tc.Base)
+	assert.Equal(t, 2, tc.Snapshot.SchemaVersion)
+	want = newOracle(orders)
+	want.applyTxs(txs)
+	s := requireSnapshot(t, ctx, store, tc.Snapshot, want)
+	schemas, err := w.Manifest().Schemas()
 	require.NoError(t, err)
+	latest, _ := schemas.Latest(orders)
+	assert.True(t, latest.Schema.Equal(s), "the snapshot has the latest version's schema: %s", s)
+	assert.GreaterOrEqual(t, s.FieldIndex("discount"), 0)
+}
 
-	_, err = bronze.Compact(ctx, w.Manifest(), bronze.CompactOptions{Logger: quiet})
-	require.ErrorContains(t, err, "bronze: compact public.orders: schema versions 1..2 in range; ")
-	_, ok := w.Manifest().LatestSnapshot("public.customers", 0)
-	assert.False(t, ok, "the error comes before any table is compacted")
+// Rows, partial images and keys of an older version are all read through the
+// evolution: a key column rescaled from decimal(6,0) to decimal(8,2) still matches the
+// older file's delete, an added column is NULL, a rescaled amount kept from the base
+// snapshot under a partial image keeps its value.
+func TestCompactEvolvesOlderRowsImagesAndKeys(t *testing.T) {
+	ctx := context.Background()
+	const table = "public.accounts"
+	v1 := change.MustSchema([]arrow.Field{
+		change.NotNull("id", &arrow.Decimal128Type{Precision: 6, Scale: 0}),
+		change.Col("amount", &arrow.Decimal128Type{Precision: 10, Scale: 2}),
+		change.Col("note", arrow.BinaryTypes.String),
+	}, "id")
+	k1 := change.MustSchema([]arrow.Field{change.NotNull("id", &arrow.Decimal128Type{Precision: 6, Scale: 0})})
+	v2 := change.MustSchema([]arrow.Field{
+		change.NotNull("id", &arrow.Decimal128Type{Precision: 8, Scale: 2}),
+		change.Col("amount", &arrow.Decimal128Type{Precision: 12, Scale: 3}),
+		change.Col("note", arrow.BinaryTypes.String),
+		change.Col("extra", arrow.BinaryTypes.String),
+	}, "id")
+	k2 := change.MustSchema([]arrow.Field{change.NotNull("id", &arrow.Decimal128Type{Precision: 8, Scale: 2})})
+	d := func(n int64) change.Value { return change.Decimal(decimal128.FromI64(n)) }
+	a := change.Absent()
+	ev := func(op cdc.Op, s, ks *change.Schema, id int64, img change.Row) cdc.Event {
+		e := cdc.Event{Table: table, Op: op, Schema: s, KeySchema: ks, Key: change.Row{d(id)}}
+		if op == cdc.OpDelete {
+			e.Before = img
+		} else {
+			e.After = img
+		}
+		return e
+	}
+	var sc script
+	txs := []cdc.Tx{
+		sc.tx(ev(cdc.OpCreate, v1, k1, 1, change.Row{d(1), d(1000), change.Str("a")}),
+			ev(cdc.OpCreate, v1, k1, 2, change.Row{d(2), d(2000), change.Str("b")}),
+			ev(cdc.OpCreate, v1, k1, 3, change.Row{d(3), d(3000), change.Str("c")})),
+		sc.tx(ev(cdc.OpDelete, v1, k1, 2, change.Row{d(2), a, a}),
+			ev(cdc.OpUpdate, v1, k1, 3, change.Row{d(3), a, change.Str("c2")})),
+		sc.tx(ev(cdc.OpUpdate, v2, k2, 100, change.Row{d(100), a, change.Str("a2"), change.Str("x")}),
+			ev(cdc.OpCreate, v2, k2, 400, change.Row{d(400), d(4000), change.Str("d"), change.Null()})),
+	}
+	store, w := openLake(t, ctx, newClock())
+	c1 := commit(t, ctx, w, txs[0])
+	base, ok := compact(t, ctx, w.Manifest(), bronze.CompactOptions{}).Snapshot(table)
+	require.True(t, ok)
+	assert.Equal(t, 1, base.SchemaVersion)
+	commit(t, ctx, w, txs[1:]...)
 
-	rep := compact(t, ctx, w.Manifest(), bronze.CompactOptions{Tables: []string{"public.customers", "public.payments"}})
-	assert.Len(t, rep.Snapshots(), 2)
+	rep := compact(t, ctx, w.Manifest(), bronze.CompactOptions{})
+	tc := tableReport(t, rep, table)
+	assert.Equal(t, c1.ID, tc.Base)
+	assert.Equal(t, 2, tc.Snapshot.SchemaVersion)
+	b, err := bronze.ReadSnapshot(ctx, store, tc.Snapshot, nil)
+	require.NoError(t, err)
+	defer b.Release()
+	assert.True(t, v2.Equal(b.Schema()))
+	assert.Equal(t, [][]any{
+		{change.Insert, "1.00", "10.000", "a2", "x"},
+		{change.Insert, "3.00", "30.000", "c2", nil},
+		{change.Insert, "4.00", "4.000", "d", nil},
+	}, b.Plain())
+	want := newOracle(table)
+	want.applyTxs(txs)
+	assert.Equal(t, plain(v2, want), func() map[string][]any { got := newOracle(table); got.loadBatch(b); return plain(v2, got) }())
 }
 
 func TestReadSnapshotChecksumNamesTheFile(t *testing.T) {
