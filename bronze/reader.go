@@ -193,8 +193,12 @@ func (r *Reader) Verify(ctx context.Context) (VerifyReport, error) {
 			}
 		}
 	}
+	live := liveNames(commits)
 	for _, c := range commits {
 		for _, s := range c.Snapshots {
+			if live[s.Name] != c.ID {
+				continue // removed by retention (superseded by a later snapshot)
+			}
 			rep.Snapshots++
 			if _, err := r.manifest.ReadFile(ctx, FileEntry{Name: s.Name, Bytes: s.Bytes, SHA256: s.SHA256}); err != nil {
 				errs = append(errs, fmt.Errorf("commit %d: snapshot of %s: %w", c.ID, s.Table, err))

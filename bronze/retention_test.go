@@ -128,6 +128,13 @@ func TestRetainDropsOnlyFilesASnapshotCovers(t *testing.T) {
 	require.NoError(t, m.Verify(ctx))
 	requireSnapshot(t, ctx, store, snap, want)
 
+	// The lake's Reader verifies it too: removed files and snapshots are not read.
+	r, err := bronze.OpenReader(ctx, store)
+	require.NoError(t, err)
+	vr, err := r.Verify(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, vr.Snapshots, "the live snapshots of orders and customers")
+
 	// The lake still opens for writing, and nothing live was taken for an orphan.
 	w2, err := bronze.OpenWriter(ctx, bronze.WriterConfig{Store: store})
 	require.NoError(t, err)
