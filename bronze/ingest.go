@@ -184,12 +184,12 @@ type ingest struct {
 	w       *Writer
 	asm     *cdc.Assembler
 	start   time.Time
-	pending int       // events appended since the last commit
+	pending int // events appended since the last commit
 	// bytesDue is the number of pending events estimated to fill CommitBytes, from
 	// the bytes per event written so far (until the first commit: CommitEvents).
 	bytesDue int
-	oldest  time.Time // when the first pending transaction was appended
-	stats   IngestStats
+	oldest   time.Time // when the first pending transaction was appended
+	stats    IngestStats
 }
 
 func (in *ingest) run(ctx context.Context) error {
