@@ -106,3 +106,24 @@ func BenchmarkSpillRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHashPartition: HashKeys and PartitionOf over 1M rows, by an int64 key and
+// by (int64, string).
+func BenchmarkHashPartition(b *testing.B) {
+	batches, _ := benchBatches(b, 1<<20)
+	defer releaseAll(batches)
+	out := make([]int, 8192)
+	for _, keys := range [][]string{{"id"}, {"id", "email"}} {
+		b.Run(fmt.Sprint(keys), func(b *testing.B) {
+			p := shuffle.NewHashPartitioner(64, keys...)
+			for b.Loop() {
+				for _, bt := range batches {
+					if err := p.Partition(bt, out); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.N)*float64(1<<20)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
