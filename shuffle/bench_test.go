@@ -127,3 +127,58 @@ func BenchmarkHashPartition(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLocal: 1M rows through the in-process shuffle by two map tasks into 16
+// partitions and read back, with an unlimited budget and with one a tenth of the data
+// (most of it spilled, LZ4).
+func BenchmarkLocal(b *testing.B) {
+	batches, size := benchBatches(b, 1<<20)
+	defer releaseAll(batches)
+	ctx := context.Background()
+	for _, frac := range []int64{0, 10} {
+		name := "memory"
+		if frac > 0 {
+			name = fmt.Sprintf("budget=1/%d", frac)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(size)
+			var spilled int64
+			for b.Loop() {
+				var budget *change.Budget
+				if frac > 0 {
+					budget = change.NewBudget(size/frac, nil)
+				}
+				sh, err := shuffle.New(shuffle.Config{Partitioner: shuffle.NewHashPartitioner(16, "id"), Budget: budget, SpillDir: b.TempDir()})
+				require.NoError(b, err)
+				done := make(chan error, 2)
+				for task := range 2 {
+					w, err := sh.Writer(task)
+					require.NoError(b, err)
+					go func() {
+						for i := task; i < len(batches); i += 2 {
+							if err := w.Write(ctx, batches[i]); err != nil {
+								done <- err
+								return
+							}
+						}
+						done <- w.Close()
+					}()
+				}
+				require.NoError(b, <-done)
+				require.NoError(b, <-done)
+				for p := range 16 {
+					r, err := sh.Reader(p)
+					require.NoError(b, err)
+					for bt, err := range shuffle.All(ctx, r) {
+						require.NoError(b, err)
+						bt.Release()
+					}
+					require.NoError(b, r.Close())
+				}
+				spilled = sh.Stats().SpilledMem
+				require.NoError(b, sh.Close())
+			}
+			b.ReportMetric(float64(spilled)/float64(size), "spilled/data")
+		})
+	}
+}

@@ -379,6 +379,12 @@ func NewRangePartitioner(n int, keys []SortKey, sample []*change.Batch) (*RangeP
 		p.types = append(p.types, all.DataType())
 	}
 	m := cols[0].Len()
+	if m == 0 {
+		for _, c := range cols {
+			c.Release()
+		}
+		return p, nil
+	}
 	cmp := make([]func(i, j int) int, len(keys))
 	for k := range keys {
 		cmp[k] = compareFunc(cols[k], cols[k], keys[k])

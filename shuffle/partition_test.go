@@ -417,6 +417,14 @@ func TestRangePartitionerErrors(t *testing.T) {
 	out := []int{9, 9}
 	require.NoError(t, p.Partition(one, out))
 	assert.Equal(t, []int{0, 9}, out, "only b.Len() entries written")
+
+	// A sample of empty batches: one range too.
+	none := slice(t, b, 5, 5)
+	defer none.Release()
+	p, err = shuffle.NewRangePartitioner(3, []shuffle.SortKey{{Column: "s"}}, []*change.Batch{none})
+	require.NoError(t, err)
+	require.NoError(t, p.Partition(one, out))
+	assert.Equal(t, 0, out[0])
 	assert.Equal(t, "n DESC NULLS FIRST", shuffle.SortKey{Column: "n", Desc: true, NullsFirst: true}.String())
 }
 
