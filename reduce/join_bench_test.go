@@ -1,0 +1,111 @@
+package reduce_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/stretchr/testify/require"
+
+	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/reduce"
+	"github.com/strata-data/strata/shuffle"
+)
+
+// replay streams prebuilt batches, handing over a new reference to each, so one set
+// of inputs serves every iteration of a benchmark.
+type replay struct {
+	batches []*change.Batch
+	i       int
+}
+
+func (r *replay) Next(ctx context.Context) (*change.Batch, error) {
+	if r.i == len(r.batches) {
+		return nil, io.EOF
+	}
+	b := r.batches[r.i]
+	r.i++
+	b.Retain()
+	return b, nil
+}
+
+func (r *replay) Close() error { return nil }
+
+var (
+	benchDim = change.MustSchema([]arrow.Field{
+		change.NotNull("id", arrow.PrimitiveTypes.Int64),
+		change.Col("name", arrow.BinaryTypes.String),
+	})
+	benchFact = change.MustSchema([]arrow.Field{
+		change.NotNull("order", arrow.PrimitiveTypes.Int64),
+		change.Col("customer", arrow.PrimitiveTypes.Int64),
+		change.Col("amount", &arrow.Decimal128Type{Precision: 12, Scale: 2}),
+	})
+)
+
+// benchBatches builds n rows of s in batches of 4096 with fill.
+func benchBatches(tb testing.TB, s *change.Schema, n int, fill func(i int, row change.Row)) []*change.Batch {
+	var out []*change.Batch
+	bld := change.NewBuilder(memory.DefaultAllocator, s)
+	defer bld.Release()
+	row := make(change.Row, s.NumFields())
+	for i := range n {
+		fill(i, row)
+		require.NoError(tb, bld.Append(change.Insert, row))
+		if bld.Len() == 4096 || i == n-1 {
+			out = append(out, bld.NewBatch())
+		}
+	}
+	tb.Cleanup(func() {
+		for _, b := range out {
+			b.Release()
+		}
+	})
+	return out
+}
+
+// joinInputs returns a dimension of dims rows (unique ids) and a fact table of facts
+// rows whose customer is a random id, 1 in 10 of them absent from the dimension.
+func joinInputs(tb testing.TB, dims, facts int) (dim, fact []*change.Batch) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	dim = benchBatches(tb, benchDim, dims, func(i int, row change.Row) {
+		row[0], row[1] = change.Int(int64(i)*7), change.Str(fmt.Sprintf("customer %d", i))
+	})
+	fact = benchBatches(tb, benchFact, facts, func(i int, row change.Row) {
+		row[0] = change.Int(int64(i))
+		row[1] = change.Int(rng.Int64N(int64(dims)*10/9) * 7)
+		row[2] = change.Int(int64(i % 10000))
+	})
+	return dim, fact
+}
+
+// BenchmarkHashJoin: a fact table of 1M rows joined with a dimension of 100k rows on
+// an int64 key, in memory, every column out; rows/s counts input rows (both sides).
+func BenchmarkHashJoin(b *testing.B) {
+	const dims, facts = 100_000, 1_000_000
+	dim, fact := joinInputs(b, dims, facts)
+	for _, typ := range []reduce.JoinType{reduce.InnerJoin, reduce.LeftJoin, reduce.SemiJoin} {
+		b.Run(typ.String(), func(b *testing.B) {
+			j, err := reduce.NewHashJoin(reduce.HashJoinConfig{
+				Type: typ, Left: benchFact, Right: benchDim, LeftKeys: []string{"customer"}, RightKeys: []string{"id"},
+			})
+			require.NoError(b, err)
+			var out int64
+			for b.Loop() {
+				out = 0
+				err := j.Reduce(context.Background(), []shuffle.Stream{&replay{batches: fact}, &replay{batches: dim}}, func(bt *change.Batch) error {
+					out += int64(bt.Len())
+					bt.Release()
+					return nil
+				})
+				require.NoError(b, err)
+			}
+			b.ReportMetric(float64(dims+facts)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(out), "out-rows")
+		})
+	}
+}
