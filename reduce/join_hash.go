@@ -142,14 +142,14 @@ func estimate(spec *joinSpec, side int, rows int, strBytes int64) int64 {
 // inMemory joins with side build read whole into ins[build].buf.
 func (j *HashJoin) inMemory(ctx context.Context, ins [2]*input, build int, e *emitter) error {
 	pairs, bm, pm := modes(j.spec.typ, build)
-	t := newJoinTable(j.spec, build, bm, pm)
+	t := newJoinTable(j.spec, build, bm, pm, false)
 	defer t.release()
 	t.reserve(ins[build].rows)
 	for _, b := range ins[build].buf {
 		t.add(b)
 	}
 	ins[build].buf = nil
-	p := newPass(t, e, pairs, bm, pm)
+	p := newPass(t, e, pairs, bm, pm, nil)
 	defer p.release()
 	probe := ins[1-build]
 	for {

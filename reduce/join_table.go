@@ -53,18 +53,24 @@ type joinTable struct {
 	head, tail []int32  // per group: its first and last ref
 	bw         []int64  // per group: the net weight of its rows (when probe rows need it)
 	pw         []int64  // per group: the net weight of the probe rows that found it
+	rw         []int64  // per ref: the net weight of the probe rows that matched it
 	nulls      []uint64 // rows with a NULL key (when they are emitted alone)
 
-	trackBW, trackPW, keepNulls bool
-	groups                      []int32 // scratch
-	acct                        account
+	trackBW, trackPW, trackRW, keepNulls bool
+	groups                               []int32 // scratch
+	acct                                 account
 }
 
-func newJoinTable(spec *joinSpec, side int, buildMode, probeMode emitMode) *joinTable {
+// newJoinTable returns an empty table of side, for a pass with the given modes.
+// perRow says that whether a row matched is decided row by row (a predicate, or no
+// keys) rather than key by key.
+func newJoinTable(spec *joinSpec, side int, buildMode, probeMode emitMode, perRow bool) *joinTable {
+	perRow = perRow || len(spec.keys[side]) == 0
 	t := &joinTable{
 		spec: spec, side: side, acct: account{budget: spec.budget},
 		trackBW:   probeMode != emitNone,
-		trackPW:   buildMode != emitNone,
+		trackPW:   buildMode != emitNone && !perRow,
+		trackRW:   buildMode != emitNone && perRow,
 		keepNulls: buildMode == emitUnmatched,
 	}
 	if len(spec.keys[side]) > 0 {
@@ -93,6 +99,9 @@ func capAfter(n, c, add int) int {
 // bytes returns the Go-heap bytes of the table's own arrays (not the key table's).
 func (t *joinTable) bytes() int64 {
 	n := 12*int64(cap(t.refs)) + 8*int64(cap(t.head)) + 8*int64(cap(t.nulls)) + 4*int64(cap(t.groups))
+	if t.trackRW {
+		n += 8 * int64(cap(t.rw))
+	}
 	if t.trackBW {
 		n += 8 * int64(cap(t.bw))
 	}
@@ -109,6 +118,9 @@ func (t *joinTable) growth(rows int, strBytes int64) int64 {
 	refs := int64(capAfter(len(t.refs), cap(t.refs), rows))
 	groups := int64(capAfter(len(t.head), cap(t.head), rows))
 	n := 12*refs + 8*groups + 8*int64(capAfter(len(t.nulls), cap(t.nulls), rows)) + 4*int64(max(cap(t.groups), rows))
+	if t.trackRW {
+		n += 8 * refs
+	}
 	if t.trackBW {
 		n += 8 * groups
 	}
@@ -142,6 +154,9 @@ func (t *joinTable) reserve(rows int) {
 	}
 	t.refs = grown(t.refs, capAfter(len(t.refs), cap(t.refs), rows))
 	t.next = grown(t.next, cap(t.refs))
+	if t.trackRW {
+		t.rw = grown(t.rw, cap(t.refs))
+	}
 	t.count()
 }
 
@@ -152,6 +167,17 @@ func (t *joinTable) add(b *change.Batch) {
 	t.arrow += batchBytes(b)
 	n := b.Len()
 	ops := b.Ops()
+	if t.keys == nil {
+		for r := range n {
+			t.refs = push(t.refs, rowRef(bi, r))
+			t.next = push(t.next, -1)
+			if t.trackRW {
+				t.rw = push(t.rw, 0)
+			}
+		}
+		t.count()
+		return
+	}
 	t.bk.load(b, t.spec.keys[t.side])
 	if cap(t.groups) < n {
 		t.groups = make([]int32, n, max(n, 2*cap(t.groups)))
@@ -169,6 +195,9 @@ func (t *joinTable) add(b *change.Batch) {
 		i := int32(len(t.refs))
 		t.refs = push(t.refs, ref)
 		t.next = push(t.next, -1)
+		if t.trackRW {
+			t.rw = push(t.rw, 0)
+		}
 		if int(g) == len(t.head) {
 			t.head = push(t.head, i)
 			t.tail = push(t.tail, i)
@@ -191,6 +220,17 @@ func (t *joinTable) add(b *change.Batch) {
 
 func (t *joinTable) count() { t.acct.set(t.bytes()) }
 
+// rowsHeld returns the number of rows a pass can emit from the table.
+func (t *joinTable) rowsHeld() int { return len(t.refs) + len(t.nulls) }
+
+// keyBytes returns the key table's bytes.
+func (t *joinTable) keyBytes() int64 {
+	if t.keys == nil {
+		return 0
+	}
+	return t.keys.bytes()
+}
+
 // op returns the op of the row ref refers to.
 func (t *joinTable) op(ref uint64) change.Op { return t.batches[refBatch(ref)].Ops()[refRow(ref)] }
 
@@ -204,7 +244,7 @@ func (t *joinTable) release() {
 		t.keys.release()
 		t.bk.release()
 	}
-	t.refs, t.next, t.head, t.tail, t.bw, t.pw, t.nulls, t.groups = nil, nil, nil, nil, nil, nil, nil, nil
+	t.refs, t.next, t.head, t.tail, t.bw, t.pw, t.rw, t.nulls, t.groups = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	t.acct.set(0)
 }
 
@@ -215,14 +255,20 @@ type pass struct {
 	e                    *emitter
 	pairs                bool
 	buildMode, probeMode emitMode
+	pred                 Predicate
 	pk                   *batchKeys
 	groups               []int32
 	one                  [1]*change.Batch
 	acct                 account
 }
 
-func newPass(t *joinTable, e *emitter, pairs bool, buildMode, probeMode emitMode) *pass {
-	p := &pass{t: t, e: e, pairs: pairs, buildMode: buildMode, probeMode: probeMode, acct: account{budget: t.spec.budget}}
+// newPass returns a pass over t. With a predicate, or without keys, probe rows cannot
+// be emitted alone (probeMode emitNone): whether one matched depends on every chunk.
+func newPass(t *joinTable, e *emitter, pairs bool, buildMode, probeMode emitMode, pred Predicate) *pass {
+	if (pred != nil || t.keys == nil) && probeMode != emitNone {
+		panic("reduce: a row-by-row pass cannot emit probe rows alone")
+	}
+	p := &pass{t: t, e: e, pairs: pairs, buildMode: buildMode, probeMode: probeMode, pred: pred, acct: account{budget: t.spec.budget}}
 	if t.keys != nil {
 		p.pk = newBatchKeys(t.spec.layout, t.spec.budget)
 	}
@@ -255,6 +301,16 @@ func (p *pass) probe(b *change.Batch) error {
 	defer func() { p.e.srcs[side] = nil }()
 	n := b.Len()
 	ops := b.Ops()
+	if t.keys == nil {
+		for r := range n {
+			for i := range t.refs {
+				if err := p.candidate(int32(i), b, r); err != nil {
+					return err
+				}
+			}
+		}
+		return p.e.flush()
+	}
 	p.pk.load(b, t.spec.keys[side])
 	if cap(p.groups) < n {
 		p.groups = make([]int32, n, max(n, 2*cap(p.groups)))
@@ -263,16 +319,14 @@ func (p *pass) probe(b *change.Batch) error {
 	groups := p.groups[:n]
 	t.keys.lookup(p.pk, groups)
 	for r, g := range groups {
-		pr := rowRef(0, r)
 		var matched int64
 		if g >= 0 {
 			if t.trackPW {
 				t.pw[g] += sign(ops[r])
 			}
-			if p.pairs {
+			if p.pairs || t.trackRW {
 				for i := t.head[g]; i >= 0; i = t.next[i] {
-					br := t.refs[i]
-					if err := p.pair(br, pr, pairOp(t.op(br), ops[r])); err != nil {
+					if err := p.candidate(i, b, r); err != nil {
 						return err
 					}
 				}
@@ -282,12 +336,40 @@ func (p *pass) probe(b *change.Batch) error {
 			}
 		}
 		if p.probeMode != emitNone && (p.probeMode == emitMatched) == (matched > 0) {
-			if err := p.alone(side, pr, aloneOp(ops[r])); err != nil {
+			if err := p.alone(side, rowRef(0, r), aloneOp(ops[r])); err != nil {
 				return err
 			}
 		}
 	}
 	return p.e.flush()
+}
+
+// candidate joins build row i (an index into refs) with probe row r of b, if the
+// predicate holds.
+func (p *pass) candidate(i int32, b *change.Batch, r int) error {
+	t := p.t
+	br := t.refs[i]
+	if p.pred != nil {
+		bv := RowView{b: t.batches[refBatch(br)], row: refRow(br)}
+		pv := RowView{b: b, row: r}
+		ok := false
+		if t.side == 0 {
+			ok = p.pred(bv, pv)
+		} else {
+			ok = p.pred(pv, bv)
+		}
+		if !ok {
+			return nil
+		}
+	}
+	op := b.Ops()[r]
+	if t.trackRW {
+		t.rw[i] += sign(op)
+	}
+	if p.pairs {
+		return p.pair(br, rowRef(0, r), pairOp(t.op(br), op))
+	}
+	return nil
 }
 
 // finish emits the build rows the join type emits alone, once every probe row has
@@ -299,7 +381,19 @@ func (p *pass) finish() error {
 	}
 	p.e.srcs[t.side], p.e.srcs[1-t.side] = t.batches, nil
 	want := p.buildMode == emitMatched
+	if t.trackRW {
+		for i, ref := range t.refs {
+			if (t.rw[i] > 0) == want {
+				if err := p.alone(t.side, ref, aloneOp(t.op(ref))); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	for g, h := range t.head {
+		if !t.trackPW {
+			break
+		}
 		if (t.pw[g] > 0) != want {
 			continue
 		}
