@@ -1,11 +1,13 @@
 package reducetest
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/shuffle"
 )
 
 // Input is one input of a reducer: rows that become batches of Options.BatchRows rows,
@@ -52,6 +54,25 @@ func Rows(s *change.Schema, rows ...[]any) Input {
 func Generate(s *change.Schema, n int, gen func(i int, row change.Row) change.Op) Input {
 	return Input{schema: s, n: n, gen: gen}
 }
+
+// Stream returns a fresh stream of the input's batches of batchRows rows (0: 1024),
+// allocated from mem as they are read: for a reducer that reads an input more than
+// once, such as a nested-loop join's inner side.
+func (in Input) Stream(mem memory.Allocator, batchRows int) shuffle.Stream {
+	if batchRows <= 0 {
+		batchRows = 1024
+	}
+	if in.err != nil {
+		return errStream{in.err}
+	}
+	return &inputStream{in: in, mem: &counting{Allocator: mem}, rows: batchRows}
+}
+
+// errStream is the stream of an input whose rows do not fit its schema.
+type errStream struct{ err error }
+
+func (s errStream) Next(context.Context) (*change.Batch, error) { return nil, s.err }
+func (s errStream) Close() error                                { return nil }
 
 // Schema returns the input's schema.
 func (in Input) Schema() *change.Schema { return in.schema }

@@ -356,3 +356,31 @@ func TestRunErrorReportsLeaks(t *testing.T) {
 	assert.Contains(t, rec.errs[0], "memory left behind")
 	budget.Unreserve(1)
 }
+
+func TestInputStreamReadsAgain(t *testing.T) {
+	in := reducetest.Rows(kv, []any{1, "a"}, []any{change.Delete, 2, "b"}, []any{3, nil})
+	budget := reducetest.NewBudget(0)
+	read := func() [][]any {
+		s := in.Stream(budget, 2)
+		defer s.Close()
+		var rows [][]any
+		for {
+			b, err := s.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err)
+			rows = append(rows, b.Plain()...)
+			b.Release()
+		}
+		return rows
+	}
+	first := read()
+	assert.Equal(t, first, read())
+	assert.Equal(t, [][]any{{change.Insert, int64(1), "a"}, {change.Delete, int64(2), "b"}, {change.Insert, int64(3), nil}}, first)
+	assert.Zero(t, budget.Allocated())
+
+	bad := reducetest.Rows(kv, []any{"x", "a"})
+	_, err := bad.Stream(budget, 0).Next(context.Background())
+	assert.ErrorContains(t, err, "row 0")
+}
