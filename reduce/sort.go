@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -36,17 +37,51 @@ type SortConfig struct {
 	Limit int
 	// BatchRows is the number of rows per output batch (default DefaultBatchRows).
 	BatchRows int
-	// Budget counts the sort's memory: the batches it holds and its row indexes (nil:
-	// uncounted). Inputs should allocate from it too.
+	// Budget counts the sort's memory: the batches it holds, its row indexes, its
+	// spill buffers (nil: uncounted). Inputs should allocate from it too. Over its
+	// limit, the sort spills sorted runs and merges them.
 	Budget *change.Budget
+	// SpillDir is where runs are spilled (default os.TempDir()).
+	SpillDir string
+	// SpillCodec compresses the runs (default LZ4).
+	SpillCodec shuffle.Codec
+	// MaxFanIn bounds the runs merged at once (default 64; at least 2). With more
+	// runs than the budget or MaxFanIn allows, merges take several passes.
+	MaxFanIn int
 }
+
+// DefaultMaxFanIn is the default SortConfig.MaxFanIn.
+const DefaultMaxFanIn = 64
 
 // Sort is the sort reducer: it reads one input and emits its rows ordered by Keys,
 // each with its op. Comparators are typed per key column and chosen once per input;
 // the first key is also reduced to a 64-bit order-preserving prefix per row, so that
-// most of the work is a radix sort of integers.
+// most of the work is a radix sort of integers. Over the budget it is an external
+// sort: runs sorted in memory are spilled (shuffle spill files) and merged k ways,
+// in several passes when there are more runs than the fan-in.
+//
+// Memory: the budget's peak stays within its limit plus one input batch plus an
+// allowance for estimates (an output batch whose rows are longer than the average,
+// the spill reader's decoding buffers); with a limit below about 2 MiB, the spill
+// writer's buffers (shuffle.SpillScratch) and two run readers are the floor.
 type Sort struct {
-	cfg SortConfig
+	cfg   SortConfig
+	stats struct{ runs, passes, spilled atomic.Int64 }
+}
+
+// SortStats are a sort's totals over its runs so far.
+type SortStats struct {
+	// Runs is the number of sorted runs spilled (0: every sort fit in memory).
+	Runs int64
+	// Merges is the number of merges that wrote a run of merged runs (the passes before the last, which streams).
+	Merges int64
+	// SpilledBytes is the size on disk of everything spilled.
+	SpilledBytes int64
+}
+
+// Stats returns the sort's totals so far.
+func (s *Sort) Stats() SortStats {
+	return SortStats{Runs: s.stats.runs.Load(), Merges: s.stats.passes.Load(), SpilledBytes: s.stats.spilled.Load()}
 }
 
 // NewSort checks cfg and returns the sort.
@@ -62,6 +97,13 @@ func NewSort(cfg SortConfig) (*Sort, error) {
 	}
 	if cfg.BatchRows <= 0 {
 		cfg.BatchRows = DefaultBatchRows
+	}
+	if cfg.MaxFanIn <= 0 {
+		cfg.MaxFanIn = DefaultMaxFanIn
+	}
+	cfg.MaxFanIn = max(cfg.MaxFanIn, 2)
+	if cfg.SpillCodec > shuffle.Uncompressed {
+		return nil, fmt.Errorf("%w: unknown spill codec %d", ErrSortConfig, cfg.SpillCodec)
 	}
 	if cfg.Budget == nil {
 		cfg.Budget = change.NewBudget(0, nil)
@@ -98,37 +140,27 @@ func (s *Sort) Reduce(ctx context.Context, in []shuffle.Stream, emit Emit) error
 }
 
 // Sorted reads in to its end and returns its rows in order as a stream of batches of
-// BatchRows rows, which the caller must close (it need not read to the end). It does
-// not close in.
+// up to BatchRows rows, which the caller must close (it need not read to the end).
+// It does not close in.
 func (s *Sort) Sorted(ctx context.Context, in shuffle.Stream) (shuffle.Stream, error) {
+	l := s.cfg.Budget.Limit()
+	return s.sorted(ctx, in, l, l)
+}
+
+// sorted is Sorted with the memory it may use: runLimit while it reads its input,
+// mergeLimit for the stream it returns (0: unlimited).
+func (s *Sort) sorted(ctx context.Context, in shuffle.Stream, runLimit, mergeLimit int64) (shuffle.Stream, error) {
 	keys, err := resolveSortKeys(s.cfg.Schema, s.cfg.Keys)
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.Limit > 0 {
-		t := newTopN(s, keys)
-		if err := t.read(ctx, in); err != nil {
-			t.release()
-			return nil, err
-		}
-		return t.result(), nil
+	x := &sorter{sort: s, keys: keys, runLimit: runLimit, mergeLimit: mergeLimit}
+	out, err := x.sortAll(ctx, in)
+	if err != nil {
+		x.cleanup()
+		return nil, err
 	}
-	r := &sortRun{sort: s, keys: keys, acct: account{budget: s.cfg.Budget}}
-	for {
-		b, err := in.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			r.release()
-			return nil, err
-		}
-		if err := r.add(b); err != nil {
-			r.release()
-			return nil, err
-		}
-	}
-	return r.ordered(0), nil
+	return out, nil
 }
 
 // checkInput reports a batch whose schema is not the sort's.
@@ -294,6 +326,11 @@ type orderedStream struct {
 }
 
 func (s *orderedStream) Next(ctx context.Context) (*change.Batch, error) {
+	return s.next(ctx, s.batchRows)
+}
+
+// next returns a batch of up to n rows.
+func (s *orderedStream) next(ctx context.Context, n int) (*change.Batch, error) {
 	if s.closed {
 		return nil, errors.New("reduce: sorted stream used after Close")
 	}
@@ -304,7 +341,7 @@ func (s *orderedStream) Next(ctx context.Context) (*change.Batch, error) {
 		s.free() // the end: give the sources back without waiting for Close
 		return nil, io.EOF
 	}
-	n := min(len(s.refs), s.batchRows)
+	n = min(len(s.refs), n)
 	b := gatherRows(s.mem, s.schema, s.srcs, s.refs[:n])
 	s.refs = s.refs[n:]
 	return b, nil

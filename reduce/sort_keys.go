@@ -162,9 +162,8 @@ func (k *sortKeyCol) compareFunc() func(x, y uint64) int {
 	}
 }
 
-// rowComparator compares rows by keys[from:], then by reference, so that a sort by
-// it is stable when references follow input order.
-func rowComparator(keys []*sortKeyCol, from int) func(x, y uint64) int {
+// keysComparator compares rows by keys[from:] (0 when they tie on all of them).
+func keysComparator(keys []*sortKeyCol, from int) func(x, y uint64) int {
 	fs := make([]func(x, y uint64) int, 0, len(keys)-from)
 	for _, k := range keys[from:] {
 		fs = append(fs, k.compareFunc())
@@ -174,6 +173,18 @@ func rowComparator(keys []*sortKeyCol, from int) func(x, y uint64) int {
 			if c := f(x, y); c != 0 {
 				return c
 			}
+		}
+		return 0
+	}
+}
+
+// rowComparator compares rows by keys[from:], then by reference, so that a sort by
+// it is stable when references follow input order.
+func rowComparator(keys []*sortKeyCol, from int) func(x, y uint64) int {
+	c := keysComparator(keys, from)
+	return func(x, y uint64) int {
+		if r := c(x, y); r != 0 {
+			return r
 		}
 		return cmp.Compare(x, y)
 	}

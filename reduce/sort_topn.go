@@ -34,7 +34,8 @@ type topN struct {
 	tie0, tie1 func(x, y uint64) int
 	heap       []topEntry
 	srcs       []*change.Batch
-	held       int // rows in srcs
+	held       int   // rows in srcs
+	heldBytes  int64 // their Arrow bytes
 	pre        []uint64
 	acct       account
 }
@@ -119,6 +120,7 @@ func (t *topN) add(b *change.Batch) error {
 	}
 	t.srcs = append(t.srcs, b)
 	t.held += b.Len()
+	t.heldBytes += shuffle.BatchBytes(b)
 	if t.held > 2*t.n {
 		t.compact()
 	}
@@ -182,15 +184,31 @@ func (t *topN) compact() {
 	for _, b := range t.srcs {
 		b.Release()
 	}
-	t.srcs, t.held = out, len(refs)
+	t.srcs, t.held, t.heldBytes = out, len(refs), 0
 	for i, b := range out {
 		setSource(t.keys, i, b)
+		t.heldBytes += shuffle.BatchBytes(b)
 	}
 	slices.Reverse(t.heap)
 	for i := range t.heap {
 		j := len(t.heap) - 1 - i // position in order
 		t.heap[i].ref = mkRef(j/t.sort.cfg.BatchRows, j%t.sort.cfg.BatchRows)
 	}
+}
+
+// bytes is the memory the top-N holds.
+func (t *topN) bytes() int64 { return t.heldBytes + t.acct.n }
+
+// toRun returns the kept rows, in order, as a run to sort; t is left empty.
+func (t *topN) toRun() *sortRun {
+	t.compact()
+	r := &sortRun{sort: t.sort, keys: t.keys, acct: account{budget: t.sort.cfg.Budget}}
+	for _, b := range t.srcs {
+		r.add(b)
+	}
+	t.srcs, t.heap = nil, nil
+	t.acct.set(0)
+	return r
 }
 
 // result returns the kept rows in order as a stream that takes over the batches.
