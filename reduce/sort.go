@@ -222,14 +222,10 @@ func (r *sortRun) order() []uint64 {
 			pre = make([]uint64, b.Len())
 		}
 		p := pre[:b.Len()]
-		exact = first.typed.prefix(a, p)
-		var flip uint64
-		if first.desc {
-			flip = ^uint64(0)
-		}
+		exact = first.Prefix(a, p)
 		if a.NullN() == 0 {
 			for row, k := range p {
-				ents = append(ents, sortEntry{key: k ^ flip, ref: mkRef(i, row)})
+				ents = append(ents, sortEntry{key: k, ref: mkRef(i, row)})
 			}
 			continue
 		}
@@ -238,7 +234,7 @@ func (r *sortRun) order() []uint64 {
 				nulls = append(nulls, mkRef(i, row))
 				continue
 			}
-			ents = append(ents, sortEntry{key: k ^ flip, ref: mkRef(i, row)})
+			ents = append(ents, sortEntry{key: k, ref: mkRef(i, row)})
 		}
 	}
 	var tmp []sortEntry
@@ -278,13 +274,13 @@ func (r *sortRun) order() []uint64 {
 	default:
 		out = make([]uint64, 0, n)
 	}
-	if first.nullsFirst {
+	if first.NullsFirst() {
 		out = append(out, nulls...)
 	}
 	for _, e := range sorted {
 		out = append(out, e.ref)
 	}
-	if !first.nullsFirst {
+	if !first.NullsFirst() {
 		out = append(out, nulls...)
 	}
 	r.acct.set(8 * int64(cap(out))) // the sorted entries are dropped

@@ -27,7 +27,6 @@ type mergeStream struct {
 	refs    []uint64
 	left    int // rows still to emit (a limit), or -1
 	exact   bool
-	flip    uint64
 	tie     [2]func(x, y uint64) int // from key 0 and from key 1
 	// scratch of flush
 	dense []uint64
@@ -53,9 +52,6 @@ func newMergeStream(s *Sort, keys []*sortKeyCol, runs []shuffle.SpillFile) *merg
 		tie: [2]func(x, y uint64) int{keysComparator(keys, 0), keysComparator(keys, 1)}}
 	if s.cfg.Limit > 0 {
 		m.left = s.cfg.Limit
-	}
-	if keys[0].desc {
-		m.flip = ^uint64(0)
 	}
 	return m
 }
@@ -111,10 +107,7 @@ func (m *mergeStream) load(ctx context.Context, c *mergeCursor) (bool, error) {
 			m.count()
 		}
 		c.pre = c.pre[:c.n]
-		m.exact = first.typed.prefix(a, c.pre)
-		for i := range c.pre {
-			c.pre[i] ^= m.flip
-		}
+		m.exact = first.Prefix(a, c.pre)
 		if a.NullN() > 0 {
 			c.null = c.null[:c.n]
 			for i := range c.null {
@@ -161,7 +154,7 @@ func (m *mergeStream) compare(a, b *mergeCursor) int {
 	case an && bn:
 		from = 1
 	case an != bn:
-		if an == m.keys[0].nullsFirst {
+		if an == m.keys[0].NullsFirst() {
 			return -1
 		}
 		return 1

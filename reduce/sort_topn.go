@@ -30,7 +30,6 @@ type topN struct {
 	n          int
 	exact      bool
 	nullsFirst bool
-	flip       uint64
 	tie0, tie1 func(x, y uint64) int
 	heap       []topEntry
 	srcs       []*change.Batch
@@ -41,11 +40,8 @@ type topN struct {
 }
 
 func newTopN(s *Sort, keys []*sortKeyCol) *topN {
-	t := &topN{sort: s, keys: keys, n: s.cfg.Limit, nullsFirst: keys[0].nullsFirst,
+	t := &topN{sort: s, keys: keys, n: s.cfg.Limit, nullsFirst: keys[0].NullsFirst(),
 		tie0: rowComparator(keys, 0), tie1: rowComparator(keys, 1), acct: account{budget: s.cfg.Budget}}
-	if keys[0].desc {
-		t.flip = ^uint64(0)
-	}
 	return t
 }
 
@@ -96,10 +92,10 @@ func (t *topN) add(b *change.Batch) error {
 		t.pre = make([]uint64, b.Len())
 	}
 	pre := t.pre[:b.Len()]
-	t.exact = first.typed.prefix(a, pre)
+	t.exact = first.Prefix(a, pre)
 	kept := 0
 	for row, k := range pre {
-		e := topEntry{key: k ^ t.flip, ref: mkRef(src, row), null: a.IsNull(row)}
+		e := topEntry{key: k, ref: mkRef(src, row), null: a.IsNull(row)}
 		if e.null {
 			e.key = 0
 		}

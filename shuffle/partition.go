@@ -1,7 +1,6 @@
 package shuffle
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/zeebo/xxh3"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/order"
 )
 
 // NullSeed is xor-ed into the running seed to hash a NULL (see HashKeys).
@@ -385,26 +385,26 @@ func NewRangePartitioner(n int, keys []SortKey, sample []*change.Batch) (*RangeP
 		}
 		return p, nil
 	}
-	cmp := make([]func(i, j int) int, len(keys))
-	for k := range keys {
-		cmp[k] = compareFunc(cols[k], cols[k], keys[k])
-	}
-	rowCmp := func(i, j int) int {
-		for _, c := range cmp {
-			if r := c(i, j); r != 0 {
-				return r
-			}
+	ocols, err := orderColumns(keys, p.types)
+	if err != nil {
+		for _, c := range cols {
+			c.Release()
 		}
-		return 0
+		return nil, err
 	}
-	order := make([]int, m)
-	for i := range order {
-		order[i] = i
+	for k := range keys {
+		ocols[k].Set(0, cols[k])
 	}
-	slices.SortFunc(order, rowCmp)
+	cmp := order.Comparator(ocols)
+	rowCmp := func(i, j int) int { return cmp(order.Ref(0, i), order.Ref(0, j)) }
+	rows := make([]int, m)
+	for i := range rows {
+		rows[i] = i
+	}
+	slices.SortFunc(rows, rowCmp)
 	var picks []int
 	for q := 1; q < n && m > 0; q++ {
-		i := order[q*m/n]
+		i := rows[q*m/n]
 		if len(picks) > 0 && rowCmp(picks[len(picks)-1], i) == 0 {
 			continue
 		}
@@ -437,7 +437,10 @@ func (p *RangePartitioner) Partition(b *change.Batch, out []int) error {
 		clear(out[:n])
 		return nil
 	}
-	cmp := make([]func(i, j int) int, len(p.keys))
+	ocols, err := orderColumns(p.keys, p.types)
+	if err != nil {
+		return err
+	}
 	for k, key := range p.keys {
 		i := b.Schema().FieldIndex(key.Column)
 		if i < 0 {
@@ -446,20 +449,16 @@ func (p *RangePartitioner) Partition(b *change.Batch, out []int) error {
 		if t := b.Column(i).DataType(); !arrow.TypeEqual(t, p.types[k]) {
 			return fmt.Errorf("shuffle: range partitioner: sort column %q is %s, the sample's was %s", key.Column, t, p.types[k])
 		}
-		cmp[k] = compareFunc(b.Column(i), p.bounds[k], key)
+		ocols[k].Set(0, b.Column(i))
+		ocols[k].Set(1, p.bounds[k])
 	}
+	cmp := order.Comparator(ocols)
 	nb := p.bounds[0].Len()
 	for row := range n {
 		lo, hi := 0, nb
 		for lo < hi {
 			mid := int(uint(lo+hi) >> 1)
-			c := 0
-			for _, f := range cmp {
-				if c = f(row, mid); c != 0 {
-					break
-				}
-			}
-			if c > 0 {
+			if cmp(order.Ref(0, row), order.Ref(1, mid)) > 0 {
 				lo = mid + 1
 			} else {
 				hi = mid
@@ -470,116 +469,15 @@ func (p *RangePartitioner) Partition(b *change.Batch, out []int) error {
 	return nil
 }
 
-// compareFunc returns a comparison of a[i] with b[j] (arrays of one type) under key k.
-func compareFunc(a, b arrow.Array, k SortKey) func(i, j int) int {
-	c := compareValues(a, b)
-	if k.Desc {
-		asc := c
-		c = func(i, j int) int { return -asc(i, j) }
-	}
-	if a.NullN() == 0 && b.NullN() == 0 {
-		return c
-	}
-	nullCmp := 1 // NULL after values
-	if k.NullsFirst {
-		nullCmp = -1
-	}
-	return func(i, j int) int {
-		an, bn := a.IsNull(i), b.IsNull(j)
-		switch {
-		case an && bn:
-			return 0
-		case an:
-			return nullCmp
-		case bn:
-			return -nullCmp
+// orderColumns returns the comparators of keys, of column types types.
+func orderColumns(keys []SortKey, types []arrow.DataType) ([]*order.Column, error) {
+	out := make([]*order.Column, len(keys))
+	for k, key := range keys {
+		c, err := order.New(types[k], key.Desc, key.NullsFirst)
+		if err != nil {
+			return nil, fmt.Errorf("shuffle: range partitioner: sort column %q: %w", key.Column, err)
 		}
-		return c(i, j)
+		out[k] = c
 	}
-}
-
-func compareOrdered[T integer](x, y []T) func(i, j int) int {
-	return func(i, j int) int {
-		switch {
-		case x[i] < y[j]:
-			return -1
-		case x[i] > y[j]:
-			return 1
-		}
-		return 0
-	}
-}
-
-// compareFloat orders NaN after every number; -0 equals 0.
-func compareFloat(x, y float64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	case x == y:
-		return 0
-	case x != x && y != y:
-		return 0
-	case x != x:
-		return 1
-	}
-	return -1
-}
-
-// compareValues compares non-NULL values in ascending order.
-func compareValues(a, b arrow.Array) func(i, j int) int {
-	switch a := a.(type) {
-	case *array.Int64:
-		return compareOrdered(a.Int64Values(), b.(*array.Int64).Int64Values())
-	case *array.Int32:
-		return compareOrdered(a.Int32Values(), b.(*array.Int32).Int32Values())
-	case *array.Int16:
-		return compareOrdered(a.Int16Values(), b.(*array.Int16).Int16Values())
-	case *array.Int8:
-		return compareOrdered(a.Int8Values(), b.(*array.Int8).Int8Values())
-	case *array.Uint64:
-		return compareOrdered(a.Uint64Values(), b.(*array.Uint64).Uint64Values())
-	case *array.Uint32:
-		return compareOrdered(a.Uint32Values(), b.(*array.Uint32).Uint32Values())
-	case *array.Uint16:
-		return compareOrdered(a.Uint16Values(), b.(*array.Uint16).Uint16Values())
-	case *array.Uint8:
-		return compareOrdered(a.Uint8Values(), b.(*array.Uint8).Uint8Values())
-	case *array.Date32:
-		return compareOrdered(a.Date32Values(), b.(*array.Date32).Date32Values())
-	case *array.Time32:
-		return compareOrdered(a.Time32Values(), b.(*array.Time32).Time32Values())
-	case *array.Time64:
-		return compareOrdered(a.Time64Values(), b.(*array.Time64).Time64Values())
-	case *array.Timestamp:
-		return compareOrdered(a.TimestampValues(), b.(*array.Timestamp).TimestampValues())
-	case *array.Float64:
-		x, y := a.Float64Values(), b.(*array.Float64).Float64Values()
-		return func(i, j int) int { return compareFloat(x[i], y[j]) }
-	case *array.Float32:
-		x, y := a.Float32Values(), b.(*array.Float32).Float32Values()
-		return func(i, j int) int { return compareFloat(float64(x[i]), float64(y[j])) }
-	case *array.Decimal128:
-		x, y := a.Values(), b.(*array.Decimal128).Values()
-		return func(i, j int) int { return x[i].Cmp(y[j]) }
-	case *array.Boolean:
-		y := b.(*array.Boolean)
-		return func(i, j int) int {
-			switch u, v := a.Value(i), y.Value(j); {
-			case u == v:
-				return 0
-			case v:
-				return -1
-			}
-			return 1
-		}
-	case *array.String:
-		y := b.(*array.String)
-		return func(i, j int) int { return strings.Compare(a.Value(i), y.Value(j)) }
-	case *array.Binary:
-		y := b.(*array.Binary)
-		return func(i, j int) int { return bytes.Compare(a.Value(i), y.Value(j)) }
-	}
-	panic(fmt.Sprintf("shuffle: cannot compare a column of type %s", a.DataType())) // change.Supported guards schemas
+	return out, nil
 }
