@@ -38,4 +38,17 @@
 // removed, types widened) the next; it refuses a transaction with any other schema
 // whole, sending its events to dead letters with the table, position, column and rule.
 // Every version can therefore be read through the latest (change.NewEvolution).
+//
+// [Compact] folds each keyed table's events, in commit order, into a snapshot: the
+// latest row per primary key as of a commit, one zstd Parquet file written with
+// arrow-go's pqarrow under snapshot/, listed by one manifest commit. It starts from the
+// table's previous snapshot and reads only the files committed after it, so a
+// snapshot plus the later files replays to the same state as every file from the start.
+// A snapshot is written in the latest schema version in its range; rows, images and keys
+// of older versions are read through change.Evolution. [ReadSnapshot] reads one back,
+// checksum first. [Retain] then drops raw files older than a cutoff, but only those a
+// snapshot of their table covers (and snapshots a newer one supersedes): one commit
+// lists them in Removed before they are deleted, so a crash in between leaves orphans
+// that [Manifest.CleanOrphans] removes, and [Manifest.Verify] checks live files and
+// snapshots only.
 package bronze

@@ -29,11 +29,14 @@ type IngestConfig struct {
 	// CDCMetrics counts assembly; Metrics counts what reaches the lake (both optional).
 	CDCMetrics *cdc.Metrics
 	Metrics    *Metrics
-	// CommitEvents commits once this many events are pending (default 50 000), and
-	// CommitInterval once the oldest pending transaction is this old (default 1 s): a
-	// file is rolled by size or by age, whichever comes first. A commit also happens
+	// CommitEvents commits once this many events are pending (default 50 000),
+	// CommitBytes once the pending events would take about this many bytes in files
+	// (default 32 MiB; estimated from the bytes per event of the commits so far), and
+	// CommitInterval once the oldest pending transaction is this old (default 1 s):
+	// files are rolled by size or by age, whichever comes first. A commit also happens
 	// whenever the source is idle.
 	CommitEvents   int
+	CommitBytes    int64
 	CommitInterval time.Duration
 	// ExitWhenIdle returns once the source is idle and everything read is committed,
 	// instead of polling for more.
@@ -128,6 +131,9 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestStats, error) {
 	if cfg.CommitEvents <= 0 {
 		cfg.CommitEvents = 50_000
 	}
+	if cfg.CommitBytes <= 0 {
+		cfg.CommitBytes = 32 << 20
+	}
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = time.Second
 	}
@@ -163,7 +169,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) (IngestStats, error) {
 	if err := cfg.Source.Open(ctx, from); err != nil {
 		return IngestStats{}, fmt.Errorf("bronze: open source after %s: %w", from, err)
 	}
-	in := &ingest{cfg: cfg, w: w, start: cfg.Now()}
+	in := &ingest{cfg: cfg, w: w, start: cfg.Now(), bytesDue: cfg.CommitEvents}
 	in.stats.Position = from
 	err = in.run(ctx)
 	in.stats.Elapsed = cfg.Now().Sub(in.start)
@@ -178,9 +184,12 @@ type ingest struct {
 	w       *Writer
 	asm     *cdc.Assembler
 	start   time.Time
-	pending int       // events appended since the last commit
-	oldest  time.Time // when the first pending transaction was appended
-	stats   IngestStats
+	pending int // events appended since the last commit
+	// bytesDue is the number of pending events estimated to fill CommitBytes, from
+	// the bytes per event written so far (until the first commit: CommitEvents).
+	bytesDue int
+	oldest   time.Time // when the first pending transaction was appended
+	stats    IngestStats
 }
 
 func (in *ingest) run(ctx context.Context) error {
@@ -229,7 +238,8 @@ func (in *ingest) run(ctx context.Context) error {
 		}
 		switch {
 		case err == nil:
-			if in.pending >= in.cfg.CommitEvents || in.pending > 0 && now.Sub(in.oldest) >= in.cfg.CommitInterval {
+			if in.pending >= in.cfg.CommitEvents || in.pending >= in.bytesDue ||
+				in.pending > 0 && now.Sub(in.oldest) >= in.cfg.CommitInterval {
 				if err := in.commit(ctx); err != nil {
 					return final(err)
 				}
@@ -305,6 +315,10 @@ func (in *ingest) commit(ctx context.Context) error {
 	}
 	in.stats.Position = c.Position
 	in.pending = 0
+	if in.stats.Events > 0 && in.stats.Bytes > 0 {
+		perEvent := float64(in.stats.Bytes) / float64(in.stats.Events)
+		in.bytesDue = max(1, int(float64(in.cfg.CommitBytes)/perEvent))
+	}
 	in.cfg.Logger.Debug("bronze: commit", "id", c.ID, "transactions", c.Txs, "files", len(c.Files),
 		"position", c.Position.String(), "took", d)
 	if in.cfg.Progress != nil {

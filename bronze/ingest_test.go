@@ -125,3 +125,26 @@ func counterOf(t *testing.T, reg *prometheus.Registry, name, reason string) floa
 	}
 	return 0
 }
+
+// Ingest rolls files by size: once it knows the bytes per event, commits stay near
+// CommitBytes whatever the event count.
+func TestIngestCommitsBySize(t *testing.T) {
+	ctx := context.Background()
+	store := bronze.NewMemStore()
+	st, err := bronze.Ingest(ctx, bronze.IngestConfig{
+		Source: cdc.NewGenerator(cdc.GeneratorConfig{Seed: 8, Events: 20000}),
+		Writer: bronze.WriterConfig{Store: store}, CommitEvents: 5000, CommitBytes: 64 << 10, CommitInterval: time.Hour})
+	require.NoError(t, err)
+	m, err := bronze.OpenManifest(ctx, store)
+	require.NoError(t, err)
+	commits := m.Commits()
+	require.Greater(t, len(commits), 10, "64 KiB commits, not 5000-event ones")
+	for _, c := range commits[1 : len(commits)-1] { // the first is sized by CommitEvents, the last by the end
+		var bytes int64
+		for _, f := range c.Files {
+			bytes += f.Bytes
+		}
+		assert.InDelta(t, 64<<10, bytes, 32<<10, "commit %d", c.ID)
+	}
+	assert.EqualValues(t, 20000, st.Events)
+}

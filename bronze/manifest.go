@@ -25,10 +25,12 @@ var (
 	ErrManifest = errors.New("bronze: damaged manifest")
 )
 
-// ManifestPrefix is where commits live; DataPrefix is where data files live.
+// ManifestPrefix is where commits live; DataPrefix is where data files live;
+// SnapshotPrefix is where compacted snapshots live.
 const (
 	ManifestPrefix = "manifest/"
 	DataPrefix     = "bronze/"
+	SnapshotPrefix = "snapshot/"
 )
 
 // FileEntry is one data file a commit adds.
@@ -158,6 +160,22 @@ func (m *Manifest) Position() cdc.Position {
 func (m *Manifest) Append(ctx context.Context, c Commit) (Commit, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.appendLocked(ctx, c)
+}
+
+// appendAtLast publishes c as the next commit at the position of the latest one: a
+// commit that adds no source data (snapshots, retention) and so reaches no further,
+// whatever a writer sharing the manifest published meanwhile.
+func (m *Manifest) appendAtLast(ctx context.Context, c Commit) (Commit, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := len(m.commits); n > 0 {
+		c.Position = m.commits[n-1].Position
+	}
+	return m.appendLocked(ctx, c)
+}
+
+func (m *Manifest) appendLocked(ctx context.Context, c Commit) (Commit, error) {
 	c.ID = uint64(len(m.commits)) + 1
 	if c.Time.IsZero() {
 		c.Time = time.Now().UTC()
@@ -193,48 +211,105 @@ func Entry(name, table string, data []byte) FileEntry {
 // ReadFile returns a committed file's bytes after checking them against its entry; a
 // mismatch is an ErrChecksum naming the file.
 func (m *Manifest) ReadFile(ctx context.Context, f FileEntry) ([]byte, error) {
-	b, err := m.store.Get(ctx, f.Name)
+	return readChecked(ctx, m.store, f.Name, f.Bytes, f.SHA256)
+}
+
+// readChecked returns an object's bytes after checking them against the size and
+// sha256 its commit recorded; a mismatch is an ErrChecksum naming the object.
+func readChecked(ctx context.Context, store Store, name string, size int64, sha string) ([]byte, error) {
+	b, err := store.Get(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(b)
-	if int64(len(b)) != f.Bytes || hex.EncodeToString(sum[:]) != f.SHA256 {
+	if int64(len(b)) != size || hex.EncodeToString(sum[:]) != sha {
 		return nil, fmt.Errorf("%w: %s has %d bytes with sha256 %x, its commit recorded %d bytes with sha256 %s",
-			ErrChecksum, f.Name, len(b), sum, f.Bytes, f.SHA256)
+			ErrChecksum, name, len(b), sum, size, sha)
 	}
 	return b, nil
 }
 
-// Verify checks every committed file against its checksum and returns every mismatch.
+// Verify checks every live data file and snapshot (listed by a commit and not removed
+// by a later one) against its checksum and returns every mismatch.
 func (m *Manifest) Verify(ctx context.Context) error {
+	commits := m.Commits()
+	live := liveNames(commits)
 	var errs []error
-	for _, c := range m.Commits() {
+	for _, c := range commits {
 		for _, f := range c.Files {
+			if live[f.Name] != c.ID {
+				continue
+			}
 			if _, err := m.ReadFile(ctx, f); err != nil {
 				errs = append(errs, fmt.Errorf("commit %d: %w", c.ID, err))
+			}
+		}
+		for _, s := range c.Snapshots {
+			if live[s.Name] != c.ID {
+				continue
+			}
+			if _, err := readChecked(ctx, m.store, s.Name, s.Bytes, s.SHA256); err != nil {
+				errs = append(errs, fmt.Errorf("commit %d: snapshot of %s: %w", c.ID, s.Table, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// CleanOrphans deletes data files no commit lists: what a writer that crashed between
-// putting files and publishing their commit left behind. Only one writer may run it,
-// and only before it writes (another writer's uncommitted files look the same).
-func (m *Manifest) CleanOrphans(ctx context.Context) ([]string, error) {
-	committed := map[string]bool{}
-	for _, c := range m.Commits() {
+// liveNames maps the name of every live data file and snapshot to the id of the commit
+// whose entry for it is live: the last commit listing the name, unless a later one
+// removes it.
+func liveNames(commits []Commit) map[string]uint64 {
+	live := map[string]uint64{}
+	for _, c := range commits {
 		for _, f := range c.Files {
-			committed[f.Name] = true
+			live[f.Name] = c.ID
+		}
+		for _, s := range c.Snapshots {
+			live[s.Name] = c.ID
+		}
+		for _, n := range c.Removed {
+			delete(live, n)
 		}
 	}
-	names, err := m.store.List(ctx, DataPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("bronze: clean orphans: %w", err)
+	return live
+}
+
+// RemovedFiles returns the names of data files and snapshots that retention dropped,
+// each with the id of the commit that dropped it. A replay that meets one must start
+// from a snapshot of its table instead.
+func (m *Manifest) RemovedFiles() map[string]uint64 {
+	commits := m.Commits()
+	live := liveNames(commits)
+	out := map[string]uint64{}
+	for _, c := range commits {
+		for _, n := range c.Removed {
+			if _, ok := live[n]; !ok {
+				out[n] = c.ID
+			}
+		}
+	}
+	return out
+}
+
+// CleanOrphans deletes data files and snapshots no live commit entry lists: what a
+// writer that crashed between putting files and publishing their commit left behind,
+// and files a retention commit removed before a crash let it delete them. Only one
+// writer may run it, and only before it writes (another writer's uncommitted files look
+// the same); compaction and retention are writers too.
+func (m *Manifest) CleanOrphans(ctx context.Context) ([]string, error) {
+	live := liveNames(m.Commits())
+	var names []string
+	for _, prefix := range []string{DataPrefix, SnapshotPrefix} {
+		n, err := m.store.List(ctx, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("bronze: clean orphans: %w", err)
+		}
+		names = append(names, n...)
 	}
 	var removed []string
 	for _, n := range names {
-		if committed[n] {
+		if _, ok := live[n]; ok {
 			continue
 		}
 		if err := m.store.Delete(ctx, n); err != nil {

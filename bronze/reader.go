@@ -9,10 +9,14 @@ import (
 	"iter"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/strata-data/strata/cdc"
+	"github.com/strata-data/strata/change"
 )
 
 // ErrRemoved: a replay needs a file that retention removed; start it from a snapshot.
@@ -193,8 +197,12 @@ func (r *Reader) Verify(ctx context.Context) (VerifyReport, error) {
 			}
 		}
 	}
+	live := liveNames(commits)
 	for _, c := range commits {
 		for _, s := range c.Snapshots {
+			if live[s.Name] != c.ID {
+				continue // removed by retention (superseded by a later snapshot)
+			}
 			rep.Snapshots++
 			if _, err := r.manifest.ReadFile(ctx, FileEntry{Name: s.Name, Bytes: s.Bytes, SHA256: s.SHA256}); err != nil {
 				errs = append(errs, fmt.Errorf("commit %d: snapshot of %s: %w", c.ID, s.Table, err))
@@ -237,6 +245,12 @@ type ReplayOptions struct {
 	// After and Through bound the transactions replayed by commit position:
 	// (After, Through]; a zero bound is open. Transactions are never split.
 	After, Through cdc.Position
+	// FromSnapshots starts each table that has a snapshot from its latest one: its rows
+	// come first, as read events (OpRead) at the snapshot's position, then the table's
+	// events committed after it. Folding that replay gives the same state as folding
+	// the full one, and it still works once retention has removed the files a snapshot
+	// covers. It needs After to be zero and Through to be open.
+	FromSnapshots bool
 }
 
 // Replay returns the lake's events in global commit order: by commit, then a k-way
@@ -275,6 +289,11 @@ type replayer struct {
 	last    uint64 // id of the last commit whose files were taken
 	done    chan struct{}
 	closed  bool
+
+	snaps    []SnapshotEntry   // snapshots still to replay, in position order
+	snapFrom map[string]uint64 // table -> commit id its snapshot covers
+	snapEvs  []cdc.Event       // rows of the snapshot being replayed
+	snapErr  error
 }
 
 // prefetchFiles bounds how many files past the current commit are decoded ahead.
@@ -282,14 +301,70 @@ var prefetchFiles = max(2, runtime.GOMAXPROCS(0))
 
 func newReplayer(man *Manifest, opts ReplayOptions) *replayer {
 	p := &replayer{man: man, opts: opts, done: make(chan struct{})}
+	if opts.FromSnapshots {
+		if !opts.After.IsZero() || !opts.Through.IsZero() {
+			p.snapErr = errors.New("bronze: a replay from snapshots starts at the beginning: After and Through must be zero")
+		}
+		p.snapFrom = map[string]uint64{}
+		commits := man.Commits()
+		for _, c := range commits {
+			for _, e := range c.Snapshots {
+				if _, ok := p.snapFrom[e.Table]; ok || len(opts.Tables) > 0 && !slices.Contains(opts.Tables, e.Table) {
+					continue
+				}
+				if latest, ok := man.LatestSnapshot(e.Table, 0); ok {
+					p.snaps = append(p.snaps, latest)
+					p.snapFrom[e.Table] = latest.CommitID
+				}
+			}
+		}
+		slices.SortFunc(p.snaps, func(a, b SnapshotEntry) int {
+			if c := a.Position.Compare(b.Position); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Table, b.Table)
+		})
+	}
 	p.refresh(man)
 	return p
+}
+
+// snapshotEvents reads a snapshot as read events at its position.
+func (p *replayer) snapshotEvents(ctx context.Context, e SnapshotEntry) ([]cdc.Event, error) {
+	b, err := ReadSnapshot(ctx, p.man.store, e, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Release()
+	s := b.Schema()
+	var keySchema *change.Schema
+	if key := s.Key(); len(key) > 0 {
+		fields := make([]arrow.Field, len(key))
+		for i, k := range key {
+			fields[i] = s.Field(k)
+		}
+		if keySchema, err = change.NewSchema(fields); err != nil {
+			return nil, fmt.Errorf("bronze: snapshot %s: key schema: %w", e.Name, err)
+		}
+	}
+	evs := make([]cdc.Event, b.Len())
+	for i := range evs {
+		row := b.Row(i)
+		evs[i] = cdc.Event{Table: e.Table, Op: cdc.OpRead, Schema: s, SchemaVersion: e.SchemaVersion,
+			KeySchema: keySchema, Key: s.KeyOf(row), After: row, Pos: e.Position,
+			Origin: cdc.Origin{Topic: e.Name, Offset: int64(i)}, Source: cdc.SourceInfo{Snapshot: "true"},
+			Tx: cdc.TxInfo{Commit: e.Position}}
+	}
+	return evs, nil
 }
 
 // refresh takes the files of commits after the last one taken from man.
 func (p *replayer) refresh(man *Manifest) {
 	p.man = man
 	for _, f := range (&Reader{manifest: man}).Files(FileFilter{Tables: p.opts.Tables, After: p.opts.After, Through: p.opts.Through, WithRemoved: true}) {
+		if from, ok := p.snapFrom[f.Table]; ok && f.CommitID <= from {
+			continue // the table's snapshot covers it
+		}
 		if f.CommitID > p.last {
 			p.files = append(p.files, f)
 		}
@@ -307,6 +382,21 @@ func (p *replayer) startThrough(ctx context.Context, end int) {
 }
 
 func (p *replayer) next(ctx context.Context) (cdc.Event, bool, error) {
+	if p.snapErr != nil {
+		return cdc.Event{}, false, p.snapErr
+	}
+	for len(p.snapEvs) > 0 || len(p.snaps) > 0 {
+		if len(p.snapEvs) > 0 {
+			ev := p.snapEvs[0]
+			p.snapEvs = p.snapEvs[1:]
+			return ev, true, nil
+		}
+		evs, err := p.snapshotEvents(ctx, p.snaps[0])
+		if err != nil {
+			return cdc.Event{}, false, err
+		}
+		p.snaps, p.snapEvs = p.snaps[1:], evs
+	}
 	for {
 		ev, ok, err := p.m.next()
 		if err != nil {
@@ -389,7 +479,7 @@ func (p *replayer) stream(ctx context.Context, f CommittedFile) *fileStream {
 		}
 		fail := func(err error) { send(chunk{err: err}) }
 		if f.Removed != 0 {
-			fail(fmt.Errorf("%w: %s (commit %d) was removed in commit %d", ErrRemoved, f.Name, f.CommitID, f.Removed))
+			fail(fmt.Errorf("%w: %s (commit %d) was removed in commit %d; replay from snapshots", ErrRemoved, f.Name, f.CommitID, f.Removed))
 			return
 		}
 		b, err := man.ReadFile(ctx, f.FileEntry)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-data/strata/bronze"
 	"github.com/strata-data/strata/cdc"
+	"github.com/strata-data/strata/change"
 )
 
 // reference returns the generator's transactions as the assembler cuts them, each
@@ -266,4 +267,106 @@ func TestSourceFollowsNewCommits(t *testing.T) {
 	added := ingest(800)
 	require.Greater(t, added, 400)
 	require.Equal(t, added, count())
+}
+
+// A replay from snapshots folds to the same state as the full replay, also once
+// retention has dropped the files the snapshots cover (when the full replay can no
+// longer run and says why).
+func TestReplayFromSnapshotsEqualsFullReplay(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	store, err := bronze.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	ingest := func(events int) {
+		_, err := bronze.Ingest(ctx, bronze.IngestConfig{Source: cdc.NewGenerator(cdc.GeneratorConfig{Seed: 21, Events: events}),
+			Writer: bronze.WriterConfig{Store: store, Now: clk.Now}, CommitEvents: 400, Now: clk.Now})
+		require.NoError(t, err)
+	}
+	tables := []string{"public.customers", "public.orders", "public.payments"}
+	fold := func(r *bronze.Reader, opts bronze.ReplayOptions) (map[string]*oracle, error) {
+		out := map[string]*oracle{}
+		for _, tb := range tables {
+			out[tb] = newOracle(tb)
+		}
+		for ev, err := range r.Replay(ctx, opts) {
+			if err != nil {
+				return nil, err
+			}
+			out[ev.Table].apply(ev)
+		}
+		return out, nil
+	}
+	ingest(2000)
+	m, err := bronze.OpenManifest(ctx, store)
+	require.NoError(t, err)
+	rep, err := bronze.Compact(ctx, m, bronze.CompactOptions{Now: clk.Now})
+	require.NoError(t, err)
+	require.Len(t, rep.Snapshots(), 3)
+	clk.Advance(48 * time.Hour)
+	ingest(4000) // the tail, two days later
+
+	r, err := bronze.OpenReader(ctx, store)
+	require.NoError(t, err)
+	full, err := fold(r, bronze.ReplayOptions{})
+	require.NoError(t, err)
+	fromSnap, err := fold(r, bronze.ReplayOptions{FromSnapshots: true})
+	require.NoError(t, err)
+	n := 0
+	for ev, err := range r.Replay(ctx, bronze.ReplayOptions{FromSnapshots: true}) {
+		require.NoError(t, err)
+		if ev.Op != cdc.OpRead {
+			break
+		}
+		n++
+	}
+	require.Equal(t, int(rep.Snapshots()[0].Rows+rep.Snapshots()[1].Rows+rep.Snapshots()[2].Rows), n, "snapshot rows first")
+
+	// Retention drops what the snapshots cover; only the replay from snapshots still runs.
+	ret, err := bronze.Retain(ctx, r.Manifest(), bronze.RetentionOptions{OlderThan: 24 * time.Hour, Now: clk.Now})
+	require.NoError(t, err)
+	require.NotEmpty(t, ret.Removed)
+	require.NoError(t, r.Refresh(ctx))
+	_, err = fold(r, bronze.ReplayOptions{})
+	require.ErrorIs(t, err, bronze.ErrRemoved)
+	afterRetention, err := fold(r, bronze.ReplayOptions{FromSnapshots: true})
+	require.NoError(t, err)
+	for _, tb := range tables {
+		s := latestSchema(t, r, tb)
+		require.Equal(t, plain(s, full[tb]), plain(s, fromSnap[tb]), tb)
+		require.Equal(t, plain(s, full[tb]), plain(s, afterRetention[tb]), tb)
+		require.NotEmpty(t, full[tb].rows, tb)
+	}
+	vr, err := r.Verify(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, vr.Snapshots)
+
+	// The source replays from snapshots too.
+	src := bronze.NewSource(bronze.SourceConfig{Store: store, FromSnapshots: true})
+	require.NoError(t, src.Open(ctx, cdc.Position{}))
+	viaSource := map[string]*oracle{}
+	for _, tb := range tables {
+		viaSource[tb] = newOracle(tb)
+	}
+	for {
+		tx, err := src.ReadTx(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		for _, ev := range tx.Events {
+			viaSource[ev.Table].apply(ev)
+		}
+	}
+	for _, tb := range tables {
+		s := latestSchema(t, r, tb)
+		require.Equal(t, plain(s, full[tb]), plain(s, viaSource[tb]), tb)
+	}
+}
+
+func latestSchema(t *testing.T, r *bronze.Reader, table string) *change.Schema {
+	reg, err := r.Manifest().Schemas()
+	require.NoError(t, err)
+	sv, ok := reg.Latest(table)
+	require.True(t, ok, table)
+	return sv.Schema
 }

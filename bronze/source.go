@@ -18,6 +18,9 @@ type SourceConfig struct {
 	// Follow keeps the source open at the end of the lake: Read returns cdc.ErrIdle and
 	// later picks up commits published since, instead of io.EOF.
 	Follow bool
+	// FromSnapshots starts a replay from the beginning at each table's latest snapshot
+	// (see ReplayOptions.FromSnapshots): needed once retention has removed files.
+	FromSnapshots bool
 }
 
 // Source replays a lake as a cdc.Source, so any pipeline can re-run from bronze: a
@@ -59,7 +62,7 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	if s.p != nil {
 		s.p.close()
 	}
-	s.p = newReplayer(m, ReplayOptions{Tables: s.cfg.Tables, After: from})
+	s.p = newReplayer(m, ReplayOptions{Tables: s.cfg.Tables, After: from, FromSnapshots: s.cfg.FromSnapshots && from.IsZero()})
 	s.hasPeek, s.queue, s.qi = false, s.queue[:0], 0
 	s.mu.Lock()
 	s.acked = from

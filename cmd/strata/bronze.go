@@ -20,11 +20,14 @@ Reads a bronze lake:
   ls       one line per commit (or per file with --files)
   verify   checks every file's checksum, event count and range, and counts events,
            tables, commits and duplicate source positions; exits 1 on any problem
-  replay   prints every event in commit order as normalized JSON, one per line`
+  replay   prints every event in commit order as normalized JSON, one per line
+  compact  writes a Parquet snapshot per keyed table (latest row per key) as of the
+           latest commit, starting from the previous snapshot
+  retain   drops event files older than --older-than that a snapshot covers`
 
 func runBronze(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fs := newFlags("bronze", "ls|verify|replay --lake DIR [flags]", bronzeHelp)
+		fs := newFlags("bronze", "ls|verify|replay|compact|retain --lake DIR [flags]", bronzeHelp)
 		if st, done := fs.parse(args, stdout, stderr); done {
 			return st
 		}
@@ -37,6 +40,8 @@ func runBronze(args []string, stdout, stderr io.Writer) int {
 	var tables stringList
 	var files *bool
 	var after, through *string
+	var fromSnaps *bool
+	var olderThan *time.Duration
 	switch sub {
 	case "ls":
 		files = fs.Bool("files", false, "list files instead of commits")
@@ -46,8 +51,13 @@ func runBronze(args []string, stdout, stderr io.Writer) int {
 		fs.Var(&tables, "table", "only this table (repeatable)")
 		after = fs.String("after", "", "only transactions committed after this position (hex/hex/hex)")
 		through = fs.String("through", "", "only transactions committed at or before this position")
+		fromSnaps = fs.Bool("from-snapshots", false, "start each table at its latest snapshot (its rows as read events), then its later events")
+	case "compact":
+		fs.Var(&tables, "table", "only this table (repeatable)")
+	case "retain":
+		olderThan = fs.Duration("older-than", 0, "drop covered event files committed longer ago than this (required, e.g. 720h)")
 	default:
-		fmt.Fprintf(stderr, "strata bronze: unknown command %q (ls, verify, replay)\n", sub)
+		fmt.Fprintf(stderr, "strata bronze: unknown command %q (ls, verify, replay, compact, retain)\n", sub)
 		return 1
 	}
 	if st, done := fs.parse(args, stdout, stderr); done {
@@ -91,7 +101,27 @@ func runBronze(args []string, stdout, stderr io.Writer) int {
 				}
 			}
 		}
+		opts.FromSnapshots = *fromSnaps
 		err = bronzeReplay(ctx, r, stdout, opts)
+	case "compact":
+		var rep bronze.CompactReport
+		rep, err = bronze.Compact(ctx, r.Manifest(), bronze.CompactOptions{Tables: tables})
+		for _, tc := range rep.Tables {
+			if tc.Skipped != "" {
+				fmt.Fprintf(stdout, "%s: skipped: %s\n", tc.Table, tc.Skipped)
+				continue
+			}
+			fmt.Fprintf(stdout, "%s: snapshot of %d rows at commit %d (%d bytes) from %d events in %d files\n",
+				tc.Table, tc.Snapshot.Rows, tc.Snapshot.CommitID, tc.Snapshot.Bytes, tc.Events, tc.Files)
+		}
+	case "retain":
+		if *olderThan <= 0 {
+			return fail(fmt.Errorf("--older-than is required and must be positive"))
+		}
+		var rep bronze.RetentionReport
+		rep, err = bronze.Retain(ctx, r.Manifest(), bronze.RetentionOptions{OlderThan: *olderThan})
+		fmt.Fprintf(stdout, "removed %d files (%d bytes) committed before %s; kept %d older files a snapshot does not cover\n",
+			len(rep.Removed), rep.Bytes, rep.Cutoff.Format(time.RFC3339), len(rep.Kept))
 	}
 	if err != nil {
 		return fail(err)

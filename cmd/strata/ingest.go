@@ -40,6 +40,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 	exitIdle := fs.Bool("exit-when-idle", false, "stop once the source has nothing more and everything is committed")
 	dlq := fs.String("dead-letters", "", "dead-letter directory (default LAKE/deadletters)")
 	commitEvents := fs.Int("commit-events", 50_000, "commit once this many events are pending")
+	commitBytes := fs.Int64("commit-bytes", 32<<20, "commit once the pending events would take about this many bytes in files")
 	commitEvery := fs.Duration("commit-interval", time.Second, "commit once the oldest pending transaction is this old")
 	codec := fs.String("codec", "snappy", "file compression: snappy, zstd or null")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
@@ -99,6 +100,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 		DeadLetters:    dls,
 		CDCMetrics:     metrics,
 		CommitEvents:   *commitEvents,
+		CommitBytes:    *commitBytes,
 		CommitInterval: *commitEvery,
 		ExitWhenIdle:   *exitIdle,
 		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),

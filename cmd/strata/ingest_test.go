@@ -92,6 +92,41 @@ func TestIngestGeneratorThenBronzeVerbs(t *testing.T) {
 	assert.Contains(t, errOut, "checksum")
 }
 
+func TestBronzeCompactRetainAndReplayFromSnapshots(t *testing.T) {
+	lake := t.TempDir()
+	st, _, errOut := strata(t, "ingest", "--from", "gen://?seed=4&events=2000", "--lake", lake, "--commit-events", "500")
+	require.Equal(t, 0, st, errOut)
+	st, full, _ := strata(t, "bronze", "replay", "--lake", lake)
+	require.Equal(t, 0, st)
+
+	st, out, errOut := strata(t, "bronze", "compact", "--lake", lake)
+	require.Equal(t, 0, st, errOut)
+	assert.Contains(t, out, "public.orders: snapshot of ")
+	st, out, _ = strata(t, "bronze", "ls", "--lake", lake)
+	require.Equal(t, 0, st)
+	assert.Contains(t, out, "snapshot public.orders (")
+
+	st, out, errOut = strata(t, "bronze", "retain", "--lake", lake, "--older-than", "1ns")
+	require.Equal(t, 0, st, errOut)
+	assert.Contains(t, out, "removed ")
+	assert.NotContains(t, out, "removed 0 files")
+
+	st, _, errOut = strata(t, "bronze", "replay", "--lake", lake)
+	assert.Equal(t, 1, st)
+	assert.Contains(t, errOut, "replay from snapshots")
+	st, fromSnaps, errOut := strata(t, "bronze", "replay", "--lake", lake, "--from-snapshots")
+	require.Equal(t, 0, st, errOut)
+	assert.Contains(t, fromSnaps, `"op":"read"`)
+	assert.Less(t, len(fromSnaps), len(full), "the latest row per key, not every change")
+	st, out, errOut = strata(t, "bronze", "verify", "--lake", lake)
+	require.Equal(t, 0, st, errOut)
+	assert.Contains(t, out, "snapshots 3\n")
+
+	st, _, errOut = strata(t, "bronze", "retain", "--lake", lake)
+	assert.Equal(t, 1, st)
+	assert.Contains(t, errOut, "--older-than is required")
+}
+
 func TestIngestFileSource(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "records.jsonl")

@@ -22,7 +22,7 @@ type verb struct {
 var verbs = []verb{
 	{"decode", "Debezium JSON/JSONL -> one normalized JSON object per event", runDecode},
 	{"ingest", "read a source (gen://, file://, kafka://, lake://) into a bronze lake", runIngest},
-	{"bronze", "ls|verify|replay a bronze lake", runBronze},
+	{"bronze", "ls|verify|replay|compact|retain a bronze lake", runBronze},
 }
 
 func main() {

@@ -1,0 +1,611 @@
+package reduce
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/zeebo/xxh3"
+
+	"github.com/strata-data/strata/change"
+)
+
+// A key column is normalized to int64 words (every integer width, booleans, dates,
+// times and timestamps to one word, floats to the bits of a canonical float64, decimals
+// to two words) or to a byte string (string and binary), so that one compare loop per
+// word serves every key type, and equal keys of different widths (int32 and int64)
+// compare and hash equal.
+type keyKind uint8
+
+const (
+	kindWord keyKind = iota
+	kindFloat
+	kindDecimal
+	kindBytes
+)
+
+// keyPart is where one key column lives in the normalized layout.
+type keyPart struct {
+	kind keyKind
+	word int // first word (kindWord, kindFloat: one; kindDecimal: two)
+	str  int // string slot (kindBytes)
+}
+
+// keyLayout is the normalized layout of a (multi-column) key.
+type keyLayout struct {
+	parts []keyPart
+	words int
+	strs  int
+}
+
+// keyClass names the values a key column of type t holds, for checking that the two
+// sides of a join compare like with like. Integers of every width are one class
+// (uint64 apart: its upper half is not an int64); decimals must agree on scale, times
+// and timestamps on unit.
+func keyClass(t arrow.DataType) (string, keyKind) {
+	switch t := t.(type) {
+	case *arrow.Decimal128Type:
+		return fmt.Sprintf("decimal(scale %d)", t.Scale), kindDecimal
+	case *arrow.Time32Type:
+		return "time " + t.Unit.String(), kindWord
+	case *arrow.Time64Type:
+		return "time " + t.Unit.String(), kindWord
+	case *arrow.TimestampType:
+		return "timestamp " + t.Unit.String(), kindWord
+	}
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32:
+		return "integer", kindWord
+	case arrow.UINT64:
+		return "uint64", kindWord
+	case arrow.FLOAT32, arrow.FLOAT64:
+		return "float", kindFloat
+	case arrow.STRING, arrow.BINARY:
+		return "string/binary", kindBytes
+	case arrow.BOOL:
+		return "bool", kindWord
+	case arrow.DATE32:
+		return "date", kindWord
+	}
+	return t.String(), kindWord
+}
+
+// newKeyLayout returns the layout of keys whose columns have the given kinds.
+func newKeyLayout(kinds []keyKind) *keyLayout {
+	l := &keyLayout{parts: make([]keyPart, len(kinds))}
+	for i, k := range kinds {
+		l.parts[i] = keyPart{kind: k, word: l.words, str: l.strs}
+		switch k {
+		case kindBytes:
+			l.strs++
+		case kindDecimal:
+			l.words += 2
+		default:
+			l.words++
+		}
+	}
+	return l
+}
+
+// byteCol is a string or binary key column of a batch: Arrow offsets and data.
+type byteCol struct {
+	offs []int32
+	data []byte
+}
+
+func byteColOf(a arrow.Array) byteCol {
+	c := byteCol{offs: arrow.GetOffsets[int32](a.Data(), 1)}
+	if buf := a.Data().Buffers()[2]; buf != nil {
+		c.data = buf.Bytes()
+	}
+	return c
+}
+
+func (c byteCol) at(r int) []byte { return c.data[c.offs[r]:c.offs[r+1]] }
+
+// batchKeys holds the normalized key columns of one batch and their hashes. Word
+// columns of 8-byte integer types point into the batch's memory (valid while it
+// lives); the others are converted into buffers reused from batch to batch.
+type batchKeys struct {
+	layout *keyLayout
+	n      int
+	words  [][]int64
+	bufs   [][]int64
+	strs   []byteCol
+	null   []bool // row has a NULL key column; nil when no row has
+	nulls  []bool // buffer behind null
+	hash   []uint64
+	acct   account
+}
+
+func newBatchKeys(l *keyLayout, budget *change.Budget) *batchKeys {
+	return &batchKeys{
+		layout: l, words: make([][]int64, l.words), bufs: make([][]int64, l.words),
+		strs: make([]byteCol, l.strs), acct: account{budget: budget},
+	}
+}
+
+// load normalizes the key columns cols of b and hashes them.
+func (k *batchKeys) load(b *change.Batch, cols []int) {
+	n := b.Len()
+	k.n = n
+	k.null = nil
+	for i, c := range cols {
+		a := b.Column(c)
+		if a.NullN() > 0 {
+			k.markNulls(a, n)
+		}
+		p := k.layout.parts[i]
+		switch p.kind {
+		case kindWord:
+			k.words[p.word] = k.intWords(a, p.word, n)
+		case kindFloat:
+			k.words[p.word] = k.floatWords(a, p.word, n)
+		case kindDecimal:
+			lo, hi := k.buf(p.word, n), k.buf(p.word+1, n)
+			for r, v := range arrow.GetValues[decimal128.Num](a.Data(), 1) {
+				lo[r], hi[r] = int64(v.LowBits()), v.HighBits()
+			}
+			k.words[p.word], k.words[p.word+1] = lo, hi
+		case kindBytes:
+			k.strs[p.str] = byteColOf(a)
+		}
+	}
+	k.hashKeys()
+	k.acct.set(int64(cap(k.nulls)) + 8*int64(cap(k.hash)) + k.bufBytes())
+}
+
+func (k *batchKeys) bufBytes() int64 {
+	var n int64
+	for _, b := range k.bufs {
+		n += 8 * int64(cap(b))
+	}
+	return n
+}
+
+// buf returns the reusable buffer of word w, n long.
+func (k *batchKeys) buf(w, n int) []int64 {
+	if cap(k.bufs[w]) < n {
+		k.bufs[w] = make([]int64, n, max(n, 2*cap(k.bufs[w])))
+	}
+	return k.bufs[w][:n]
+}
+
+func (k *batchKeys) markNulls(a arrow.Array, n int) {
+	if k.null == nil {
+		if cap(k.nulls) < n {
+			k.nulls = make([]bool, n, max(n, 2*cap(k.nulls)))
+		}
+		k.null = k.nulls[:n]
+		clear(k.null)
+	}
+	bm, off := a.NullBitmapBytes(), a.Data().Offset()
+	for r := range n {
+		if bitutil.BitIsNotSet(bm, off+r) {
+			k.null[r] = true
+		}
+	}
+}
+
+// intWords returns the integer-like column a as int64 words.
+func (k *batchKeys) intWords(a arrow.Array, w, n int) []int64 {
+	switch a.DataType().ID() {
+	case arrow.INT64, arrow.UINT64, arrow.TIME64, arrow.TIMESTAMP:
+		return arrow.GetValues[int64](a.Data(), 1)
+	}
+	out := k.buf(w, n)
+	switch a := a.(type) {
+	case *array.Int32:
+		widen(out, a.Int32Values())
+	case *array.Date32:
+		widen(out, arrow.GetValues[int32](a.Data(), 1))
+	case *array.Time32:
+		widen(out, arrow.GetValues[int32](a.Data(), 1))
+	case *array.Int16:
+		widen(out, a.Int16Values())
+	case *array.Int8:
+		widen(out, a.Int8Values())
+	case *array.Uint32:
+		widen(out, a.Uint32Values())
+	case *array.Uint16:
+		widen(out, a.Uint16Values())
+	case *array.Uint8:
+		widen(out, a.Uint8Values())
+	case *array.Boolean:
+		for r := range out {
+			out[r] = 0
+			if a.Value(r) {
+				out[r] = 1
+			}
+		}
+	default:
+		panic(fmt.Sprintf("reduce: key column of type %s", a.DataType())) // newJoinSpec checks types
+	}
+	return out
+}
+
+func widen[T int8 | int16 | int32 | uint8 | uint16 | uint32](out []int64, in []T) {
+	for r, v := range in {
+		out[r] = int64(v)
+	}
+}
+
+// canonicalNaN is the one NaN all NaNs hash and compare as.
+const canonicalNaN = 0x7ff8000000000000
+
+// floatWords returns the float column a as the bits of canonical float64s: -0 is 0 and
+// every NaN is one NaN, so that keys equal as SQL compares them for grouping and
+// joining (PostgreSQL: NaN = NaN) have equal bits.
+func (k *batchKeys) floatWords(a arrow.Array, w, n int) []int64 {
+	out := k.buf(w, n)
+	canon := func(f float64) int64 {
+		switch {
+		case f == 0:
+			return 0
+		case f != f:
+			return canonicalNaN
+		}
+		return int64(math.Float64bits(f))
+	}
+	switch a := a.(type) {
+	case *array.Float64:
+		for r, f := range a.Float64Values() {
+			out[r] = canon(f)
+		}
+	case *array.Float32:
+		for r, f := range a.Float32Values() {
+			out[r] = canon(float64(f))
+		}
+	}
+	return out
+}
+
+// Hash mixing: each word is folded into the row's state with a multiply and a rotate,
+// strings through xxh3, and the state finished with murmur3's avalanche, so that every
+// bit of the hash depends on every bit of the key (the table takes slots from the low
+// bits, tags from the high ones, and grace partitions from a seeded remix).
+const (
+	hashSeed  = 0x9e3779b97f4a7c15
+	hashPrime = 0xc2b2ae3d27d4eb4f
+)
+
+func fold(h uint64, w uint64) uint64 { return bits.RotateLeft64((h^w)*hashPrime, 31) }
+
+func avalanche(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
+
+// hashKeys computes the hash of every row's key, column by column.
+func (k *batchKeys) hashKeys() {
+	if cap(k.hash) < k.n {
+		k.hash = make([]uint64, k.n, max(k.n, 2*cap(k.hash)))
+	}
+	h := k.hash[:k.n]
+	k.hash = h
+	for r := range h {
+		h[r] = hashSeed
+	}
+	for _, ws := range k.words {
+		ws = ws[:len(h)]
+		for r, w := range ws {
+			h[r] = fold(h[r], uint64(w))
+		}
+	}
+	for _, s := range k.strs {
+		for r := range h {
+			h[r] = fold(h[r], xxh3.Hash(s.at(r)))
+		}
+	}
+	for r := range h {
+		h[r] = avalanche(h[r])
+	}
+}
+
+// release gives back what the buffers counted.
+func (k *batchKeys) release() {
+	k.bufs = make([][]int64, len(k.bufs))
+	k.hash, k.nulls, k.null = nil, nil, nil
+	k.acct.set(0)
+}
+
+// account keeps the budget's count of a structure's Go-heap bytes in step with it.
+type account struct {
+	budget *change.Budget
+	n      int64
+}
+
+// set makes the count n bytes.
+func (a *account) set(n int64) {
+	if a.budget != nil && n != a.n {
+		a.budget.Reserve(n - a.n)
+	}
+	a.n = n
+}
+
+// keyTable is a flat open-addressing hash table of distinct keys, numbered 0, 1, ...
+// (groups) in insertion order. A slot is 8 bytes: the upper 32 bits of the key's hash
+// as a tag, and the group plus one (0: empty); slots are probed linearly and kept at
+// most half full, doubling as keys arrive. Keys are stored normalized, column by
+// column, so a probe compares a whole batch one key word at a time; rows with a NULL in
+// any key column are neither inserted nor found. Its memory is counted in the budget.
+type keyTable struct {
+	layout *keyLayout
+	slots  []uint64
+	mask   uint64
+	hashes []uint64  // per group
+	words  [][]int64 // per key word, per group
+	arena  [][]byte  // per string column: the strings of all groups, back to back
+	ends   [][]int64 // per string column, per group: where its string ends in arena
+	acct   account
+
+	// scratch of lookup
+	pos []uint64
+	sel []int32
+}
+
+const minSlots = 64
+
+func newKeyTable(l *keyLayout, budget *change.Budget) *keyTable {
+	t := &keyTable{
+		layout: l, words: make([][]int64, l.words), arena: make([][]byte, l.strs),
+		ends: make([][]int64, l.strs), acct: account{budget: budget},
+	}
+	t.slots = make([]uint64, minSlots)
+	t.mask = minSlots - 1
+	t.count()
+	return t
+}
+
+// Len returns the number of distinct keys.
+func (t *keyTable) Len() int { return len(t.hashes) }
+
+// bytes returns the table's Go-heap bytes.
+func (t *keyTable) bytes() int64 {
+	n := 8*int64(cap(t.slots)) + 8*int64(cap(t.hashes)) + 8*int64(cap(t.pos)) + 4*int64(cap(t.sel))
+	for _, w := range t.words {
+		n += 8 * int64(cap(w))
+	}
+	for i := range t.arena {
+		n += int64(cap(t.arena[i])) + 8*int64(cap(t.ends[i]))
+	}
+	return n
+}
+
+func (t *keyTable) count() { t.acct.set(t.bytes()) }
+
+// bytesAfter bounds the table's bytes after inserting rows more rows holding strBytes
+// bytes of key strings, as if every row were a new key.
+func (t *keyTable) bytesAfter(rows int, strBytes int64) int64 {
+	groups := len(t.hashes) + rows
+	slots := max(len(t.slots), minSlots)
+	for groups*2 > slots {
+		slots *= 2
+	}
+	gcap := max(cap(t.hashes), 1)
+	for gcap < groups {
+		gcap *= 2
+	}
+	n := 8*int64(slots) + 8*int64(gcap)*int64(1+len(t.words)) + 8*int64(max(cap(t.pos), rows)) + 4*int64(max(cap(t.sel), rows))
+	for i := range t.arena {
+		acap := max(int64(cap(t.arena[i])), 1)
+		for acap < int64(len(t.arena[i]))+strBytes {
+			acap *= 2
+		}
+		n += acap + 8*int64(gcap)
+	}
+	return n
+}
+
+// insert finds or adds the key of every row of k, writing its group to groups[r]
+// (-1 for a row with a NULL key).
+func (t *keyTable) insert(k *batchKeys, groups []int32) {
+	oneWord := len(t.words) == 1 && len(t.arena) == 0
+	for r := 0; r < k.n; r++ {
+		if k.null != nil && k.null[r] {
+			groups[r] = -1
+			continue
+		}
+		h := k.hash[r]
+		tag := h >> 32
+		p := h & t.mask
+		for {
+			e := t.slots[p]
+			if e == 0 {
+				g := t.add(k, r, h)
+				t.slots[p] = tag<<32 | uint64(g+1)
+				groups[r] = int32(g)
+				if 2*len(t.hashes) > len(t.slots) {
+					t.grow()
+				}
+				break
+			}
+			if e>>32 == tag {
+				g := int(e&math.MaxUint32) - 1
+				if oneWord && t.words[0][g] == k.words[0][r] || !oneWord && t.equal(g, k, r) {
+					groups[r] = int32(g)
+					break
+				}
+			}
+			p = (p + 1) & t.mask
+		}
+	}
+	t.count()
+}
+
+// reserve sizes the table for n keys, so that inserting them does not grow it.
+func (t *keyTable) reserve(n int) {
+	if n > cap(t.hashes) {
+		t.growGroups(n)
+	}
+	slots := len(t.slots)
+	for 2*n > slots {
+		slots *= 2
+	}
+	if slots > len(t.slots) {
+		t.rehash(slots)
+	}
+	t.count()
+}
+
+// add appends row r's key as a new group.
+func (t *keyTable) add(k *batchKeys, r int, h uint64) int {
+	g := len(t.hashes)
+	if g == cap(t.hashes) {
+		t.growGroups(max(2*g, 16))
+	}
+	t.hashes = append(t.hashes, h)
+	for w := range t.words {
+		t.words[w] = append(t.words[w], k.words[w][r])
+	}
+	for s := range t.arena {
+		b := k.strs[s].at(r)
+		if len(t.arena[s])+len(b) > cap(t.arena[s]) {
+			a := make([]byte, len(t.arena[s]), max(2*cap(t.arena[s]), len(t.arena[s])+len(b), 256))
+			copy(a, t.arena[s])
+			t.arena[s] = a
+		}
+		t.arena[s] = append(t.arena[s], b...)
+		t.ends[s] = append(t.ends[s], int64(len(t.arena[s])))
+	}
+	return g
+}
+
+// growGroups doubles the per-group arrays together, so growth is by doubling and
+// bytesAfter can predict it.
+func (t *keyTable) growGroups(c int) {
+	t.hashes = grown(t.hashes, c)
+	for w := range t.words {
+		t.words[w] = grown(t.words[w], c)
+	}
+	for s := range t.ends {
+		t.ends[s] = grown(t.ends[s], c)
+	}
+}
+
+func grown[T any](s []T, c int) []T {
+	out := make([]T, len(s), c)
+	copy(out, s)
+	return out
+}
+
+// grow doubles the slots.
+func (t *keyTable) grow() { t.rehash(2 * len(t.slots)) }
+
+// rehash re-places every group by its stored hash into n slots.
+func (t *keyTable) rehash(n int) {
+	slots := make([]uint64, n)
+	mask := uint64(len(slots) - 1)
+	for g, h := range t.hashes {
+		p := h & mask
+		for slots[p] != 0 {
+			p = (p + 1) & mask
+		}
+		slots[p] = h>>32<<32 | uint64(g+1)
+	}
+	t.slots, t.mask = slots, mask
+}
+
+// str returns group g's string of string column s.
+func (t *keyTable) str(s, g int) []byte {
+	start := int64(0)
+	if g > 0 {
+		start = t.ends[s][g-1]
+	}
+	return t.arena[s][start:t.ends[s][g]]
+}
+
+// equal reports whether group g's key is row r's.
+func (t *keyTable) equal(g int, k *batchKeys, r int) bool {
+	for w, ws := range t.words {
+		if ws[g] != k.words[w][r] {
+			return false
+		}
+	}
+	for s := range t.arena {
+		if string(t.str(s, g)) != string(k.strs[s].at(r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup writes the group of every row of k to groups[r], -1 when the key is absent or
+// has a NULL. It works a batch at a time: first every row walks the slots to its first
+// tag match, then the candidates are compared one key word (or string) at a time for
+// the whole batch, and only rows whose candidate differed walk on.
+func (t *keyTable) lookup(k *batchKeys, groups []int32) {
+	n := k.n
+	if cap(t.pos) < n {
+		t.pos = make([]uint64, n, max(n, 2*cap(t.pos)))
+		t.sel = make([]int32, n, max(n, 2*cap(t.sel)))
+		t.count()
+	}
+	pos, sel := t.pos[:n], t.sel[:0]
+	for r := range n {
+		if k.null != nil && k.null[r] {
+			groups[r] = -1
+			continue
+		}
+		pos[r] = k.hash[r] & t.mask
+		sel = append(sel, int32(r))
+	}
+	slots, mask := t.slots, t.mask
+	for len(sel) > 0 {
+		cand := sel[:0]
+		for _, r := range sel {
+			tag := k.hash[r] >> 32
+			p := pos[r]
+			for {
+				e := slots[p]
+				if e == 0 {
+					groups[r] = -1
+					break
+				}
+				if e>>32 == tag {
+					groups[r] = int32(e&math.MaxUint32) - 1
+					pos[r] = p
+					cand = append(cand, r)
+					break
+				}
+				p = (p + 1) & mask
+			}
+		}
+		for w, ws := range t.words {
+			kw := k.words[w]
+			for _, r := range cand {
+				if g := groups[r]; g >= 0 && ws[g] != kw[r] {
+					groups[r] = -2
+				}
+			}
+		}
+		for s := range t.arena {
+			for _, r := range cand {
+				if g := groups[r]; g >= 0 && string(t.str(s, int(g))) != string(k.strs[s].at(int(r))) {
+					groups[r] = -2
+				}
+			}
+		}
+		sel = cand[:0]
+		for _, r := range cand {
+			if groups[r] == -2 {
+				pos[r] = (pos[r] + 1) & mask
+				sel = append(sel, r)
+			}
+		}
+	}
+}
+
+// release frees the table and gives its bytes back to the budget.
+func (t *keyTable) release() {
+	*t = keyTable{layout: t.layout, acct: t.acct}
+	t.acct.set(0)
+}
