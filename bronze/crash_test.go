@@ -76,7 +76,10 @@ func TestDirStoreSurvivesSIGKILL(t *testing.T) {
 
 		reported := map[string]int{} // name -> last version reported durable
 		sc := bufio.NewScanner(out)
-		deadline := time.After(time.Duration(150+rand.IntN(300)) * time.Millisecond)
+		// The kill comes at a random instant after the child's first durable write, so a
+		// loaded machine that is slow to start the child does not make the round empty.
+		var deadline <-chan time.Time
+		killAfter := time.Duration(rand.IntN(300)) * time.Millisecond
 		lines := make(chan string)
 		go func() {
 			for sc.Scan() {
@@ -95,6 +98,9 @@ func TestDirStoreSurvivesSIGKILL(t *testing.T) {
 				var v int
 				fmt.Sscanf(l, "%s %d", &name, &v)
 				reported[name] = v
+				if deadline == nil {
+					deadline = time.After(killAfter)
+				}
 			case <-deadline:
 				require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 				for l := range lines { // what was reported before the kill
