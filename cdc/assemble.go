@@ -284,12 +284,13 @@ func NewAssembler(cfg AssemblerConfig) *Assembler {
 		panic(err)
 	}
 	cfg = cfg.withDefaults()
+	done := max(2*cfg.MaxOpen, minDoneKeys)
 	return &Assembler{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		byID:     map[streamID]*stream{},
-		txs:      newTxTable(),
-		done:     make([]doneKey, max(2*cfg.MaxOpen, minDoneKeys)),
+		txs:      newTxTable(done + cfg.MaxOpen), // finished keys remembered, and buffered ones
+		done:     make([]doneKey, done),
 		freeTxns: make([]*txn, 0, 64),
 	}
 }

@@ -11,6 +11,7 @@ type txTable struct {
 	seed  maphash.Seed
 	slots []txSlot // a power of two long
 	n     int
+	big   int // what a long run holds: past a few hundred keys, room for it is made at once
 }
 
 type txSlot struct {
@@ -18,7 +19,8 @@ type txSlot struct {
 	t *txn
 }
 
-func newTxTable() txTable { return txTable{seed: maphash.MakeSeed()} }
+// newTxTable returns a table that will hold up to about max keys.
+func newTxTable(max int) txTable { return txTable{seed: maphash.MakeSeed(), big: max} }
 
 // hash is never 0, which marks an empty slot.
 func (m *txTable) hash(key string) uint64 { return maphash.String(m.seed, key) | 1 }
@@ -61,7 +63,14 @@ func (m *txTable) insert(h uint64, t *txn) {
 
 func (m *txTable) grow() {
 	old := m.slots
-	m.slots = make([]txSlot, max(64, 2*len(old)))
+	n := max(64, 2*len(old))
+	if n >= 1024 && n < 2*m.big {
+		// a long run will reach it: one rehash of a few hundred keys, not a dozen of ever more
+		for n < 2*m.big {
+			n *= 2
+		}
+	}
+	m.slots = make([]txSlot, n)
 	for _, s := range old {
 		if s.h != 0 {
 			m.insert(s.h, s.t)

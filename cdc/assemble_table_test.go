@@ -12,7 +12,7 @@ import (
 // clusters that wrap around the end of its slots.
 func TestTxTableMatchesMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
-	m := newTxTable()
+	m := newTxTable(1000)
 	ref := map[string]*txn{}
 	var live []*txn
 	for i := range 200000 {
