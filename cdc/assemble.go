@@ -771,10 +771,10 @@ const maxFreeSlabs = 16
 // the caller it was handed to.
 type slab struct {
 	events []Event
-	base   uintptr                 // the address of events[0], for Release to find the slab
-	used   int                     // events carved off
-	starts [slabEvents / 64]uint64 // where the live regions start
-	live   int                     // regions neither dropped nor released
+	base   uintptr                        // the address of events[0], for Release to find the slab
+	used   int                            // events carved off
+	starts [(slabEvents + 63) / 64]uint64 // where the live regions start
+	live   int                            // regions neither dropped nor released
 }
 
 // store appends ev to t's events. Small transactions take regions of a slab, starting
@@ -861,7 +861,7 @@ func (a *Assembler) dropAt(s *slab, at int) {
 // events stay until overwritten: the list is short, and clearing would cost as much as
 // the copy into a fresh slab that reuse saves.
 func (a *Assembler) recycle(s *slab) {
-	s.used, s.live, s.starts = 0, 0, [slabEvents / 64]uint64{}
+	s.used, s.live, s.starts = 0, 0, [(slabEvents + 63) / 64]uint64{}
 	if len(a.freeSlabs) < maxFreeSlabs {
 		a.freeSlabs = append(a.freeSlabs, s)
 	}
