@@ -148,8 +148,9 @@ func (c AssemblerConfig) withDefaults() AssemblerConfig {
 // already emitted or given up, goes to dead letters: emitting it would break commit
 // order or split a transaction.
 //
-// After each Add, Idle or Flush, call Next until it reports false. An Assembler is not
-// safe for concurrent use.
+// After each Add, Idle or Flush, call Next until it reports false; hand each transaction
+// back with Release once done with it, so that its memory holds later events. An
+// Assembler is not safe for concurrent use.
 type Assembler struct {
 	cfg AssemblerConfig
 	log *slog.Logger
@@ -344,7 +345,8 @@ func (a *Assembler) Flush(ctx context.Context) error {
 	return err
 }
 
-// Next pops the next transaction ready, in commit order. Its events are the caller's.
+// Next pops the next transaction ready, in commit order. Its events are the caller's
+// until the caller passes it to Release, if it does.
 func (a *Assembler) Next() (Tx, bool) {
 	if a.readyHead == len(a.ready) {
 		return Tx{}, false
