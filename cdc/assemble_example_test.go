@@ -51,8 +51,8 @@ func ExampleAssembler() {
 	// tx 601: 3 events, commit 400/160/0
 }
 
-// The loop around a Source: Add what Read returns, Idle on ErrIdle, Flush at io.EOF, and
-// ack the source with each transaction's Commit once it is applied.
+// The loop around a Source: Add what Read returns, Idle on ErrIdle, Flush at io.EOF, ack
+// the source with each transaction's Commit once it is applied, and Release it.
 func ExampleAssembler_source() {
 	ctx := context.Background()
 	src := cdc.NewGenerator(cdc.GeneratorConfig{Seed: 1, Events: 500, TxMetadata: true})
@@ -74,6 +74,7 @@ func ExampleAssembler_source() {
 			if err := src.Ack(ctx, tx.Commit); err != nil {
 				panic(err)
 			}
+			asm.Release(tx) // done with its events: their memory holds later ones
 		}
 	}
 	for done := false; !done; {
