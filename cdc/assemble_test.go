@@ -1196,30 +1196,40 @@ func BenchmarkAssemble(b *testing.B) {
 		b.ReportMetric(float64(b.N)*n/b.Elapsed().Seconds(), "events/s")
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/(float64(b.N)*n), "ns/event")
 	})
-	b.Run("assemble", func(b *testing.B) {
-		b.ReportAllocs()
-		txs := 0
-		for b.Loop() {
-			a := cdc.NewAssembler(cdc.AssemblerConfig{Logger: quiet})
-			for i := range evs {
-				if err := a.Add(ctx, evs[i]); err != nil {
-					b.Fatal(err)
-				}
+	for _, release := range []bool{false, true} {
+		name := "assemble"
+		if release {
+			name = "assemble-release" // a consumer that hands each transaction back when done
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			txs := 0
+			done := func(a *cdc.Assembler) {
 				for tx, ok := a.Next(); ok; tx, ok = a.Next() {
 					txs += len(tx.Events)
+					if release {
+						a.Release(tx)
+					}
 				}
 			}
-			if err := a.Flush(ctx); err != nil {
-				b.Fatal(err)
+			for b.Loop() {
+				a := cdc.NewAssembler(cdc.AssemblerConfig{Logger: quiet})
+				for i := range evs {
+					if err := a.Add(ctx, evs[i]); err != nil {
+						b.Fatal(err)
+					}
+					done(a)
+				}
+				if err := a.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				done(a)
 			}
-			for tx, ok := a.Next(); ok; tx, ok = a.Next() {
-				txs += len(tx.Events)
+			if txs != b.N*n {
+				b.Fatalf("%d events out, want %d", txs, b.N*n)
 			}
-		}
-		if txs != b.N*n {
-			b.Fatalf("%d events out, want %d", txs, b.N*n)
-		}
-		b.ReportMetric(float64(b.N)*n/b.Elapsed().Seconds(), "events/s")
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/(float64(b.N)*n), "ns/event")
-	})
+			b.ReportMetric(float64(b.N)*n/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/(float64(b.N)*n), "ns/event")
+		})
+	}
 }
