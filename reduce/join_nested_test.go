@@ -213,20 +213,50 @@ func TestNestedLoopJoinChunksWithinTheBudget(t *testing.T) {
 	t.Logf("peak %d bytes of a %d budget, %d chunks, inputs %d rows", small.Peak, limit, chunks, n)
 }
 
-func TestNestedLoopJoinReduceReadsTheRightSideOnce(t *testing.T) {
-	j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{
-		Type: reduce.AntiJoin, Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"},
+// Reduce gets the right input as a stream, read once: when the left takes more than
+// one chunk, the first chunk's pass spills the right input for the others.
+func TestNestedLoopJoinReduceSpillsTheRightSide(t *testing.T) {
+	dir := t.TempDir()
+	for _, chunk := range []int64{0, 1} {
+		for _, typ := range nestedJoins {
+			budget := reducetest.NewBudget(0)
+			j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{
+				Type: typ, Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"},
+				Budget: budget, ChunkBytes: chunk, SpillDir: dir,
+			})
+			require.NoError(t, err)
+			var log []string
+			res := reducetest.Run(t, logJoin{j, &log}, reducetest.Options{Budget: budget, BatchRows: 2}, customersIn(), ordersIn())
+			c := joinCase{typ: typ, left: customers, right: orders}
+			want := refJoin(typ, canon(customers, rowsOf(customersIn())), canon(orders, rowsOf(ordersIn())), []int{0}, []int{1}, nil, defaultCols(typ, customers, orders))
+			res.AssertMultiset(t, want...)
+			reads := strings.Count(strings.Join(log, " "), "R")
+			assert.Equal(t, 4, reads, "%s: the right stream is read once (3 batches and its end)", c.typ)
+			assertNoSpills(t, dir)
+		}
+	}
+	j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{Left: customers, Right: orders})
+	require.NoError(t, err)
+	assert.ErrorContains(t, reducetest.RunError(t, j, reducetest.Options{}, customersIn()), "2 inputs, got 1")
+	err = reducetest.RunError(t, j, reducetest.Options{}, customersIn(), customersIn())
+	assert.ErrorContains(t, err, "right input batch has 2 columns")
+
+	// Spilling: a right input whose batches carry another schema object with the same
+	// columns (here: with a primary key) is spilled as the configured schema; one
+	// with other columns fails, leaving no file.
+	keyed := change.MustSchema(orders.Fields(), "order")
+	budget := reducetest.NewBudget(0)
+	j, err = reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{
+		Type: reduce.LeftJoin, Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"},
+		Budget: budget, ChunkBytes: 1, SpillDir: dir,
 	})
 	require.NoError(t, err)
-	res := reducetest.Run(t, j, reducetest.Options{BatchRows: 2}, customersIn(), ordersIn())
-	res.AssertMultiset(t, []any{3, "cy"}, []any{nil, "nobody"})
-
-	budget := reducetest.NewBudget(0)
-	j, err = reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{Left: customers, Right: orders, Budget: budget, ChunkBytes: 1})
-	require.NoError(t, err)
-	err = reducetest.RunError(t, j, reducetest.Options{Budget: budget, BatchRows: 2}, customersIn(), ordersIn())
-	assert.ErrorIs(t, err, reduce.ErrOverBudget)
-	assert.ErrorContains(t, reducetest.RunError(t, j, reducetest.Options{}, customersIn()), "2 inputs, got 1")
+	res := reducetest.Run(t, j, reducetest.Options{Budget: budget, BatchRows: 2}, customersIn(), reducetest.Rows(keyed, rowsOf(ordersIn())...))
+	assert.Len(t, res.Rows, 5)
+	assertNoSpills(t, dir)
+	err = reducetest.RunError(t, j, reducetest.Options{Budget: budget, BatchRows: 2}, customersIn(), customersIn())
+	assert.ErrorContains(t, err, "right input batch has 2 columns")
+	assertNoSpills(t, dir)
 }
 
 func TestNestedLoopJoinConfig(t *testing.T) {
@@ -278,7 +308,8 @@ func TestRowView(t *testing.T) {
 			return false
 		}
 		seen = append(seen, fmt.Sprintln(l.Op(), l.Int(0), l.Int(1), l.Int(2), l.Float(3), l.Float(4), l.Float(0),
-			l.Decimal(5), l.Str(6), l.Str(7), l.Bool(8), l.Int(8), l.Int(9), l.Int(10), l.Value(6), r.Int(0)))
+			l.Decimal(5), l.Str(6), l.Str(7), l.Bool(8), l.Int(8), l.Int(9), l.Int(10), l.Value(6), r.Int(0),
+			"wrong types:", l.Int(6), l.Decimal(0), l.Str(0), l.Bool(0)))
 		return true
 	}
 	j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{Type: reduce.SemiJoin, Left: s, Right: one, Predicate: pred})
@@ -289,7 +320,7 @@ func TestRowView(t *testing.T) {
 			[]any{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}),
 		reducetest.Rows(one, []any{7}))
 	assert.Equal(t, []string{
-		"-D 1 2 3 1.5 2.5 1 {1234 0} s b true 1 20487 1770091506000 \"s\" 7\n",
+		"-D 1 2 3 1.5 2.5 1 {1234 0} s b true 1 20487 1770091506000 \"s\" 7 wrong types: 0 {0 0}  false\n",
 		"nulls: 0 0  false true\n",
 	}, seen)
 	assert.Len(t, res.Rows, 1)
