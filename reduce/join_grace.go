@@ -31,10 +31,9 @@ const maxLevel = 8
 // their key hash, which would put them all in one grace partition.
 func partSeed(level int) uint64 { return 0x632be59bd9b4e019 + uint64(level)*0x9e3779b97f4a7c15 }
 
-// partOf maps a key hash to one of n partitions at a level: the high 32 bits of the
-// remixed hash scaled to [0, n).
+// partOf maps a key hash to one of n partitions at a level.
 func partOf(h uint64, level, n int) int {
-	return int(avalanche(h^partSeed(level)) >> 32 * uint64(n) >> 32)
+	return shuffle.PartitionOf(avalanche(h^partSeed(level)), n)
 }
 
 // run is one side of a partition on disk: the spill files written for it, in order.
