@@ -241,18 +241,19 @@ func TestHashJoinBoundedMemory(t *testing.T) {
 	const limit = 2 << 20
 	const batchRows = 1024
 	regions := []change.Value{change.Str("r0"), change.Str("r1"), change.Str("r2")}
-	notes := make([]change.Value, 30)
+	notes := make([]change.Value, 71)
 	for i := range notes {
-		notes[i] = change.Str(strings.Repeat("n", 10+i))
+		notes[i] = change.Str(strings.Repeat("n", 40+i))
 	}
-	left := reducetest.Generate(facts, 420_000, func(i int, row change.Row) change.Op {
-		row[0], row[1] = change.Int(int64(i)), change.Int(int64(i*7919)%400_000)
-		row[2], row[3] = regions[i%3], notes[i%30]
+	pad := strings.Repeat("p", 64)
+	left := reducetest.Generate(facts, 220_000, func(i int, row change.Row) change.Op {
+		row[0], row[1] = change.Int(int64(i)), change.Int(int64(i*7919)%240_000)
+		row[2], row[3] = regions[i%3], notes[i%71]
 		return change.Insert
 	})
-	right := reducetest.Generate(dims, 380_000, func(i int, row change.Row) change.Op {
+	right := reducetest.Generate(dims, 230_000, func(i int, row change.Row) change.Op {
 		row[0], row[1] = change.Int(int64(i)), regions[i%3]
-		row[2] = change.Str("customer " + strconv.Itoa(1_000_000_000+i) + " of the bounded test")
+		row[2] = change.Str(strconv.Itoa(1_000_000_000+i) + pad)
 		return change.Insert
 	})
 	lb, rb := inputBytes(left, batchRows), inputBytes(right, batchRows)
@@ -263,7 +264,7 @@ func TestHashJoinBoundedMemory(t *testing.T) {
 	cfg := func(budget *change.Budget) reduce.HashJoinConfig {
 		return reduce.HashJoinConfig{
 			Type: reduce.LeftJoin, Left: facts, Right: dims, LeftKeys: []string{"customer"}, RightKeys: []string{"id"},
-			Output: []reduce.Column{{Side: reduce.LeftSide, Name: "order"}, {Side: reduce.RightSide, Name: "name"}},
+			Output: []reduce.Column{{Side: reduce.LeftSide, Name: "order"}, {Side: reduce.RightSide, Name: "id"}},
 			Budget: budget, SpillDir: dir,
 		}
 	}
@@ -273,7 +274,7 @@ func TestHashJoinBoundedMemory(t *testing.T) {
 	bounded := reducetest.Run(t, w, reducetest.Options{Budget: budget, BatchRows: batchRows}, left, right)
 	assert.True(t, w.spilled)
 	assertNoSpills(t, dir)
-	require.Len(t, bounded.Rows, 420_000)
+	require.Len(t, bounded.Rows, 220_000)
 	bounded.AssertSame(t, whole)
 	assert.LessOrEqual(t, bounded.Peak, int64(limit+spillConstant))
 	t.Logf("inputs %d and %d bytes, budget %d: peak %d bytes (in memory: %d)", lb, rb, limit, bounded.Peak, whole.Peak)
