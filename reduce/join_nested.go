@@ -15,8 +15,8 @@ import (
 
 // Predicate decides whether a left row and a right row join, beyond any equal keys:
 // a non-equi condition (l.amount > r.limit, a range, a band). It sees the rows in
-// place, as views valid only during the call, and must depend on nothing else: a
-// nested-loop join calls it for every candidate pair, once per chunk of the left side.
+// place, as views valid only during the call, and must depend on nothing but them: a
+// nested-loop join calls it once for every candidate pair, in no particular order.
 type Predicate func(left, right RowView) bool
 
 // RowView reads one row of a batch in place, by column index (resolve names once, with
@@ -36,7 +36,11 @@ func (r RowView) IsNull(col int) bool { return r.b.Column(col).IsNull(r.row) }
 // Int returns an integer column, or the physical value of a date (days), time or
 // timestamp (in the column's unit); a bool is 0 or 1.
 func (r RowView) Int(col int) int64 {
-	switch a := r.b.Column(col).(type) {
+	c := r.b.Column(col)
+	if c.IsNull(r.row) {
+		return 0
+	}
+	switch a := c.(type) {
 	case *array.Int64:
 		return a.Value(r.row)
 	case *array.Int32:
@@ -56,7 +60,11 @@ func (r RowView) Int(col int) int64 {
 
 // Float returns a float column, or an integer column converted.
 func (r RowView) Float(col int) float64 {
-	switch a := r.b.Column(col).(type) {
+	c := r.b.Column(col)
+	if c.IsNull(r.row) {
+		return 0
+	}
+	switch a := c.(type) {
 	case *array.Float64:
 		return a.Value(r.row)
 	case *array.Float32:
@@ -67,7 +75,7 @@ func (r RowView) Float(col int) float64 {
 
 // Decimal returns the unscaled value of a decimal column (its scale is the column's).
 func (r RowView) Decimal(col int) decimal128.Num {
-	if a, ok := r.b.Column(col).(*array.Decimal128); ok {
+	if a, ok := r.b.Column(col).(*array.Decimal128); ok && !a.IsNull(r.row) {
 		return a.Value(r.row)
 	}
 	return decimal128.Num{}
@@ -75,7 +83,11 @@ func (r RowView) Decimal(col int) decimal128.Num {
 
 // Str returns a string or binary column without a copy: it is valid during the call.
 func (r RowView) Str(col int) string {
-	switch a := r.b.Column(col).(type) {
+	c := r.b.Column(col)
+	if c.IsNull(r.row) {
+		return ""
+	}
+	switch a := c.(type) {
 	case *array.String:
 		return a.Value(r.row)
 	case *array.Binary:
@@ -86,7 +98,7 @@ func (r RowView) Str(col int) string {
 
 // Bool returns a boolean column.
 func (r RowView) Bool(col int) bool {
-	if a, ok := r.b.Column(col).(*array.Boolean); ok {
+	if a, ok := r.b.Column(col).(*array.Boolean); ok && !a.IsNull(r.row) {
 		return a.Value(r.row)
 	}
 	return false

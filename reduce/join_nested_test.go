@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -325,4 +327,39 @@ func TestRowView(t *testing.T) {
 	}, seen)
 	assert.Len(t, res.Rows, 1)
 	assert.Equal(t, change.Delete, res.Rows[0][0])
+}
+
+// A NULL reads as the zero value whatever its slot holds (here: 42, 1.5, "x", true).
+func TestRowViewNullsReadAsZero(t *testing.T) {
+	s := change.MustSchema([]arrow.Field{
+		change.Col("i", arrow.PrimitiveTypes.Int64), change.Col("f", arrow.PrimitiveTypes.Float64),
+		change.Col("s", arrow.BinaryTypes.String), change.Col("b", arrow.FixedWidthTypes.Boolean),
+		change.Col("d", &arrow.Decimal128Type{Precision: 10, Scale: 0}),
+	})
+	null := memory.NewBufferBytes([]byte{0})
+	col := func(dt arrow.DataType, bufs ...*memory.Buffer) arrow.Array {
+		return array.MakeFromData(array.NewData(dt, 1, append([]*memory.Buffer{null}, bufs...), nil, 1, 0))
+	}
+	i64 := col(arrow.PrimitiveTypes.Int64, memory.NewBufferBytes(arrow.GetBytes([]int64{42})))
+	f64 := col(arrow.PrimitiveTypes.Float64, memory.NewBufferBytes(arrow.GetBytes([]float64{1.5})))
+	str := col(arrow.BinaryTypes.String, memory.NewBufferBytes(arrow.GetBytes([]int32{0, 1})), memory.NewBufferBytes([]byte("x")))
+	bl := col(arrow.FixedWidthTypes.Boolean, memory.NewBufferBytes([]byte{1}))
+	dec := col(&arrow.Decimal128Type{Precision: 10, Scale: 0}, memory.NewBufferBytes(arrow.GetBytes([]decimal128.Num{decimal128.FromI64(7)})))
+	rec := array.NewRecordBatch(s.Arrow(), []arrow.Array{i64, f64, str, bl, dec}, 1)
+	b, err := change.NewBatch(s, rec, []change.Op{change.Insert})
+	require.NoError(t, err)
+	var got string
+	j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{Left: s, Right: s, Predicate: func(l, r reduce.RowView) bool {
+		got = fmt.Sprint(l.Int(0), l.Float(1), l.Str(2) == "", l.Bool(3), l.Decimal(4), l.Float(0), l.Int(3))
+		return false
+	}})
+	require.NoError(t, err)
+	b.Retain()
+	err = j.Join(context.Background(), shuffle.NewSliceStream(b), func(context.Context) (shuffle.Stream, error) {
+		b.Retain()
+		return shuffle.NewSliceStream(b), nil
+	}, func(out *change.Batch) error { out.Release(); return nil })
+	require.NoError(t, err)
+	b.Release()
+	assert.Equal(t, "0 0 true false {0 0} 0 0", got)
 }
