@@ -24,7 +24,8 @@ type HashJoinConfig struct {
 	LeftKeys, RightKeys []string
 	// Build is the side held in memory. AutoSide (the default) reads the inputs
 	// alternately, a batch from the one read less so far, until one ends: the smaller
-	// input is built on, and what was read of the other is probed first.
+	// input is built on, and what was read of the other is probed first. Once the join
+	// spills, each partition is built on its smaller side, whose size is known then.
 	Build Side
 	// Output lists the output columns. Nil: every left column, then (except for semi and
 	// anti joins) every right column, a right column whose name a left column has
@@ -39,6 +40,8 @@ type HashJoinConfig struct {
 	BatchRows int
 	// SpillDir is where a join whose build side does not fit the budget spills its
 	// partitions (default os.TempDir()); the files are removed when Reduce returns.
+	// Beyond its budget, a spilling join holds at most one spill writer's buffers
+	// (~1.5 MiB) or one more spill reader's (~0.5 MiB), and a few batches.
 	SpillDir string
 	// Fanout is the number of partitions a spilling join splits into (default
 	// DefaultFanout).
