@@ -10,6 +10,16 @@ import (
 )
 
 // JoinType is the kind of join.
+//
+// The ops of a join's output: a join of two change streams is defined on their net
+// effect, as DBSP defines operators on Z-sets: +I and +U rows count +1, -U and -D rows
+// -1. A pair of rows is emitted with the product of their signs, as +I (+1) or -D
+// (-1); a row emitted alone (unmatched in an outer join, or by a semi or anti join)
+// keeps its sign, as +I or -D; and a row counts as matched when the rows of the other
+// side with its key (and, in a nested-loop join, passing the predicate) sum to more
+// than 0. So the output is a changelog of inserts and deletes whose net effect is the
+// join of the inputs' net effects (a -D on one side retracts the rows its +I made);
+// for two insert-only inputs (batch work) it is insert-only and exactly the SQL join.
 type JoinType uint8
 
 const (
@@ -74,16 +84,6 @@ var ErrJoinConfig = errors.New("reduce: invalid join")
 
 // DefaultBatchRows is the number of rows per output batch when a config leaves it 0.
 const DefaultBatchRows = 4096
-
-// The ops of a join's output. A join of two change streams is defined on their net
-// effect, as DBSP defines operators on Z-sets: +I and +U rows count +1, -U and -D
-// rows -1. A pair of rows is emitted with the product of their signs, as +I (+1) or
-// -D (-1); a row emitted alone (unmatched in an outer join, or by a semi or anti
-// join) keeps its sign, as +I or -D; and a row counts as matched when the rows of the
-// other side with its key (and, in a nested-loop join, passing the predicate) sum to
-// more than 0. So the output is a changelog of inserts and deletes whose net effect is
-// the join of the inputs' net effects; for two insert-only inputs (batch work) it is
-// insert-only and exactly the SQL join.
 
 // sign returns +1 for an op that adds a row, -1 for one that retracts it.
 func sign(op change.Op) int64 {

@@ -149,3 +149,31 @@ func BenchmarkNestedLoopJoin(b *testing.B) {
 		b.ReportMetric(float64(opens), "chunks")
 	})
 }
+
+// BenchmarkGraceHashJoin: BenchmarkHashJoin's inner join within a budget of 4 MiB,
+// where the dimension side (100k rows, ~3 MiB of batches, more with its table) does
+// not fit: both sides are partitioned to spill files (LZ4) and joined partition by
+// partition. rows/s counts input rows.
+func BenchmarkGraceHashJoin(b *testing.B) {
+	const dims, facts = 100_000, 1_000_000
+	dim, fact := joinInputs(b, dims, facts)
+	for _, limit := range []int64{0, 4 << 20} {
+		b.Run(fmt.Sprintf("budget=%dMiB", limit>>20), func(b *testing.B) {
+			budget := change.NewBudget(limit, nil)
+			j, err := reduce.NewHashJoin(reduce.HashJoinConfig{
+				Left: benchFact, Right: benchDim, LeftKeys: []string{"customer"}, RightKeys: []string{"id"},
+				Budget: budget, SpillDir: b.TempDir(),
+			})
+			require.NoError(b, err)
+			for b.Loop() {
+				err := j.Reduce(context.Background(), []shuffle.Stream{&replay{batches: fact}, &replay{batches: dim}}, func(bt *change.Batch) error {
+					bt.Release()
+					return nil
+				})
+				require.NoError(b, err)
+			}
+			b.ReportMetric(float64(dims+facts)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+			b.ReportMetric(float64(budget.Peak())/(1<<20), "peak-MiB")
+		})
+	}
+}

@@ -24,7 +24,8 @@ type HashJoinConfig struct {
 	LeftKeys, RightKeys []string
 	// Build is the side held in memory. AutoSide (the default) reads the inputs
 	// alternately, a batch from the one read less so far, until one ends: the smaller
-	// input is built on, and what was read of the other is probed first.
+	// input is built on, and what was read of the other is probed first. Once the join
+	// spills, each partition is built on its smaller side, whose size is known then.
 	Build Side
 	// Output lists the output columns. Nil: every left column, then (except for semi and
 	// anti joins) every right column, a right column whose name a left column has
@@ -37,15 +38,22 @@ type HashJoinConfig struct {
 	Budget *change.Budget
 	// BatchRows is the number of rows per output batch (default DefaultBatchRows).
 	BatchRows int
+	// SpillDir is where a join whose build side does not fit the budget spills its
+	// partitions (default os.TempDir()); the files are removed when Reduce returns.
+	// Beyond its budget, a spilling join holds at most one spill writer's buffers
+	// (~1.5 MiB) or one more spill reader's (~0.5 MiB), and a few batches.
+	SpillDir string
+	// Fanout is the number of partitions a spilling join splits into (default
+	// DefaultFanout).
+	Fanout int
 }
 
-// ErrOverBudget is returned (wrapped) when the build side does not fit the budget.
-var ErrOverBudget = errors.New("reduce: over the memory budget")
-
 // HashJoin is the hash join reducer: it reads its two inputs (left, right), holds one
-// in a flat hash table on its key columns and streams the other past it. Its output
-// ops follow the rules in the package documentation of change streams: for
-// insert-only inputs, the output is the SQL join, all inserts.
+// in a flat hash table on its key columns and streams the other past it; when the
+// build side does not fit the budget it becomes a grace hash join, spilling both
+// inputs in partitions (see DefaultFanout). Its output ops follow the rules for change
+// streams given at JoinType: for insert-only inputs, the output is the SQL join, all
+// inserts.
 type HashJoin struct {
 	cfg  HashJoinConfig
 	spec *joinSpec
@@ -80,19 +88,22 @@ func (j *HashJoin) Reduce(ctx context.Context, in []shuffle.Stream, emit Emit) e
 	defer ins[0].release()
 	defer ins[1].release()
 	build, err := j.readBuild(ctx, ins)
+	if errors.Is(err, errNoFit) {
+		return j.grace(ctx, ins, e)
+	}
 	if err != nil {
 		return err
 	}
 	return j.inMemory(ctx, ins, build, e)
 }
 
-// readBuild reads until the build side has ended, and returns it.
+// readBuild reads until the build side has ended, and returns it; errNoFit when the
+// build side (with its table) does not fit the budget.
 func (j *HashJoin) readBuild(ctx context.Context, ins [2]*input) (int, error) {
 	fits := func(side int) error {
 		in := ins[side]
-		if need := estimate(j.spec, side, in.rows, in.strBytes); !j.spec.budget.Fits(need) {
-			return fmt.Errorf("%w: %s input at %d rows needs %d more bytes, %d of %d in use",
-				ErrOverBudget, sideName(side), in.rows, need, j.spec.budget.Allocated(), j.spec.budget.Limit())
+		if !j.spec.budget.Fits(estimate(j.spec, side, in.rows, in.strBytes)) {
+			return errNoFit
 		}
 		return nil
 	}
@@ -235,4 +246,11 @@ func (in *input) release() {
 		b.Release()
 	}
 	in.buf = nil
+}
+
+// close releases the buffered batches and closes the stream (for streams the join
+// opened itself).
+func (in *input) close() {
+	in.release()
+	in.stream.Close()
 }

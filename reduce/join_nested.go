@@ -15,8 +15,8 @@ import (
 
 // Predicate decides whether a left row and a right row join, beyond any equal keys:
 // a non-equi condition (l.amount > r.limit, a range, a band). It sees the rows in
-// place, as views valid only during the call, and must depend on nothing else: a
-// nested-loop join calls it for every candidate pair, once per chunk of the left side.
+// place, as views valid only during the call, and must depend on nothing but them: a
+// nested-loop join calls it once for every candidate pair, in no particular order.
 type Predicate func(left, right RowView) bool
 
 // RowView reads one row of a batch in place, by column index (resolve names once, with
@@ -36,7 +36,11 @@ func (r RowView) IsNull(col int) bool { return r.b.Column(col).IsNull(r.row) }
 // Int returns an integer column, or the physical value of a date (days), time or
 // timestamp (in the column's unit); a bool is 0 or 1.
 func (r RowView) Int(col int) int64 {
-	switch a := r.b.Column(col).(type) {
+	c := r.b.Column(col)
+	if c.IsNull(r.row) {
+		return 0
+	}
+	switch a := c.(type) {
 	case *array.Int64:
 		return a.Value(r.row)
 	case *array.Int32:
@@ -56,7 +60,11 @@ func (r RowView) Int(col int) int64 {
 
 // Float returns a float column, or an integer column converted.
 func (r RowView) Float(col int) float64 {
-	switch a := r.b.Column(col).(type) {
+	c := r.b.Column(col)
+	if c.IsNull(r.row) {
+		return 0
+	}
+	switch a := c.(type) {
 	case *array.Float64:
 		return a.Value(r.row)
 	case *array.Float32:
@@ -67,7 +75,7 @@ func (r RowView) Float(col int) float64 {
 
 // Decimal returns the unscaled value of a decimal column (its scale is the column's).
 func (r RowView) Decimal(col int) decimal128.Num {
-	if a, ok := r.b.Column(col).(*array.Decimal128); ok {
+	if a, ok := r.b.Column(col).(*array.Decimal128); ok && !a.IsNull(r.row) {
 		return a.Value(r.row)
 	}
 	return decimal128.Num{}
@@ -75,7 +83,11 @@ func (r RowView) Decimal(col int) decimal128.Num {
 
 // Str returns a string or binary column without a copy: it is valid during the call.
 func (r RowView) Str(col int) string {
-	switch a := r.b.Column(col).(type) {
+	c := r.b.Column(col)
+	if c.IsNull(r.row) {
+		return ""
+	}
+	switch a := c.(type) {
 	case *array.String:
 		return a.Value(r.row)
 	case *array.Binary:
@@ -86,7 +98,7 @@ func (r RowView) Str(col int) string {
 
 // Bool returns a boolean column.
 func (r RowView) Bool(col int) bool {
-	if a, ok := r.b.Column(col).(*array.Boolean); ok {
+	if a, ok := r.b.Column(col).(*array.Boolean); ok && !a.IsNull(r.row) {
 		return a.Value(r.row)
 	}
 	return false
@@ -120,6 +132,9 @@ type NestedLoopJoinConfig struct {
 	ChunkBytes int64
 	// BatchRows is the number of rows per output batch (default DefaultBatchRows).
 	BatchRows int
+	// SpillDir is where Reduce spills the right input when the left takes more than
+	// one chunk (default os.TempDir()); the file is removed when Reduce returns.
+	SpillDir string
 }
 
 // NestedLoopJoin is the chunked block-nested-loop join, the join that needs no more
@@ -161,29 +176,112 @@ func (j *NestedLoopJoin) Join(ctx context.Context, left shuffle.Stream, right fu
 	defer e.release()
 	in := &input{stream: left, side: 0}
 	defer in.release()
-	_, err := chunked(ctx, j.spec, chunkOptions{chunk: in, open: right, pred: j.cfg.Predicate, maxBytes: j.cfg.ChunkBytes}, e)
+	open := func(ctx context.Context, _ bool) (shuffle.Stream, error) { return right(ctx) }
+	return j.join(ctx, in, open, e)
+}
+
+func (j *NestedLoopJoin) join(ctx context.Context, in *input, open func(context.Context, bool) (shuffle.Stream, error), e *emitter) error {
+	_, err := chunked(ctx, j.spec, chunkOptions{chunk: in, open: open, pred: j.cfg.Predicate, maxBytes: j.cfg.ChunkBytes}, e)
 	if err != nil {
 		return err
 	}
 	return e.flush()
 }
 
-// Reduce joins in[0] (left) with in[1] (right). The right input is read once: when
-// the left does not fit in one chunk, Reduce fails with ErrOverBudget; Join takes a
-// right input that can be read again.
+// Reduce joins in[0] (left) with in[1] (right). When the left input takes more than
+// one chunk, the right input, which a stream gives only once, is written to a spill
+// file as the first chunk reads it, and the file is read for the other chunks.
 func (j *NestedLoopJoin) Reduce(ctx context.Context, in []shuffle.Stream, emit Emit) error {
 	if len(in) != 2 {
 		return fmt.Errorf("reduce: a join takes 2 inputs, got %d", len(in))
 	}
-	opened := false
-	once := func(context.Context) (shuffle.Stream, error) {
-		if opened {
-			return nil, fmt.Errorf("%w: the left input needs more than one chunk, and the right input of Reduce is read once", ErrOverBudget)
+	e := newEmitter(j.spec, emit)
+	defer e.release()
+	left := &input{stream: in[0], side: 0}
+	defer left.release()
+	sp := &spiller{dir: j.cfg.SpillDir, spec: j.spec}
+	defer sp.removeAll()
+	var spilled *run
+	open := func(ctx context.Context, last bool) (shuffle.Stream, error) {
+		switch {
+		case spilled != nil:
+			return sp.open(*spilled), nil
+		case last:
+			return noClose{in[1]}, nil
 		}
-		opened = true
-		return noClose{in[1]}, nil
+		w, err := sp.create(1)
+		if err != nil {
+			return nil, err
+		}
+		return &tee{src: in[1], w: w, spec: j.spec, done: func(w *shuffle.SpillWriter) error {
+			f, err := sp.finish(w)
+			spilled = &run{files: []shuffle.SpillFile{f}}
+			return err
+		}}, nil
 	}
-	return j.Join(ctx, in[0], once, emit)
+	return j.join(ctx, left, open, e)
+}
+
+// tee writes what it reads from src to a spill file, which done finishes at the end.
+type tee struct {
+	src  shuffle.Stream
+	w    *shuffle.SpillWriter
+	spec *joinSpec
+	done func(*shuffle.SpillWriter) error
+}
+
+func (t *tee) Next(ctx context.Context) (*change.Batch, error) {
+	if t.w == nil {
+		return nil, io.EOF
+	}
+	b, err := t.src.Next(ctx)
+	if errors.Is(err, io.EOF) {
+		w := t.w
+		t.w = nil
+		if err := t.done(w); err != nil {
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := t.spec.checkBatch(1, b); err != nil {
+		b.Release()
+		return nil, err
+	}
+	if err := t.write(b); err != nil {
+		b.Release()
+		return nil, err
+	}
+	return b, nil
+}
+
+// write spills b as a batch of the right input's schema (b may carry another schema
+// object with the same columns).
+func (t *tee) write(b *change.Batch) error {
+	s := t.spec.in[1]
+	if b.Schema().Equal(s) {
+		return t.w.Write(b)
+	}
+	rec := b.Record()
+	rec.Retain()
+	sb, err := change.NewBatch(s, rec, b.Ops())
+	if err != nil {
+		rec.Release()
+		return err
+	}
+	defer sb.Release()
+	return t.w.Write(sb)
+}
+
+// Close abandons an unfinished spill; the source is its owner's to close.
+func (t *tee) Close() error {
+	if t.w != nil {
+		t.w.Abort()
+		t.w = nil
+	}
+	return nil
 }
 
 // noClose leaves closing a stream to its owner.
@@ -195,7 +293,7 @@ func (noClose) Close() error { return nil }
 // other side for each chunk, the predicate, and a cap on a chunk's bytes.
 type chunkOptions struct {
 	chunk     *input
-	open      func(context.Context) (shuffle.Stream, error)
+	open      func(ctx context.Context, last bool) (shuffle.Stream, error) // last: no chunk follows
 	pred      Predicate
 	maxBytes  int64
 	pairs     bool
@@ -215,7 +313,7 @@ func chunked(ctx context.Context, spec *joinSpec, o chunkOptions, e *emitter) (i
 		more, err := loadChunk(ctx, spec, o, t)
 		if err == nil && t.rowsHeld() > 0 {
 			chunks++
-			err = probeChunk(ctx, spec, o, t, e)
+			err = probeChunk(ctx, spec, o, t, !more, e)
 		}
 		t.release()
 		if err != nil || !more {
@@ -252,8 +350,8 @@ func loadChunk(ctx context.Context, spec *joinSpec, o chunkOptions, t *joinTable
 }
 
 // probeChunk streams the other side past a loaded chunk.
-func probeChunk(ctx context.Context, spec *joinSpec, o chunkOptions, t *joinTable, e *emitter) error {
-	other, err := o.open(ctx)
+func probeChunk(ctx context.Context, spec *joinSpec, o chunkOptions, t *joinTable, last bool, e *emitter) error {
+	other, err := o.open(ctx, last)
 	if err != nil {
 		return err
 	}

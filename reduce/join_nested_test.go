@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -213,20 +215,50 @@ func TestNestedLoopJoinChunksWithinTheBudget(t *testing.T) {
 	t.Logf("peak %d bytes of a %d budget, %d chunks, inputs %d rows", small.Peak, limit, chunks, n)
 }
 
-func TestNestedLoopJoinReduceReadsTheRightSideOnce(t *testing.T) {
-	j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{
-		Type: reduce.AntiJoin, Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"},
+// Reduce gets the right input as a stream, read once: when the left takes more than
+// one chunk, the first chunk's pass spills the right input for the others.
+func TestNestedLoopJoinReduceSpillsTheRightSide(t *testing.T) {
+	dir := t.TempDir()
+	for _, chunk := range []int64{0, 1} {
+		for _, typ := range nestedJoins {
+			budget := reducetest.NewBudget(0)
+			j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{
+				Type: typ, Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"},
+				Budget: budget, ChunkBytes: chunk, SpillDir: dir,
+			})
+			require.NoError(t, err)
+			var log []string
+			res := reducetest.Run(t, logJoin{j, &log}, reducetest.Options{Budget: budget, BatchRows: 2}, customersIn(), ordersIn())
+			c := joinCase{typ: typ, left: customers, right: orders}
+			want := refJoin(typ, canon(customers, rowsOf(customersIn())), canon(orders, rowsOf(ordersIn())), []int{0}, []int{1}, nil, defaultCols(typ, customers, orders))
+			res.AssertMultiset(t, want...)
+			reads := strings.Count(strings.Join(log, " "), "R")
+			assert.Equal(t, 4, reads, "%s: the right stream is read once (3 batches and its end)", c.typ)
+			assertNoSpills(t, dir)
+		}
+	}
+	j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{Left: customers, Right: orders})
+	require.NoError(t, err)
+	assert.ErrorContains(t, reducetest.RunError(t, j, reducetest.Options{}, customersIn()), "2 inputs, got 1")
+	err = reducetest.RunError(t, j, reducetest.Options{}, customersIn(), customersIn())
+	assert.ErrorContains(t, err, "right input batch has 2 columns")
+
+	// Spilling: a right input whose batches carry another schema object with the same
+	// columns (here: with a primary key) is spilled as the configured schema; one
+	// with other columns fails, leaving no file.
+	keyed := change.MustSchema(orders.Fields(), "order")
+	budget := reducetest.NewBudget(0)
+	j, err = reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{
+		Type: reduce.LeftJoin, Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"},
+		Budget: budget, ChunkBytes: 1, SpillDir: dir,
 	})
 	require.NoError(t, err)
-	res := reducetest.Run(t, j, reducetest.Options{BatchRows: 2}, customersIn(), ordersIn())
-	res.AssertMultiset(t, []any{3, "cy"}, []any{nil, "nobody"})
-
-	budget := reducetest.NewBudget(0)
-	j, err = reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{Left: customers, Right: orders, Budget: budget, ChunkBytes: 1})
-	require.NoError(t, err)
-	err = reducetest.RunError(t, j, reducetest.Options{Budget: budget, BatchRows: 2}, customersIn(), ordersIn())
-	assert.ErrorIs(t, err, reduce.ErrOverBudget)
-	assert.ErrorContains(t, reducetest.RunError(t, j, reducetest.Options{}, customersIn()), "2 inputs, got 1")
+	res := reducetest.Run(t, j, reducetest.Options{Budget: budget, BatchRows: 2}, customersIn(), reducetest.Rows(keyed, rowsOf(ordersIn())...))
+	assert.Len(t, res.Rows, 5)
+	assertNoSpills(t, dir)
+	err = reducetest.RunError(t, j, reducetest.Options{Budget: budget, BatchRows: 2}, customersIn(), customersIn())
+	assert.ErrorContains(t, err, "right input batch has 2 columns")
+	assertNoSpills(t, dir)
 }
 
 func TestNestedLoopJoinConfig(t *testing.T) {
@@ -278,7 +310,8 @@ func TestRowView(t *testing.T) {
 			return false
 		}
 		seen = append(seen, fmt.Sprintln(l.Op(), l.Int(0), l.Int(1), l.Int(2), l.Float(3), l.Float(4), l.Float(0),
-			l.Decimal(5), l.Str(6), l.Str(7), l.Bool(8), l.Int(8), l.Int(9), l.Int(10), l.Value(6), r.Int(0)))
+			l.Decimal(5), l.Str(6), l.Str(7), l.Bool(8), l.Int(8), l.Int(9), l.Int(10), l.Value(6), r.Int(0),
+			"wrong types:", l.Int(6), l.Decimal(0), l.Str(0), l.Bool(0)))
 		return true
 	}
 	j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{Type: reduce.SemiJoin, Left: s, Right: one, Predicate: pred})
@@ -289,9 +322,44 @@ func TestRowView(t *testing.T) {
 			[]any{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}),
 		reducetest.Rows(one, []any{7}))
 	assert.Equal(t, []string{
-		"-D 1 2 3 1.5 2.5 1 {1234 0} s b true 1 20487 1770091506000 \"s\" 7\n",
+		"-D 1 2 3 1.5 2.5 1 {1234 0} s b true 1 20487 1770091506000 \"s\" 7 wrong types: 0 {0 0}  false\n",
 		"nulls: 0 0  false true\n",
 	}, seen)
 	assert.Len(t, res.Rows, 1)
 	assert.Equal(t, change.Delete, res.Rows[0][0])
+}
+
+// A NULL reads as the zero value whatever its slot holds (here: 42, 1.5, "x", true).
+func TestRowViewNullsReadAsZero(t *testing.T) {
+	s := change.MustSchema([]arrow.Field{
+		change.Col("i", arrow.PrimitiveTypes.Int64), change.Col("f", arrow.PrimitiveTypes.Float64),
+		change.Col("s", arrow.BinaryTypes.String), change.Col("b", arrow.FixedWidthTypes.Boolean),
+		change.Col("d", &arrow.Decimal128Type{Precision: 10, Scale: 0}),
+	})
+	null := memory.NewBufferBytes([]byte{0})
+	col := func(dt arrow.DataType, bufs ...*memory.Buffer) arrow.Array {
+		return array.MakeFromData(array.NewData(dt, 1, append([]*memory.Buffer{null}, bufs...), nil, 1, 0))
+	}
+	i64 := col(arrow.PrimitiveTypes.Int64, memory.NewBufferBytes(arrow.GetBytes([]int64{42})))
+	f64 := col(arrow.PrimitiveTypes.Float64, memory.NewBufferBytes(arrow.GetBytes([]float64{1.5})))
+	str := col(arrow.BinaryTypes.String, memory.NewBufferBytes(arrow.GetBytes([]int32{0, 1})), memory.NewBufferBytes([]byte("x")))
+	bl := col(arrow.FixedWidthTypes.Boolean, memory.NewBufferBytes([]byte{1}))
+	dec := col(&arrow.Decimal128Type{Precision: 10, Scale: 0}, memory.NewBufferBytes(arrow.GetBytes([]decimal128.Num{decimal128.FromI64(7)})))
+	rec := array.NewRecordBatch(s.Arrow(), []arrow.Array{i64, f64, str, bl, dec}, 1)
+	b, err := change.NewBatch(s, rec, []change.Op{change.Insert})
+	require.NoError(t, err)
+	var got string
+	j, err := reduce.NewNestedLoopJoin(reduce.NestedLoopJoinConfig{Left: s, Right: s, Predicate: func(l, r reduce.RowView) bool {
+		got = fmt.Sprint(l.Int(0), l.Float(1), l.Str(2) == "", l.Bool(3), l.Decimal(4), l.Float(0), l.Int(3))
+		return false
+	}})
+	require.NoError(t, err)
+	b.Retain()
+	err = j.Join(context.Background(), shuffle.NewSliceStream(b), func(context.Context) (shuffle.Stream, error) {
+		b.Retain()
+		return shuffle.NewSliceStream(b), nil
+	}, func(out *change.Batch) error { out.Release(); return nil })
+	require.NoError(t, err)
+	b.Release()
+	assert.Equal(t, "0 0 true false {0 0} 0 0", got)
 }

@@ -2,15 +2,21 @@ package reduce_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/strata-data/strata/change"
 	"github.com/strata-data/strata/reduce"
+	"github.com/strata-data/strata/reduce/reducetest"
 )
 
 // The reference the join kernels are checked against: a nested loop over plain rows,
@@ -224,4 +230,27 @@ func canon(s *change.Schema, rows [][]any) [][]any {
 	}
 	defer b.Release()
 	return b.Plain()
+}
+
+// rowsOf reads the rows of an input as plain values.
+func rowsOf(in reducetest.Input) [][]any {
+	s := in.Stream(nil, 0)
+	defer s.Close()
+	var rows [][]any
+	for {
+		b, err := s.Next(context.Background())
+		if err != nil {
+			return rows
+		}
+		rows = append(rows, b.Plain()...)
+		b.Release()
+	}
+}
+
+// assertNoSpills checks that dir holds no files.
+func assertNoSpills(t *testing.T, dir string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, ents, "spill files left behind")
 }

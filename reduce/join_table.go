@@ -57,6 +57,7 @@ type joinTable struct {
 	nulls      []uint64 // rows with a NULL key (when they are emitted alone)
 
 	trackBW, trackPW, trackRW, keepNulls bool
+	retractions                          bool    // a row held is -U or -D
 	groups                               []int32 // scratch
 	acct                                 account
 }
@@ -160,6 +161,16 @@ func (t *joinTable) reserve(rows int) {
 	t.count()
 }
 
+// hasRetraction reports whether any op is -U or -D.
+func hasRetraction(ops []change.Op) bool {
+	for _, op := range ops {
+		if op.IsRetraction() {
+			return true
+		}
+	}
+	return false
+}
+
 // add takes over b and indexes its rows.
 func (t *joinTable) add(b *change.Batch) {
 	bi := len(t.batches)
@@ -167,6 +178,7 @@ func (t *joinTable) add(b *change.Batch) {
 	t.arrow += batchBytes(b)
 	n := b.Len()
 	ops := b.Ops()
+	t.retractions = t.retractions || hasRetraction(ops)
 	if t.keys == nil {
 		for r := range n {
 			t.refs = push(t.refs, rowRef(bi, r))
@@ -318,13 +330,28 @@ func (p *pass) probe(b *change.Batch) error {
 	}
 	groups := p.groups[:n]
 	t.keys.lookup(p.pk, groups)
+	inserts := !t.retractions && !hasRetraction(ops)
 	for r, g := range groups {
 		var matched int64
 		if g >= 0 {
 			if t.trackPW {
 				t.pw[g] += sign(ops[r])
 			}
-			if p.pairs || t.trackRW {
+			switch {
+			case p.pairs && p.pred == nil && !t.trackRW:
+				// The common case, without a call per pair; with no retraction on
+				// either side every pair is an insert.
+				pr := rowRef(0, r)
+				for i := t.head[g]; i >= 0; i = t.next[i] {
+					op := change.Insert
+					if !inserts {
+						op = pairOp(t.op(t.refs[i]), ops[r])
+					}
+					if err := p.pair(t.refs[i], pr, op); err != nil {
+						return err
+					}
+				}
+			case p.pairs || t.trackRW:
 				for i := t.head[g]; i >= 0; i = t.next[i] {
 					if err := p.candidate(i, b, r); err != nil {
 						return err

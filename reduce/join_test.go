@@ -415,28 +415,6 @@ func TestHashJoinBuildsOnTheSmallerSide(t *testing.T) {
 	}
 }
 
-func TestHashJoinOverBudget(t *testing.T) {
-	big := reducetest.Generate(orders, 20_000, func(i int, row change.Row) change.Op {
-		row[0], row[1], row[2] = change.Int(int64(i)), change.Int(int64(i%4)), change.Str("x")
-		return change.Insert
-	})
-	cfg := func(budget *change.Budget, build reduce.Side) reduce.HashJoinConfig {
-		return reduce.HashJoinConfig{
-			Type: reduce.InnerJoin, Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"},
-			Build: build, Budget: budget,
-		}
-	}
-	budget := reducetest.NewBudget(256 << 10)
-	err := reducetest.RunError(t, newJoin(t, cfg(budget, reduce.RightSide)), reducetest.Options{Budget: budget, BatchRows: 500}, customersIn(), big)
-	require.ErrorIs(t, err, reduce.ErrOverBudget)
-	assert.ErrorContains(t, err, "right input at")
-
-	budget = reducetest.NewBudget(256 << 10)
-	res := reducetest.Run(t, newJoin(t, cfg(budget, reduce.AutoSide)), reducetest.Options{Budget: budget, BatchRows: 500}, customersIn(), big)
-	assert.Len(t, res.Rows, 15_000, "the small side fits")
-	assert.LessOrEqual(t, res.Peak, int64(256<<10))
-}
-
 func TestHashJoinCleansUpOnEmitError(t *testing.T) {
 	for _, typ := range allJoins {
 		budget := reducetest.NewBudget(0)

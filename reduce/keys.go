@@ -3,15 +3,14 @@ package reduce
 import (
 	"fmt"
 	"math"
-	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
-	"github.com/zeebo/xxh3"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/shuffle"
 )
 
 // A key column is normalized to int64 words (every integer width, booleans, dates,
@@ -155,7 +154,7 @@ func (k *batchKeys) load(b *change.Batch, cols []int) {
 			k.strs[p.str] = byteColOf(a)
 		}
 	}
-	k.hashKeys()
+	k.hashKeys(b, cols)
 	k.acct.set(int64(cap(k.nulls)) + 8*int64(cap(k.hash)) + k.bufBytes())
 }
 
@@ -264,17 +263,8 @@ func (k *batchKeys) floatWords(a arrow.Array, w, n int) []int64 {
 	return out
 }
 
-// Hash mixing: each word is folded into the row's state with a multiply and a rotate,
-// strings through xxh3, and the state finished with murmur3's avalanche, so that every
-// bit of the hash depends on every bit of the key (the table takes slots from the low
-// bits, tags from the high ones, and grace partitions from a seeded remix).
-const (
-	hashSeed  = 0x9e3779b97f4a7c15
-	hashPrime = 0xc2b2ae3d27d4eb4f
-)
-
-func fold(h uint64, w uint64) uint64 { return bits.RotateLeft64((h^w)*hashPrime, 31) }
-
+// avalanche is murmur3's finalizer: every bit of the result depends on every bit of
+// h. It remixes key hashes with a seed for grace partitions.
 func avalanche(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
@@ -284,30 +274,16 @@ func avalanche(h uint64) uint64 {
 	return h
 }
 
-// hashKeys computes the hash of every row's key, column by column.
-func (k *batchKeys) hashKeys() {
+// hashKeys hashes the key columns cols of b with shuffle.HashKeys, the hash map tasks
+// partition by, over the same canonical values the table compares (integers of every
+// width as int64, canonical floats, string and binary alike), so that equal keys hash
+// alike. The table takes slots from the low bits and tags from the high ones.
+func (k *batchKeys) hashKeys(b *change.Batch, cols []int) {
 	if cap(k.hash) < k.n {
 		k.hash = make([]uint64, k.n, max(k.n, 2*cap(k.hash)))
 	}
-	h := k.hash[:k.n]
-	k.hash = h
-	for r := range h {
-		h[r] = hashSeed
-	}
-	for _, ws := range k.words {
-		ws = ws[:len(h)]
-		for r, w := range ws {
-			h[r] = fold(h[r], uint64(w))
-		}
-	}
-	for _, s := range k.strs {
-		for r := range h {
-			h[r] = fold(h[r], xxh3.Hash(s.at(r)))
-		}
-	}
-	for r := range h {
-		h[r] = avalanche(h[r])
-	}
+	k.hash = k.hash[:k.n]
+	shuffle.HashKeys(b, cols, k.hash)
 }
 
 // release gives back what the buffers counted.

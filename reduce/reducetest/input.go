@@ -57,10 +57,13 @@ func Generate(s *change.Schema, n int, gen func(i int, row change.Row) change.Op
 
 // Stream returns a fresh stream of the input's batches of batchRows rows (0: 1024),
 // allocated from mem as they are read: for a reducer that reads an input more than
-// once, such as a nested-loop join's inner side.
+// once, such as a nested-loop join's inner side. A nil mem is the default allocator.
 func (in Input) Stream(mem memory.Allocator, batchRows int) shuffle.Stream {
 	if batchRows <= 0 {
 		batchRows = 1024
+	}
+	if mem == nil {
+		mem = memory.DefaultAllocator
 	}
 	if in.err != nil {
 		return errStream{in.err}

@@ -223,6 +223,10 @@ func key(row []any) string {
 			b = v.UTC().AppendFormat(append(b, 'T'), time.RFC3339Nano)
 		case float64:
 			b = strconv.AppendFloat(append(b, 'F'), v, 'g', -1, 64)
+		case int64:
+			b = strconv.AppendInt(append(b, 'I'), v, 10)
+		case bool:
+			b = strconv.AppendBool(append(b, 'b'), v)
 		default:
 			b = fmt.Appendf(b, "%T:%v", v, v)
 		}
