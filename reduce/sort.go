@@ -360,6 +360,11 @@ func (s *orderedStream) free() {
 // gatherRows builds a batch of the rows refs of srcs (batches of schema s), with
 // their ops, allocated from mem.
 func gatherRows(mem memory.Allocator, s *change.Schema, srcs []*change.Batch, refs []uint64) *change.Batch {
+	return gatherRowsOps(mem, s, srcs, refs, nil)
+}
+
+// gatherRowsOps is gatherRows with the given ops (nil: the rows' own).
+func gatherRowsOps(mem memory.Allocator, s *change.Schema, srcs []*change.Batch, refs []uint64, ops []change.Op) *change.Batch {
 	cols := make([]arrow.Array, s.NumFields())
 	for c := range cols {
 		cols[c] = gather(mem, s.Field(c).Type, srcs, c, refs)
@@ -368,11 +373,15 @@ func gatherRows(mem memory.Allocator, s *change.Schema, srcs []*change.Batch, re
 	for _, c := range cols {
 		c.Release()
 	}
-	ops := make([]change.Op, len(refs))
+	own := make([]change.Op, len(refs))
 	for i, r := range refs {
-		ops[i] = srcs[refSrc(r)].Ops()[refPos(r)]
+		if ops != nil {
+			own[i] = ops[i]
+		} else {
+			own[i] = srcs[refSrc(r)].Ops()[refPos(r)]
+		}
 	}
-	b, err := change.NewBatch(s, rec, ops)
+	b, err := change.NewBatch(s, rec, own)
 	if err != nil {
 		panic(err) // the sources' schema and ops
 	}
