@@ -145,9 +145,13 @@ type msSpec struct {
 // the next level of hash bits if they still do not fit. The state of a single group
 // (its distinct values) must fit the budget.
 //
-// Memory: the budget's peak stays within its limit plus allowances for estimates (the
-// growth of the table and states by one input batch is predicted before the batch is
-// taken in); a limit below shuffle.SpillScratch plus two batches is the floor.
+// Memory: before it takes in a batch, the aggregate predicts the growth of its table
+// and states, and spills first if they could go over the budget's limit with room
+// left for an output batch; so the peak stays within the limit plus the input batch
+// and estimates. Under a limit below 8 × shuffle.SpillScratch (~12 MiB) it keeps no
+// room for its spill writer, whose buffers then go beyond the limit while it writes,
+// and it always may hold 256 KiB of groups (TestHashAggregateBoundedMemory states the
+// slack at a 2 MiB limit).
 type HashAggregate struct {
 	cfg      AggregateConfig
 	groupBy  []int

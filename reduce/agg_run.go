@@ -7,7 +7,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/strata-data/strata/change"
-	"github.com/strata-data/strata/shuffle"
 )
 
 // aggRun is an aggregate's groups in memory: the key table, the row count and each
@@ -310,7 +309,7 @@ func (r *aggRun) over(b *change.Batch, gk *groupKeys) bool {
 	if r.bytes() < minRun {
 		return false
 	}
-	reserve := shuffle.SpillScratch + int64(min(a.cfg.BatchRows, r.t.Len()))*r.outRowBytes()
+	reserve := writeScratch(limit) + int64(min(a.cfg.BatchRows, r.t.Len()))*r.outRowBytes()
 	used := a.cfg.Budget.Allocated() + reserve
 	var keyCols []int
 	if gk == r.raw {

@@ -58,8 +58,9 @@ type MergeJoinConfig struct {
 // in bounded memory. Output ops follow the join's rules for change streams (see
 // JoinType): for insert-only inputs, the output is the SQL join, all inserts.
 //
-// Memory: with a budget limit, each sort's merge gets a quarter of it and the right
-// rows of one key another quarter (see Sort for what a limit below a few MiB costs).
+// Memory: with a budget limit, each sort's final merge gets a quarter of it (merging
+// its runs down to one when two do not fit) and the right rows of one key another
+// quarter; see Sort for the slack under a limit below a few MiB.
 type MergeJoin struct {
 	cfg   MergeJoinConfig
 	spec  *joinSpec

@@ -192,3 +192,41 @@ func TestMergeJoinCleansUpOnEmitFailure(t *testing.T) {
 	_, err := reducetest.Exec(ctx, j, reducetest.Options{}, in(10), in(10))
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// The merge join's bounded-memory test (see boundedSlack): both inputs more than 10
+// times the budget, and a key with more right rows than a quarter of the budget holds.
+func TestMergeJoinBoundedMemory(t *testing.T) {
+	const batchRows = 1024
+	left := eventsInput(300_000, 50_000)
+	users := change.MustSchema([]arrow.Field{change.Col("uid", arrow.PrimitiveTypes.Int32), change.Col("name", arrow.BinaryTypes.String)})
+	right := reducetest.Generate(users, 330_000, func(i int, row change.Row) change.Op {
+		row[0] = change.Int(int64(i))
+		if i >= 300_000 {
+			row[0] = change.Int(7) // 30 000 more right rows of user 7
+		}
+		row[1] = change.Str(fmt.Sprintf("user %09d of the bounded test, whose name is long enough", i))
+		return change.Insert
+	})
+	lb, rb := inputBytes(left, batchRows), inputBytes(right, batchRows)
+	require.GreaterOrEqual(t, lb, int64(10*boundedLimit))
+	require.GreaterOrEqual(t, rb, int64(10*boundedLimit))
+	cfg := func(budget *change.Budget, dir string) reduce.MergeJoinConfig {
+		return reduce.MergeJoinConfig{Type: reduce.LeftJoin, Left: events, Right: users, LeftKeys: []string{"user"}, RightKeys: []string{"uid"},
+			Output: []reduce.Column{{Side: reduce.LeftSide, Name: "id"}, {Side: reduce.RightSide, Name: "name"}}, Budget: budget, SpillDir: dir}
+	}
+	whole := reducetest.Run(t, newMergeJoin(t, cfg(reducetest.NewBudget(0), "")), reducetest.Options{BatchRows: batchRows}, left, right)
+	dir := t.TempDir()
+	budget := reducetest.NewBudget(boundedLimit)
+	j := newMergeJoin(t, cfg(budget, dir))
+	bounded := reducetest.Run(t, j, reducetest.Options{Budget: budget, BatchRows: batchRows}, left, right)
+	require.Equal(t, len(whole.Rows), len(bounded.Rows))
+	// The same rows; within user 7, whose right rows spilled, in another order.
+	equalRows(t, bounded.Sorted().Rows, whole.Sorted().Rows)
+	st := j.Stats()
+	assert.Positive(t, st.Left.Runs)
+	assert.Positive(t, st.Right.Runs)
+	assert.Positive(t, st.SpilledGroups)
+	assert.LessOrEqual(t, bounded.Peak, int64(boundedLimit+boundedSlack))
+	assertEmptyDir(t, dir)
+	t.Logf("inputs %d and %d bytes, budget %d: %d rows, peak %d bytes (in memory: %d), %+v", lb, rb, boundedLimit, len(bounded.Rows), bounded.Peak, whole.Peak, st)
+}

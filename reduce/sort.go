@@ -60,10 +60,12 @@ const DefaultMaxFanIn = 64
 // sort: runs sorted in memory are spilled (shuffle spill files) and merged k ways,
 // in several passes when there are more runs than the fan-in.
 //
-// Memory: the budget's peak stays within its limit plus one input batch plus an
-// allowance for estimates (an output batch whose rows are longer than the average,
-// the spill reader's decoding buffers); with a limit below about 2 MiB, the spill
-// writer's buffers (shuffle.SpillScratch) and two run readers are the floor.
+// Memory: the sort plans its runs and merges within the budget's limit, so the peak
+// stays within the limit plus the input batch being read and estimates (an output
+// batch of longer rows than the average). Under a limit below 8 × shuffle.SpillScratch
+// (~12 MiB) it keeps no room for its spill writer, whose buffers then go beyond the
+// limit while a run is written, and a merge reads at least two runs whatever they
+// cost (TestSortBoundedMemory states the slack at a 2 MiB limit).
 type Sort struct {
 	cfg   SortConfig
 	stats struct{ runs, passes, spilled atomic.Int64 }

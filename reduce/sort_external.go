@@ -13,6 +13,18 @@ import (
 // stored and as decoded (a third of the writer's shuffle.SpillScratch).
 const readScratch = shuffle.SpillScratch / 3
 
+// writeScratch is the room a kernel keeps, within a limit of limit bytes, for the
+// buffers of the spill writer it may open: shuffle.SpillScratch under a large limit,
+// none under a small one, where it would leave too little for the data; there the
+// writer's buffers go over the limit while it writes (the stated slack of the
+// bounded-memory tests).
+func writeScratch(limit int64) int64 {
+	if limit >= 8*shuffle.SpillScratch {
+		return shuffle.SpillScratch
+	}
+	return 0
+}
+
 // sorter is one run of a Sort: it reads the input into memory, spilling sorted runs
 // when the next batch would not fit, and returns the rows in order: from memory when
 // nothing spilled, else from a k-way merge of the runs.
@@ -107,7 +119,7 @@ func (x *sorter) spillRows() int {
 func (x *sorter) add(ctx context.Context, b *change.Batch) error {
 	r := x.run
 	need := r.bytes + shuffle.BatchBytes(b) + sortBytesPerRow*int64(r.rows+b.Len()) +
-		shuffle.SpillScratch + int64(x.spillRows())*x.rowBytes()
+		writeScratch(x.runLimit) + int64(x.spillRows())*x.rowBytes()
 	if x.runLimit > 0 && r.rows > 0 && need > x.runLimit {
 		if err := x.spill(ctx); err != nil {
 			b.Release()
@@ -168,16 +180,21 @@ func (x *sorter) write(ctx context.Context, s rowSource) (shuffle.SpillFile, err
 
 // fanIn is how many runs one merge reads at once: as many as fit the merge's memory
 // (a reader's scratch and up to three batches each, beside an output batch and, for
-// a merge into a run, a spill writer), within MaxFanIn, and at least 2.
+// a merge into a run, a spill writer), within MaxFanIn, and at least 2; except that
+// a final merge that cannot hold 2 runs reads 1 (the runs are merged down to one).
 func (x *sorter) fanIn(final bool) int {
 	fan := x.sort.cfg.MaxFanIn
 	if x.mergeLimit > 0 {
 		perRun := readScratch + 3*x.runBatch
 		free := x.mergeLimit - int64(x.sort.cfg.BatchRows)*x.rowBytes()
 		if !final {
-			free -= shuffle.SpillScratch
+			free -= writeScratch(x.mergeLimit)
 		}
-		fan = int(min(max(free/perRun, 2), int64(fan)))
+		least := int64(2)
+		if final {
+			least = 1
+		}
+		fan = int(min(max(free/perRun, least), int64(fan)))
 	}
 	return fan
 }
@@ -188,6 +205,9 @@ func (x *sorter) fanIn(final bool) int {
 func (x *sorter) merge(ctx context.Context) (shuffle.Stream, error) {
 	fan, last := x.fanIn(false), x.fanIn(true)
 	for len(x.runs) > last {
+		if len(x.runs) <= fan && last == 1 {
+			fan = len(x.runs) // one merge down to one run
+		}
 		var next []shuffle.SpillFile
 		for len(x.runs) > 0 && len(next)+len(x.runs) > last {
 			k := min(fan, len(x.runs))

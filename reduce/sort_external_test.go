@@ -27,13 +27,13 @@ func TestExternalSortEqualsInMemorySort(t *testing.T) {
 		for _, fan := range []int{2, 3, 0} {
 			t.Run(fmt.Sprint(keys, fan), func(t *testing.T) {
 				dir := t.TempDir()
-				budget := reducetest.NewBudget(64 << 10) // far below the input's ~300 KB: a run per input batch
+				budget := reducetest.NewBudget(64 << 10) // far below the input's ~300 KB
 				s := newSort(t, reduce.SortConfig{Keys: keys, Budget: budget, BatchRows: 500, SpillDir: dir,
 					MaxFanIn: fan, SpillCodec: shuffle.Codec(i % 3)})
 				res := reducetest.Run(t, s, reducetest.Options{Budget: budget, BatchRows: 100}, sortInput(rows))
 				res.AssertOrdered(t, wantRows(refSort(rows, keys))...)
 				st := s.Stats()
-				assert.Equal(t, int64(20), st.Runs)
+				assert.Greater(t, st.Runs, int64(4), "runs of a few input batches")
 				assert.Positive(t, st.SpilledBytes)
 				if fan == 2 || fan == 3 {
 					assert.Positive(t, st.Merges, "more runs than the fan-in: several passes")
