@@ -681,6 +681,11 @@ func (m *minMax) take(a arrow.Array, gids []int32, signs []int64) error {
 		k.strs[p.str] = byteColOf(a)
 	}
 	bm, off := valid(a)
+	switch m.kind {
+	case valSigned, valUnsigned, valFloat:
+		m.takeWords(k.words[p.word][:n], gids[:n], bm, off)
+		return nil
+	}
 	for r, g := range gids[:n] {
 		if !isValid(bm, off, r) {
 			continue
@@ -697,6 +702,45 @@ func (m *minMax) take(a arrow.Array, gids []int32, signs []int64) error {
 		m.offer(g, v)
 	}
 	return nil
+}
+
+// takeWords offers one-word values, typed loops without normValue.
+func (m *minMax) takeWords(ws []int64, gids []int32, bm []byte, off int) {
+	better := func(w, cur int64) bool {
+		switch m.kind {
+		case valUnsigned:
+			return m.max && uint64(w) > uint64(cur) || !m.max && uint64(w) < uint64(cur)
+		case valFloat:
+			c := order.CompareFloat(math.Float64frombits(uint64(w)), math.Float64frombits(uint64(cur)))
+			return m.max && c > 0 || !m.max && c < 0
+		}
+		return m.max && w > cur || !m.max && w < cur
+	}
+	if m.kind == valSigned && bm == nil {
+		has, w0 := m.has, m.w0
+		if m.max {
+			for r, w := range ws {
+				if g := gids[r]; !has[g] || w > w0[g] {
+					has[g], w0[g] = true, w
+				}
+			}
+		} else {
+			for r, w := range ws {
+				if g := gids[r]; !has[g] || w < w0[g] {
+					has[g], w0[g] = true, w
+				}
+			}
+		}
+		return
+	}
+	for r, w := range ws {
+		if !isValid(bm, off, r) {
+			continue
+		}
+		if g := gids[r]; !m.has[g] || better(w, m.w0[g]) {
+			m.has[g], m.w0[g] = true, w
+		}
+	}
 }
 
 func (m *minMax) update(a arrow.Array, gids []int32, signs []int64) error {
