@@ -451,9 +451,8 @@ func (a *HashAggregate) tooBig(r *aggRun, level int) error {
 	what := fmt.Sprintf("%d groups", r.t.Len())
 	if r.t.Len() == 1 {
 		what = "the state of one group"
-		for _, m := range a.ms {
-			what += fmt.Sprintf(" (its distinct values of column %q)", a.cfg.Schema.Field(m.col).Name)
-			break
+		if len(a.ms) > 0 {
+			what += fmt.Sprintf(" (its distinct values of column %q)", a.cfg.Schema.Field(a.ms[0].col).Name)
 		}
 	}
 	return fmt.Errorf("%w: hash aggregate: %s of one partition at spill level %d do not fit the budget of %d bytes",
