@@ -312,7 +312,6 @@ type mergeJoiner struct {
 	ridx       int             // the right cursor's batch in rsrcs
 	groupLimit int64
 	g          mjGroup
-	acct       account
 	// which rows the join type emits
 	pairs, leftAlone, rightAlone, semi bool
 }
@@ -332,7 +331,6 @@ type mjSeg struct{ src, from, to int }
 
 func (m *mergeJoiner) init(streams [2]shuffle.Stream, emit Emit) {
 	m.e = newEmitter(m.spec, emit)
-	m.acct = account{budget: m.spec.budget}
 	for side := range 2 {
 		m.cur[side] = &mjCursor{side: side, stream: streams[side], keys: newBatchKeys(m.spec.layout, m.spec.budget),
 			cols: make([]arrow.Array, len(m.spec.keys[side]))}
@@ -772,5 +770,4 @@ func (m *mergeJoiner) release() {
 			c.keys.release()
 		}
 	}
-	m.acct.set(0)
 }

@@ -146,7 +146,7 @@ func (m *mergeStream) slot(b *change.Batch) int {
 
 func (c *mergeCursor) isNull() bool { return len(c.null) > 0 && c.null[c.row] }
 
-// less orders the current rows of two cursors.
+// compare orders the current rows of two cursors.
 func (m *mergeStream) compare(a, b *mergeCursor) int {
 	an, bn := a.isNull(), b.isNull()
 	from := 0
