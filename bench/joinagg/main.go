@@ -1,0 +1,89 @@
+// Command joinagg times strata's hash join + filter + group by + sum against DuckDB's
+// on the same generated data (10M-row fact, 1M-row dimension), with one and two
+// threads, and prints the ratios of the medians.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"time"
+)
+
+var errEOF = io.EOF
+
+func main() {
+	factRows := flag.Int("fact", 10_000_000, "fact rows")
+	dimRows := flag.Int("dim", 1_000_000, "dimension rows")
+	rounds := flag.Int("rounds", 5, "timed runs per engine and thread count (medians)")
+	flag.Parse()
+	if err := run(*factRows, *dimRows, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "joinagg:", err)
+		os.Exit(1)
+	}
+}
+
+func run(factRows, dimRows, rounds int) error {
+	ctx := context.Background()
+	t0 := time.Now()
+	d := generate(factRows, dimRows, 42)
+	want := d.reference()
+	s := loadStrata(d)
+	defer s.release()
+	ddb, err := loadDuckDB(d)
+	if err != nil {
+		return fmt.Errorf("duckdb: %w", err)
+	}
+	defer ddb.db.Close()
+	fmt.Printf("data: %d fact rows, %d dimension rows, loaded in %.1fs\n", factRows, dimRows, time.Since(t0).Seconds())
+
+	for _, threads := range []int{1, 2} {
+		var st, dt []time.Duration
+		for range rounds { // alternate the engines so load affects both alike
+			t, got, err := runStrata(ctx, s, threads)
+			if err != nil {
+				return fmt.Errorf("strata: %w", err)
+			}
+			if err := check("strata", got, want); err != nil {
+				return err
+			}
+			st = append(st, t)
+			t, got, err = ddb.run(threads)
+			if err != nil {
+				return fmt.Errorf("duckdb: %w", err)
+			}
+			if err := check("duckdb", got, want); err != nil {
+				return err
+			}
+			dt = append(dt, t)
+		}
+		sm, dm := median(st), median(dt)
+		fmt.Printf("threads=%d: strata median %.3fs %v, duckdb median %.3fs %v\n", threads, sm.Seconds(), st, dm.Seconds(), dt)
+		fmt.Printf("ratio strata/duckdb threads=%d: %.2f\n", threads, sm.Seconds()/dm.Seconds())
+	}
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// check compares sums per region with the reference, up to float rounding (the
+// engines add in different orders).
+func check(engine string, got, want map[string]float64) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%s: %d regions, want %d", engine, len(got), len(want))
+	}
+	for r, w := range want {
+		if g, ok := got[r]; !ok || math.Abs(g-w) > 1e-9*math.Max(1, math.Abs(w)) {
+			return fmt.Errorf("%s: region %s sum %v, want %v", engine, r, got[r], w)
+		}
+	}
+	return nil
+}
