@@ -44,10 +44,18 @@ func allCols(s *change.Schema) []int {
 // groups, in insertion order; lookups find what was inserted and nothing else; the
 // slots double as keys arrive; and the budget counts exactly the table's bytes.
 func TestKeyTableAgainstMap(t *testing.T) {
+	t.Run("int64,string", func(t *testing.T) { keyTableAgainstMap(t, true) })
+	t.Run("int64 inline", func(t *testing.T) { keyTableAgainstMap(t, false) })
+}
+
+func keyTableAgainstMap(t *testing.T, withString bool) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
 	budget := change.NewBudget(0, mem)
 	s := keySchema(t, arrow.PrimitiveTypes.Int64, arrow.BinaryTypes.String)
+	if !withString {
+		s = keySchema(t, arrow.PrimitiveTypes.Int64)
+	}
 	l := layoutOf(s)
 	tab := newKeyTable(l, budget)
 	bk := newBatchKeys(l, budget)
@@ -61,6 +69,12 @@ func TestKeyTableAgainstMap(t *testing.T) {
 				str = nil
 			}
 			rows[i] = []any{change.Insert, rng.Int64N(300) - 150, str}
+			if !withString {
+				rows[i] = []any{change.Insert, rng.Int64N(3000) - 1500}
+				if str == nil {
+					rows[i][1] = nil
+				}
+			}
 		}
 		b, err := change.FromRows(mem, s, rows)
 		require.NoError(t, err)
@@ -70,7 +84,7 @@ func TestKeyTableAgainstMap(t *testing.T) {
 		tab.insert(bk, groups)
 		assert.LessOrEqual(t, tab.bytes(), before, "bytesAfter bounds the growth")
 		for i, r := range rows {
-			if r[2] == nil {
+			if r[len(r)-1] == nil || r[1] == nil {
 				require.Equal(t, int32(-1), groups[i], "a NULL key is not inserted")
 				continue
 			}
@@ -85,15 +99,19 @@ func TestKeyTableAgainstMap(t *testing.T) {
 		b.Release()
 	}
 	assert.Equal(t, len(want), tab.Len())
-	assert.Greater(t, len(tab.slots), minSlots, "the slots grew")
-	assert.LessOrEqual(t, 2*tab.Len(), len(tab.slots), "at most half full")
+	assert.Greater(t, tab.numSlots(), minSlots, "the slots grew")
+	assert.LessOrEqual(t, 2*tab.Len(), tab.numSlots(), "at most half full")
+	assert.Equal(t, !withString, tab.stride == 2, "a one-word key is kept in the slots")
 
 	// Lookups: every inserted key, and keys never inserted.
 	var rows [][]any
-	for k := range 400 {
-		rows = append(rows, []any{change.Insert, int64(k - 200), fmt.Sprintf("s%d", k%40)})
+	for k := range 4000 {
+		rows = append(rows, []any{change.Insert, int64(k - 2000), fmt.Sprintf("s%d", k%40)})
+		if !withString {
+			rows[k] = rows[k][:2]
+		}
 	}
-	rows = append(rows, []any{change.Insert, nil, "s1"})
+	rows = append(rows, []any{change.Insert, nil, "s1"}[:len(rows[0])])
 	b, err := change.FromRows(mem, s, rows)
 	require.NoError(t, err)
 	bk.load(b, allCols(s))
@@ -155,6 +173,41 @@ func TestKeyTableCollisions(t *testing.T) {
 	tab.lookup(bk, probe[:2])
 	assert.Equal(t, int32(-1), probe[0])
 	assert.Equal(t, groups[1], probe[1], "(1, 0x01) is row 1's key")
+}
+
+// The same for keys of one word, kept in the slots.
+func TestKeyTableCollisionsInline(t *testing.T) {
+	s := keySchema(t, arrow.PrimitiveTypes.Int32)
+	l := layoutOf(s)
+	tab := newKeyTable(l, nil)
+	bk := newBatchKeys(l, nil)
+	var rows [][]any
+	for i := range 300 {
+		rows = append(rows, []any{change.Insert, i % 37})
+	}
+	b, err := change.FromRows(nil, s, rows)
+	require.NoError(t, err)
+	defer b.Release()
+	bk.load(b, allCols(s))
+	for i := range bk.hash {
+		bk.hash[i] = 0xdead_beef_0000_0042
+	}
+	groups := make([]int32, b.Len())
+	tab.insert(bk, groups)
+	require.Equal(t, 37, tab.Len())
+	for i := range rows {
+		assert.Equal(t, int32(i%37), groups[i], "row %d", i)
+	}
+	probe := make([]int32, b.Len())
+	tab.lookup(bk, probe)
+	assert.Equal(t, groups, probe)
+	tab.grow()
+	tab.lookup(bk, probe)
+	assert.Equal(t, groups, probe, "after a rehash")
+	bk.words[0][0] = 99 // a key not in the table, with the same hash
+	tab.lookup(bk, probe)
+	assert.Equal(t, int32(-1), probe[0])
+	assert.Equal(t, groups[1:], probe[1:])
 }
 
 // Keys normalize so that what SQL calls equal hashes and compares equal: integers
