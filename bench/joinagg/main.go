@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 )
@@ -20,8 +21,23 @@ func main() {
 	factRows := flag.Int("fact", 10_000_000, "fact rows")
 	dimRows := flag.Int("dim", 1_000_000, "dimension rows")
 	rounds := flag.Int("rounds", 5, "timed runs per engine and thread count (medians)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "joinagg:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "joinagg:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*factRows, *dimRows, *rounds); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "joinagg:", err)
 		os.Exit(1)
 	}
