@@ -206,7 +206,8 @@ func BenchmarkDecodePayloadOnly(b *testing.B) {
 	for i := range recs {
 		size += int64(len(recs[i].Value) + len(recs[i].Key))
 	}
-	b.Run("strata", func(b *testing.B) { benchDecode(b, recs, false, false) })
+	b.Run("strata-cold", func(b *testing.B) { benchDecode(b, recs, false, false) })
+	b.Run("strata-steady", func(b *testing.B) { benchDecode(b, recs, false, true) })
 	b.Run("encoding-json", func(b *testing.B) {
 		b.SetBytes(size / int64(len(recs)))
 		for i := 0; i < b.N; i++ {
