@@ -308,11 +308,9 @@ func (a *account) set(n int64) {
 }
 
 // keyTable is a flat open-addressing hash table of distinct keys, numbered 0, 1, ...
-// (groups) in insertion order. A slot is 8 bytes: the low 32 bits of the key's hash as
-// a tag, and the group plus one (0: empty); slots are probed linearly from the slot the
-// hash's low bits name and kept at most half full, doubling as keys arrive. The tag
-// holds a slot's home, so doubling moves slots in order (each to its home or its home
-// plus the old size) without the keys' hashes, and writes mostly sequentially. Keys are stored normalized, column by
+// (groups) in insertion order. A slot is 8 bytes: the upper 32 bits of the key's hash
+// as a tag, and the group plus one (0: empty); slots are probed linearly and kept at
+// most half full, doubling as keys arrive. Keys are stored normalized, column by
 // column, so a probe compares a whole batch one key word at a time; rows with a NULL in
 // any key column are neither inserted nor found. A key of one word (any single key
 // column but a string or a decimal) is also kept in the slot, after its tag, so that a
@@ -322,8 +320,7 @@ type keyTable struct {
 	slots  []uint64 // stride words per slot
 	stride uint64   // 2 when the key word is inline, else 1
 	mask   uint64
-	n      int       // groups
-	gcap   int       // capacity of the per-group arrays
+	hashes []uint64  // per group
 	words  [][]int64 // per key word, per group
 	arena  [][]byte  // per string column: the strings of all groups, back to back
 	ends   [][]int64 // per string column, per group: where its string ends in arena
@@ -355,11 +352,11 @@ func newKeyTable(l *keyLayout, budget *change.Budget) *keyTable {
 func (t *keyTable) numSlots() int { return len(t.slots) / int(max(t.stride, 1)) }
 
 // Len returns the number of distinct keys.
-func (t *keyTable) Len() int { return t.n }
+func (t *keyTable) Len() int { return len(t.hashes) }
 
 // bytes returns the table's Go-heap bytes.
 func (t *keyTable) bytes() int64 {
-	n := 8*int64(cap(t.slots)) + 8*int64(cap(t.pos)) + 4*int64(cap(t.sel))
+	n := 8*int64(cap(t.slots)) + 8*int64(cap(t.hashes)) + 8*int64(cap(t.pos)) + 4*int64(cap(t.sel))
 	for _, w := range t.words {
 		n += 8 * int64(cap(w))
 	}
@@ -374,7 +371,7 @@ func (t *keyTable) count() { t.acct.set(t.bytes()) }
 // bytesAfter bounds the table's bytes after inserting rows more rows holding strBytes
 // bytes of key strings, as if every row were a new key.
 func (t *keyTable) bytesAfter(rows int, strBytes int64) int64 {
-	groups := t.n + rows
+	groups := len(t.hashes) + rows
 	slots := max(t.numSlots(), minSlots)
 	for groups*2 > slots {
 		slots *= 2
@@ -382,11 +379,11 @@ func (t *keyTable) bytesAfter(rows int, strBytes int64) int64 {
 	if t.layout.words == 1 && t.layout.strs == 0 {
 		slots *= 2 // the inline key word
 	}
-	gcap := max(t.gcap, 1)
+	gcap := max(cap(t.hashes), 1)
 	for gcap < groups {
 		gcap *= 2
 	}
-	n := 8*int64(slots) + 8*int64(gcap)*int64(len(t.words)) + 8*int64(max(cap(t.pos), rows)) + 4*int64(max(cap(t.sel), rows))
+	n := 8*int64(slots) + 8*int64(gcap)*int64(1+len(t.words)) + 8*int64(max(cap(t.pos), rows)) + 4*int64(max(cap(t.sel), rows))
 	for i := range t.arena {
 		acap := max(int64(cap(t.arena[i])), 1)
 		for acap < int64(len(t.arena[i]))+strBytes {
@@ -410,15 +407,15 @@ func (t *keyTable) insert(k *batchKeys, groups []int32) {
 			continue
 		}
 		h := k.hash[r]
-		tag := h & math.MaxUint32
+		tag := h >> 32
 		p := h & t.mask
 		for {
 			e := t.slots[p]
 			if e == 0 {
-				g := t.add(k, r)
+				g := t.add(k, r, h)
 				t.slots[p] = tag<<32 | uint64(g+1)
 				groups[r] = int32(g)
-				if 2*t.n > t.numSlots() {
+				if 2*len(t.hashes) > t.numSlots() {
 					t.grow()
 				}
 				break
@@ -442,15 +439,15 @@ func (t *keyTable) insertInline(k *batchKeys, groups []int32) {
 			continue
 		}
 		h := k.hash[r]
-		tag := h & math.MaxUint32
+		tag := h >> 32
 		p := h & t.mask
 		for {
 			e := t.slots[2*p]
 			if e == 0 {
-				g := t.add(k, r)
+				g := t.add(k, r, h)
 				t.slots[2*p], t.slots[2*p+1] = tag<<32|uint64(g+1), uint64(kw[r])
 				groups[r] = int32(g)
-				if 2*t.n > t.numSlots() {
+				if 2*len(t.hashes) > t.numSlots() {
 					t.grow()
 				}
 				break
@@ -467,7 +464,7 @@ func (t *keyTable) insertInline(k *batchKeys, groups []int32) {
 
 // reserve sizes the table for n keys, so that inserting them does not grow it.
 func (t *keyTable) reserve(n int) {
-	if n > t.gcap {
+	if n > cap(t.hashes) {
 		t.growGroups(n)
 	}
 	slots := t.numSlots()
@@ -481,12 +478,12 @@ func (t *keyTable) reserve(n int) {
 }
 
 // add appends row r's key as a new group.
-func (t *keyTable) add(k *batchKeys, r int) int {
-	g := t.n
-	if g == t.gcap {
+func (t *keyTable) add(k *batchKeys, r int, h uint64) int {
+	g := len(t.hashes)
+	if g == cap(t.hashes) {
 		t.growGroups(max(2*g, 16))
 	}
-	t.n++
+	t.hashes = append(t.hashes, h)
 	for w := range t.words {
 		t.words[w] = append(t.words[w], k.words[w][r])
 	}
@@ -506,13 +503,13 @@ func (t *keyTable) add(k *batchKeys, r int) int {
 // growGroups doubles the per-group arrays together, so growth is by doubling and
 // bytesAfter can predict it.
 func (t *keyTable) growGroups(c int) {
+	t.hashes = grown(t.hashes, c)
 	for w := range t.words {
 		t.words[w] = grown(t.words[w], c)
 	}
 	for s := range t.ends {
 		t.ends[s] = grown(t.ends[s], c)
 	}
-	t.gcap = c
 }
 
 func grown[T any](s []T, c int) []T {
@@ -524,23 +521,18 @@ func grown[T any](s []T, c int) []T {
 // grow doubles the slots.
 func (t *keyTable) grow() { t.rehash(2 * t.numSlots()) }
 
-// rehash moves the slots, in order, into n slots: a slot's home is its tag's low bits.
+// rehash re-places every group by its stored hash into n slots.
 func (t *keyTable) rehash(n int) {
-	stride := t.stride
-	slots := make([]uint64, uint64(n)*stride)
+	slots := make([]uint64, uint64(n)*t.stride)
 	mask := uint64(n - 1)
-	for i := uint64(0); i < uint64(len(t.slots)); i += stride {
-		e := t.slots[i]
-		if e == 0 {
-			continue
-		}
-		p := e >> 32 & mask
-		for slots[p*stride] != 0 {
+	for g, h := range t.hashes {
+		p := h & mask
+		for slots[p*t.stride] != 0 {
 			p = (p + 1) & mask
 		}
-		slots[p*stride] = e
-		if stride == 2 {
-			slots[2*p+1] = t.slots[i+1]
+		slots[p*t.stride] = h>>32<<32 | uint64(g+1)
+		if t.stride == 2 {
+			slots[2*p+1] = uint64(t.words[0][g])
 		}
 	}
 	t.slots, t.mask = slots, mask
@@ -598,7 +590,7 @@ func (t *keyTable) lookup(k *batchKeys, groups []int32) {
 	for len(sel) > 0 {
 		cand := sel[:0]
 		for _, r := range sel {
-			tag := k.hash[r] & math.MaxUint32
+			tag := k.hash[r] >> 32
 			p := pos[r]
 			for {
 				e := slots[p]
@@ -650,7 +642,7 @@ func (t *keyTable) lookupInline(k *batchKeys, groups []int32) {
 			continue
 		}
 		h := k.hash[r]
-		tag, p := h&math.MaxUint32, h&mask
+		tag, p := h>>32, h&mask
 		for {
 			e := slots[2*p]
 			if e == 0 {
