@@ -185,6 +185,9 @@ type ingest struct {
 	asm     *cdc.Assembler
 	start   time.Time
 	pending int // events appended since the last commit
+	// held are the assembled transactions the writer references until its next commit;
+	// their memory goes back to the assembler then.
+	held []cdc.Tx
 	// bytesDue is the number of pending events estimated to fill CommitBytes, from
 	// the bytes per event written so far (until the first commit: CommitEvents).
 	bytesDue int
@@ -287,6 +290,9 @@ func (in *ingest) append(tx cdc.Tx) error {
 	if err := in.w.Append(tx); err != nil {
 		return err
 	}
+	if in.asm != nil {
+		in.held = append(in.held, tx)
+	}
 	if in.pending == 0 {
 		in.oldest = in.cfg.Now()
 	}
@@ -306,6 +312,11 @@ func (in *ingest) commit(ctx context.Context) error {
 		return err
 	}
 	d := time.Since(t0)
+	for i, tx := range in.held { // the writer holds no reference to them any more
+		in.asm.Release(tx)
+		in.held[i] = cdc.Tx{}
+	}
+	in.held = in.held[:0]
 	in.cfg.Metrics.committed(&c, d)
 	in.stats.Commits++
 	in.stats.Txs += c.Txs
