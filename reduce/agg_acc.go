@@ -666,20 +666,7 @@ func (m *minMax) take(a arrow.Array, gids []int32, signs []int64) error {
 	n := a.Len()
 	k.n = n
 	p := k.layout.parts[0]
-	switch p.kind {
-	case kindWord:
-		k.words[p.word] = k.intWords(a, p.word, n)
-	case kindFloat:
-		k.words[p.word] = k.floatWords(a, p.word, n)
-	case kindDecimal:
-		lo, hi := k.buf(p.word, n), k.buf(p.word+1, n)
-		for r, v := range arrow.GetValues[decimal128.Num](a.Data(), 1) {
-			lo[r], hi[r] = int64(v.LowBits()), v.HighBits()
-		}
-		k.words[p.word], k.words[p.word+1] = lo, hi
-	case kindBytes:
-		k.strs[p.str] = byteColOf(a)
-	}
+	k.loadColumn(a, p, n)
 	bm, off := valid(a)
 	switch m.kind {
 	case valSigned, valUnsigned, valFloat:

@@ -76,20 +76,7 @@ func (g *groupKeys) load(b *change.Batch) {
 	for i, c := range g.cols {
 		a := b.Column(c)
 		p := k.layout.parts[i]
-		switch p.kind {
-		case kindWord:
-			k.words[p.word] = k.intWords(a, p.word, n)
-		case kindFloat:
-			k.words[p.word] = k.floatWords(a, p.word, n)
-		case kindDecimal:
-			lo, hi := k.buf(p.word, n), k.buf(p.word+1, n)
-			for r, v := range arrow.GetValues[decimal128.Num](a.Data(), 1) {
-				lo[r], hi[r] = int64(v.LowBits()), v.HighBits()
-			}
-			k.words[p.word], k.words[p.word+1] = lo, hi
-		case kindBytes:
-			k.strs[p.str] = byteColOf(a)
-		}
+		k.loadColumn(a, p, n)
 		if a.NullN() == 0 {
 			continue
 		}
@@ -176,21 +163,7 @@ func loadValues(k *batchKeys, groups []int32, b *change.Batch, col int) {
 		gw[r] = int64(g)
 	}
 	k.words[0] = gw
-	p := k.layout.parts[1]
-	switch p.kind {
-	case kindWord:
-		k.words[p.word] = k.intWords(a, p.word, n)
-	case kindFloat:
-		k.words[p.word] = k.floatWords(a, p.word, n)
-	case kindDecimal:
-		lo, hi := k.buf(p.word, n), k.buf(p.word+1, n)
-		for r, v := range arrow.GetValues[decimal128.Num](a.Data(), 1) {
-			lo[r], hi[r] = int64(v.LowBits()), v.HighBits()
-		}
-		k.words[p.word], k.words[p.word+1] = lo, hi
-	case kindBytes:
-		k.strs[p.str] = byteColOf(a)
-	}
+	k.loadColumn(a, k.layout.parts[1], n)
 	if a.NullN() > 0 {
 		k.markNulls(a, n)
 	}

@@ -128,6 +128,24 @@ func newBatchKeys(l *keyLayout, budget *change.Budget) *batchKeys {
 	}
 }
 
+// loadColumn normalizes the n values of a, key part p, into k's words or strings.
+func (k *batchKeys) loadColumn(a arrow.Array, p keyPart, n int) {
+	switch p.kind {
+	case kindWord:
+		k.words[p.word] = k.intWords(a, p.word, n)
+	case kindFloat:
+		k.words[p.word] = k.floatWords(a, p.word, n)
+	case kindDecimal:
+		lo, hi := k.buf(p.word, n), k.buf(p.word+1, n)
+		for r, v := range arrow.GetValues[decimal128.Num](a.Data(), 1) {
+			lo[r], hi[r] = int64(v.LowBits()), v.HighBits()
+		}
+		k.words[p.word], k.words[p.word+1] = lo, hi
+	case kindBytes:
+		k.strs[p.str] = byteColOf(a)
+	}
+}
+
 // load normalizes the key columns cols of b and hashes them.
 func (k *batchKeys) load(b *change.Batch, cols []int) {
 	n := b.Len()
@@ -138,21 +156,7 @@ func (k *batchKeys) load(b *change.Batch, cols []int) {
 		if a.NullN() > 0 {
 			k.markNulls(a, n)
 		}
-		p := k.layout.parts[i]
-		switch p.kind {
-		case kindWord:
-			k.words[p.word] = k.intWords(a, p.word, n)
-		case kindFloat:
-			k.words[p.word] = k.floatWords(a, p.word, n)
-		case kindDecimal:
-			lo, hi := k.buf(p.word, n), k.buf(p.word+1, n)
-			for r, v := range arrow.GetValues[decimal128.Num](a.Data(), 1) {
-				lo[r], hi[r] = int64(v.LowBits()), v.HighBits()
-			}
-			k.words[p.word], k.words[p.word+1] = lo, hi
-		case kindBytes:
-			k.strs[p.str] = byteColOf(a)
-		}
+		k.loadColumn(a, k.layout.parts[i], n)
 	}
 	k.hashKeys(b, cols)
 	k.acct.set(int64(cap(k.nulls)) + 8*int64(cap(k.hash)) + k.bufBytes())
