@@ -2,6 +2,7 @@ package bronze
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"context"
 	"errors"
@@ -91,16 +92,20 @@ func (r *Reader) Refresh(ctx context.Context) error {
 // Files returns the committed files f selects, in commit order.
 func (r *Reader) Files(f FileFilter) []CommittedFile {
 	commits := r.manifest.Commits()
-	removed := map[string]uint64{}
+	live := liveNames(commits) // the manifest's one rule for what is live
+	removedBy := map[string]uint64{}
 	for _, c := range commits {
 		for _, n := range c.Removed {
-			removed[n] = c.ID
+			removedBy[n] = c.ID
 		}
 	}
 	var out []CommittedFile
 	for _, c := range commits {
 		for _, fe := range c.Files {
-			cf := CommittedFile{FileEntry: fe, CommitID: c.ID, CommitTime: c.Time, Removed: removed[fe.Name]}
+			cf := CommittedFile{FileEntry: fe, CommitID: c.ID, CommitTime: c.Time}
+			if id := live[fe.Name]; id != c.ID {
+				cf.Removed = cmp.Or(removedBy[fe.Name], id)
+			}
 			if f.keep(&cf) {
 				out = append(out, cf)
 			}
