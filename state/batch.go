@@ -19,9 +19,9 @@ type Batch struct {
 }
 
 type batchEntry struct {
-	op                   BatchOp
+	op                    BatchOp
 	nsEnd, keyEnd, valEnd int // offsets into buf; the entry starts at the previous valEnd
-	ttl                  time.Duration
+	ttl                   time.Duration
 }
 
 // Put records a write of value under key in ns, with no expiry.
