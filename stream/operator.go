@@ -19,7 +19,7 @@ var (
 	ErrConfig = errors.New("stream: invalid operator configuration")
 	// ErrInput is returned (wrapped) for input an operator cannot apply: a batch of
 	// the wrong schema, or a retraction of a row it never saw.
-	ErrInput = errors.New("stream: invalid input")
+	ErrInput    = errors.New("stream: invalid input")
 	errShortKey = errors.New("stream: truncated state key")
 )
 
