@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -299,3 +300,116 @@ func diffTables(got, want map[string][]any) string {
 	}
 	return sb.String()
 }
+
+// TestAggregateSnapshotRestore checkpoints the backend between batches, goes on,
+// then restores the checkpoint into a new backend and replays the same batches: the
+// restored operator emits exactly what the original did.
+func TestAggregateSnapshotRestore(t *testing.T) {
+	for _, kind := range []string{"memory", "pebble"} {
+		t.Run(kind, func(t *testing.T) {
+			open := newMemoryState
+			if kind == "pebble" {
+				open = newPebbleState
+			}
+			mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+			defer mem.AssertSize(t, 0)
+			ctx := context.Background()
+			cfg := stream.AggregateConfig{ID: "rev", Schema: orderSchema, GroupBy: []string{"region"}, Aggs: allAggs, Mem: mem}
+			run := func(agg *stream.Aggregate, batches [][][]any) [][]any {
+				var out [][]any
+				for _, rows := range batches {
+					in, err := change.FromRows(mem, orderSchema, rows)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := agg.Process(ctx, in, func(b *change.Batch) error {
+						defer b.Release()
+						out = append(out, b.Plain()...)
+						return nil
+					}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return out
+			}
+			g := newGen(42)
+			var before, after [][][]any
+			for range 60 {
+				before = append(before, g.batch(8))
+			}
+			for range 60 {
+				after = append(after, g.batch(8))
+			}
+			st := open(t)
+			cfg.State = st
+			agg, err := stream.NewAggregate(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(agg, before)
+			cp := filepath.Join(t.TempDir(), "cp")
+			if err := st.Checkpoint(ctx, cp); err != nil {
+				t.Fatal(err)
+			}
+			want := run(agg, after)
+
+			st2 := open(t)
+			if err := st2.Restore(ctx, cp); err != nil {
+				t.Fatal(err)
+			}
+			cfg.State = st2
+			agg2, err := stream.NewAggregate(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := run(agg2, after); !reflect.DeepEqual(got, want) {
+				t.Fatalf("restored operator emitted %d rows that differ from the original's %d", len(got), len(want))
+			}
+			// The state holds only the operator's namespaces.
+			stats, err := st2.Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := agg2.Namespaces()
+			for _, s := range stats {
+				if !slices.Contains(names, s.Namespace) {
+					t.Fatalf("namespace %q is not one of the operator's %q", s.Namespace, names)
+				}
+			}
+		})
+	}
+}
+
+func TestAggregateRejectsBadInput(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	ctx := context.Background()
+	agg, err := stream.NewAggregate(stream.AggregateConfig{ID: "a", Schema: orderSchema, GroupBy: []string{"region"},
+		Aggs: allAggs, State: newMemoryState(t), Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := func(b *change.Batch) error { b.Release(); return nil }
+	row := []any{int64(1), "eu", int32(1), int64(5), 1.0, decimal128.FromI64(100), "x", int32(1)}
+	in, _ := change.FromRows(mem, orderSchema, [][]any{append([]any{change.Delete}, row...)})
+	if err := agg.Process(ctx, in, drop); !errorsIs(err, stream.ErrInput) {
+		t.Fatalf("delete of a row never inserted: %v, want ErrInput", err)
+	}
+	other := change.MustSchema([]arrow.Field{change.Col("x", arrow.PrimitiveTypes.Int64)})
+	in, _ = change.FromRows(mem, other, [][]any{{change.Insert, int64(1)}})
+	if err := agg.Process(ctx, in, drop); !errorsIs(err, stream.ErrInput) {
+		t.Fatalf("batch of another schema: %v, want ErrInput", err)
+	}
+	for _, cfg := range []stream.AggregateConfig{
+		{Schema: orderSchema, State: newMemoryState(t), Aggs: allAggs},
+		{ID: "x", Schema: orderSchema, Aggs: allAggs},
+		{ID: "x", Schema: orderSchema, State: newMemoryState(t), Aggs: []reduce.Agg{{Func: reduce.Sum, Column: "sku"}}},
+		{ID: "x", Schema: orderSchema, State: newMemoryState(t), GroupBy: []string{"nope"}, Aggs: allAggs},
+	} {
+		if _, err := stream.NewAggregate(cfg); !errorsIs(err, stream.ErrConfig) {
+			t.Fatalf("NewAggregate(%+v): %v, want ErrConfig", cfg, err)
+		}
+	}
+}
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/order"
 )
 
 // The state key encoding of one value: order-preserving (bytewise order of the
@@ -115,19 +116,7 @@ func appendSigned(dst []byte, v int64) []byte {
 }
 
 func appendFloat(dst []byte, f float64) []byte {
-	switch {
-	case f != f:
-		f = math.NaN() // one NaN, positive: after +Inf
-	case f == 0:
-		f = 0 // -0 is 0
-	}
-	b := math.Float64bits(f)
-	if b>>63 == 1 {
-		b = ^b
-	} else {
-		b |= 1 << 63
-	}
-	return binary.BigEndian.AppendUint64(dst, b)
+	return binary.BigEndian.AppendUint64(dst, order.FloatPrefix(f)) // NaN last, -0 as 0
 }
 
 func appendBytes(dst []byte, s string) []byte {
