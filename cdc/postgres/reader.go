@@ -22,7 +22,7 @@ import (
 // reconnecting when a connection drops.
 type reader struct {
 	src  *Source
-	conn *pgx.Conn       // catalog and snapshot
+	conn *pgx.Conn      // catalog and snapshot
 	repl *pgconn.PgConn // replication
 	dec  *decoder
 

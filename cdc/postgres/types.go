@@ -84,12 +84,12 @@ const (
 
 // typeInfo is what the catalog says of a type that is not built in.
 type typeInfo struct {
-	typtype     byte   // b base, e enum, d domain, c composite, r range, m multirange, p pseudo
-	category    byte   // pg_type.typcategory: A for arrays
-	base        uint32 // typbasetype of a domain
-	baseTypmod  int32  // typtypmod of a domain
-	elem        uint32 // typelem of an array
-	name        string // schema-qualified type name, for warnings
+	typtype    byte   // b base, e enum, d domain, c composite, r range, m multirange, p pseudo
+	category   byte   // pg_type.typcategory: A for arrays
+	base       uint32 // typbasetype of a domain
+	baseTypmod int32  // typtypmod of a domain
+	elem       uint32 // typelem of an array
+	name       string // schema-qualified type name, for warnings
 }
 
 // typeLookup returns catalog facts for a type OID that is not built in.
