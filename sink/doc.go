@@ -27,10 +27,11 @@
 // [PreCommitAt] on every sink when the barrier reaches it (PreCommit for a TwoPhase
 // sink, Flush for the others), stores the source positions with its state, and calls
 // [CommitAt] on every sink once every operator has acknowledged N. After a crash the
-// coordinator restores checkpoint N and, before the first Write, calls CommitAt(N) again
-// (idempotent: a TwoPhase sink finds what PreCommit left in its target) and [Sink.Close]
-// discards anything newer; then the source resumes at N's position, and sinks that
-// implement [Resumer] skip what they had already applied past it.
+// coordinator reopens the sinks, restores checkpoint N and, before the first Write, calls
+// [RecoverAt](N): a TwoPhase sink commits N if the crash came between the checkpoint's
+// completion and its commit (it finds what PreCommit left in its target), and aborts any
+// later checkpoint the crashed run pre-committed. Then the source resumes at N's
+// position, and sinks that implement [Resumer] skip what they had already applied past it.
 //
 // # Keys
 //

@@ -85,6 +85,45 @@ func CommitAt(ctx context.Context, s Sink, checkpointID uint64) error {
 	return nil
 }
 
+// PendingLister is the optional capability of a TwoPhase sink that can list the
+// checkpoints pre-committed in its target and not yet committed (by any run).
+type PendingLister interface {
+	Pending(ctx context.Context) ([]uint64, error)
+}
+
+// RecoverAt is what a restart that restores checkpoint id does to a sink before the
+// first Write: Commit(id) for a TwoPhase sink (idempotent: a crash may have come
+// between the checkpoint's completion and the sink's commit), then Abort for every
+// later checkpoint a crashed run pre-committed (listed through PendingLister). Other
+// sinks need nothing: the source replays from id's position and they are idempotent.
+func RecoverAt(ctx context.Context, s Sink, checkpointID uint64) error {
+	tp, ok := s.(TwoPhase)
+	if !ok {
+		return nil
+	}
+	if checkpointID > 0 {
+		if err := tp.Commit(ctx, checkpointID); err != nil {
+			return err
+		}
+	}
+	pl, ok := s.(PendingLister)
+	if !ok {
+		return nil
+	}
+	ids, err := pl.Pending(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if id > checkpointID {
+			if err := tp.Abort(ctx, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // sequencer enforces position order and decides which replayed batches to skip.
 type sequencer struct {
 	name      string
