@@ -96,6 +96,14 @@ func (d *DAG) findCycle(names []string) []string {
 				for l, r := 0, len(members)-1; l < r; l, r = l+1, r-1 {
 					members[l], members[r] = members[r], members[l]
 				}
+				// Start at the smallest name: the same cycle reads the same every time.
+				low := 0
+				for k := range members {
+					if members[k] < members[low] {
+						low = k
+					}
+				}
+				members = append(members[low:], members[:low]...)
 				cycle = append(members, members[0])
 				return true
 			case white:
