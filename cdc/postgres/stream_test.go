@@ -215,7 +215,7 @@ func TestUnchangedToastIsAbsentNotNull(t *testing.T) {
 	// Random text does not compress: it is stored out of line (TOAST).
 	big := "(SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 4000))"
 	exec(t, conn, "INSERT INTO docs VALUES (1, 0, "+big+")", "INSERT INTO docsfull VALUES (1, 0, "+big+")")
-	src := openSource(t, postgres.Config{DSN: dsn, }, cdc.Position{})
+	src := openSource(t, postgres.Config{DSN: dsn}, cdc.Position{})
 	readTxs(t, src, 2, 10*time.Second)
 	exec(t, conn, "UPDATE docs SET n = 1", "UPDATE docsfull SET n = 1")
 	evs := events(readTxs(t, src, 2, 10*time.Second))
