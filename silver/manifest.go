@@ -224,11 +224,11 @@ func schemaVersions(table string, snaps []Snapshot) (map[int]*change.Schema, err
 
 // state is the set of live files as of one snapshot.
 type state struct {
-	data    []DataFile          // live data files, in the order they were added
-	dataIdx map[string]int      // name -> index in data
-	deletes []DeleteFile        // live delete files
-	addedAt map[string]uint64   // file or delete file name -> snapshot id that added it
-	removed map[string]uint64   // data file name -> snapshot id that removed it (if any)
+	data    []DataFile        // live data files, in the order they were added
+	dataIdx map[string]int    // name -> index in data
+	deletes []DeleteFile      // live delete files
+	addedAt map[string]uint64 // file or delete file name -> snapshot id that added it
+	removed map[string]uint64 // data file name -> snapshot id that removed it (if any)
 }
 
 // stateAt folds snapshots[0:n] into the live file set.
