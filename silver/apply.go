@@ -241,7 +241,7 @@ func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 			}
 			ok, err := a.event(ev)
 			if err != nil {
-				return Snapshot{}, fmt.Errorf("%w: %s: transaction %q committed at %s: %s event at %s: %v",
+				return Snapshot{}, fmt.Errorf("%w: %s: transaction %q committed at %s: %s event at %s: %w",
 					ErrApply, t.name, tx.ID, tx.Commit, ev.Op, ev.Pos, err)
 			}
 			if ok {
