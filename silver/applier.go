@@ -314,3 +314,15 @@ func (a *Applier) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Names returns the names of the tables the applier has open, sorted.
+func (a *Applier) Names() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.tables))
+	for n := range a.tables {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}

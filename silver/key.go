@@ -85,3 +85,10 @@ func (k keyCodec) arrays(b []byte, cols []arrow.Array, i int) []byte {
 	}
 	return b
 }
+
+// AppendKey appends an order-preserving encoding of the primary key of row, a full row
+// of s: byte strings of encoded keys compare as the keys do (NULL first, integers by
+// value, text and bytes bytewise), so sorting rows by it sorts them by primary key.
+func AppendKey(dst []byte, s *change.Schema, row change.Row) []byte {
+	return newKeyCodec(s).row(dst, row)
+}

@@ -302,3 +302,18 @@ func (t *Table) readDeletes(ctx context.Context, d DeleteFile) ([]filePositions,
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
+
+// Files returns the number of live data files and delete files of the latest snapshot,
+// and their bytes.
+func (t *Table) Files() (data, deletes int, bytes int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := stateAt(t.snaps)
+	for _, f := range st.data {
+		bytes += f.Bytes
+	}
+	for _, d := range st.deletes {
+		bytes += d.Bytes
+	}
+	return len(st.data), len(st.deletes), bytes
+}
