@@ -300,7 +300,7 @@ func floatArith[T floatT](ctx *Context, op byte, a, b datum, n int, dt arrow.Dat
 	if inf && firstBad(valid, n, func(i int) bool {
 		return math.IsInf(float64(out[i]), 0) && !math.IsInf(float64(x.at(i)), 0) && !math.IsInf(float64(y.at(i)), 0)
 	}) >= 0 {
-		return fail(rangeError{"value out of range: overflow;"})
+		return fail(errFloatOverflow)
 	}
 	return makeArray(dt, n, nulls, vb, ob), nil
 }

@@ -29,7 +29,19 @@ type rangeError struct{ what string }
 func (e rangeError) Error() string { return "expr: " + e.what + " out of range" }
 func (e rangeError) Unwrap() error { return ErrOutOfRange }
 
-var errNumericOverflow = rangeError{"numeric field overflow:"}
+// msgError is an error with its own text that matches a sentinel.
+type msgError struct {
+	msg string
+	is  error
+}
+
+func (e msgError) Error() string { return e.msg }
+func (e msgError) Unwrap() error { return e.is }
+
+var (
+	errNumericOverflow = msgError{"expr: numeric field overflow", ErrOutOfRange}
+	errFloatOverflow   = msgError{"expr: value out of range: overflow", ErrOutOfRange}
+)
 
 // Context is what evaluation needs besides the batch. The zero value works: a nil
 // Alloc means memory.DefaultAllocator, a zero Now means the time of the first use.

@@ -469,7 +469,10 @@ func NewLit(v any) *Literal {
 	case nil:
 		return Null()
 	case int:
-		return &Literal{Value: scalar.NewInt32Scalar(int32(v))}
+		if v == int(int32(v)) {
+			return &Literal{Value: scalar.NewInt32Scalar(int32(v))}
+		}
+		return &Literal{Value: scalar.NewInt64Scalar(int64(v))}
 	case scalar.Scalar:
 		return &Literal{Value: v}
 	}
