@@ -202,7 +202,7 @@ func (p *likePattern) match(s []byte) bool {
 	return true
 }
 
-// resolveLike: like(x, pattern[, escape]); escape defaults to backslash and ''
+// resolveLike: like(x, pattern[, escape]); escape defaults to backslash and ”
 // disables it.
 func resolveLike(name string, args []Expr) (*Call, error) {
 	if len(args) < 2 || len(args) > 3 {

@@ -307,14 +307,14 @@ func resolveSubstr(name string, args []Expr) (*Call, error) {
 		return rowStr(ctx, d, n, Text, func(dst []byte, i int) ([]byte, error) {
 			v := str.at(i)
 			st := start.at(i)
-			end := int64(1<<62)
+			end := int64(1 << 62)
 			if hasCount {
 				k := count.at(i)
 				if k < 0 {
 					return nil, fmt.Errorf("%w: negative substring length not allowed", ErrInvalidArg)
 				}
-				end = st + k // exclusive, 1-based
-				if end < st {  // overflow
+				end = st + k  // exclusive, 1-based
+				if end < st { // overflow
 					end = 1 << 62
 				}
 			}
