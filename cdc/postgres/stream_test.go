@@ -248,3 +248,14 @@ func TestAddColumnMidStream(t *testing.T) {
 		t.Fatalf("b = %v", evs[2].After[2])
 	}
 }
+
+func TestSmallQueueKeepsOrder(t *testing.T) {
+	dsn := newDB(t)
+	conn := connect(t, dsn)
+	exec(t, conn, "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
+	src := openSource(t, postgres.Config{DSN: dsn, QueueTxs: 2, QueueEvents: 5}, cdc.Position{})
+	exec(t, conn, "INSERT INTO kv SELECT g, 'big' FROM generate_series(1, 20) g") // larger than the queue: passes alone
+	insertRange(t, dsn, 21, 60)
+	time.Sleep(200 * time.Millisecond) // let the reader block on the full queue
+	checkRange(t, ids(t, readTxs(t, src, 59, 20*time.Second)), 1, 60)
+}
