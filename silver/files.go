@@ -78,12 +78,22 @@ func physical(s *change.Schema) (*change.Schema, []int64, bool, error) {
 	return ps, scale, true, err
 }
 
-func writerProps(mem memory.Allocator, rowGroup int) (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
-	return parquet.NewWriterProperties(
-			parquet.WithCompression(compress.Codecs.Zstd),
-			parquet.WithAllocator(mem),
-			parquet.WithMaxRowGroupLength(int64(rowGroup)),
-		),
+// writerProps are the Parquet settings of silver files: zstd, and dictionary encoding
+// for text columns only (keys, amounts and timestamps are mostly distinct, where a
+// dictionary costs a hash per value and saves nothing).
+func writerProps(mem memory.Allocator, rowGroup int, s *arrow.Schema) (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
+	opts := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithAllocator(mem),
+		parquet.WithMaxRowGroupLength(int64(rowGroup)),
+		parquet.WithDictionaryDefault(false),
+	}
+	for _, f := range s.Fields() {
+		if f.Type.ID() == arrow.STRING || f.Type.ID() == arrow.BINARY {
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, true))
+		}
+	}
+	return parquet.NewWriterProperties(opts...),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
 }
 
@@ -95,7 +105,7 @@ func encodeData(w io.Writer, s *change.Schema, table string, version int, n int,
 	if err != nil {
 		return err
 	}
-	props, aprops := writerProps(mem, rowGroup)
+	props, aprops := writerProps(mem, rowGroup, ps.Arrow())
 	fw, err := pqarrow.NewFileWriter(ps.Arrow(), w, props, aprops)
 	if err != nil {
 		return err
@@ -337,7 +347,7 @@ type filePositions struct {
 
 // encodeDeletes writes a delete file.
 func encodeDeletes(w io.Writer, table string, dels []filePositions, mem memory.Allocator) error {
-	props, aprops := writerProps(mem, 1<<20)
+	props, aprops := writerProps(mem, 1<<20, deleteSchema)
 	fw, err := pqarrow.NewFileWriter(deleteSchema, w, props, aprops)
 	if err != nil {
 		return err
