@@ -97,6 +97,16 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 		return err
 	}
 	slot, err := r.slotState(ctx)
+	// The walsender of a previous run (a killed process, a dropped connection) holds the
+	// slot until it notices its client is gone: wait a while for it.
+	for wait := time.Now().Add(min(s.cfg.ReconnectTimeout, 30*time.Second)); err == nil && slot.active && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		slot, err = r.slotState(ctx)
+	}
 	if err != nil {
 		return err
 	}
