@@ -36,6 +36,11 @@ Sources:
                                                        missing (default names: strata), the tables
                                                        snapshotted first
 
+With --silver (the default) the lake's silver tables follow: every keyed table is
+applied from bronze as commits land, and caught up before ingest exits ("strata silver
+ls" lists them). A restart resumes silver from its own manifests, so --silver=false
+followed by "strata silver apply" gives the same tables.
+
 Interrupt (Ctrl-C) commits what is whole and stops.`
 
 func runIngest(args []string, stdout, stderr io.Writer) int {
@@ -50,6 +55,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 	commitEvery := fs.Duration("commit-interval", time.Second, "commit once the oldest pending transaction is this old")
 	codec := fs.String("codec", "snappy", "file compression: snappy, zstd or null")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	withSilver := fs.Bool("silver", true, "also maintain the lake's silver tables")
 	if st, done := fs.parse(args, stdout, stderr); done {
 		return st
 	}
@@ -92,8 +98,16 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 	}
 	defer src.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx := sigCtx
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var sl *silverFollower
+	if *withSilver {
+		if sl, err = followSilver(sigCtx, store, logger); err != nil {
+			return fail(err)
+		}
+	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
@@ -109,7 +123,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 		CommitBytes:    *commitBytes,
 		CommitInterval: *commitEvery,
 		ExitWhenIdle:   *exitIdle,
-		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:         logger,
 		Progress:       bar.update,
 	})
 	bar.done()
@@ -123,7 +137,17 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "skipped %d transactions the lake already held\n", st.Skipped)
 	}
 	if err != nil {
+		if sl != nil {
+			sl.stop()
+		}
 		return fail(err)
+	}
+	if sl != nil {
+		sst, err := sl.finish(sigCtx)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "silver: %d tables applied through %s\n", sst.tables, sst.Position)
 	}
 	return 0
 }
