@@ -81,11 +81,11 @@ func run(ctx context.Context, out io.Writer, c config) error {
 		return err
 	}
 	src, err := kafka.NewSource(kafka.Config{
-		Brokers: strings.Split(c.brokers, ","),
-		Topics:  strings.Split(c.topics, ","),
-		TxTopic: c.txTopic,
-		Group:   c.group,
-		Logger:  logger,
+		Brokers:     strings.Split(c.brokers, ","),
+		Topics:      strings.Split(c.topics, ","),
+		TxTopic:     c.txTopic,
+		Group:       c.group,
+		Logger:      logger,
 		DeadLetters: dlq,
 	})
 	if err != nil {
