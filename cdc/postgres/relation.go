@@ -141,6 +141,7 @@ func (r *reader) buildRelation(ctx context.Context, cat *catTable, cols []colSou
 			return nil, fmt.Errorf("postgres: table %s column %s: %w", rel.table, c.name, err)
 		}
 		if ct.fallback {
+			r.src.cfg.Metrics.fallback()
 			r.src.log.Warn("postgres: column type has no mapping; kept as text", "table", rel.table, "column", c.name, "type_oid", c.typ)
 		}
 		cc := byName[c.name]
