@@ -289,7 +289,13 @@ func (r *reader) snapshot(ctx context.Context) error {
 			return err
 		}
 		r.rels[t.oid] = rel
-		sql := "SELECT " + strings.Join(names, ", ") + " FROM ONLY " + quoteQualified(t.schema, t.name)
+		// ONLY: an inheritance child published too is read on its own; but a partitioned
+		// table published via its root holds no rows itself.
+		only := " FROM ONLY "
+		if t.partitioned {
+			only = " FROM "
+		}
+		sql := "SELECT " + strings.Join(names, ", ") + only + quoteQualified(t.schema, t.name)
 		rr := r.conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, nil)
 		for rr.NextRow() {
 			vals := rr.Values()
