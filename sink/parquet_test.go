@@ -250,3 +250,22 @@ func TestParquetConfig(t *testing.T) {
 		require.ErrorIs(t, err, sink.ErrConfig)
 	}
 }
+
+// Two writers of one table: the second to publish a version is refused.
+func TestParquetRefusesASecondWriter(t *testing.T) {
+	mem := checkedMem(t)
+	ctx := context.Background()
+	store, err := bronze.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	steps, _ := changelog(6, 4, 10)
+	a := openParquet(t, store, mem, nil)
+	b := openParquet(t, store, mem, nil)
+	for _, st := range steps {
+		require.NoError(t, a.Write(ctx, st.batch(t, mem), st.pos))
+		require.NoError(t, b.Write(ctx, st.batch(t, mem), st.pos))
+	}
+	require.NoError(t, a.Flush(ctx))
+	require.ErrorIs(t, b.Flush(ctx), sink.ErrOrder)
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+}

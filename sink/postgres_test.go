@@ -333,3 +333,24 @@ func TestPostgresConfig(t *testing.T) {
 		require.ErrorIs(t, err, sink.ErrConfig)
 	}
 }
+
+// Past MaxBufferBytes, Write flushes by itself, on a position boundary only.
+func TestPostgresFlushesAtPositionBoundaries(t *testing.T) {
+	dsn := pgtest.Shared(t).CreateDatabase(t)
+	mem := checkedMem(t)
+	ctx := context.Background()
+	steps, tables := changelog(15, 10, 30)
+	p, err := sink.OpenPostgres(ctx, sink.PostgresConfig{DSN: dsn, Table: "revenue", Schema: martSchema, MaxBufferBytes: 1})
+	require.NoError(t, err)
+	defer p.Close()
+	c := pgConnect(t, dsn)
+	for i, st := range steps {
+		half := len(st.rows) / 2 // two batches at one position: never flushed between them
+		require.NoError(t, p.Write(ctx, batchOf(t, mem, martSchema, st.rows[:half]...), st.pos))
+		require.NoError(t, p.Write(ctx, batchOf(t, mem, martSchema, st.rows[half:]...), st.pos))
+		if i > 0 {
+			require.Equal(t, steps[i-1].pos, p.Committed())
+			require.Equal(t, pgExpected(tables[i-1]), pgTable(t, c))
+		}
+	}
+}
