@@ -46,7 +46,7 @@ type Edge struct {
 // NodeStats is what a build learned about a node's output.
 type NodeStats struct {
 	Columns []CatalogColumn // name and type, in output order
-	Rows    int64
+	Rows    int64           // -1: not known (views and ephemerals are not run on their own)
 }
 
 // Catalog documents the project. stats, keyed by node name, fills in column types and row
@@ -104,7 +104,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func rows(stats map[string]NodeStats, n string) *int64 {
-	if s, ok := stats[n]; ok {
+	if s, ok := stats[n]; ok && s.Rows >= 0 {
 		r := s.Rows
 		return &r
 	}

@@ -302,6 +302,14 @@ func Equal(a, b Value) bool {
 		}
 		return math.Abs(x-y) <= FloatTolerance*math.Max(math.Abs(x), math.Abs(y))
 	}
+	// A date matches a timestamp at its midnight: PostgreSQL's date_trunc and date +
+	// interval give timestamps where DuckDB keeps dates.
+	if a.Kind == Date && b.Kind == Timestamp {
+		return a.I*86_400_000_000 == b.I
+	}
+	if a.Kind == Timestamp && b.Kind == Date {
+		return b.I*86_400_000_000 == a.I
+	}
 	if a.Kind != b.Kind {
 		return false
 	}

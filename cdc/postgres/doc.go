@@ -63,4 +63,9 @@
 // walsender) is re-established for up to ReconnectTimeout; streaming resumes at the
 // slot's confirmed LSN, and transactions already delivered are skipped by position, so
 // nothing is lost or doubled. Open(from) skips the same way after a process restart.
+//
+// Like any logical replication client, a source holding transactions it was not acked
+// for delays a clean server shutdown (pg_ctl stop -m fast waits until the walsender's
+// client confirms the WAL sent); the pipeline acks after each durable commit, and
+// Close ends the connection.
 package postgres

@@ -45,6 +45,9 @@ type reader struct {
 	events     []cdc.Event
 	seq        uint64
 	perTable   map[string]int64
+	lastSize   int // events of the last transaction: the next one's first guess
+	txID       string
+	xidStr     string
 
 	walEnd     pglogrepl.LSN // server's WAL end from the last keepalive
 	sentFlush  pglogrepl.LSN
@@ -125,6 +128,9 @@ func (r *reader) preparePublication(ctx context.Context) error {
 		t, err := readCatalog(ctx, r.conn, oid)
 		if err != nil {
 			return err
+		}
+		if t == nil {
+			continue // dropped while we looked
 		}
 		r.pub = append(r.pub, t)
 		have[t.qualified()] = true
@@ -352,12 +358,18 @@ func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) erro
 	s.ends = append(s.ends, txEnd{commit: tx.Commit, end: end})
 	s.mu.Unlock()
 	r.floor = tx.Commit
+	n := int64(len(tx.Events))
 	var tick <-chan time.Time
 	for {
-		select {
-		case s.ch <- item{tx: tx}:
-			return nil
-		default:
+		// Bounded by events too: a transaction waits while others fill the queue.
+		if q := s.queued.Load(); q == 0 || q+n <= int64(s.cfg.QueueEvents) {
+			s.queued.Add(n)
+			select {
+			case s.ch <- item{tx: tx}:
+				return nil
+			default:
+			}
+			s.queued.Add(-n)
 		}
 		if tick == nil {
 			t := time.NewTicker(time.Second)
@@ -365,8 +377,7 @@ func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) erro
 			tick = t.C
 		}
 		select {
-		case s.ch <- item{tx: tx}:
-			return nil
+		case <-s.space:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.wake:
@@ -434,9 +445,12 @@ func (r *reader) stream(ctx context.Context) error {
 			}
 		default:
 		}
-		rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		msg, err := r.repl.ReceiveMessage(rctx)
-		cancel()
+		// A read deadline rather than a context per message: a context makes pgconn
+		// watch it from another goroutine on every call. A timeout keeps the connection.
+		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			return fmt.Errorf("postgres: receive: %w", err)
+		}
+		msg, err := r.repl.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -508,10 +522,11 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 			return fmt.Errorf("postgres: BEGIN: %w", err)
 		}
 		b := m.(*pglogrepl.BeginMessage)
-		r.inTx, r.xid, r.commitLSN, r.commitTime = true, b.Xid, b.FinalLSN, b.CommitTime
+		r.inTx, r.xid, r.commitLSN, r.commitTime = true, b.Xid, b.FinalLSN, b.CommitTime.UTC()
+		r.txID, r.xidStr = "", ""
 		c := uint64(b.FinalLSN)
 		r.skipTx = c < r.floor.Major || c == r.floor.Major && r.floor.Minor > 0
-		r.events, r.seq = nil, 0
+		r.events, r.seq = make([]cdc.Event, 0, min(r.lastSize, 4096)), 0
 		clear(r.perTable)
 	case 'C':
 		m, err := pglogrepl.Parse(data)
@@ -526,7 +541,8 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 		}
 		evs := r.events
 		r.events = nil
-		tx := cdc.Tx{ID: strconv.FormatUint(uint64(r.xid), 10) + ":" + strconv.FormatUint(uint64(c.CommitLSN), 10),
+		r.lastSize = len(evs)
+		tx := cdc.Tx{ID: evs[0].Tx.ID,
 			Events: evs, Commit: evs[len(evs)-1].Pos, CommitTime: c.CommitTime.UTC()}
 		return r.deliver(ctx, tx, c.TransactionEndLSN)
 	case 'R':
@@ -575,11 +591,14 @@ func (r *reader) add(ev cdc.Event) {
 		r.perTable = map[string]int64{}
 	}
 	r.perTable[ev.Table]++
-	xid := strconv.FormatUint(uint64(r.xid), 10)
-	ev.Tx = cdc.TxInfo{ID: xid + ":" + strconv.FormatUint(uint64(r.commitLSN), 10), TotalOrder: int64(len(r.events) + 1), CollectionOrder: r.perTable[ev.Table]}
-	ev.Source.TxID = xid
+	if r.txID == "" {
+		r.xidStr = strconv.FormatUint(uint64(r.xid), 10)
+		r.txID = r.xidStr + ":" + strconv.FormatUint(uint64(r.commitLSN), 10)
+	}
+	ev.Tx = cdc.TxInfo{ID: r.txID, TotalOrder: int64(len(r.events) + 1), CollectionOrder: r.perTable[ev.Table]}
+	ev.Source.TxID = r.xidStr
 	ev.Source.Snapshot = "false"
-	ev.CommitTime = r.commitTime.UTC()
+	ev.CommitTime = r.commitTime
 	ev.Source.TsMs = r.commitTime.UnixMilli()
 	ev.TsMs = ev.Source.TsMs
 	r.events = append(r.events, ev)
@@ -589,6 +608,15 @@ func (r *reader) relationMsg(ctx context.Context, m *pglogrepl.RelationMessage) 
 	cat, err := readCatalog(ctx, r.conn, m.RelationID)
 	if err != nil {
 		return err
+	}
+	if cat == nil {
+		// Dropped since: the RELATION message alone says what its rows hold; its
+		// replica identity columns stand for the primary key (nullability unknown).
+		cat = &catTable{oid: m.RelationID, replident: m.ReplicaIdentity}
+		for _, c := range m.Columns {
+			cat.cols = append(cat.cols, catColumn{name: c.Name, pk: c.Flags&1 != 0 && m.ReplicaIdentity == 'd'})
+		}
+		r.src.log.Warn("postgres: table dropped since this change; schema from the stream only", "table", m.Namespace+"."+m.RelationName)
 	}
 	// The stream's names win: the catalog may already be ahead of this point of the WAL.
 	cat.schema, cat.name = m.Namespace, m.RelationName

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -34,6 +35,8 @@ type Source struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	wake   chan struct{} // an Ack happened: send a status update soon
+	space  chan struct{} // ReadTx took a transaction: the queue has room
+	queued atomic.Int64  // events in ch
 	err    error         // sticky error from the reader
 	timer  *time.Timer
 
@@ -97,6 +100,16 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 		return err
 	}
 	slot, err := r.slotState(ctx)
+	// The walsender of a previous run (a killed process, a dropped connection) holds the
+	// slot until it notices its client is gone: wait a while for it.
+	for wait := time.Now().Add(min(s.cfg.ReconnectTimeout, 30*time.Second)); err == nil && slot.active && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		slot, err = r.slotState(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -150,6 +163,7 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	}
 	s.ch = make(chan item, s.cfg.QueueTxs)
 	s.wake = make(chan struct{}, 1)
+	s.space = make(chan struct{}, 1)
 	s.done = make(chan struct{})
 	s.acked = from
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -203,6 +217,11 @@ func (s *Source) got(it item) (cdc.Tx, error) {
 	if it.err != nil {
 		s.err = it.err
 		return cdc.Tx{}, it.err
+	}
+	s.queued.Add(-int64(len(it.tx.Events)))
+	select {
+	case s.space <- struct{}{}:
+	default:
 	}
 	return it.tx, nil
 }

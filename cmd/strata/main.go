@@ -23,6 +23,7 @@ var verbs = []verb{
 	{"decode", "Debezium JSON/JSONL -> one normalized JSON object per event", runDecode},
 	{"ingest", "read a source (gen://, file://, kafka://, lake://) into a bronze lake", runIngest},
 	{"bronze", "ls|verify|replay|compact|retain a bronze lake", runBronze},
+	{"silver", "ls|dump|apply|compact the silver tables of a lake", runSilver},
 }
 
 func main() {
