@@ -31,9 +31,15 @@ One line per seed, model and test (status, rows, time), then a summary. The exit
 status is 1 when anything fails: a model error, or a test of severity error with
 failing rows.`
 
-func runBuild(args []string, stdout, stderr io.Writer) int { return runGold("build", args, stdout, stderr) }
-func runTest(args []string, stdout, stderr io.Writer) int  { return runGold("test", args, stdout, stderr) }
-func runDocs(args []string, stdout, stderr io.Writer) int  { return runGold("docs", args, stdout, stderr) }
+func runBuild(args []string, stdout, stderr io.Writer) int {
+	return runGold("build", args, stdout, stderr)
+}
+func runTest(args []string, stdout, stderr io.Writer) int {
+	return runGold("test", args, stdout, stderr)
+}
+func runDocs(args []string, stdout, stderr io.Writer) int {
+	return runGold("docs", args, stdout, stderr)
+}
 
 func runGold(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(verb, "--project DIR [--target DIR] [--select SEL] [--lake DIR] [flags]", goldHelp)
