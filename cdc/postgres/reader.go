@@ -129,6 +129,9 @@ func (r *reader) preparePublication(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if t == nil {
+			continue // dropped while we looked
+		}
 		r.pub = append(r.pub, t)
 		have[t.qualified()] = true
 		if !t.hasPK() && (t.replident == 'd' || t.replident == 'n') {
@@ -605,6 +608,15 @@ func (r *reader) relationMsg(ctx context.Context, m *pglogrepl.RelationMessage) 
 	cat, err := readCatalog(ctx, r.conn, m.RelationID)
 	if err != nil {
 		return err
+	}
+	if cat == nil {
+		// Dropped since: the RELATION message alone says what its rows hold; its
+		// replica identity columns stand for the primary key (nullability unknown).
+		cat = &catTable{oid: m.RelationID, replident: m.ReplicaIdentity}
+		for _, c := range m.Columns {
+			cat.cols = append(cat.cols, catColumn{name: c.Name, pk: c.Flags&1 != 0 && m.ReplicaIdentity == 'd'})
+		}
+		r.src.log.Warn("postgres: table dropped since this change; schema from the stream only", "table", m.Namespace+"."+m.RelationName)
 	}
 	// The stream's names win: the catalog may already be ahead of this point of the WAL.
 	cat.schema, cat.name = m.Namespace, m.RelationName

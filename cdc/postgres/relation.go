@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -70,7 +71,8 @@ LEFT JOIN pg_index ri ON ri.indrelid = c.oid AND ri.indisreplident
 WHERE c.oid = $1
 ORDER BY a.attnum`
 
-// readCatalog reads a table's columns, keys and replica identity.
+// readCatalog reads a table's columns, keys and replica identity; nil when the table
+// no longer exists.
 func readCatalog(ctx context.Context, conn *pgx.Conn, oid uint32) (*catTable, error) {
 	rows, err := conn.Query(ctx, catalogSQL, oid)
 	if err != nil {
@@ -93,7 +95,7 @@ func readCatalog(ctx context.Context, conn *pgx.Conn, oid uint32) (*catTable, er
 		return nil, fmt.Errorf("postgres: read catalog of relation %d: %w", oid, err)
 	}
 	if len(t.cols) == 0 {
-		return nil, fmt.Errorf("postgres: relation %d not found or has no columns", oid)
+		return nil, nil // dropped since (the WAL being decoded is older than the catalog)
 	}
 	return t, nil
 }
@@ -105,6 +107,9 @@ func lookupType(ctx context.Context, conn *pgx.Conn, oid uint32) (typeInfo, erro
 	err := conn.QueryRow(ctx, `SELECT t.typtype::text, t.typcategory::text, t.typbasetype, t.typtypmod, t.typelem, n.nspname || '.' || t.typname
 		FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = $1`, oid).
 		Scan(&typtype, &category, &ti.base, &ti.baseTypmod, &ti.elem, &ti.name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ti, nil // dropped since: kept as text
+	}
 	if err != nil {
 		return ti, fmt.Errorf("postgres: look up type %d: %w", oid, err)
 	}

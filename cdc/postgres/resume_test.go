@@ -186,3 +186,26 @@ func TestServerRestartAndCrashMidStream(t *testing.T) {
 	checkRange(t, got, 0, 15)
 	expectIdle(t, src, 300*time.Millisecond)
 }
+
+// Changes of a table dropped before they are streamed still arrive, typed from the
+// stream's RELATION message.
+func TestChangesOfDroppedTable(t *testing.T) {
+	dsn := newDB(t)
+	conn := connect(t, dsn)
+	exec(t, conn, "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
+	src := openSource(t, postgres.Config{DSN: dsn}, cdc.Position{})
+	insertRange(t, dsn, 0, 1)
+	first := readTxs(t, src, 1, 10*time.Second)
+	src.Close()
+	exec(t, conn, "CREATE TABLE gone (id int PRIMARY KEY, n numeric(5,1))", "INSERT INTO gone VALUES (1, 2.5)", "DROP TABLE gone")
+	insertRange(t, dsn, 1, 2)
+	src = openSource(t, postgres.Config{DSN: dsn}, first[0].Commit)
+	evs := events(readTxs(t, src, 2, 10*time.Second))
+	if evs[0].Table != "public.gone" || evs[0].After[1].AsDecimal().LowBits() != 25 || evs[0].Key[0].AsInt() != 1 ||
+		evs[0].Schema.String() != "id int32, n decimal(5, 1) (key: id)" {
+		t.Fatalf("dropped table's insert: %s %v key %v schema %s", evs[0].Table, evs[0].After, evs[0].Key, evs[0].Schema)
+	}
+	if evs[1].Table != "public.kv" || evs[1].After[0].AsInt() != 1 {
+		t.Fatalf("then %s %v", evs[1].Table, evs[1].After)
+	}
+}

@@ -44,7 +44,9 @@ var (
 )
 
 // Context is what evaluation needs besides the batch. The zero value works: a nil
-// Alloc means memory.DefaultAllocator, a zero Now means the time of the first use.
+// Alloc means memory.DefaultAllocator, a zero Now means time.Now() at each
+// evaluation (set Now once per statement so every batch sees the same time).
+// Evaluation only reads the Context, so tasks may share one.
 type Context struct {
 	Alloc memory.Allocator
 	// Now is the statement's time: now(), current_date and current_timestamp return it
@@ -61,7 +63,7 @@ func (c *Context) mem() memory.Allocator {
 
 func (c *Context) now() time.Time {
 	if c.Now.IsZero() {
-		c.Now = time.Now()
+		return time.Now()
 	}
 	return c.Now
 }
