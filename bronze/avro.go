@@ -1415,3 +1415,10 @@ func (r *EventReader) decodeEvent(ev *cdc.Event) error {
 	}
 	return d.err
 }
+
+// MarshalSchema encodes a change.Schema as the JSON that event file headers and
+// manifest schema registrations carry, so other tiers (silver) record schemas alike.
+func MarshalSchema(s *change.Schema) ([]byte, error) { return schemaToJSON(s) }
+
+// UnmarshalSchema decodes the JSON of MarshalSchema.
+func UnmarshalSchema(b []byte) (*change.Schema, error) { return schemaFromJSON(b) }

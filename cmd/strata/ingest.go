@@ -17,6 +17,7 @@ import (
 	"github.com/strata-data/strata/bronze"
 	"github.com/strata-data/strata/cdc"
 	"github.com/strata-data/strata/cdc/kafka"
+	"github.com/strata-data/strata/cdc/postgres"
 )
 
 const ingestHelp = `
@@ -29,6 +30,16 @@ Sources:
   file://PATH.jsonl                                    Debezium JSON records, one per line
   kafka://HOST:PORT/TOPIC[,TOPIC]?group=G&tx=TXTOPIC   Debezium topics, as a consumer group
   lake://DIR                                           another bronze lake, replayed
+  postgres://USER@HOST:PORT/DB?publication=P&slot=S&tables=a,b&snapshot=initial|never
+                                                       PostgreSQL logical replication (pgoutput);
+                                                       the publication and slot are created when
+                                                       missing (default names: strata), the tables
+                                                       snapshotted first
+
+With --silver (the default) the lake's silver tables follow: every keyed table is
+applied from bronze as commits land, and caught up before ingest exits ("strata silver
+ls" lists them). A restart resumes silver from its own manifests, so --silver=false
+followed by "strata silver apply" gives the same tables.
 
 Interrupt (Ctrl-C) commits what is whole and stops.`
 
@@ -44,6 +55,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 	commitEvery := fs.Duration("commit-interval", time.Second, "commit once the oldest pending transaction is this old")
 	codec := fs.String("codec", "snappy", "file compression: snappy, zstd or null")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	withSilver := fs.Bool("silver", true, "also maintain the lake's silver tables")
 	if st, done := fs.parse(args, stdout, stderr); done {
 		return st
 	}
@@ -86,8 +98,16 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 	}
 	defer src.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx := sigCtx
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var sl *silverFollower
+	if *withSilver {
+		if sl, err = followSilver(sigCtx, store, logger); err != nil {
+			return fail(err)
+		}
+	}
 	if *duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, *duration)
@@ -103,7 +123,7 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 		CommitBytes:    *commitBytes,
 		CommitInterval: *commitEvery,
 		ExitWhenIdle:   *exitIdle,
-		Logger:         slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:         logger,
 		Progress:       bar.update,
 	})
 	bar.done()
@@ -117,7 +137,17 @@ func runIngest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "skipped %d transactions the lake already held\n", st.Skipped)
 	}
 	if err != nil {
+		if sl != nil {
+			sl.stop()
+		}
 		return fail(err)
+	}
+	if sl != nil {
+		sst, err := sl.finish(sigCtx)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, "silver: %d tables applied through %s\n", sst.tables, sst.Position)
 	}
 	return 0
 }
@@ -183,6 +213,13 @@ func openSource(raw string, dls cdc.DeadLetters, m *cdc.Metrics) (src cdc.Source
 		s, err := kafka.NewSource(kafka.Config{Brokers: strings.Split(u.Host, ","), Topics: topics, TxTopic: q.Get("tx"),
 			Group: group, DeadLetters: dls, Metrics: m})
 		return s, 0, err
+	case "postgres", "postgresql":
+		cfg, err := postgres.ParseURL(raw)
+		if err != nil {
+			return nil, 0, fmt.Errorf("--from: %w", err)
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return postgres.NewSource(cfg), 0, nil
 	case "lake":
 		dir := u.Host + u.Path
 		store, err := bronze.OpenDir(dir)
@@ -191,7 +228,7 @@ func openSource(raw string, dls cdc.DeadLetters, m *cdc.Metrics) (src cdc.Source
 		}
 		return bronze.NewSource(bronze.SourceConfig{Store: store, Follow: q.Get("follow") == "1"}), 0, nil
 	}
-	return nil, 0, fmt.Errorf("--from %q: unknown source scheme %q (gen, file, kafka, lake)", raw, u.Scheme)
+	return nil, 0, fmt.Errorf("--from %q: unknown source scheme %q (gen, file, kafka, lake, postgres)", raw, u.Scheme)
 }
 
 // progress draws a one-line progress bar on a terminal; elsewhere it stays silent.

@@ -1,0 +1,121 @@
+package silver
+
+// The typed gather of shuffle (shuffle/take.go), kept here rather than exported from
+// there: a scan gathers the live rows of a data file with it.
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// take gathers elements idx of a into a new array allocated from mem, typed, without
+// per-element interface calls.
+func take(mem memory.Allocator, a arrow.Array, idx []int32) arrow.Array {
+	n := len(idx)
+	d := a.Data()
+	off := d.Offset()
+	var validity *memory.Buffer
+	nulls := 0
+	if a.NullN() > 0 {
+		validity = memory.NewResizableBuffer(mem)
+		validity.Resize(int(bitutil.BytesForBits(int64(n))))
+		bm, src := validity.Bytes(), d.Buffers()[0].Bytes()
+		clear(bm)
+		for i, j := range idx {
+			if bitutil.BitIsSet(src, off+int(j)) {
+				bitutil.SetBit(bm, i)
+			} else {
+				nulls++
+			}
+		}
+		if nulls == 0 {
+			validity.Release()
+			validity = nil
+		}
+	}
+	var bufs []*memory.Buffer
+	switch a := a.(type) {
+	case *array.Boolean:
+		vals := memory.NewResizableBuffer(mem)
+		vals.Resize(int(bitutil.BytesForBits(int64(n))))
+		bm, src := vals.Bytes(), d.Buffers()[1].Bytes()
+		clear(bm)
+		for i, j := range idx {
+			if bitutil.BitIsSet(src, off+int(j)) {
+				bitutil.SetBit(bm, i)
+			}
+		}
+		bufs = []*memory.Buffer{validity, vals}
+	case *array.String:
+		bufs = takeBinary(mem, validity, a.ValueOffsets(), a.ValueBytes(), idx)
+	case *array.Binary:
+		bufs = takeBinary(mem, validity, a.ValueOffsets(), a.ValueBytes(), idx)
+	default:
+		fw, ok := a.DataType().(arrow.FixedWidthDataType)
+		if !ok {
+			panic(fmt.Sprintf("silver: cannot gather a column of type %s", a.DataType()))
+		}
+		w := fw.Bytes()
+		vals := memory.NewResizableBuffer(mem)
+		vals.Resize(n * w)
+		src := d.Buffers()[1].Bytes()[off*w:]
+		dst := vals.Bytes()
+		switch w {
+		case 1:
+			takeFixed(dst, src, idx)
+		case 2:
+			takeFixed(arrow.Uint16Traits.CastFromBytes(dst), arrow.Uint16Traits.CastFromBytes(src), idx)
+		case 4:
+			takeFixed(arrow.Uint32Traits.CastFromBytes(dst), arrow.Uint32Traits.CastFromBytes(src), idx)
+		case 8:
+			takeFixed(arrow.Uint64Traits.CastFromBytes(dst), arrow.Uint64Traits.CastFromBytes(src), idx)
+		case 16:
+			takeFixed(arrow.Decimal128Traits.CastFromBytes(dst), arrow.Decimal128Traits.CastFromBytes(src), idx)
+		default:
+			panic(fmt.Sprintf("silver: cannot gather %d-byte values of %s", w, a.DataType()))
+		}
+		bufs = []*memory.Buffer{validity, vals}
+	}
+	data := array.NewData(a.DataType(), n, bufs, nil, nulls, 0)
+	for _, b := range bufs {
+		if b != nil {
+			b.Release()
+		}
+	}
+	out := array.MakeFromData(data)
+	data.Release()
+	return out
+}
+
+func takeFixed[T any](dst, src []T, idx []int32) {
+	dst = dst[:len(idx)]
+	for i, j := range idx {
+		dst[i] = src[j]
+	}
+}
+
+// takeBinary gathers variable-width values: offsets (of the array's elements) index
+// into data, which starts at offsets[0].
+func takeBinary(mem memory.Allocator, validity *memory.Buffer, offsets []int32, data []byte, idx []int32) []*memory.Buffer {
+	total := 0
+	for _, j := range idx {
+		total += int(offsets[j+1] - offsets[j])
+	}
+	offBuf := memory.NewResizableBuffer(mem)
+	offBuf.Resize((len(idx) + 1) * 4)
+	dataBuf := memory.NewResizableBuffer(mem)
+	dataBuf.Resize(total)
+	offs := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())
+	dst := dataBuf.Bytes()
+	pos, base := int32(0), offsets[0]
+	offs[0] = 0
+	for i, j := range idx {
+		pos += int32(copy(dst[pos:], data[offsets[j]-base:offsets[j+1]-base]))
+		offs[i+1] = pos
+	}
+	return []*memory.Buffer{validity, offBuf, dataBuf}
+}
