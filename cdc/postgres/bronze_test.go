@@ -84,11 +84,19 @@ func TestIngestIntoBronzeMatchesTable(t *testing.T) {
 	if err := replay(t, store).equal(tableState(t, dsn, "kv")); err != nil {
 		t.Fatalf("after run 2: %v", err)
 	}
-	// Run 3: nothing new; nothing is committed again.
+	// Run 3: a truncate and new rows.
+	exec(t, connect(t, dsn), "TRUNCATE kv", "INSERT INTO kv VALUES (1, 'after truncate')")
+	src = postgres.NewSource(cfg)
+	ingest(t, store, src)
+	src.Close()
+	if err := replay(t, store).equal(tableState(t, dsn, "kv")); err != nil {
+		t.Fatalf("after run 3: %v", err)
+	}
+	// Run 4: nothing new; nothing is committed again.
 	src = postgres.NewSource(cfg)
 	st3 := ingest(t, store, src)
 	src.Close()
 	if st3.Events != 0 {
-		t.Fatalf("third run committed %d events again", st3.Events)
+		t.Fatalf("fourth run committed %d events again", st3.Events)
 	}
 }
