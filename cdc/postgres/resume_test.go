@@ -183,6 +183,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestServerRestartAndCrashMidStream(t *testing.T) {
+	t.Parallel() // its own cluster
 	c := pgtest.Start(t)
 	dsn := c.DSN("")
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
@@ -240,14 +241,15 @@ func TestChangesOfDroppedTable(t *testing.T) {
 // Each outage gets its own ReconnectTimeout: short outages spread over a longer time
 // never add up to a failure.
 func TestRepeatedOutages(t *testing.T) {
+	t.Parallel() // a slot name of its own
 	dsn := newDB(t)
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
-	src := openSource(t, postgres.Config{DSN: dsn, ReconnectTimeout: 1500 * time.Millisecond}, cdc.Position{})
+	src := openSource(t, postgres.Config{DSN: dsn, Slot: "outages", ReconnectTimeout: 1500 * time.Millisecond}, cdc.Position{})
 	var got []int64
 	for i := range 4 {
 		insertRange(t, dsn, i, i+1)
 		got = append(got, ids(t, readTxs(t, src, 1, 10*time.Second))...)
-		terminateWalsender(t, dsn, "strata")
+		terminateWalsender(t, dsn, "outages")
 		time.Sleep(700 * time.Millisecond)
 	}
 	insertRange(t, dsn, 4, 5)
