@@ -17,6 +17,7 @@ import (
 	"github.com/strata-data/strata/bronze"
 	"github.com/strata-data/strata/cdc"
 	"github.com/strata-data/strata/cdc/kafka"
+	"github.com/strata-data/strata/cdc/postgres"
 )
 
 const ingestHelp = `
@@ -29,6 +30,11 @@ Sources:
   file://PATH.jsonl                                    Debezium JSON records, one per line
   kafka://HOST:PORT/TOPIC[,TOPIC]?group=G&tx=TXTOPIC   Debezium topics, as a consumer group
   lake://DIR                                           another bronze lake, replayed
+  postgres://USER@HOST:PORT/DB?publication=P&slot=S&tables=a,b&snapshot=initial|never
+                                                       PostgreSQL logical replication (pgoutput);
+                                                       the publication and slot are created when
+                                                       missing (default names: strata), the tables
+                                                       snapshotted first
 
 With --silver (the default) the lake's silver tables follow: every keyed table is
 applied from bronze as commits land, and caught up before ingest exits ("strata silver
@@ -207,6 +213,13 @@ func openSource(raw string, dls cdc.DeadLetters, m *cdc.Metrics) (src cdc.Source
 		s, err := kafka.NewSource(kafka.Config{Brokers: strings.Split(u.Host, ","), Topics: topics, TxTopic: q.Get("tx"),
 			Group: group, DeadLetters: dls, Metrics: m})
 		return s, 0, err
+	case "postgres", "postgresql":
+		cfg, err := postgres.ParseURL(raw)
+		if err != nil {
+			return nil, 0, fmt.Errorf("--from: %w", err)
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return postgres.NewSource(cfg), 0, nil
 	case "lake":
 		dir := u.Host + u.Path
 		store, err := bronze.OpenDir(dir)
@@ -215,7 +228,7 @@ func openSource(raw string, dls cdc.DeadLetters, m *cdc.Metrics) (src cdc.Source
 		}
 		return bronze.NewSource(bronze.SourceConfig{Store: store, Follow: q.Get("follow") == "1"}), 0, nil
 	}
-	return nil, 0, fmt.Errorf("--from %q: unknown source scheme %q (gen, file, kafka, lake)", raw, u.Scheme)
+	return nil, 0, fmt.Errorf("--from %q: unknown source scheme %q (gen, file, kafka, lake, postgres)", raw, u.Scheme)
 }
 
 // progress draws a one-line progress bar on a terminal; elsewhere it stays silent.

@@ -24,6 +24,7 @@ var verbs = []verb{
 	{"ingest", "read a source (gen://, file://, kafka://, lake://) into a bronze lake", runIngest},
 	{"bronze", "ls|verify|replay|compact|retain a bronze lake", runBronze},
 	{"silver", "ls|dump|apply|compact the silver tables of a lake", runSilver},
+	{"sql", "run a SQL query (PostgreSQL dialect) over Parquet and CSV files", runSQL},
 }
 
 func main() {

@@ -1,0 +1,777 @@
+package postgres
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/strata-data/strata/cdc"
+	"github.com/strata-data/strata/change"
+)
+
+// reader owns the connections and runs in one goroutine: the snapshot, then the stream,
+// reconnecting when a connection drops.
+type reader struct {
+	src  *Source
+	conn *pgx.Conn      // catalog and snapshot
+	repl *pgconn.PgConn // replication
+	dec  *decoder
+
+	rels   map[uint32]*relation
+	tables map[string]*tableVersion
+	pub    []*catTable // published tables at Open
+	db     string
+
+	// floor is the greatest commit position delivered (or Open's from): transactions at
+	// or before it are skipped when the server streams them again.
+	floor      cdc.Position
+	snapshotAt pglogrepl.LSN // consistent point of a snapshot still to read (0: none)
+
+	// the transaction being received
+	inTx       bool
+	skipTx     bool
+	xid        uint32
+	commitLSN  pglogrepl.LSN
+	commitTime time.Time
+	events     []cdc.Event
+	seq        uint64
+	perTable   map[string]int64
+	lastSize   int // events of the last transaction: the next one's first guess
+	txID       string
+	xidStr     string
+
+	walEnd     pglogrepl.LSN // server's WAL end from the last keepalive
+	streaming  bool          // START_REPLICATION succeeded on the current connection
+	recovering bool          // the connection failed since replication last started
+	sentFlush  pglogrepl.LSN
+	nextStatus time.Time
+}
+
+func (r *reader) connect(ctx context.Context) error {
+	pc, err := pgxConfig(r.src.cfg.DSN)
+	if err != nil {
+		return err
+	}
+	if r.conn, err = pgx.ConnectConfig(ctx, pc); err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	rc, err := connConfig(r.src.cfg.DSN, true)
+	if err != nil {
+		return err
+	}
+	if r.repl, err = pgconn.ConnectConfig(ctx, rc); err != nil {
+		r.conn.Close(ctx)
+		r.conn = nil
+		return fmt.Errorf("postgres: replication connection: %w", err)
+	}
+	r.db = r.conn.Config().Database
+	return nil
+}
+
+func (r *reader) closeConns() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r.repl != nil {
+		r.repl.Close(ctx)
+		r.repl = nil
+	}
+	if r.conn != nil {
+		r.conn.Close(ctx)
+		r.conn = nil
+	}
+}
+
+// preparePublication creates the publication when missing, checks it covers the
+// configured tables, and checks every published table can log its updates and deletes.
+func (r *reader) preparePublication(ctx context.Context) error {
+	cfg := &r.src.cfg
+	var exists bool
+	if err := r.conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", cfg.Publication).Scan(&exists); err != nil {
+		return fmt.Errorf("postgres: look up publication %s: %w", cfg.Publication, err)
+	}
+	if !exists {
+		sql := "CREATE PUBLICATION " + pgx.Identifier{cfg.Publication}.Sanitize()
+		if len(cfg.Tables) == 0 {
+			sql += " FOR ALL TABLES"
+		} else {
+			names := make([]string, len(cfg.Tables))
+			for i, t := range cfg.Tables {
+				names[i] = quoteQualified(splitTable(t))
+			}
+			sql += " FOR TABLE " + strings.Join(names, ", ")
+		}
+		if _, err := r.conn.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%w %s: create: %v", ErrPublication, cfg.Publication, err)
+		}
+	}
+	rows, err := r.conn.Query(ctx, `SELECT c.oid FROM pg_publication_tables p
+		JOIN pg_namespace n ON n.nspname = p.schemaname
+		JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
+		WHERE p.pubname = $1`, cfg.Publication)
+	if err != nil {
+		return fmt.Errorf("%w %s: list tables: %v", ErrPublication, cfg.Publication, err)
+	}
+	oids, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+	if err != nil {
+		return fmt.Errorf("%w %s: list tables: %v", ErrPublication, cfg.Publication, err)
+	}
+	have := map[string]bool{}
+	var noIdent []string
+	for _, oid := range oids {
+		t, err := readCatalog(ctx, r.conn, oid)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			continue // dropped while we looked
+		}
+		r.pub = append(r.pub, t)
+		have[t.qualified()] = true
+		if !t.hasPK() && (t.replident == 'd' || t.replident == 'n') {
+			noIdent = append(noIdent, t.qualified())
+		}
+	}
+	sortTables(r.pub)
+	var missing []string
+	for _, t := range cfg.Tables {
+		sc, n := splitTable(t)
+		if !have[sc+"."+n] {
+			missing = append(missing, sc+"."+n)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w %s does not publish %s (ALTER PUBLICATION %s ADD TABLE ...)", ErrPublication, cfg.Publication,
+			strings.Join(missing, ", "), cfg.Publication)
+	}
+	if len(noIdent) > 0 {
+		err := fmt.Errorf("%w: %s: without a primary key and with REPLICA IDENTITY DEFAULT or NOTHING, their UPDATEs and DELETEs fail on the server and cannot be captured; add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL",
+			ErrNoIdentity, strings.Join(noIdent, ", "))
+		if !cfg.AllowNoIdentity {
+			return err
+		}
+		r.src.log.Warn(err.Error())
+	}
+	return nil
+}
+
+type slotInfo struct {
+	exists, active bool
+	plugin         string
+	confirmed      pglogrepl.LSN
+}
+
+func (r *reader) slotState(ctx context.Context) (slotInfo, error) {
+	var si slotInfo
+	var confirmed *string
+	err := r.conn.QueryRow(ctx, `SELECT coalesce(plugin, ''), active, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`,
+		r.src.cfg.Slot).Scan(&si.plugin, &si.active, &confirmed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return si, nil
+	}
+	if err != nil {
+		return si, fmt.Errorf("%w: look up %s: %v", ErrSlot, r.src.cfg.Slot, err)
+	}
+	si.exists = true
+	if confirmed != nil {
+		if si.confirmed, err = pglogrepl.ParseLSN(*confirmed); err != nil {
+			return si, fmt.Errorf("%w: %s: confirmed_flush_lsn %q: %v", ErrSlot, r.src.cfg.Slot, *confirmed, err)
+		}
+	}
+	return si, nil
+}
+
+// run is the reader goroutine.
+func (r *reader) run(ctx context.Context) {
+	s := r.src
+	defer close(s.done)
+	defer r.closeConns()
+	if r.snapshotAt != 0 {
+		if err := r.snapshot(ctx); err != nil {
+			if ctx.Err() == nil {
+				s.deliverErr(ctx, err)
+			}
+			return
+		}
+	}
+	var down time.Time // when the connection was first found dropped
+	for ctx.Err() == nil {
+		r.streaming = false
+		if r.repl == nil {
+			r.closeConns()
+			if err := r.connect(ctx); err != nil {
+				if r.giveUp(ctx, &down, err) {
+					return
+				}
+				continue
+			}
+		}
+		err := r.stream(ctx)
+		if r.streaming {
+			down = time.Time{} // it worked for a while: a new outage gets its own timeout
+		}
+		if ctx.Err() != nil {
+			r.finalStatus()
+			return
+		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			s.deliverErr(ctx, fatal.err)
+			return
+		}
+		r.closeConns()
+		if r.giveUp(ctx, &down, err) {
+			return
+		}
+		r.recovering = true
+	}
+}
+
+// fatalError stops the reader: retrying cannot help (a value that does not decode).
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+// giveUp logs a dropped connection and waits before the next attempt; after
+// ReconnectTimeout it hands the error to the consumer and reports true.
+func (r *reader) giveUp(ctx context.Context, down *time.Time, err error) bool {
+	if down.IsZero() {
+		*down = time.Now()
+	}
+	if time.Since(*down) > r.src.cfg.ReconnectTimeout {
+		r.src.deliverErr(ctx, fmt.Errorf("postgres: connection lost for %v: %w", r.src.cfg.ReconnectTimeout, err))
+		return true
+	}
+	r.src.log.Warn("postgres: replication connection lost; reconnecting", "slot", r.src.cfg.Slot, "err", err)
+	select {
+	case <-ctx.Done():
+		return true
+	case <-time.After(250 * time.Millisecond):
+	}
+	return false
+}
+
+// snapshot reads every published table inside the exported snapshot.
+func (r *reader) snapshot(ctx context.Context) error {
+	chunk := r.src.cfg.SnapshotChunk
+	var pending []cdc.Event
+	var seq uint64
+	flushChunk := func(keep int) error {
+		// Deliver all but the last keep events: the very last row must be known as the
+		// last to carry the snapshot's end marker.
+		n := len(pending) - keep
+		if n <= 0 {
+			return nil
+		}
+		evs := make([]cdc.Event, n)
+		copy(evs, pending[:n])
+		pending = append(pending[:0], pending[n:]...)
+		r.src.cfg.Metrics.delivered(n, true)
+		return r.deliver(ctx, cdc.Tx{Events: evs, Commit: evs[n-1].Pos}, 0)
+	}
+	for _, t := range r.pub {
+		cols := make([]colSource, len(t.cols))
+		names := make([]string, len(t.cols))
+		for i, c := range t.cols {
+			cols[i] = colSource{name: c.name, typ: c.typ, typmod: c.typmod, identity: identityOf(t, c)}
+			names[i] = pgx.Identifier{c.name}.Sanitize()
+		}
+		rel, err := r.buildRelation(ctx, t, cols)
+		if err != nil {
+			return err
+		}
+		r.rels[t.oid] = rel
+		// ONLY: an inheritance child published too is read on its own; but a partitioned
+		// table published via its root holds no rows itself.
+		only := " FROM ONLY "
+		if t.partitioned {
+			only = " FROM "
+		}
+		sql := "SELECT " + strings.Join(names, ", ") + only + quoteQualified(t.schema, t.name)
+		rr := r.conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, nil)
+		for rr.NextRow() {
+			vals := rr.Values()
+			row := make(change.Row, len(vals))
+			for i, v := range vals {
+				if v == nil {
+					continue // NULL
+				}
+				if row[i], err = r.dec.value(&rel.cols[i], v); err != nil {
+					rr.Close()
+					return fmt.Errorf("%w: snapshot of %s column %s: %v", ErrDecode, rel.table, rel.names[i], err)
+				}
+			}
+			seq++
+			ev := r.event(rel, cdc.OpRead, nil, row, cdc.Position{Major: uint64(r.snapshotAt), Seq: seq})
+			ev.Source.Snapshot = "true"
+			ev.Origin.Offset = int64(seq)
+			pending = append(pending, ev)
+			if len(pending) > chunk {
+				if err := flushChunk(1); err != nil {
+					rr.Close()
+					return err
+				}
+			}
+		}
+		if _, err := rr.Close(); err != nil {
+			return fmt.Errorf("postgres: snapshot of %s: %w", rel.table, err)
+		}
+	}
+	if _, err := r.conn.Exec(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("postgres: end snapshot: %w", err)
+	}
+	if len(pending) > 0 {
+		last := &pending[len(pending)-1]
+		last.Pos.Seq = snapshotEnd
+		last.Source.Snapshot = "last"
+		if err := flushChunk(0); err != nil {
+			return err
+		}
+	}
+	r.snapshotAt = 0
+	return nil
+}
+
+// event builds a row event of rel.
+func (r *reader) event(rel *relation, op cdc.Op, before, after change.Row, pos cdc.Position) cdc.Event {
+	ev := cdc.Event{Table: rel.table, Op: op, Schema: rel.s, SchemaVersion: rel.version,
+		Before: before, After: after, Pos: pos,
+		Origin: cdc.Origin{Topic: r.src.cfg.Slot, Offset: int64(pos.Minor)},
+		Source: cdc.SourceInfo{Connector: "postgresql", DB: r.db, Schema: rel.schema, Table: rel.name, LSN: pos.Minor}}
+	if rel.key != nil {
+		img := after
+		if op == cdc.OpDelete {
+			img = before
+		}
+		if img != nil {
+			ev.KeySchema = rel.key
+			ev.Key = make(change.Row, len(rel.keyIdx))
+			for i, k := range rel.keyIdx {
+				ev.Key[i] = img[k]
+			}
+		}
+	}
+	return ev
+}
+
+// deliver hands a transaction to the consumer, answering the server while it waits.
+func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) error {
+	s := r.src
+	for i := range tx.Events {
+		tx.Events[i].Tx.Commit = tx.Commit
+	}
+	s.mu.Lock()
+	s.ends = append(s.ends, txEnd{commit: tx.Commit, end: end})
+	s.mu.Unlock()
+	r.floor = tx.Commit
+	n := int64(len(tx.Events))
+	var tick <-chan time.Time
+	for {
+		// Bounded by events too: a transaction waits while others fill the queue.
+		if q := s.queued.Load(); q == 0 || q+n <= int64(s.cfg.QueueEvents) {
+			s.queued.Add(n)
+			select {
+			case s.ch <- item{tx: tx}:
+				return nil
+			default:
+			}
+			s.queued.Add(-n)
+		}
+		if tick == nil {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			tick = t.C
+		}
+		select {
+		case <-s.space:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.wake:
+			if err := r.status(false); err != nil {
+				return err
+			}
+		case <-tick:
+			if err := r.status(false); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// status sends a standby status update when the acked LSN moved, when one is due, or
+// when forced. Only acked transactions are ever reported flushed.
+func (r *reader) status(force bool) error {
+	if r.repl == nil || r.snapshotAt != 0 {
+		return nil
+	}
+	s := r.src
+	s.mu.Lock()
+	flush := s.flush
+	s.mu.Unlock()
+	now := time.Now()
+	if !force && flush == r.sentFlush && now.Before(r.nextStatus) {
+		return nil
+	}
+	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), r.repl, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: flush, WALFlushPosition: flush, WALApplyPosition: flush, ClientTime: now})
+	if err != nil {
+		return fmt.Errorf("postgres: standby status update: %w", err)
+	}
+	r.sentFlush = flush
+	r.nextStatus = now.Add(s.cfg.StatusInterval)
+	s.cfg.Metrics.status(flush, r.walEnd)
+	return nil
+}
+
+func (r *reader) finalStatus() {
+	if r.repl != nil {
+		_ = r.status(true)
+	}
+}
+
+// stream starts replication and processes messages until the connection fails or ctx ends.
+func (r *reader) stream(ctx context.Context) error {
+	cfg := &r.src.cfg
+	err := pglogrepl.StartReplication(ctx, r.repl, cfg.Slot, 0, pglogrepl.StartReplicationOptions{
+		Mode:       pglogrepl.LogicalReplication,
+		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(cfg.Publication)},
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: start replication on slot %s: %w", cfg.Slot, err)
+	}
+	r.inTx = false
+	r.nextStatus = time.Time{}
+	r.streaming = true
+	if r.recovering {
+		r.recovering = false
+		r.src.cfg.Metrics.reconnected()
+	}
+	for {
+		if err := r.status(false); err != nil {
+			return err
+		}
+		select {
+		case <-r.src.wake:
+			if err := r.status(false); err != nil {
+				return err
+			}
+		default:
+		}
+		// A read deadline rather than a context per message: a context makes pgconn
+		// watch it from another goroutine on every call. A timeout keeps the connection.
+		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			return fmt.Errorf("postgres: receive: %w", err)
+		}
+		msg, err := r.repl.ReceiveMessage(context.Background())
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if pgconn.Timeout(err) {
+				continue
+			}
+			return fmt.Errorf("postgres: receive: %w", err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if len(m.Data) == 0 {
+				continue
+			}
+			switch m.Data[0] {
+			case pglogrepl.PrimaryKeepaliveMessageByteID:
+				ka, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
+				if err != nil {
+					return fmt.Errorf("postgres: keepalive: %w", err)
+				}
+				r.walEnd = ka.ServerWALEnd
+				r.idleAdvance(ka.ServerWALEnd)
+				if ka.ReplyRequested {
+					if err := r.status(true); err != nil {
+						return err
+					}
+				}
+			case pglogrepl.XLogDataByteID:
+				xld, err := pglogrepl.ParseXLogData(m.Data[1:])
+				if err != nil {
+					return fmt.Errorf("postgres: xlog data: %w", err)
+				}
+				if err := r.handle(ctx, xld); err != nil {
+					return err
+				}
+			}
+		case *pgproto3.ErrorResponse:
+			return fmt.Errorf("postgres: replication: %w", pgconn.ErrorResponseToPgError(m))
+		case *pgproto3.CopyDone:
+			return fmt.Errorf("postgres: server ended the replication stream")
+		}
+	}
+}
+
+// idleAdvance confirms the server's WAL end when every delivered transaction is acked
+// and none is in progress: what lies before it was all delivered (or had nothing
+// published), so the slot need not keep that WAL.
+func (r *reader) idleAdvance(walEnd pglogrepl.LSN) {
+	if r.inTx {
+		return
+	}
+	s := r.src
+	s.mu.Lock()
+	if len(s.ends) == 0 && walEnd > s.flush {
+		s.flush = walEnd
+	}
+	s.mu.Unlock()
+}
+
+// handle processes one pgoutput message.
+func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
+	data := xld.WALData
+	if len(data) == 0 {
+		return nil
+	}
+	switch data[0] {
+	case 'B':
+		m, err := pglogrepl.Parse(data)
+		if err != nil {
+			return fmt.Errorf("postgres: BEGIN: %w", err)
+		}
+		b := m.(*pglogrepl.BeginMessage)
+		r.inTx, r.xid, r.commitLSN, r.commitTime = true, b.Xid, b.FinalLSN, b.CommitTime.UTC()
+		r.txID, r.xidStr = "", ""
+		c := uint64(b.FinalLSN)
+		r.skipTx = c < r.floor.Major || c == r.floor.Major && r.floor.Minor > 0
+		r.events, r.seq = make([]cdc.Event, 0, min(r.lastSize, 4096)), 0
+		clear(r.perTable)
+	case 'C':
+		m, err := pglogrepl.Parse(data)
+		if err != nil {
+			return fmt.Errorf("postgres: COMMIT: %w", err)
+		}
+		c := m.(*pglogrepl.CommitMessage)
+		r.inTx = false
+		if r.skipTx || len(r.events) == 0 {
+			r.events = nil
+			return nil
+		}
+		evs := r.events
+		r.events = nil
+		r.lastSize = len(evs)
+		tx := cdc.Tx{ID: evs[0].Tx.ID,
+			Events: evs, Commit: evs[len(evs)-1].Pos, CommitTime: c.CommitTime.UTC()}
+		r.src.cfg.Metrics.delivered(len(evs), false)
+		return r.deliver(ctx, tx, c.TransactionEndLSN)
+	case 'R':
+		m, err := pglogrepl.Parse(data)
+		if err != nil {
+			return fmt.Errorf("postgres: RELATION: %w", err)
+		}
+		return r.relationMsg(ctx, m.(*pglogrepl.RelationMessage))
+	case 'I', 'U', 'D':
+		if r.skipTx {
+			return nil
+		}
+		if err := r.change(data, uint64(xld.WALStart)); err != nil {
+			return &fatalError{err}
+		}
+	case 'T':
+		if r.skipTx {
+			return nil
+		}
+		m, err := pglogrepl.Parse(data)
+		if err != nil {
+			return fmt.Errorf("postgres: TRUNCATE: %w", err)
+		}
+		for _, oid := range m.(*pglogrepl.TruncateMessage).RelationIDs {
+			rel := r.rels[oid]
+			if rel == nil {
+				return &fatalError{fmt.Errorf("postgres: TRUNCATE of relation %d before its RELATION message", oid)}
+			}
+			ev := r.event(rel, cdc.OpTruncate, nil, nil, r.nextPos(uint64(xld.WALStart)))
+			ev.Schema, ev.SchemaVersion = nil, 0
+			r.add(ev)
+		}
+	}
+	// Origin ('O'), type ('Y') and logical message ('M', not requested) carry nothing to emit.
+	return nil
+}
+
+func (r *reader) nextPos(lsn uint64) cdc.Position {
+	r.seq++
+	return cdc.Position{Major: uint64(r.commitLSN), Minor: lsn, Seq: r.seq}
+}
+
+// add appends a row event to the transaction with its transaction metadata.
+func (r *reader) add(ev cdc.Event) {
+	if r.perTable == nil {
+		r.perTable = map[string]int64{}
+	}
+	r.perTable[ev.Table]++
+	if r.txID == "" {
+		r.xidStr = strconv.FormatUint(uint64(r.xid), 10)
+		r.txID = r.xidStr + ":" + strconv.FormatUint(uint64(r.commitLSN), 10)
+	}
+	ev.Tx = cdc.TxInfo{ID: r.txID, TotalOrder: int64(len(r.events) + 1), CollectionOrder: r.perTable[ev.Table]}
+	ev.Source.TxID = r.xidStr
+	ev.Source.Snapshot = "false"
+	ev.CommitTime = r.commitTime
+	ev.Source.TsMs = r.commitTime.UnixMilli()
+	ev.TsMs = ev.Source.TsMs
+	r.events = append(r.events, ev)
+}
+
+func (r *reader) relationMsg(ctx context.Context, m *pglogrepl.RelationMessage) error {
+	cat, err := readCatalog(ctx, r.conn, m.RelationID)
+	if err != nil {
+		return err
+	}
+	if cat == nil {
+		// Dropped since: the RELATION message alone says what its rows hold; its
+		// replica identity columns stand for the primary key (nullability unknown).
+		cat = &catTable{oid: m.RelationID, replident: m.ReplicaIdentity}
+		for _, c := range m.Columns {
+			cat.cols = append(cat.cols, catColumn{name: c.Name, pk: c.Flags&1 != 0 && m.ReplicaIdentity == 'd'})
+		}
+		r.src.log.Warn("postgres: table dropped since this change; schema from the stream only", "table", m.Namespace+"."+m.RelationName)
+	}
+	// The stream's names win: the catalog may already be ahead of this point of the WAL.
+	cat.schema, cat.name = m.Namespace, m.RelationName
+	cols := make([]colSource, len(m.Columns))
+	for i, c := range m.Columns {
+		cols[i] = colSource{name: c.Name, typ: c.DataType, typmod: c.TypeModifier, identity: c.Flags&1 != 0}
+	}
+	rel, err := r.buildRelation(ctx, cat, cols)
+	if err != nil {
+		return err
+	}
+	r.rels[m.RelationID] = rel
+	return nil
+}
+
+// change decodes INSERT, UPDATE and DELETE.
+func (r *reader) change(data []byte, lsn uint64) error {
+	if len(data) < 6 {
+		return fmt.Errorf("%w: short %c message at %s", ErrDecode, data[0], pglogrepl.LSN(lsn))
+	}
+	kind := data[0]
+	oid := binary.BigEndian.Uint32(data[1:])
+	rel := r.rels[oid]
+	if rel == nil {
+		return fmt.Errorf("%w: change of relation %d before its RELATION message at %s", ErrDecode, oid, pglogrepl.LSN(lsn))
+	}
+	p := data[5:]
+	var before, after change.Row
+	var err error
+	switch kind {
+	case 'I':
+		if p[0] != 'N' {
+			return fmt.Errorf("%w: INSERT of %s at %s: tuple type %q", ErrDecode, rel.table, pglogrepl.LSN(lsn), p[0])
+		}
+		if after, _, err = r.tuple(rel, p[1:], false, lsn); err != nil {
+			return err
+		}
+		r.add(r.event(rel, cdc.OpCreate, nil, after, r.nextPos(lsn)))
+	case 'U':
+		if p[0] == 'K' || p[0] == 'O' {
+			if before, p, err = r.tuple(rel, p[1:], p[0] == 'K', lsn); err != nil {
+				return err
+			}
+		}
+		if len(p) == 0 || p[0] != 'N' {
+			return fmt.Errorf("%w: UPDATE of %s at %s: no new tuple", ErrDecode, rel.table, pglogrepl.LSN(lsn))
+		}
+		if after, _, err = r.tuple(rel, p[1:], false, lsn); err != nil {
+			return err
+		}
+		// Unchanged TOAST values are absent from the new tuple; a full old image has them.
+		if before != nil {
+			for i, v := range after {
+				if v.IsAbsent() && !before[i].IsAbsent() {
+					after[i] = before[i]
+				}
+			}
+		}
+		if before != nil && rel.key != nil && keyChanged(rel, before, after) {
+			// A primary-key change is a delete of the old key and a create of the new, as
+			// Debezium emits it.
+			r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
+			r.add(r.event(rel, cdc.OpCreate, nil, after, r.nextPos(lsn)))
+			return nil
+		}
+		r.add(r.event(rel, cdc.OpUpdate, before, after, r.nextPos(lsn)))
+	case 'D':
+		if p[0] != 'K' && p[0] != 'O' {
+			return fmt.Errorf("%w: DELETE of %s at %s: tuple type %q", ErrDecode, rel.table, pglogrepl.LSN(lsn), p[0])
+		}
+		if before, _, err = r.tuple(rel, p[1:], p[0] == 'K', lsn); err != nil {
+			return err
+		}
+		r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
+	}
+	return nil
+}
+
+func keyChanged(rel *relation, before, after change.Row) bool {
+	for _, k := range rel.keyIdx {
+		if !before[k].IsAbsent() && !after[k].IsAbsent() && before[k] != after[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// tuple decodes pgoutput TupleData into a row: 'n' NULL, 'u' an unchanged TOAST value
+// (absent), 't' text. In a key-only old tuple the columns outside the replica identity
+// are absent, not NULL.
+func (r *reader) tuple(rel *relation, p []byte, keyOnly bool, lsn uint64) (change.Row, []byte, error) {
+	bad := func(what string) (change.Row, []byte, error) {
+		return nil, nil, fmt.Errorf("%w: %s at %s: %s", ErrDecode, rel.table, pglogrepl.LSN(lsn), what)
+	}
+	if len(p) < 2 {
+		return bad("short tuple")
+	}
+	n := int(binary.BigEndian.Uint16(p))
+	p = p[2:]
+	if n != len(rel.cols) {
+		return bad(fmt.Sprintf("tuple has %d columns, relation %d", n, len(rel.cols)))
+	}
+	row := make(change.Row, n)
+	for i := 0; i < n; i++ {
+		if len(p) == 0 {
+			return bad("short tuple")
+		}
+		k := p[0]
+		p = p[1:]
+		switch k {
+		case 'n':
+			if keyOnly && !rel.identity[i] {
+				row[i] = change.Absent()
+			}
+		case 'u':
+			row[i] = change.Absent()
+		case 't':
+			if len(p) < 4 {
+				return bad("short tuple")
+			}
+			l := int(binary.BigEndian.Uint32(p))
+			if len(p) < 4+l {
+				return bad("short tuple")
+			}
+			v, err := r.dec.value(&rel.cols[i], p[4:4+l])
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %s column %s at %s: %v", ErrDecode, rel.table, rel.names[i], pglogrepl.LSN(lsn), err)
+			}
+			row[i] = v
+			p = p[4+l:]
+		default:
+			return bad(fmt.Sprintf("column %s: tuple data kind %q", rel.names[i], k))
+		}
+	}
+	return row, p, nil
+}

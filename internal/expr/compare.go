@@ -1,0 +1,349 @@
+package expr
+
+import (
+	"bytes"
+	"cmp"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// comparison operators
+const (
+	opEq = iota
+	opNe
+	opLt
+	opLe
+	opGt
+	opGe
+)
+
+var cmpOps = map[string]int{"=": opEq, "<>": opNe, "!=": opNe, "<": opLt, "<=": opLe, ">": opGt, ">=": opGe}
+
+// swapOp is the operator with its operands swapped: c < x is x > c.
+func swapOp(op int) int {
+	switch op {
+	case opLt:
+		return opGt
+	case opLe:
+		return opGe
+	case opGt:
+		return opLt
+	case opGe:
+		return opLe
+	}
+	return op
+}
+
+func cmpHolds(op, c int) bool {
+	switch op {
+	case opEq:
+		return c == 0
+	case opNe:
+		return c != 0
+	case opLt:
+		return c < 0
+	case opLe:
+		return c <= 0
+	case opGt:
+		return c > 0
+	}
+	return c >= 0
+}
+
+// packBits sets bit i of out to f(i) for i < n, eight rows per byte store.
+func packBits(out []byte, n int, f func(i int) bool) {
+	for i := 0; i < n; i += 8 {
+		var b byte
+		for j := 0; j < 8 && i+j < n; j++ {
+			if f(i + j) {
+				b |= 1 << j
+			}
+		}
+		out[i/8] = b
+	}
+}
+
+// cmpOrdered compares columns or a column and a constant of an ordered type with
+// Go's operators (integers, dates, timestamps).
+func cmpOrdered[T cmp.Ordered](op int, x, y operand[T], n int, out []byte) {
+	if x.vc && !y.vc {
+		x, y = y, x
+		op = swapOp(op)
+	}
+	if y.vc {
+		c := y.c
+		v := x.v
+		switch op {
+		case opEq:
+			for i := 0; i < n; i += 8 {
+				var b byte
+				for j := 0; j < 8 && i+j < n; j++ {
+					if v[i+j] == c {
+						b |= 1 << j
+					}
+				}
+				out[i/8] = b
+			}
+		case opNe:
+			for i := 0; i < n; i += 8 {
+				var b byte
+				for j := 0; j < 8 && i+j < n; j++ {
+					if v[i+j] != c {
+						b |= 1 << j
+					}
+				}
+				out[i/8] = b
+			}
+		case opLt:
+			for i := 0; i < n; i += 8 {
+				var b byte
+				for j := 0; j < 8 && i+j < n; j++ {
+					if v[i+j] < c {
+						b |= 1 << j
+					}
+				}
+				out[i/8] = b
+			}
+		case opLe:
+			for i := 0; i < n; i += 8 {
+				var b byte
+				for j := 0; j < 8 && i+j < n; j++ {
+					if v[i+j] <= c {
+						b |= 1 << j
+					}
+				}
+				out[i/8] = b
+			}
+		case opGt:
+			for i := 0; i < n; i += 8 {
+				var b byte
+				for j := 0; j < 8 && i+j < n; j++ {
+					if v[i+j] > c {
+						b |= 1 << j
+					}
+				}
+				out[i/8] = b
+			}
+		case opGe:
+			for i := 0; i < n; i += 8 {
+				var b byte
+				for j := 0; j < 8 && i+j < n; j++ {
+					if v[i+j] >= c {
+						b |= 1 << j
+					}
+				}
+				out[i/8] = b
+			}
+		}
+		return
+	}
+	a, b := x.v, y.v
+	switch op {
+	case opEq:
+		packBits(out, n, func(i int) bool { return a[i] == b[i] })
+	case opNe:
+		packBits(out, n, func(i int) bool { return a[i] != b[i] })
+	case opLt:
+		packBits(out, n, func(i int) bool { return a[i] < b[i] })
+	case opLe:
+		packBits(out, n, func(i int) bool { return a[i] <= b[i] })
+	case opGt:
+		packBits(out, n, func(i int) bool { return a[i] > b[i] })
+	case opGe:
+		packBits(out, n, func(i int) bool { return a[i] >= b[i] })
+	}
+}
+
+// fcmp orders floats like PostgreSQL: NaN equals NaN and sorts above every number.
+func fcmp[T floatT](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	case a == b:
+		return 0
+	}
+	an, bn := math.IsNaN(float64(a)), math.IsNaN(float64(b))
+	switch {
+	case an && bn:
+		return 0
+	case an:
+		return 1
+	}
+	return -1
+}
+
+// intervalKey is an interval's span for comparison: PostgreSQL compares intervals
+// as months*30 days + days, then time.
+func intervalKey(v arrow.MonthDayNanoInterval) (int64, int64) {
+	d := int64(v.Months)*30 + int64(v.Days)
+	ns := v.Nanoseconds
+	d += ns / (86400 * 1e9)
+	ns %= 86400 * 1e9
+	if ns < 0 {
+		ns += 86400 * 1e9
+		d--
+	}
+	return d, ns
+}
+
+func cmpInterval(a, b arrow.MonthDayNanoInterval) int {
+	ad, an := intervalKey(a)
+	bd, bn := intervalKey(b)
+	if c := cmp.Compare(ad, bd); c != 0 {
+		return c
+	}
+	return cmp.Compare(an, bn)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// compareKernel compares two operands of the same type t.
+func compareKernel(ctx *Context, op int, a, b datum, n int, t arrow.DataType) (arrow.Array, error) {
+	mem := ctx.mem()
+	vb, nulls := andValidity(mem, n, a.arr, b.arr)
+	ob, out := allocBits(mem, n)
+	compareInto(op, a, b, n, t, out)
+	return makeArray(Bool, n, nulls, vb, ob), nil
+}
+
+func compareInto(op int, a, b datum, n int, t arrow.DataType, out []byte) {
+	switch t.ID() {
+	case arrow.INT16:
+		cmpOrdered(op, operandOf[int16](a), operandOf[int16](b), n, out)
+	case arrow.INT32, arrow.DATE32:
+		cmpOrdered(op, operandOf[int32](a), operandOf[int32](b), n, out)
+	case arrow.INT64, arrow.TIMESTAMP:
+		cmpOrdered(op, operandOf[int64](a), operandOf[int64](b), n, out)
+	case arrow.FLOAT32:
+		x, y := operandOf[float32](a), operandOf[float32](b)
+		packBits(out, n, func(i int) bool { return cmpHolds(op, fcmp(x.at(i), y.at(i))) })
+	case arrow.FLOAT64:
+		x, y := operandOf[float64](a), operandOf[float64](b)
+		packBits(out, n, func(i int) bool { return cmpHolds(op, fcmp(x.at(i), y.at(i))) })
+	case arrow.DECIMAL128:
+		x, y := operandOf[num](a), operandOf[num](b)
+		if x.vc && !y.vc {
+			x, y = y, x
+			op = swapOp(op)
+		}
+		if y.vc {
+			c := y.c
+			packBits(out, n, func(i int) bool { return cmpHolds(op, cmp128(x.v[i], c)) })
+		} else {
+			packBits(out, n, func(i int) bool { return cmpHolds(op, cmp128(x.v[i], y.v[i])) })
+		}
+	case arrow.INTERVAL_MONTH_DAY_NANO:
+		x, y := operandOf[arrow.MonthDayNanoInterval](a), operandOf[arrow.MonthDayNanoInterval](b)
+		packBits(out, n, func(i int) bool { return cmpHolds(op, cmpInterval(x.at(i), y.at(i))) })
+	case arrow.BOOL:
+		x, y := boolOperand(a), boolOperand(b)
+		packBits(out, n, func(i int) bool { return cmpHolds(op, cmp.Compare(b2i(x.at(i)), b2i(y.at(i)))) })
+	case arrow.STRING, arrow.BINARY:
+		x, y := bytesOperand(a), bytesOperand(b)
+		if x.vc && !y.vc {
+			x, y = y, x
+			op = swapOp(op)
+		}
+		if y.vc && op == opEq {
+			c := y.c
+			packBits(out, n, func(i int) bool { return bytes.Equal(x.s.at(i), c) })
+			return
+		}
+		packBits(out, n, func(i int) bool { return cmpHolds(op, bytes.Compare(x.at(i), y.at(i))) })
+	}
+}
+
+// boolOp is a boolean column or constant.
+type boolOp struct {
+	bits []byte
+	off  int
+	c    bool
+	vc   bool
+}
+
+func boolOperand(d datum) boolOp {
+	if d.arr == nil {
+		return boolOp{c: constVal[bool8](d.sc)&1 != 0, vc: true}
+	}
+	return boolOp{bits: d.arr.Data().Buffers()[1].Bytes(), off: d.arr.Data().Offset()}
+}
+
+func (o boolOp) at(i int) bool {
+	if o.vc {
+		return o.c
+	}
+	i += o.off
+	return o.bits[i>>3]&(1<<(i&7)) != 0
+}
+
+// bool8 reads a boolean constant: a one-row boolean array's first byte.
+type bool8 = uint8
+
+// bytesOp is a string/binary column or constant.
+type bytesOp struct {
+	s  strs
+	c  []byte
+	vc bool
+}
+
+func bytesOperand(d datum) bytesOp {
+	if d.arr == nil {
+		return bytesOp{c: constBytes(d.sc), vc: true}
+	}
+	return bytesOp{s: strsOf(d.arr)}
+}
+
+func (o bytesOp) at(i int) []byte {
+	if o.vc {
+		return o.c
+	}
+	return o.s.at(i)
+}
+
+// distinctKernel is IS [NOT] DISTINCT FROM: never NULL; two NULLs are not distinct.
+func distinctKernel(ctx *Context, a, b datum, n int, t arrow.DataType, not bool) (arrow.Array, error) {
+	mem := ctx.mem()
+	ob, out := allocBits(mem, n)
+	if a.isNullConst() || b.isNullConst() {
+		other := a
+		if a.isNullConst() {
+			other = b
+		}
+		// distinct from NULL = other is not NULL
+		packBits(out, n, func(i int) bool {
+			oNull := other.isNullConst() || (other.arr != nil && other.arr.IsNull(i))
+			return oNull == not
+		})
+		return makeArray(Bool, n, 0, nil, ob), nil
+	}
+	eqb, eq := allocBits(mem, n)
+	defer eqb.Release()
+	compareInto(opEq, a, b, n, t, eq)
+	an := func(i int) bool { return a.arr != nil && a.arr.IsNull(i) }
+	bn := func(i int) bool { return b.arr != nil && b.arr.IsNull(i) }
+	packBits(out, n, func(i int) bool {
+		x, y := an(i), bn(i)
+		var distinct bool
+		switch {
+		case x && y:
+			distinct = false
+		case x || y:
+			distinct = true
+		default:
+			distinct = eq[i>>3]&(1<<(i&7)) == 0
+		}
+		return distinct != not
+	})
+	return makeArray(Bool, n, 0, nil, ob), nil
+}
+
+var _ memory.Allocator

@@ -1,0 +1,722 @@
+package plan
+
+import (
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/expr"
+)
+
+// Optimize rewrites a logical plan: constant folding, predicate pushdown (into scans,
+// with prunable predicates, and through joins), equi-join key extraction, join
+// reordering by estimated cardinality, and projection pruning.
+func Optimize(ectx *expr.Context, n Node) (Node, error) {
+	n, err := foldAll(ectx, n)
+	if err != nil {
+		return nil, err
+	}
+	n, err = pushDown(n, nil)
+	if err != nil {
+		return nil, err
+	}
+	n, err = reorder(n)
+	if err != nil {
+		return nil, err
+	}
+	need := make([]bool, len(n.Fields()))
+	for i := range need {
+		need[i] = true
+	}
+	n, _, err = prune(n, need)
+	return n, err
+}
+
+// mapExprs applies f to every expression of a node (not its children).
+func mapExprs(n Node, f func(expr.Expr) (expr.Expr, error)) error {
+	var err error
+	one := func(e expr.Expr) expr.Expr {
+		if e == nil || err != nil {
+			return e
+		}
+		var out expr.Expr
+		out, err = f(e)
+		return out
+	}
+	switch x := n.(type) {
+	case *Filter:
+		x.Cond = one(x.Cond)
+	case *Project:
+		for i := range x.Exprs {
+			x.Exprs[i] = one(x.Exprs[i])
+		}
+	case *Join:
+		x.Extra = one(x.Extra)
+	case *Scan:
+		for i := range x.Filter {
+			x.Filter[i] = one(x.Filter[i])
+		}
+	case *Window:
+		for i := range x.Funcs {
+			x.Funcs[i].Default = one(x.Funcs[i].Default)
+		}
+	}
+	return err
+}
+
+func foldAll(ectx *expr.Context, n Node) (Node, error) {
+	for _, c := range n.Children() {
+		if _, err := foldAll(ectx, c); err != nil {
+			return nil, err
+		}
+	}
+	return n, mapExprs(n, func(e expr.Expr) (expr.Expr, error) { return expr.Fold(ectx, e) })
+}
+
+// splitAnd splits a conjunction.
+func splitAnd(e expr.Expr) []expr.Expr {
+	if e == nil {
+		return nil
+	}
+	if c, ok := e.(*expr.Call); ok && c.Name == "and" {
+		var out []expr.Expr
+		for _, a := range c.Args {
+			out = append(out, splitAnd(a)...)
+		}
+		return out
+	}
+	return []expr.Expr{e}
+}
+
+func andOrNil(es []expr.Expr) expr.Expr {
+	if len(es) == 0 {
+		return nil
+	}
+	return andAll(es)
+}
+
+// colRange reports the min and max column index e reads (-1, -1 for none).
+func colRange(e expr.Expr) (lo, hi int) {
+	lo, hi = -1, -1
+	for _, c := range expr.Columns(e) {
+		if lo < 0 || c < lo {
+			lo = c
+		}
+		if c > hi {
+			hi = c
+		}
+	}
+	return lo, hi
+}
+
+// shift renumbers the columns of e by delta.
+func shift(e expr.Expr, delta int) expr.Expr {
+	if delta == 0 || e == nil {
+		return e
+	}
+	out, err := remap(e, func(i int) int { return i + delta })
+	if err != nil {
+		panic(err) // renumbering keeps types
+	}
+	return out
+}
+
+// remap renumbers the columns of e by f.
+func remap(e expr.Expr, f func(int) int) (expr.Expr, error) {
+	return expr.Transform(e, func(x expr.Expr) (expr.Expr, error) {
+		if c, ok := x.(*expr.Column); ok {
+			return &expr.Column{Index: f(c.Index), Name: c.Name, T: c.T}, nil
+		}
+		return x, nil
+	})
+}
+
+// substitute replaces column i of e by exprs[i].
+func substitute(e expr.Expr, exprs []expr.Expr) (expr.Expr, error) {
+	return expr.Transform(e, func(x expr.Expr) (expr.Expr, error) {
+		if c, ok := x.(*expr.Column); ok {
+			return exprs[c.Index], nil
+		}
+		return x, nil
+	})
+}
+
+func volatile(e expr.Expr) bool {
+	v := false
+	expr.Walk(e, func(x expr.Expr) bool {
+		if c, ok := x.(*expr.Call); ok && (c.Name == "now" || c.Name == "current_date") {
+			v = true
+		}
+		return !v
+	})
+	return v
+}
+
+func withFilter(n Node, preds []expr.Expr) Node {
+	if len(preds) == 0 {
+		return n
+	}
+	return &Filter{Input: n, Cond: andAll(preds)}
+}
+
+// pushDown pushes the conjuncts preds (over n's fields) as far down as they go.
+func pushDown(n Node, preds []expr.Expr) (Node, error) {
+	switch x := n.(type) {
+	case *Filter:
+		return pushDown(x.Input, append(preds, splitAnd(x.Cond)...))
+	case *Project:
+		var down, stay []expr.Expr
+		for _, p := range preds {
+			s, err := substitute(p, x.Exprs)
+			if err != nil {
+				return nil, err
+			}
+			down = append(down, s)
+		}
+		in, err := pushDown(x.Input, down)
+		if err != nil {
+			return nil, err
+		}
+		x.Input = in
+		return withFilter(x, stay), nil
+	case *Scan:
+		for _, p := range preds {
+			x.Filter = append(x.Filter, p)
+			if pr, ok := prunable(p, x); ok {
+				x.Pushed = append(x.Pushed, pr)
+			}
+		}
+		return x, nil
+	case *Join:
+		return pushJoin(x, preds)
+	case *Aggregate:
+		var down, stay []expr.Expr
+		for _, p := range preds {
+			ok := true
+			for _, c := range expr.Columns(p) {
+				if c >= len(x.Group) {
+					ok = false
+				}
+			}
+			if !ok || volatile(p) {
+				stay = append(stay, p)
+				continue
+			}
+			r, err := remap(p, func(i int) int { return x.Group[i] })
+			if err != nil {
+				return nil, err
+			}
+			down = append(down, r)
+		}
+		in, err := pushDown(x.Input, down)
+		if err != nil {
+			return nil, err
+		}
+		x.Input = in
+		return withFilter(x, stay), nil
+	case *Sort:
+		if x.Limit >= 0 {
+			break
+		}
+		in, err := pushDown(x.Input, preds)
+		if err != nil {
+			return nil, err
+		}
+		x.Input = in
+		return x, nil
+	case *Union:
+		for i, c := range x.Inputs {
+			in, err := pushDown(c, slices.Clone(preds))
+			if err != nil {
+				return nil, err
+			}
+			x.Inputs[i] = in
+		}
+		return x, nil
+	}
+	// Stop here; optimize below with no predicates.
+	for i, c := range n.Children() {
+		in, err := pushDown(c, nil)
+		if err != nil {
+			return nil, err
+		}
+		setChild(n, i, in)
+	}
+	return withFilter(n, preds), nil
+}
+
+func setChild(n Node, i int, c Node) {
+	switch x := n.(type) {
+	case *Filter:
+		x.Input = c
+	case *Project:
+		x.Input = c
+	case *Join:
+		if i == 0 {
+			x.Left = c
+		} else {
+			x.Right = c
+		}
+	case *Aggregate:
+		x.Input = c
+	case *Sort:
+		x.Input = c
+	case *Limit:
+		x.Input = c
+	case *Union:
+		x.Inputs[i] = c
+	case *SingleRow:
+		x.Input = c
+	case *Window:
+		x.Input = c
+	}
+}
+
+// pushJoin distributes predicates over a join's inputs and extracts its equi keys.
+func pushJoin(j *Join, preds []expr.Expr) (Node, error) {
+	nl := len(j.Left.Fields())
+	var lp, rp, stay, cond []expr.Expr
+	side := func(e expr.Expr) int { // 0 left, 1 right, 2 both, -1 none
+		lo, hi := colRange(e)
+		switch {
+		case lo < 0:
+			return -1
+		case hi < nl:
+			return 0
+		case lo >= nl:
+			return 1
+		}
+		return 2
+	}
+	extra := splitAnd(j.Extra)
+	// keys found by an earlier pass are conditions again (and found again below)
+	lf, rf := j.Left.Fields(), j.Right.Fields()
+	for i := range j.LeftKeys {
+		l, r := j.LeftKeys[i], j.RightKeys[i]
+		c, err := expr.NewCall("=", &expr.Column{Index: l, Name: lf[l].Name, T: lf[l].Type},
+			&expr.Column{Index: nl + r, Name: rf[r].Name, T: rf[r].Type})
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, c)
+	}
+	j.LeftKeys, j.RightKeys = nil, nil
+	switch j.Kind {
+	case InnerJoin, CrossJoin:
+		for _, p := range append(preds, extra...) {
+			switch side(p) {
+			case 0:
+				lp = append(lp, p)
+			case 1:
+				rp = append(rp, shift(p, -nl))
+			default:
+				cond = append(cond, p)
+			}
+		}
+	case LeftJoin, SemiJoin, AntiJoin:
+		for _, p := range preds {
+			if side(p) == 0 || side(p) == -1 {
+				lp = append(lp, p)
+			} else {
+				stay = append(stay, p)
+			}
+		}
+		for _, p := range extra {
+			switch s := side(p); {
+			case s == 1 && !j.NullAware:
+				rp = append(rp, shift(p, -nl))
+			case s == 0 && j.Kind == SemiJoin:
+				lp = append(lp, p)
+			default:
+				cond = append(cond, p)
+			}
+		}
+	case RightJoin:
+		for _, p := range preds {
+			if side(p) == 1 {
+				rp = append(rp, shift(p, -nl))
+			} else {
+				stay = append(stay, p)
+			}
+		}
+		for _, p := range extra {
+			if side(p) == 0 {
+				lp = append(lp, p)
+			} else {
+				cond = append(cond, p)
+			}
+		}
+	default: // full
+		stay = preds
+		cond = extra
+	}
+	var err error
+	if j.Left, err = pushDown(j.Left, lp); err != nil {
+		return nil, err
+	}
+	if j.Right, err = pushDown(j.Right, rp); err != nil {
+		return nil, err
+	}
+	// Equi keys: column = column across the sides, of compatible types.
+	j.LeftKeys, j.RightKeys = nil, nil
+	var rest []expr.Expr
+	for _, c := range cond {
+		if l, r, ok := equiKey(c, nl); ok {
+			j.LeftKeys, j.RightKeys = append(j.LeftKeys, l), append(j.RightKeys, r-nl)
+			continue
+		}
+		rest = append(rest, c)
+	}
+	j.Extra = andOrNil(rest)
+	if j.Kind == CrossJoin && (len(j.LeftKeys) > 0 || j.Extra != nil) {
+		j.Kind = InnerJoin
+	}
+	if j.Kind == InnerJoin && len(j.LeftKeys) == 0 && j.Extra == nil {
+		j.Kind = CrossJoin
+	}
+	if j.NullAware && (len(j.LeftKeys) != 1 || j.Extra != nil) {
+		// NOT IN over several columns or expressions: keep the condition as is.
+		j.LeftKeys, j.RightKeys = nil, nil
+		j.Extra = andOrNil(cond)
+	}
+	j.fields = joinFields(j.Kind, j.Left.Fields(), j.Right.Fields())
+	return withFilter(j, stay), nil
+}
+
+// equiKey matches "left column = right column" of hash-compatible types.
+func equiKey(e expr.Expr, nl int) (l, r int, ok bool) {
+	c, isCall := e.(*expr.Call)
+	if !isCall || c.Name != "=" || len(c.Args) != 2 {
+		return 0, 0, false
+	}
+	a, okA := c.Args[0].(*expr.Column)
+	b, okB := c.Args[1].(*expr.Column)
+	if !okA || !okB {
+		return 0, 0, false
+	}
+	if a.Index >= nl {
+		a, b = b, a
+	}
+	if a.Index >= nl || b.Index < nl || !keyCompatible(a.T, b.T) {
+		return 0, 0, false
+	}
+	return a.Index, b.Index, true
+}
+
+func keyClass(t arrow.DataType) string {
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64, arrow.UINT8, arrow.UINT16, arrow.UINT32, arrow.UINT64:
+		return "int"
+	case arrow.FLOAT32, arrow.FLOAT64:
+		return "float"
+	case arrow.STRING, arrow.BINARY:
+		return "string"
+	}
+	return t.String()
+}
+
+func keyCompatible(a, b arrow.DataType) bool { return keyClass(a) == keyClass(b) }
+
+// prunable turns "column op constant" over a scan into a table Predicate.
+func prunable(p expr.Expr, s *Scan) (Predicate, bool) {
+	c, ok := p.(*expr.Call)
+	if !ok || len(c.Args) != 2 {
+		return Predicate{}, false
+	}
+	ops := map[string]CompareOp{"=": OpEq, "<": OpLt, "<=": OpLe, ">": OpGt, ">=": OpGe}
+	flip := map[CompareOp]CompareOp{OpEq: OpEq, OpLt: OpGt, OpLe: OpGe, OpGt: OpLt, OpGe: OpLe}
+	op, ok := ops[c.Name]
+	if !ok {
+		return Predicate{}, false
+	}
+	col, okC := c.Args[0].(*expr.Column)
+	l, okL := c.Args[1].(*expr.Literal)
+	if !okC || !okL {
+		col, okC = c.Args[1].(*expr.Column)
+		l, okL = c.Args[0].(*expr.Literal)
+		op = flip[op]
+	}
+	if !okC || !okL || !l.Value.IsValid() {
+		return Predicate{}, false
+	}
+	t := s.fields[col.Index].Type
+	v, ok := physicalValue(l.Value, t)
+	if !ok {
+		return Predicate{}, false
+	}
+	return Predicate{Column: s.Cols[col.Index], Op: op, Value: v}, true
+}
+
+// physicalValue converts a constant to the physical representation of column type t,
+// when exact.
+func physicalValue(v scalar.Scalar, t arrow.DataType) (change.Value, bool) {
+	switch t.ID() {
+	case arrow.INT8, arrow.INT16, arrow.INT32, arrow.INT64:
+		switch s := v.(type) {
+		case *scalar.Int32:
+			return change.Int(int64(s.Value)), true
+		case *scalar.Int64:
+			return change.Int(s.Value), true
+		case *scalar.Int16:
+			return change.Int(int64(s.Value)), true
+		}
+	case arrow.DATE32:
+		if s, ok := v.(*scalar.Date32); ok {
+			return change.Int(int64(s.Value)), true
+		}
+	case arrow.FLOAT64, arrow.FLOAT32:
+		switch s := v.(type) {
+		case *scalar.Float64:
+			return change.Float(s.Value), true
+		case *scalar.Int32:
+			return change.Float(float64(s.Value)), true
+		}
+	case arrow.STRING:
+		if s, ok := v.(*scalar.String); ok {
+			return change.Str(string(s.Value.Bytes())), true
+		}
+	case arrow.DECIMAL128:
+		scale := t.(*arrow.Decimal128Type).Scale
+		switch s := v.(type) {
+		case *scalar.Decimal128:
+			vs := s.Type.(*arrow.Decimal128Type).Scale
+			if vs > scale {
+				return change.Value{}, false
+			}
+			return change.Decimal(s.Value.IncreaseScaleBy(scale - vs)), true
+		case *scalar.Int32:
+			return change.Decimal(decimal128.FromI64(int64(s.Value)).IncreaseScaleBy(scale)), true
+		case *scalar.Int64:
+			return change.Decimal(decimal128.FromI64(s.Value).IncreaseScaleBy(scale)), true
+		}
+	}
+	return change.Value{}, false
+}
+
+// --- join reordering ---
+
+// reorder rebuilds each cluster of inner and cross joins as a left-deep tree: it starts
+// from the largest input (the probe side of every hash join) and adds, each time, the
+// connected input that gives the fewest estimated rows.
+func reorder(n Node) (Node, error) {
+	j, ok := n.(*Join)
+	if !ok || (j.Kind != InnerJoin && j.Kind != CrossJoin) {
+		for i, c := range n.Children() {
+			r, err := reorder(c)
+			if err != nil {
+				return nil, err
+			}
+			setChild(n, i, r)
+		}
+		return n, nil
+	}
+	var leaves []Node
+	var conds []expr.Expr
+	var collect func(n Node, base int) error
+	collect = func(n Node, base int) error {
+		if j, ok := n.(*Join); ok && (j.Kind == InnerJoin || j.Kind == CrossJoin) {
+			nl := len(j.Left.Fields())
+			if err := collect(j.Left, base); err != nil {
+				return err
+			}
+			if err := collect(j.Right, base+nl); err != nil {
+				return err
+			}
+			lf, rf := j.Left.Fields(), j.Right.Fields()
+			for i := range j.LeftKeys {
+				l, r := j.LeftKeys[i], j.RightKeys[i]
+				c, err := expr.NewCall("=", &expr.Column{Index: base + l, Name: lf[l].Name, T: lf[l].Type},
+					&expr.Column{Index: base + nl + r, Name: rf[r].Name, T: rf[r].Type})
+				if err != nil {
+					return err
+				}
+				conds = append(conds, c)
+			}
+			for _, e := range splitAnd(j.Extra) {
+				conds = append(conds, shift(e, base))
+			}
+			return nil
+		}
+		r, err := reorder(n)
+		if err != nil {
+			return err
+		}
+		leaves = append(leaves, r)
+		return nil
+	}
+	if err := collect(j, 0); err != nil {
+		return nil, err
+	}
+	if len(leaves) <= 2 {
+		// Two inputs: keep their order; the hash join picks its build side.
+		return rebuildJoins(leaves, conds, []int{0, 1}[:len(leaves)])
+	}
+	starts := make([]int, len(leaves)) // global column offset of each leaf
+	off := 0
+	for i, l := range leaves {
+		starts[i] = off
+		off += len(l.Fields())
+	}
+	leafOf := func(col int) int {
+		return sort.Search(len(starts), func(i int) bool { return starts[i] > col }) - 1
+	}
+	rows := make([]float64, len(leaves))
+	for i, l := range leaves {
+		rows[i] = estimate(l)
+	}
+	order := []int{0}
+	for i := range leaves {
+		if rows[i] > rows[order[0]] {
+			order[0] = i
+		}
+	}
+	in := map[int]bool{order[0]: true}
+	cur := rows[order[0]]
+	for len(order) < len(leaves) {
+		best, bestRows, connected := -1, math.Inf(1), false
+		for i := range leaves {
+			if in[i] {
+				continue
+			}
+			conn := false
+			for _, c := range conds {
+				ls := map[int]bool{}
+				for _, col := range expr.Columns(c) {
+					ls[leafOf(col)] = true
+				}
+				if ls[i] {
+					others := true
+					for k := range ls {
+						if k != i && !in[k] {
+							others = false
+						}
+					}
+					if others && len(ls) > 1 {
+						conn = true
+					}
+				}
+			}
+			est := cur * rows[i]
+			if conn {
+				est = math.Max(cur, rows[i]) // a key join: about the larger side
+				if rows[i] < 1 {
+					est = cur
+				}
+				est = math.Min(est, cur*rows[i])
+				// a filtered dimension shrinks its fact
+				if st := baseRows(leaves[i]); st > 0 && rows[i] < st {
+					est = cur * rows[i] / st
+				}
+			}
+			if conn && !connected || conn == connected && est < bestRows {
+				best, bestRows, connected = i, est, conn
+			}
+		}
+		order = append(order, best)
+		in[best] = true
+		cur = bestRows
+	}
+	return rebuildJoins(leaves, conds, order)
+}
+
+// baseRows is the unfiltered row count of the table under a chain of unary nodes (0 if
+// unknown).
+func baseRows(n Node) float64 {
+	for {
+		switch x := n.(type) {
+		case *Scan:
+			return float64(x.stats.Rows)
+		case *Project:
+			n = x.Input
+		case *Filter:
+			n = x.Input
+		default:
+			return 0
+		}
+	}
+}
+
+// rebuildJoins joins leaves in order, attaching each condition at the first join that
+// has all its columns, then projects the columns back to the original order.
+func rebuildJoins(leaves []Node, conds []expr.Expr, order []int) (Node, error) {
+	starts := make([]int, len(leaves))
+	off := 0
+	for i, l := range leaves {
+		starts[i] = off
+		off += len(l.Fields())
+	}
+	total := off
+	pos := make([]int, total) // original column -> position in the new tree
+	cur := leaves[order[0]]
+	place := func(leaf, at int) {
+		for k := range leaves[leaf].Fields() {
+			pos[starts[leaf]+k] = at + k
+		}
+	}
+	for i := range pos {
+		pos[i] = -1
+	}
+	place(order[0], 0)
+	used := make([]bool, len(conds))
+	for _, li := range order[1:] {
+		nl := len(cur.Fields())
+		place(li, nl)
+		var here []expr.Expr
+		for ci, c := range conds {
+			if used[ci] {
+				continue
+			}
+			ok := true
+			for _, col := range expr.Columns(c) {
+				if pos[col] < 0 {
+					ok = false
+				}
+			}
+			if ok {
+				used[ci] = true
+				r, err := remap(c, func(i int) int { return pos[i] })
+				if err != nil {
+					return nil, err
+				}
+				here = append(here, r)
+			}
+		}
+		j := NewJoin(CrossJoin, cur, leaves[li], nil, nil, nil)
+		j.Extra = andOrNil(here)
+		node, err := pushJoin(j, nil)
+		if err != nil {
+			return nil, err
+		}
+		cur = node
+	}
+	// constant conditions (no columns) stay on top
+	var top []expr.Expr
+	for ci, c := range conds {
+		if !used[ci] {
+			top = append(top, c)
+		}
+	}
+	fs := cur.Fields()
+	identity := true
+	for i, p := range pos {
+		if p != i {
+			identity = false
+		}
+	}
+	var out Node = withFilter(cur, top)
+	if identity {
+		return out, nil
+	}
+	exprs := make([]expr.Expr, total)
+	fields := make([]Field, total)
+	for i, p := range pos {
+		exprs[i] = &expr.Column{Index: p, Name: fs[p].Name, T: fs[p].Type}
+		fields[i] = fs[p]
+	}
+	return &Project{Input: out, Exprs: exprs, fields: fields}, nil
+}

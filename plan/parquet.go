@@ -1,0 +1,363 @@
+package plan
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/strata-data/strata/change"
+)
+
+// ParquetTable is a table over one Parquet file or a directory of them (all of one
+// schema), one split per row group. Row groups whose min/max statistics rule out a
+// pushed-down predicate are skipped.
+type ParquetTable struct {
+	name   string
+	files  []string
+	schema *arrow.Schema
+	groups []rowGroupMeta
+	// BatchRows is the rows per batch read (default 65536).
+	BatchRows int64
+}
+
+type rowGroupMeta struct {
+	file  int
+	index int
+	rows  int64
+	stats []ColumnStats // per arrow column
+}
+
+// OpenParquet opens a Parquet file or a directory of .parquet files, reading their
+// footers (not their data).
+func OpenParquet(path string) (*ParquetTable, error) {
+	files, err := listFiles(path, ".parquet")
+	if err != nil {
+		return nil, err
+	}
+	t := &ParquetTable{name: path, files: files, BatchRows: 1 << 16}
+	for fi, f := range files {
+		pf, err := file.OpenParquetFile(f, false)
+		if err != nil {
+			return nil, fmt.Errorf("plan: open parquet %s: %w", f, err)
+		}
+		fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+		if err != nil {
+			pf.Close()
+			return nil, fmt.Errorf("plan: parquet %s: %w", f, err)
+		}
+		s, err := fr.Schema()
+		if err != nil {
+			pf.Close()
+			return nil, fmt.Errorf("plan: parquet %s: %w", f, err)
+		}
+		if t.schema == nil {
+			for _, fl := range s.Fields() {
+				if err := change.Supported(fl.Type); err != nil {
+					pf.Close()
+					return nil, fmt.Errorf("plan: parquet %s column %q: %w", f, fl.Name, err)
+				}
+			}
+			t.schema = s
+		} else if !t.schema.Equal(s) {
+			pf.Close()
+			return nil, fmt.Errorf("plan: parquet %s has schema %s, but %s has %s", f, s, files[0], t.schema)
+		}
+		md := pf.MetaData()
+		for rg := 0; rg < md.NumRowGroups(); rg++ {
+			rgm := md.RowGroup(rg)
+			g := rowGroupMeta{file: fi, index: rg, rows: rgm.NumRows(), stats: make([]ColumnStats, s.NumFields())}
+			for c := range s.NumFields() {
+				g.stats[c] = ColumnStats{Distinct: -1, Nulls: -1}
+				leaf := fr.Manifest.Fields[c].ColIndex
+				if leaf < 0 {
+					continue
+				}
+				cc, err := rgm.ColumnChunk(leaf)
+				if err != nil {
+					continue
+				}
+				if ok, _ := cc.StatsSet(); !ok {
+					continue
+				}
+				st, err := cc.Statistics()
+				if err != nil || st == nil {
+					continue
+				}
+				g.stats[c].Nulls = st.NullCount()
+				if st.HasMinMax() {
+					lo, hi, ok := statBounds(st, s.Field(c).Type)
+					if ok {
+						g.stats[c].HasMinMax, g.stats[c].Min, g.stats[c].Max = true, lo, hi
+					}
+				}
+			}
+			t.groups = append(t.groups, g)
+		}
+		pf.Close()
+	}
+	return t, nil
+}
+
+// listFiles returns path itself, or the files under the directory path whose name ends
+// with ext (sorted), skipping hidden files.
+func listFiles(path, ext string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	var out []string
+	err = filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_") {
+			if d.IsDir() && p != path {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() && strings.HasSuffix(strings.ToLower(d.Name()), ext) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plan: list %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("plan: no %s files under %s", ext, path)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// statBounds converts a column chunk's min/max to values of the column's type.
+func statBounds(st metadata.TypedStatistics, t arrow.DataType) (lo, hi change.Value, ok bool) {
+	dec, isDec := t.(*arrow.Decimal128Type)
+	switch s := st.(type) {
+	case *metadata.Int32Statistics:
+		if isDec {
+			return change.Decimal(decimal128.FromI64(int64(s.Min()))), change.Decimal(decimal128.FromI64(int64(s.Max()))), true
+		}
+		if t.ID() == arrow.UINT32 {
+			return change.Int(int64(uint32(s.Min()))), change.Int(int64(uint32(s.Max()))), false
+		}
+		return change.Int(int64(s.Min())), change.Int(int64(s.Max())), true
+	case *metadata.Int64Statistics:
+		if isDec {
+			return change.Decimal(decimal128.FromI64(s.Min())), change.Decimal(decimal128.FromI64(s.Max())), true
+		}
+		if t.ID() == arrow.UINT64 {
+			return lo, hi, false
+		}
+		return change.Int(s.Min()), change.Int(s.Max()), true
+	case *metadata.Float32Statistics:
+		return change.Float(float64(s.Min())), change.Float(float64(s.Max())), true
+	case *metadata.Float64Statistics:
+		return change.Float(s.Min()), change.Float(s.Max()), true
+	case *metadata.ByteArrayStatistics:
+		if isDec {
+			a, okA := beDecimal(s.Min(), dec)
+			b, okB := beDecimal(s.Max(), dec)
+			return change.Decimal(a), change.Decimal(b), okA && okB
+		}
+		if t.ID() == arrow.STRING {
+			return change.Str(string(s.Min())), change.Str(string(s.Max())), true
+		}
+	case *metadata.FixedLenByteArrayStatistics:
+		if isDec {
+			a, okA := beDecimal(s.Min(), dec)
+			b, okB := beDecimal(s.Max(), dec)
+			return change.Decimal(a), change.Decimal(b), okA && okB
+		}
+	}
+	return lo, hi, false
+}
+
+// beDecimal decodes a big-endian two's-complement unscaled decimal.
+func beDecimal(b []byte, _ *arrow.Decimal128Type) (decimal128.Num, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return decimal128.Num{}, false
+	}
+	if len(b) == 16 {
+		return decimal128.New(int64(binary.BigEndian.Uint64(b[:8])), binary.BigEndian.Uint64(b[8:])), true
+	}
+	n := new(big.Int).SetBytes(b)
+	if b[0]&0x80 != 0 {
+		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+	}
+	return decimal128.FromBigInt(n), true
+}
+
+// Schema implements Table.
+func (t *ParquetTable) Schema() *arrow.Schema { return t.schema }
+
+// Stats implements Table: row counts and min/max from the footers.
+func (t *ParquetTable) Stats(context.Context) (TableStats, error) {
+	st := TableStats{Columns: make([]ColumnStats, t.schema.NumFields())}
+	for c := range st.Columns {
+		st.Columns[c] = ColumnStats{Distinct: -1}
+	}
+	for gi, g := range t.groups {
+		st.Rows += g.rows
+		for c, cs := range g.stats {
+			agg := &st.Columns[c]
+			if cs.Nulls < 0 || agg.Nulls < 0 {
+				agg.Nulls = -1
+			} else {
+				agg.Nulls += cs.Nulls
+			}
+			if !cs.HasMinMax {
+				if gi == 0 || agg.HasMinMax {
+					agg.HasMinMax = false
+					agg.Min, agg.Max = change.Null(), change.Null()
+				}
+				continue
+			}
+			if gi == 0 {
+				agg.HasMinMax, agg.Min, agg.Max = true, cs.Min, cs.Max
+				continue
+			}
+			if !agg.HasMinMax {
+				continue
+			}
+			if compareValues(cs.Min, agg.Min) == -1 {
+				agg.Min = cs.Min
+			}
+			if compareValues(cs.Max, agg.Max) == 1 {
+				agg.Max = cs.Max
+			}
+		}
+	}
+	return st, nil
+}
+
+// Splits implements Table: one split per row group that can hold rows matching req.Filter.
+func (t *ParquetTable) Splits(_ context.Context, req ScanRequest) ([]Split, error) {
+	var out []Split
+	for _, g := range t.groups {
+		if !groupMayMatch(g, req.Filter) {
+			continue
+		}
+		out = append(out, &parquetSplit{t: t, g: g, cols: req.Columns})
+	}
+	return out, nil
+}
+
+func groupMayMatch(g rowGroupMeta, filter []Predicate) bool {
+	for _, p := range filter {
+		if p.Column < 0 || p.Column >= len(g.stats) {
+			continue
+		}
+		cs := g.stats[p.Column]
+		if cs.HasMinMax && !p.MayMatch(cs.Min, cs.Max) {
+			return false
+		}
+		if !cs.HasMinMax && cs.Nulls >= 0 && cs.Nulls == g.rows && g.rows > 0 {
+			return false // all NULL: no predicate holds
+		}
+	}
+	return true
+}
+
+type parquetSplit struct {
+	t    *ParquetTable
+	g    rowGroupMeta
+	cols []int
+}
+
+func (s *parquetSplit) Name() string {
+	return fmt.Sprintf("%s#rg%d", filepath.Base(s.t.files[s.g.file]), s.g.index)
+}
+func (s *parquetSplit) Rows() int64 { return s.g.rows }
+
+func (s *parquetSplit) Open(ctx context.Context, mem memory.Allocator) (BatchReader, error) {
+	path := s.t.files[s.g.file]
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("plan: open parquet %s: %w", path, err)
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: s.t.BatchRows}, mem)
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("plan: parquet %s: %w", path, err)
+	}
+	leaves := make([]int, len(s.cols))
+	for i, c := range s.cols {
+		leaves[i] = fr.Manifest.Fields[c].ColIndex
+	}
+	if len(s.cols) == 0 {
+		// No columns wanted (count(*)): produce empty-schema batches of the right length.
+		return &countReader{rows: s.g.rows, batch: s.t.BatchRows, closer: pf}, nil
+	}
+	rr, err := fr.GetRecordReader(ctx, leaves, []int{s.g.index})
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("plan: parquet %s row group %d: %w", path, s.g.index, err)
+	}
+	return &parquetReader{rr: rr, f: pf, path: path}, nil
+}
+
+type parquetReader struct {
+	rr   pqarrow.RecordReader
+	f    *file.Reader
+	path string
+}
+
+func (r *parquetReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rec, err := r.rr.Read()
+	if err == io.EOF || (err == nil && rec == nil) {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plan: read parquet %s: %w", r.path, err)
+	}
+	rec.Retain()
+	return rec, nil
+}
+
+func (r *parquetReader) Close() error {
+	r.rr.Release()
+	return r.f.Close()
+}
+
+// countReader yields batches with no columns, for scans that need only row counts.
+type countReader struct {
+	rows, batch int64
+	closer      io.Closer
+}
+
+func (r *countReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if r.rows <= 0 {
+		return nil, io.EOF
+	}
+	n := min(r.rows, r.batch)
+	r.rows -= n
+	return newRecord(arrow.NewSchema(nil, nil), nil, n), nil
+}
+
+func (r *countReader) Close() error {
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
