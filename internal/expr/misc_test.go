@@ -165,3 +165,18 @@ func TestRewriteRetypesFoldedConstants(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"true", "true", "false", "NULL"}, got)
 }
+
+func TestNullTypedColumn(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem, col{"n", arrow.Null, `[null, null]`}, col{"i", Int32, `[1, null]`})
+	defer rb.Release()
+	n, i := colRef(rb, "n"), colRef(rb, "i")
+	runCases(t, rb, []fnCase{
+		{call(t, "in", n, lit(1)), []string{"NULL", "NULL"}, nil},
+		{call(t, "is_null", n), []string{"true", "true"}, nil},
+		{call(t, "+", n, i), []string{"NULL", "NULL"}, nil},
+		{call(t, "coalesce", n, i), []string{"1", "NULL"}, nil},
+		{call(t, "is_distinct_from", n, i), []string{"true", "false"}, nil},
+		{call(t, "concat", n, lit("x")), []string{"x", "x"}, nil},
+	})
+}
