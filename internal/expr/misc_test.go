@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -179,4 +180,38 @@ func TestNullTypedColumn(t *testing.T) {
 		{call(t, "is_distinct_from", n, i), []string{"true", "false"}, nil},
 		{call(t, "concat", n, lit("x")), []string{"x", "x"}, nil},
 	})
+}
+
+func TestConcurrentEvaluation(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem,
+		col{"s", Text, `["abc", "xbz", null, "ab"]`},
+		col{"d", Numeric(10, 2), `["1.00", "2.50", "3.25", null]`},
+	)
+	defer rb.Release()
+	s, d := colRef(rb, "s"), colRef(rb, "d")
+	e := must(NewCase(nil, []When{{call(t, "like", s, lit("a%")), call(t, "*", d, dec("2", 1, 0))}}, call(t, "coalesce", d, lit(0))))
+	ctx := &Context{Alloc: mem}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 50 {
+				a, err := e.Eval(ctx, rb)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := texts(a); got[0] != "2.00" || got[1] != "2.50" || got[3] != "NULL" {
+					a.Release()
+					errs <- fmt.Errorf("got %v", got)
+					return
+				}
+				a.Release()
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
 }
