@@ -352,6 +352,22 @@ var _ memory.Allocator
 func cmpDecConst(op int, v []num, c num, n int, out []byte) {
 	c64 := int64(c.LowBits())
 	small := is64(c)
+	if small {
+		// when every value fits in 64 bits (one OR pass), compare their low words
+		// with the int64 kernel
+		var wide uint64
+		for _, x := range v {
+			wide |= uint64(x.HighBits()) ^ uint64(int64(x.LowBits())>>63)
+		}
+		if wide == 0 {
+			lo := make([]int64, n)
+			for i, x := range v {
+				lo[i] = int64(x.LowBits())
+			}
+			cmpOrdered(op, operand[int64]{v: lo}, operand[int64]{c: c64, vc: true}, n, out)
+			return
+		}
+	}
 	for i := 0; i < n; i += 8 {
 		var b byte
 		for j := 0; j < 8 && i+j < n; j++ {
