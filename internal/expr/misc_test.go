@@ -215,3 +215,34 @@ func TestConcurrentEvaluation(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+func TestEmptyBatch(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem,
+		col{"i", Int32, `[]`}, col{"s", Text, `[]`}, col{"d", Numeric(10, 2), `[]`}, col{"t", Date, `[]`},
+	)
+	defer rb.Release()
+	i, s, d, dt := colRef(rb, "i"), colRef(rb, "s"), colRef(rb, "d"), colRef(rb, "t")
+	exprs := []Expr{
+		call(t, "+", i, lit(1)), call(t, "/", i, lit(0)), call(t, "*", d, d), call(t, "/", d, lit(3)),
+		call(t, "and", call(t, ">", i, lit(1)), call(t, "like", s, lit("%a%"))),
+		call(t, "in", i, lit(1), Null()), call(t, "coalesce", i, lit(0)), call(t, "lower", s),
+		call(t, "substr", s, lit(2)), call(t, "extract", lit("year"), dt), call(t, "+", dt, typed("1 day", Interval)),
+		must(NewCase(nil, []When{{call(t, "is_null", i), lit("x")}}, s)), must(NewCast(s, Int32)), lit(5),
+	}
+	ctx := &Context{Alloc: mem}
+	for _, e := range exprs {
+		a, err := e.Eval(ctx, rb)
+		require.NoError(t, err, "%s", e)
+		require.Equal(t, 0, a.Len())
+		a.Release()
+	}
+	f, err := Filter(ctx, rb, call(t, ">", i, lit(0)))
+	require.NoError(t, err)
+	require.EqualValues(t, 0, f.NumRows())
+	f.Release()
+	p, err := Project(ctx, rb, exprs[:3], []string{"a", "b", "c"})
+	require.NoError(t, err)
+	require.EqualValues(t, 0, p.NumRows())
+	p.Release()
+}
