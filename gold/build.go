@@ -184,15 +184,21 @@ func (p *Project) run(ctx context.Context, opts Options, build bool) (*Run, erro
 		}
 	}
 
-	// Tests of the selected nodes: those whose every node is selected.
+	// Tests of the selected nodes: those whose every node is selected; a source's tests
+	// when a selected model reads the source (all of them when nothing is selected).
 	in := map[string]bool{}
 	for _, n := range sel {
 		in[n] = true
+		if m := p.Models[n]; m != nil {
+			for _, s := range m.Sources {
+				in["source:"+s.String()] = true
+			}
+		}
 	}
 	var tests []*Test
 	for _, t := range p.Tests {
 		nodes := t.nodes()
-		all := len(nodes) > 0
+		all := len(nodes) > 0 || opts.Select == "" || in[t.Node]
 		for _, n := range nodes {
 			all = all && in[n]
 		}
@@ -358,11 +364,7 @@ func (b *builder) compile(t *template, this string, incremental bool) (string, e
 			return "", fmt.Errorf("%w: ref(%q)", ErrUnknown, name)
 		},
 		Source: func(src, table string) (string, error) {
-			s := b.p.Sources[src+"."+table]
-			if s == nil {
-				return "", fmt.Errorf("%w: source(%q, %q)", ErrUnknown, src, table)
-			}
-			return s.Relation(), nil
+			return b.source(src, table)
 		},
 	}
 	sql, err := b.p.render(t, nil, r)
@@ -411,6 +413,17 @@ func (b *builder) inlined(set map[string]bool, r Resolver) ([]cte, error) {
 		}
 	}
 	return out, nil
+}
+
+func (b *builder) source(src, table string) (string, error) {
+	s := b.p.Sources[src+"."+table]
+	if s == nil {
+		return "", fmt.Errorf("%w: source(%q, %q)", ErrUnknown, src, table)
+	}
+	if b.opts.Sources == nil {
+		return "", fmt.Errorf("%w: source(%q, %q) reads %s, but no sources were given (Options.Sources, --lake)", plan.ErrNoTable, src, table, s.Relation())
+	}
+	return s.Relation(), nil
 }
 
 func (b *builder) plan(ctx context.Context, cat plan.Catalog, sql string) (*plan.Job, error) {
@@ -757,11 +770,7 @@ func (b *builder) testSQL(t *Test) (string, error) {
 			return "", fmt.Errorf("%w: ref(%q)", ErrUnknown, name)
 		},
 		Source: func(src, table string) (string, error) {
-			s := b.p.Sources[src+"."+table]
-			if s == nil {
-				return "", fmt.Errorf("%w: source(%q, %q)", ErrUnknown, src, table)
-			}
-			return s.Relation(), nil
+			return b.source(src, table)
 		},
 	}
 	if t.Kind == TestSingular {
