@@ -188,3 +188,11 @@ func TestFunctionsAndEdgeCases(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "division by zero")
 }
+
+func TestCorrelatedCountIsZero(t *testing.T) {
+	cat := shop(t)
+	assert.Equal(t, []string{"ann|2", "bob|2", "cid|0", "dee|0"},
+		runSQL(t, cat, "SELECT name, (SELECT count(*) FROM orders o WHERE o.customer_id = c.id) FROM customers c ORDER BY name"))
+	_, err := queryErr(t, cat, "SELECT name, (SELECT count(*) + 1 FROM orders o WHERE o.customer_id = c.id) FROM customers c")
+	require.ErrorIs(t, err, ErrUnsupported)
+}
