@@ -23,8 +23,8 @@ import (
 func benchProject(tb testing.TB) string {
 	dir := tb.TempDir()
 	files := map[string]string{
-		"dbt_project.yml": "name: bench\nmodels:\n  bench:\n    +materialized: table\n    staging:\n      +materialized: view\n",
-		"models/sources.yml": "sources:\n  - name: app\n    tables:\n      - name: events\n      - name: users\n",
+		"dbt_project.yml":               "name: bench\nmodels:\n  bench:\n    +materialized: table\n    staging:\n      +materialized: view\n",
+		"models/sources.yml":            "sources:\n  - name: app\n    tables:\n      - name: events\n      - name: users\n",
 		"models/staging/stg_events.sql": "select id, user_id, kind, amount from {{ source('app', 'events') }} where amount >= 0",
 		"models/staging/stg_users.sql":  "select id as user_id, region from {{ source('app', 'users') }}",
 	}
