@@ -58,7 +58,9 @@ select region, n, total from {{ ref('agg_' ~ (%d * 3 + j)) }}
 	return dir
 }
 
-// benchSources returns app.events (rows rows) and app.users (rows/100 users) in memory.
+// benchSources returns app.events (rows rows) and app.users (rows/100 users), Parquet
+// files as silver's are (a MemTable would compute its statistics row by row at every
+// planning).
 func benchSources(tb testing.TB, rows int) (*plan.MemCatalog, func()) {
 	mem := memory.DefaultAllocator
 	users := max(rows/100, 1)
@@ -93,18 +95,23 @@ func benchSources(tb testing.TB, rows int) (*plan.MemCatalog, func()) {
 	}
 	ur := ub.NewRecordBatch()
 	ub.Release()
-	et, err := plan.NewMemTable(es, evs...)
-	require.NoError(tb, err)
-	ut, err := plan.NewMemTable(us, ur)
-	require.NoError(tb, err)
-	for _, r := range evs {
-		r.Release()
+	dir := tb.TempDir()
+	write := func(name string, s *arrow.Schema, recs ...arrow.RecordBatch) plan.Table {
+		out, err := createParquet(filepath.Join(dir, name+".parquet"), s, mem)
+		require.NoError(tb, err)
+		for _, r := range recs {
+			require.NoError(tb, out.Write(r))
+			r.Release()
+		}
+		require.NoError(tb, out.Commit())
+		t, err := plan.OpenParquet(filepath.Join(dir, name+".parquet"))
+		require.NoError(tb, err)
+		return t
 	}
-	ur.Release()
 	cat := plan.NewMemCatalog()
-	cat.Add("app.events", et)
-	cat.Add("app.users", ut)
-	return cat, func() { et.Release(); ut.Release() }
+	cat.Add("app.events", write("events", es, evs...))
+	cat.Add("app.users", write("users", us, ur))
+	return cat, func() {}
 }
 
 func TestBenchProjectBuilds(t *testing.T) {
