@@ -294,6 +294,18 @@ func pushJoin(j *Join, preds []expr.Expr) (Node, error) {
 		return 2
 	}
 	extra := splitAnd(j.Extra)
+	// keys found by an earlier pass are conditions again (and found again below)
+	lf, rf := j.Left.Fields(), j.Right.Fields()
+	for i := range j.LeftKeys {
+		l, r := j.LeftKeys[i], j.RightKeys[i]
+		c, err := expr.NewCall("=", &expr.Column{Index: l, Name: lf[l].Name, T: lf[l].Type},
+			&expr.Column{Index: nl + r, Name: rf[r].Name, T: rf[r].Type})
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, c)
+	}
+	j.LeftKeys, j.RightKeys = nil, nil
 	switch j.Kind {
 	case InnerJoin, CrossJoin:
 		for _, p := range append(preds, extra...) {

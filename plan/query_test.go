@@ -72,6 +72,9 @@ func TestJoins(t *testing.T) {
 	assert.Equal(t, []string{"ann|10", "ann|11", "bob|12", "bob|15"},
 		sorted(runSQL(t, cat, "SELECT c.name, o.id FROM customers c, orders o WHERE o.customer_id = c.id")))
 	assert.Len(t, runSQL(t, cat, "SELECT * FROM customers CROSS JOIN orders"), 24)
+	// three inputs, reordered (the largest first), keys kept through the rewrite
+	assert.Equal(t, []string{"ann|10|10", "ann|11|11", "bob|12|12", "bob|15|15"},
+		sorted(runSQL(t, cat, "SELECT c.name, o.id, o2.id FROM customers c, orders o, orders o2 WHERE o.customer_id = c.id AND o2.id = o.id")))
 	// USING merges the column
 	assert.Equal(t, []string{"1|ann|10", "1|ann|11", "2|bob|12", "2|bob|15"},
 		sorted(runSQL(t, cat, "SELECT customer_id, name, o.id FROM (SELECT id AS customer_id, name FROM customers) c JOIN orders o USING (customer_id)")))

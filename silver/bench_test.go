@@ -215,23 +215,27 @@ func BenchmarkRead(b *testing.B) {
 	store, tb := readTable(b, n)
 	ctx := context.Background()
 	b.Run(fmt.Sprintf("rows=%d/silver-merge-on-read", n), func(b *testing.B) {
+		cpu0 := cpuTime()
 		for b.Loop() {
 			if got := scanAll(b, tb); got != int64(n) {
 				b.Fatalf("%d rows, want %d", got, n)
 			}
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
 	})
 	if _, _, err := tb.Compact(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.Run(fmt.Sprintf("rows=%d/silver-compacted", n), func(b *testing.B) {
+		cpu0 := cpuTime()
 		for b.Loop() {
 			if got := scanAll(b, tb); got != int64(n) {
 				b.Fatalf("%d rows, want %d", got, n)
 			}
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
 	})
 	s, _ := tb.Latest()
 	if len(s.Added) != 1 {
@@ -239,6 +243,7 @@ func BenchmarkRead(b *testing.B) {
 	}
 	path := filepath.Join(store.Root(), filepath.FromSlash(s.Added[0].Name))
 	b.Run(fmt.Sprintf("rows=%d/one-parquet-file", n), func(b *testing.B) {
+		cpu0 := cpuTime()
 		for b.Loop() {
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -249,5 +254,6 @@ func BenchmarkRead(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
 	})
 }

@@ -77,11 +77,11 @@ func runCmd(args []string) error {
 	}
 	cfg := tpchgen.Config{SF: *sf, Seed: *seed}
 	if m, err := tpchgen.ReadManifest(dir); err == nil && m.Matches(cfg) {
-		fmt.Printf("reusing sf=%g seed=%d in %s (lineitem %d rows)\n", m.SF, m.Seed, dir, m.Rows[tpchgen.Lineitem])
+		fmt.Fprintf(out, "reusing sf=%g seed=%d in %s (lineitem %d rows)\n", m.SF, m.Seed, dir, m.Rows[tpchgen.Lineitem])
 	} else if _, err := generate(cfg, dir); err != nil {
 		return err
 	}
-	fmt.Printf("loadavg at start: %s", loadavg())
+	fmt.Fprintf(out, "loadavg at start: %s", loadavg())
 
 	duck, err := openDuckDB(dir, *mode)
 	if err != nil {
@@ -110,10 +110,10 @@ func runCmd(args []string) error {
 			if ti == 0 {
 				ref = want
 				if *show {
-					fmt.Printf("%s answer:\n%s\n", q.name, ref)
+					fmt.Fprintf(out, "%s answer:\n%s\n", q.name, ref)
 				}
 				if len(ref.Rows) == 0 {
-					fmt.Printf("%s: warning: empty answer\n", q.name)
+					fmt.Fprintf(out, "%s: warning: empty answer\n", q.name)
 				}
 			} else if err := oracle.Compare(want, ref, ordered); err != nil {
 				return fmt.Errorf("%s: duckdb threads=%d differs from threads=%d: %w", q.name, t, threads[0], err)
@@ -123,7 +123,7 @@ func runCmd(args []string) error {
 				switch {
 				case errors.Is(err, errPlannerUnavailable):
 					strataOK = false
-					fmt.Println("strata: planner not available")
+					fmt.Fprintln(out, "strata: planner not available")
 				case err != nil:
 					return fmt.Errorf("%s: strata threads=%d: %w", q.name, t, err)
 				default:
@@ -154,11 +154,11 @@ func runCmd(args []string) error {
 				line += fmt.Sprintf("; strata median %7.1f ms %v; ratio %.2f", ms(c.strata), msList(st), c.strata.Seconds()/c.duck.Seconds())
 			}
 			results[q.name][t] = c
-			fmt.Println(line)
+			fmt.Fprintln(out, line)
 		}
 	}
 
-	fmt.Printf("\nsf=%g, duckdb %s, medians of %d rounds (ms)\n", *sf, *mode, *rounds)
+	fmt.Fprintf(out, "\nsf=%g, duckdb %s, medians of %d rounds (ms)\n", *sf, *mode, *rounds)
 	header := fmt.Sprintf("%-6s", "query")
 	for _, t := range threads {
 		header += fmt.Sprintf(" %12s", fmt.Sprintf("duckdb t=%d", t))
@@ -166,7 +166,7 @@ func runCmd(args []string) error {
 			header += fmt.Sprintf(" %12s %7s", fmt.Sprintf("strata t=%d", t), "ratio")
 		}
 	}
-	fmt.Println(header)
+	fmt.Fprintln(out, header)
 	logSum := make([]float64, len(threads))
 	for _, q := range qs {
 		line := fmt.Sprintf("%-6s", q.name)
@@ -179,18 +179,18 @@ func runCmd(args []string) error {
 				line += fmt.Sprintf(" %12.1f %7.2f", ms(c.strata), r)
 			}
 		}
-		fmt.Println(line)
+		fmt.Fprintln(out, line)
 	}
 	if strataOK {
 		line := fmt.Sprintf("%-6s", "geomean")
 		for i := range threads {
 			line += fmt.Sprintf(" %12s %12s %7.2f", "", "", math.Exp(logSum[i]/float64(len(qs))))
 		}
-		fmt.Println(line)
+		fmt.Fprintln(out, line)
 	} else {
-		fmt.Println("strata: planner not available (no ratios)")
+		fmt.Fprintln(out, "strata: planner not available (no ratios)")
 	}
-	fmt.Printf("loadavg at end: %s", loadavg())
+	fmt.Fprintf(out, "loadavg at end: %s", loadavg())
 	return nil
 }
 
@@ -218,7 +218,7 @@ func openDuckDB(dir, mode string) (*sql.DB, error) {
 			return nil, fmt.Errorf("duckdb: %s: %w", t, err)
 		}
 	}
-	fmt.Printf("duckdb: %s created in %.1fs\n", strings.ToLower(kind)+"s", time.Since(start).Seconds())
+	fmt.Fprintf(out, "duckdb: %s created in %.1fs\n", strings.ToLower(kind)+"s", time.Since(start).Seconds())
 	return db, nil
 }
 

@@ -114,6 +114,9 @@ func BenchmarkEval(b *testing.B) {
 		{"comment like %special%requests%", mk("like", c("comment"), lit("%special%requests%")), false},
 		{"comment like final%", mk("like", c("comment"), lit("final%")), false},
 		{"lower(comment)", mk("lower", c("comment")), false},
+		{"case when discount>0.05 then price else 0", must(NewCase(nil, []When{{mk(">", c("discount"), dec("0.05", 15, 2)), c("price")}}, lit(0))), false},
+		{"coalesce(nullif(a%7,0),b)", mk("coalesce", mk("nullif", mk("%", c("a"), lit(7)), lit(0)), c("b")), false},
+		{"a in (1..10)", mk("in", c("a"), lit(1), lit(2), lit(3), lit(4), lit(5), lit(6), lit(7), lit(8), lit(9), lit(10)), false},
 	}
 	for _, chunk := range []int{64 << 10, benchRows} {
 		for _, tc := range cases {

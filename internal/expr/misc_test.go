@@ -137,3 +137,31 @@ func TestIntervalArithmetic(t *testing.T) {
 		{call(t, "+", typed("2020-01-31", Timestamp), lit("1 month")), []string{"2020-02-29 00:00:00"}, nil},
 	})
 }
+
+func TestRewriteRetypesFoldedConstants(t *testing.T) {
+	mem := newMem(t)
+	ctx := &Context{Alloc: mem}
+	d := &Column{Index: 0, Name: "l_shipdate", T: Date}
+	// l_shipdate <= date '1998-12-01' - interval '90' day: a timestamp comparison
+	// until folding, then a date comparison without a per-row cast
+	rhs := call(t, "-", typed("1998-12-01", Date), typed("90 days", Interval))
+	e := call(t, "<=", d, rhs)
+	require.Equal(t, "CAST(l_shipdate AS timestamp without time zone) <= (TIMESTAMP '1998-12-01 00:00:00' - INTERVAL '90 days')", e.String())
+	f, err := Fold(ctx, e)
+	require.NoError(t, err)
+	require.Equal(t, "l_shipdate <= DATE '1998-09-02'", f.String())
+	rb := mkBatch(t, mem, col{"l_shipdate", Date, `["1998-09-01", "1998-09-02", "1998-09-03", null]`})
+	defer rb.Release()
+	for _, x := range []Expr{e, f} {
+		got, err := evalTexts(t, mem, rb, x)
+		require.NoError(t, err)
+		require.Equal(t, []string{"true", "true", "false", "NULL"}, got)
+	}
+	// not at midnight: stays a timestamp comparison
+	g, err := Fold(ctx, call(t, "<", d, call(t, "+", typed("1998-09-02", Date), typed("1 hour", Interval))))
+	require.NoError(t, err)
+	require.Equal(t, "CAST(l_shipdate AS timestamp without time zone) < TIMESTAMP '1998-09-02 01:00:00'", g.String())
+	got, err := evalTexts(t, mem, rb, g)
+	require.NoError(t, err)
+	require.Equal(t, []string{"true", "true", "false", "NULL"}, got)
+}
