@@ -742,9 +742,11 @@ func (r *reader) change(data []byte, lsn uint64) error {
 				}
 			}
 		}
-		if before != nil && rel.key != nil && keyChanged(rel, before, after) {
+		if before != nil && rel.key != nil && keyChanged(rel, before, after) && !hasAbsent(after) {
 			// A primary-key change is a delete of the old key and a create of the new, as
-			// Debezium emits it.
+			// Debezium emits it; but when unchanged TOAST values are absent from the new
+			// tuple only the old key's row holds them, so it stays one update from the
+			// old key to the new, which downstream (silver) completes from the old row.
 			r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
 			r.add(r.event(rel, cdc.OpCreate, nil, after, r.nextPos(lsn)))
 			return nil
@@ -760,6 +762,15 @@ func (r *reader) change(data []byte, lsn uint64) error {
 		r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
 	}
 	return nil
+}
+
+func hasAbsent(r change.Row) bool {
+	for _, v := range r {
+		if v.IsAbsent() {
+			return true
+		}
+	}
+	return false
 }
 
 func keyChanged(rel *relation, before, after change.Row) bool {
