@@ -208,8 +208,10 @@ type applying struct {
 // Apply is atomic: on error nothing is published and the table is as before. It is
 // idempotent: a transaction whose commit position is at or before the table's position
 // (see Position) was applied already and is skipped, so re-applying after a crash
-// applies each transaction exactly once. When nothing is left to apply, Apply publishes
-// nothing and returns the latest snapshot (the zero Snapshot for an empty table).
+// applies each transaction exactly once. Transactions must carry their commit position
+// and come in commit order; either mistake is an ErrApply. When nothing is left to
+// apply, Apply publishes nothing and returns the latest snapshot (the zero Snapshot for
+// an empty table).
 func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	start := time.Now()
 	t.mu.Lock()
@@ -238,8 +240,14 @@ func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	pos := latest.Position
 	for i := range txs {
 		tx := &txs[i]
-		if tx.Commit.Compare(pos) <= 0 {
-			continue // applied already (or out of order)
+		switch {
+		case tx.Commit.IsZero():
+			return Snapshot{}, fmt.Errorf("%w: %s: transaction %q (%d events) has no commit position", ErrApply, t.name, tx.ID, len(tx.Events))
+		case tx.Commit.Compare(latest.Position) <= 0:
+			continue // applied already: a redelivery after a crash
+		case tx.Commit.Compare(pos) <= 0:
+			return Snapshot{}, fmt.Errorf("%w: %s: transaction %q committed at %s comes after one committed at %s: not in commit order",
+				ErrApply, t.name, tx.ID, tx.Commit, pos)
 		}
 		pos = tx.Commit
 		n := int64(0)

@@ -273,3 +273,20 @@ func TestConcurrentReadersAndBackgroundCompactor(t *testing.T) {
 	}
 	require.NotZero(t, compactions)
 }
+
+// Transactions without a commit position, or out of commit order, are refused whole.
+func TestApplyRefusesUnorderedTransactions(t *testing.T) {
+	ctx := context.Background()
+	tb, err := silver.Open(ctx, bronze.NewMemStore(), tbl, silver.Config{})
+	require.NoError(t, err)
+	w := &workload{r: rand.New(rand.NewPCG(8, 8)), keys: 20, schema: schemaV1, live: map[int64]bool{}}
+	a, b := w.tx(3), w.tx(3)
+	_, err = tb.Apply(ctx, []cdc.Tx{b, a})
+	require.ErrorIs(t, err, silver.ErrApply)
+	require.ErrorContains(t, err, "not in commit order")
+	a.Commit = cdc.Position{}
+	_, err = tb.Apply(ctx, []cdc.Tx{a})
+	require.ErrorContains(t, err, "no commit position")
+	_, ok := tb.Latest()
+	require.False(t, ok)
+}
