@@ -361,7 +361,6 @@ func distinctKernel(ctx *Context, a, b datum, n int, t arrow.DataType, not bool)
 	return makeArray(Bool, n, 0, nil, ob), nil
 }
 
-
 // cmpDecConst compares a decimal column with a constant of the same scale: values
 // that fit in 64 bits (nearly all) compare as int64, eight rows per output byte.
 func cmpDecConst(op int, v []num, c num, n int, out []byte) {
