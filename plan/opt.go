@@ -75,7 +75,45 @@ func foldAll(ectx *expr.Context, n Node) (Node, error) {
 			return nil, err
 		}
 	}
-	return n, mapExprs(n, func(e expr.Expr) (expr.Expr, error) { return expr.Fold(ectx, e) })
+	return n, mapExprs(n, func(e expr.Expr) (expr.Expr, error) {
+		f, err := expr.Fold(ectx, e)
+		if err != nil {
+			return nil, err
+		}
+		return expr.Transform(f, dateCompare)
+	})
+}
+
+// dateCompare rewrites CAST(date AS timestamp) op TIMESTAMP 'midnight' (what
+// date '...' + interval gives) to date op DATE '...': no cast per row, and the scan
+// can prune on it.
+func dateCompare(e expr.Expr) (expr.Expr, error) {
+	c, ok := e.(*expr.Call)
+	if !ok || len(c.Args) != 2 {
+		return e, nil
+	}
+	switch c.Name {
+	case "=", "<>", "<", "<=", ">", ">=":
+	default:
+		return e, nil
+	}
+	cast, okC := c.Args[0].(*expr.Cast)
+	l, okL := c.Args[1].(*expr.Literal)
+	if !okC || !okL || cast.E.Type().ID() != arrow.DATE32 || cast.To.ID() != arrow.TIMESTAMP || !l.Value.IsValid() {
+		return e, nil
+	}
+	ts, ok := l.Value.(*scalar.Timestamp)
+	if !ok {
+		return e, nil
+	}
+	unit := ts.Type.(*arrow.TimestampType).Unit
+	perDay := map[arrow.TimeUnit]int64{arrow.Second: 86400, arrow.Millisecond: 86400e3, arrow.Microsecond: 86400e6, arrow.Nanosecond: 86400e9}[unit]
+	v := int64(ts.Value)
+	if v%perDay != 0 {
+		return e, nil
+	}
+	day := lit(scalar.NewDate32Scalar(arrow.Date32(v / perDay)))
+	return expr.NewCall(c.Name, cast.E, day)
 }
 
 // splitAnd splits a conjunction.
