@@ -25,6 +25,10 @@ func Optimize(ectx *expr.Context, n Node) (Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n, err = pushSemi(n)
+	if err != nil {
+		return nil, err
+	}
 	n, err = reorder(n)
 	if err != nil {
 		return nil, err
@@ -554,6 +558,81 @@ func physicalValue(v scalar.Scalar, t arrow.DataType) (change.Value, bool) {
 		}
 	}
 	return change.Value{}, false
+}
+
+// pushSemi moves a semi or anti join below an inner join when its left columns all
+// come from one input of it: "orders IN (subquery)" filters orders before orders
+// meets lineitem.
+func pushSemi(n Node) (Node, error) {
+	for i, c := range n.Children() {
+		r, err := pushSemi(c)
+		if err != nil {
+			return nil, err
+		}
+		setChild(n, i, r)
+	}
+	j, ok := n.(*Join)
+	if !ok || (j.Kind != SemiJoin && j.Kind != AntiJoin) {
+		return n, nil
+	}
+	inner, ok := j.Left.(*Join)
+	if !ok || (inner.Kind != InnerJoin && inner.Kind != CrossJoin) {
+		return n, nil
+	}
+	width := len(inner.Fields())
+	nl := len(inner.Left.Fields())
+	cols := append([]int{}, j.LeftKeys...)
+	if j.Extra != nil {
+		for _, c := range expr.Columns(j.Extra) {
+			if c < width {
+				cols = append(cols, c)
+			}
+		}
+	}
+	allLeft, allRight := true, true
+	for _, c := range cols {
+		if c < nl {
+			allRight = false
+		} else {
+			allLeft = false
+		}
+	}
+	var err error
+	switch {
+	case allLeft && len(cols) > 0:
+		nr := width - nl
+		extra := j.Extra
+		if extra != nil {
+			if extra, err = remap(extra, func(i int) int {
+				if i >= width {
+					return i - nr
+				}
+				return i
+			}); err != nil {
+				return nil, err
+			}
+		}
+		sj := NewJoin(j.Kind, inner.Left, j.Right, j.LeftKeys, j.RightKeys, extra)
+		sj.NullAware = j.NullAware
+		if inner.Left, err = pushSemi(sj); err != nil {
+			return nil, err
+		}
+	case allRight && len(cols) > 0:
+		keys := make([]int, len(j.LeftKeys))
+		for i, k := range j.LeftKeys {
+			keys[i] = k - nl
+		}
+		extra := shift(j.Extra, -nl)
+		sj := NewJoin(j.Kind, inner.Right, j.Right, keys, j.RightKeys, extra)
+		sj.NullAware = j.NullAware
+		if inner.Right, err = pushSemi(sj); err != nil {
+			return nil, err
+		}
+	default:
+		return n, nil
+	}
+	inner.fields = joinFields(inner.Kind, inner.Left.Fields(), inner.Right.Fields())
+	return inner, nil
 }
 
 // --- join reordering ---
