@@ -232,6 +232,16 @@ func pushDown(n Node, preds []expr.Expr) (Node, error) {
 			if pr, ok := prunable(p, x); ok {
 				x.Pushed = append(x.Pushed, pr)
 			}
+			// x BETWEEN lo AND hi prunes as x >= lo and x <= hi
+			if c, ok := p.(*expr.Call); ok && c.Name == "between" && len(c.Args) == 3 {
+				for i, op := range []string{">=", "<="} {
+					if cmp, err := expr.NewCall(op, c.Args[0], c.Args[1+i]); err == nil {
+						if pr, ok := prunable(cmp, x); ok {
+							x.Pushed = append(x.Pushed, pr)
+						}
+					}
+				}
+			}
 		}
 		return x, nil
 	case *Join:
