@@ -98,6 +98,9 @@ func TestSubqueries(t *testing.T) {
 	assert.Equal(t, []string{"ann|19.75", "bob|100.00", "cid|NULL", "dee|NULL"},
 		runSQL(t, cat, "SELECT name, (SELECT sum(amount) FROM orders o WHERE o.customer_id = c.id) FROM customers c ORDER BY name"))
 	assert.Equal(t, []string{"12"}, runSQL(t, cat, "SELECT id FROM orders WHERE amount > (SELECT avg(amount) FROM orders)"))
+	// IN and NOT IN over a join: pushed onto the orders input
+	assert.Equal(t, []string{"ann|10", "bob|12"}, sorted(runSQL(t, cat, "SELECT c.name, o.id FROM customers c, orders o WHERE o.customer_id = c.id AND o.id IN (SELECT id FROM orders WHERE amount >= 12.5)")))
+	assert.Equal(t, []string{"ann|11", "bob|15"}, sorted(runSQL(t, cat, "SELECT c.name, o.id FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.id NOT IN (SELECT id FROM orders WHERE amount >= 12.5)")))
 	assert.Equal(t, []string{"paris|2"}, runSQL(t, cat, "SELECT city, n FROM (SELECT city, count(*) AS n FROM customers GROUP BY city) t WHERE n > 1"))
 }
 
