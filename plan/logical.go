@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/strata-data/strata/change"
 	"github.com/strata-data/strata/internal/expr"
 	"github.com/strata-data/strata/reduce"
 )
@@ -213,7 +214,12 @@ func (s *Scan) label() string {
 	if len(s.Pushed) > 0 {
 		ps := make([]string, len(s.Pushed))
 		for i, p := range s.Pushed {
-			ps[i] = fmt.Sprintf("%s %s %s", s.T.Schema().Field(p.Column).Name, p.Op, p.Value)
+			f := s.T.Schema().Field(p.Column)
+			v := p.Value.String()
+			if d, ok := f.Type.(*arrow.Decimal128Type); ok {
+				v = change.FormatDecimal(p.Value.AsDecimal(), d.Scale)
+			}
+			ps[i] = fmt.Sprintf("%s %s %s", f.Name, p.Op, v)
 		}
 		fmt.Fprintf(&b, " prune=[%s]", strings.Join(ps, ", "))
 	}

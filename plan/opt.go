@@ -294,6 +294,18 @@ func pushJoin(j *Join, preds []expr.Expr) (Node, error) {
 		return 2
 	}
 	extra := splitAnd(j.Extra)
+	// keys found by an earlier pass are conditions again (and found again below)
+	lf, rf := j.Left.Fields(), j.Right.Fields()
+	for i := range j.LeftKeys {
+		l, r := j.LeftKeys[i], j.RightKeys[i]
+		c, err := expr.NewCall("=", &expr.Column{Index: l, Name: lf[l].Name, T: lf[l].Type},
+			&expr.Column{Index: nl + r, Name: rf[r].Name, T: rf[r].Type})
+		if err != nil {
+			return nil, err
+		}
+		extra = append(extra, c)
+	}
+	j.LeftKeys, j.RightKeys = nil, nil
 	switch j.Kind {
 	case InnerJoin, CrossJoin:
 		for _, p := range append(preds, extra...) {
@@ -422,10 +434,10 @@ func prunable(p expr.Expr, s *Scan) (Predicate, bool) {
 	if !ok {
 		return Predicate{}, false
 	}
-	col, okC := c.Args[0].(*expr.Column)
+	col, okC := columnOf(c.Args[0])
 	l, okL := c.Args[1].(*expr.Literal)
 	if !okC || !okL {
-		col, okC = c.Args[1].(*expr.Column)
+		col, okC = columnOf(c.Args[1])
 		l, okL = c.Args[0].(*expr.Literal)
 		op = flip[op]
 	}
@@ -438,6 +450,26 @@ func prunable(p expr.Expr, s *Scan) (Predicate, bool) {
 		return Predicate{}, false
 	}
 	return Predicate{Column: s.Cols[col.Index], Op: op, Value: v}, true
+}
+
+// columnOf sees through casts that keep a column's order and values: integer
+// widening, a decimal to a wider decimal of the same scale.
+func columnOf(e expr.Expr) (*expr.Column, bool) {
+	if c, ok := e.(*expr.Cast); ok {
+		in, to := c.E.Type(), c.To
+		same := keyClass(in) == "int" && keyClass(to) == "int" && in.(arrow.FixedWidthDataType).BitWidth() <= to.(arrow.FixedWidthDataType).BitWidth()
+		if di, ok := in.(*arrow.Decimal128Type); ok {
+			if dt, ok := to.(*arrow.Decimal128Type); ok && di.Scale == dt.Scale && di.Precision <= dt.Precision {
+				same = true
+			}
+		}
+		if !same {
+			return nil, false
+		}
+		e = c.E
+	}
+	col, ok := e.(*expr.Column)
+	return col, ok
 }
 
 // physicalValue converts a constant to the physical representation of column type t,

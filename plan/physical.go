@@ -238,7 +238,7 @@ func (b *physBuilder) buildScan(x *Scan) (*Stage, error) {
 // partitions is the number of partitions of a shuffle of est rows.
 func (b *physBuilder) partitions(est float64) int {
 	p := b.opts.Partitions
-	if est < 50000 {
+	if est < b.opts.ShuffleRows {
 		return 1
 	}
 	return p

@@ -32,6 +32,9 @@ type Options struct {
 	// BroadcastRows: a join side estimated at most this many rows is broadcast to
 	// every task of the other side instead of shuffling both (default 200000).
 	BroadcastRows float64
+	// ShuffleRows: a join or aggregate of fewer estimated rows runs in one partition
+	// (default 50000).
+	ShuffleRows float64
 	// PreferMergeJoin plans partitioned joins as sort-merge joins (bounded memory for
 	// any input size) instead of hash joins.
 	PreferMergeJoin bool
@@ -79,6 +82,9 @@ func (o *Options) ensureDefaults() error {
 	}
 	if o.BroadcastRows == 0 {
 		o.BroadcastRows = 200000
+	}
+	if o.ShuffleRows == 0 {
+		o.ShuffleRows = 50000
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = 3

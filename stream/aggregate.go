@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -73,6 +75,10 @@ type Aggregate struct {
 	ms      []multiset
 	nsGroup string
 	names   []string
+
+	// Scratch reused from batch to batch (nothing that outlives a Process call).
+	deltas []msDeltas
+	arena  []byte
 }
 
 type aggOp struct {
@@ -196,8 +202,31 @@ type group struct {
 // msDelta is the net change of one (group, value) count in a multiset.
 type msDelta struct {
 	g     *group
-	val   []byte // the value's ascending encoding
+	k     string // group key and the value's ascending encoding (in the arena)
 	delta int64
+}
+
+// val is the value's encoding, read-only (it aliases the arena).
+func (d *msDelta) val() []byte { return unsafe.Slice(unsafe.StringData(d.k), len(d.k))[len(d.g.key):] }
+
+// msDeltas are one multiset's changes in a batch; reused from batch to batch.
+type msDeltas struct {
+	idx  map[string]int32
+	list []msDelta
+}
+
+// intern copies b into the batch's arena and returns it as a string. Arena bytes
+// are never rewritten while the batch is processed, so the string stays valid.
+func (a *Aggregate) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if cap(a.arena)-len(a.arena) < len(b) {
+		a.arena = make([]byte, 0, max(64<<10, len(b)))
+	}
+	start := len(a.arena)
+	a.arena = append(a.arena, b...)
+	return unsafe.String(&a.arena[start], len(b))
 }
 
 // Process implements Operator.
@@ -211,11 +240,19 @@ func (a *Aggregate) Process(ctx context.Context, in *change.Batch, emit Emit) er
 	}
 	groups := map[string]*group{}
 	var order []*group
-	deltas := make([]map[string]*msDelta, len(a.ms))
-	for i := range deltas {
-		deltas[i] = map[string]*msDelta{}
+	if a.deltas == nil {
+		a.deltas = make([]msDeltas, len(a.ms))
+		for i := range a.deltas {
+			a.deltas[i].idx = map[string]int32{}
+		}
 	}
-	var kbuf, vbuf []byte
+	deltas := a.deltas
+	for i := range deltas {
+		clear(deltas[i].idx)
+		deltas[i].list = deltas[i].list[:0]
+	}
+	a.arena = a.arena[:0]
+	var kbuf, mk []byte
 	ops := in.Ops()
 	cols := make([]arrow.Array, in.Record().NumCols())
 	for i := range cols {
@@ -232,11 +269,12 @@ func (a *Aggregate) Process(ctx context.Context, in *change.Batch, emit Emit) er
 		}
 		g := groups[string(kbuf)]
 		if g == nil {
+			k := a.intern(kbuf)
 			var err error
-			if g, err = a.load(kbuf); err != nil {
+			if g, err = a.load(unsafe.Slice(unsafe.StringData(k), len(k))); err != nil {
 				return err
 			}
-			groups[string(g.key)] = g
+			groups[k] = g
 			order = append(order, g)
 		}
 		g.rows += sign
@@ -263,14 +301,15 @@ func (a *Aggregate) Process(ctx context.Context, in *change.Batch, emit Emit) er
 			if col.IsNull(r) {
 				continue
 			}
-			vbuf = appendKey(vbuf[:0], col, r)
-			mk := string(g.key) + string(vbuf)
-			d := deltas[m][mk]
-			if d == nil {
-				d = &msDelta{g: g, val: slices.Clone(vbuf)}
-				deltas[m][mk] = d
+			mk = appendKey(append(mk[:0], g.key...), col, r)
+			ds := &deltas[m]
+			if i, ok := ds.idx[string(mk)]; ok { // no allocation for a lookup
+				ds.list[i].delta += sign
+				continue
 			}
-			d.delta += sign
+			k := a.intern(mk)
+			ds.idx[k] = int32(len(ds.list))
+			ds.list = append(ds.list, msDelta{g: g, k: k, delta: sign})
 		}
 	}
 	if err := a.applyMultisets(deltas); err != nil {
@@ -339,9 +378,9 @@ func addValue(ac *acc, op *aggOp, col arrow.Array, r int, sign int64) {
 	}
 }
 
-// load reads a group's state, or starts an empty one.
+// load reads a group's state, or starts an empty one. key is kept (read-only).
 func (a *Aggregate) load(key []byte) (*group, error) {
-	g := &group{key: slices.Clone(key), accs: make([]acc, len(a.aggs))}
+	g := &group{key: key, accs: make([]acc, len(a.aggs))}
 	v, ok, err := a.cfg.State.Get(a.nsGroup, key, nil)
 	if err != nil {
 		return nil, fmt.Errorf("stream: aggregate %s: %w", a.cfg.ID, err)
@@ -457,7 +496,7 @@ func (a *Aggregate) decodeState(g *group, v []byte) error {
 			if w <= 0 || uint64(len(v)-w) < n {
 				return bad()
 			}
-			ac.has, ac.ext = true, slices.Clone(v[w:w+int(n)])
+			ac.has, ac.ext = true, v[w:w+int(n):w+int(n)] // v is the group's own copy
 			v = v[w+int(n):]
 		}
 	}
@@ -469,26 +508,25 @@ func (a *Aggregate) decodeState(g *group, v []byte) error {
 
 // applyMultisets writes the batch's net count changes, keeping count distinct and
 // each group's current min and max up to date.
-func (a *Aggregate) applyMultisets(deltas []map[string]*msDelta) error {
+func (a *Aggregate) applyMultisets(deltas []msDeltas) error {
 	var wb state.Batch
 	var key, cur []byte
-	for m, ds := range deltas {
+	for m := range deltas {
 		ms := &a.ms[m]
 		// Apply in key order: deterministic, and sequential for the backend.
-		keys := make([]string, 0, len(ds))
-		for k, d := range ds {
-			if d.delta != 0 {
-				keys = append(keys, k)
+		list := deltas[m].list
+		slices.SortFunc(list, func(x, y msDelta) int { return strings.Compare(x.k, y.k) })
+		for di := range list {
+			d := &list[di]
+			if d.delta == 0 {
+				continue
 			}
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			d := ds[k]
+			val := d.val()
 			key = append(key[:0], d.g.key...)
 			if ms.desc {
-				key = invert(key, d.val)
+				key = invert(key, val)
 			} else {
-				key = append(key, d.val...)
+				key = append(key, val...)
 			}
 			var err error
 			var ok bool
@@ -525,12 +563,12 @@ func (a *Aggregate) applyMultisets(deltas []map[string]*msDelta) error {
 					}
 				case reduce.Min, reduce.Max:
 					better := func() bool {
-						c := bytes.Compare(d.val, ac.ext)
+						c := bytes.Compare(val, ac.ext)
 						return op.Func == reduce.Min && c < 0 || op.Func == reduce.Max && c > 0
 					}
 					if c1 > 0 && !ac.rescan && (!ac.has || better()) {
-						ac.has, ac.ext = true, d.val
-					} else if c1 == 0 && ac.has && bytes.Equal(d.val, ac.ext) {
+						ac.has, ac.ext = true, val
+					} else if c1 == 0 && ac.has && bytes.Equal(val, ac.ext) {
 						ac.rescan = true
 					}
 				}

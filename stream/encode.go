@@ -135,14 +135,21 @@ func decodeKey(k encKind, src []byte) (change.Value, []byte, error) {
 	if len(src) == 0 {
 		return change.Value{}, nil, errShortKey
 	}
-	if src[0] == encNull {
+	switch src[0] {
+	case encNull:
 		return change.Null(), src[1:], nil
+	case encPresent:
+	default:
+		return change.Value{}, nil, errBadKey
 	}
 	src = src[1:]
 	switch k {
 	case encBool:
 		if len(src) < 1 {
 			return change.Value{}, nil, errShortKey
+		}
+		if src[0] > 1 {
+			return change.Value{}, nil, errBadKey
 		}
 		return change.Bool(src[0] == 1), src[1:], nil
 	case encBytes:
@@ -155,8 +162,12 @@ func decodeKey(k encKind, src []byte) (change.Value, []byte, error) {
 			if i+1 >= len(src) {
 				return change.Value{}, nil, errShortKey
 			}
-			if src[i+1] == 0x01 {
+			switch src[i+1] {
+			case 0x01:
 				return change.BytesString(string(out)), src[i+2:], nil
+			case 0xff:
+			default:
+				return change.Value{}, nil, errBadKey
 			}
 			out = append(out, 0)
 			i++
@@ -186,33 +197,6 @@ func decodeKey(k encKind, src []byte) (change.Value, []byte, error) {
 		}
 		return change.Float(math.Float64frombits(w)), src[8:], nil
 	}
-}
-
-// skipKey returns the length of the encoded value at the front of src.
-func skipKey(k encKind, src []byte) (int, error) {
-	if len(src) == 0 {
-		return 0, errShortKey
-	}
-	if src[0] == encNull {
-		return 1, nil
-	}
-	switch k {
-	case encBool:
-		return 2, nil
-	case encDecimal:
-		return 17, nil
-	case encBytes:
-		for i := 1; i+1 < len(src); i++ {
-			if src[i] == 0 {
-				if src[i+1] == 0x01 {
-					return i + 2, nil
-				}
-				i++
-			}
-		}
-		return 0, errShortKey
-	}
-	return 9, nil
 }
 
 // invert flips every byte: the inverted encodings of prefix-free keys sort in

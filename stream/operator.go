@@ -21,6 +21,7 @@ var (
 	// the wrong schema, or a retraction of a row it never saw.
 	ErrInput    = errors.New("stream: invalid input")
 	errShortKey = errors.New("stream: truncated state key")
+	errBadKey   = errors.New("stream: malformed state key")
 )
 
 // Emit receives an operator's output batch, taking over its reference. It is the

@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,6 +22,9 @@ import (
 
 	"github.com/strata-data/strata/bench/tpchgen"
 )
+
+// out receives the report (a variable so tests can read it).
+var out io.Writer = os.Stdout
 
 func main() {
 	args := os.Args[1:]
@@ -70,14 +74,14 @@ func generate(c tpchgen.Config, dir string) (tpchgen.Manifest, error) {
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	fmt.Printf("generated sf=%g seed=%d in %.1fs (%d workers) into %s\n", m.SF, m.Seed, time.Since(start).Seconds(), workers, dir)
+	fmt.Fprintf(out, "generated sf=%g seed=%d in %.1fs (%d workers) into %s\n", m.SF, m.Seed, time.Since(start).Seconds(), workers, dir)
 	for _, t := range tpchgen.Tables {
 		st, _ := os.Stat(tpchgen.Path(dir, t))
 		var size int64
 		if st != nil {
 			size = st.Size()
 		}
-		fmt.Printf("  %-9s %10d rows %8.1f MB\n", t, m.Rows[t], float64(size)/1e6)
+		fmt.Fprintf(out, "  %-9s %10d rows %8.1f MB\n", t, m.Rows[t], float64(size)/1e6)
 	}
 	return m, nil
 }

@@ -1,12 +1,18 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -102,11 +108,12 @@ func benchIngest(b *testing.B, rowsPerTx, txs int) {
 		b.Fatal(err)
 	}
 	b.StartTimer()
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), processCPU()
 	src := postgres.NewSource(cfg)
 	st, err := bronze.Ingest(context.Background(), bronze.IngestConfig{Source: src, Writer: bronze.WriterConfig{Store: store}, ExitWhenIdle: true})
-	d := time.Since(t0)
+	d, cpu := time.Since(t0), processCPU()-cpu0
 	b.StopTimer()
+	walsender := walsenderCPU(b, connect(b, dsn)) // it served this run only
 	src.Close()
 	if err != nil {
 		b.Fatal(err)
@@ -116,4 +123,38 @@ func benchIngest(b *testing.B, rowsPerTx, txs int) {
 	}
 	b.ReportMetric(float64(rows)/d.Seconds(), "changes/s")
 	b.ReportMetric(float64(st.Bytes)/float64(rows), "lake-B/change")
+	// CPU per change of each side: on a machine shared with other work, wall-clock rates
+	// follow the load; these say what an idle machine allows (the two run in parallel).
+	b.ReportMetric(float64(cpu.Microseconds())/float64(rows), "client-cpu-µs/change")
+	if walsender > 0 {
+		b.ReportMetric(float64(walsender.Microseconds())/float64(rows), "walsender-cpu-µs/change")
+	}
+}
+
+// processCPU returns the CPU time this process used (user + system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// walsenderCPU returns the CPU time of the slot's walsender process (0 when unknown).
+func walsenderCPU(b *testing.B, conn *pgx.Conn) time.Duration {
+	var pid int
+	if err := conn.QueryRow(context.Background(), "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", postgres.DefaultSlot).Scan(&pid); err != nil {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime and stime, fields 14 and 15, in clock ticks (100/s)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }

@@ -113,6 +113,8 @@ type Config struct {
 	// REPLICA IDENTITY DEFAULT or NOTHING (their updates and deletes fail in
 	// PostgreSQL); by default Open fails naming them.
 	AllowNoIdentity bool
+	// Metrics counts transactions, events, reconnects and the slot's lag (nil: not counted).
+	Metrics *Metrics
 	// Logger receives warnings (type fallbacks, reconnects) (default slog.Default()).
 	Logger *slog.Logger
 }

@@ -50,6 +50,8 @@ type reader struct {
 	xidStr     string
 
 	walEnd     pglogrepl.LSN // server's WAL end from the last keepalive
+	streaming  bool          // START_REPLICATION succeeded on the current connection
+	recovering bool          // the connection failed since replication last started
 	sentFlush  pglogrepl.LSN
 	nextStatus time.Time
 }
@@ -202,6 +204,7 @@ func (r *reader) run(ctx context.Context) {
 	}
 	var down time.Time // when the connection was first found dropped
 	for ctx.Err() == nil {
+		r.streaming = false
 		if r.repl == nil {
 			r.closeConns()
 			if err := r.connect(ctx); err != nil {
@@ -212,6 +215,9 @@ func (r *reader) run(ctx context.Context) {
 			}
 		}
 		err := r.stream(ctx)
+		if r.streaming {
+			down = time.Time{} // it worked for a while: a new outage gets its own timeout
+		}
 		if ctx.Err() != nil {
 			r.finalStatus()
 			return
@@ -225,6 +231,7 @@ func (r *reader) run(ctx context.Context) {
 		if r.giveUp(ctx, &down, err) {
 			return
 		}
+		r.recovering = true
 	}
 }
 
@@ -267,6 +274,7 @@ func (r *reader) snapshot(ctx context.Context) error {
 		evs := make([]cdc.Event, n)
 		copy(evs, pending[:n])
 		pending = append(pending[:0], pending[n:]...)
+		r.src.cfg.Metrics.delivered(n, true)
 		return r.deliver(ctx, cdc.Tx{Events: evs, Commit: evs[n-1].Pos}, 0)
 	}
 	for _, t := range r.pub {
@@ -281,7 +289,13 @@ func (r *reader) snapshot(ctx context.Context) error {
 			return err
 		}
 		r.rels[t.oid] = rel
-		sql := "SELECT " + strings.Join(names, ", ") + " FROM ONLY " + quoteQualified(t.schema, t.name)
+		// ONLY: an inheritance child published too is read on its own; but a partitioned
+		// table published via its root holds no rows itself.
+		only := " FROM ONLY "
+		if t.partitioned {
+			only = " FROM "
+		}
+		sql := "SELECT " + strings.Join(names, ", ") + only + quoteQualified(t.schema, t.name)
 		rr := r.conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, nil)
 		for rr.NextRow() {
 			vals := rr.Values()
@@ -372,7 +386,9 @@ func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) erro
 			s.queued.Add(-n)
 		}
 		if tick == nil {
-			t := time.NewTicker(time.Second)
+			// Not reading the stream now, so keepalive requests go unseen: report on our
+			// own, often enough for the server's wal_sender_timeout.
+			t := time.NewTicker(min(s.cfg.StatusInterval, time.Second))
 			defer t.Stop()
 			tick = t.C
 		}
@@ -413,6 +429,7 @@ func (r *reader) status(force bool) error {
 	}
 	r.sentFlush = flush
 	r.nextStatus = now.Add(s.cfg.StatusInterval)
+	s.cfg.Metrics.status(flush, r.walEnd)
 	return nil
 }
 
@@ -434,6 +451,11 @@ func (r *reader) stream(ctx context.Context) error {
 	}
 	r.inTx = false
 	r.nextStatus = time.Time{}
+	r.streaming = true
+	if r.recovering {
+		r.recovering = false
+		r.src.cfg.Metrics.reconnected()
+	}
 	for {
 		if err := r.status(false); err != nil {
 			return err
@@ -471,6 +493,7 @@ func (r *reader) stream(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("postgres: keepalive: %w", err)
 				}
+				r.walEnd = ka.ServerWALEnd
 				r.idleAdvance(ka.ServerWALEnd)
 				if ka.ReplyRequested {
 					if err := r.status(true); err != nil {
@@ -544,6 +567,7 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 		r.lastSize = len(evs)
 		tx := cdc.Tx{ID: evs[0].Tx.ID,
 			Events: evs, Commit: evs[len(evs)-1].Pos, CommitTime: c.CommitTime.UTC()}
+		r.src.cfg.Metrics.delivered(len(evs), false)
 		return r.deliver(ctx, tx, c.TransactionEndLSN)
 	case 'R':
 		m, err := pglogrepl.Parse(data)

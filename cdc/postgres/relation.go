@@ -44,7 +44,10 @@ type catTable struct {
 	schema    string
 	name      string
 	replident byte // d default, f full, i index, n nothing
-	cols      []catColumn
+	// partitioned is set for a partitioned table (published via its root): its rows
+	// live in its partitions.
+	partitioned bool
+	cols        []catColumn
 }
 
 func (t *catTable) qualified() string { return t.schema + "." + t.name }
@@ -59,7 +62,7 @@ func (t *catTable) hasPK() bool {
 }
 
 const catalogSQL = `
-SELECT n.nspname, c.relname, c.relreplident::text,
+SELECT n.nspname, c.relname, c.relreplident::text, c.relkind::text,
        a.attname, a.atttypid, a.atttypmod, a.attnotnull,
        coalesce(a.attnum = ANY (pk.indkey), false),
        coalesce(a.attnum = ANY (ri.indkey), false)
@@ -82,13 +85,14 @@ func readCatalog(ctx context.Context, conn *pgx.Conn, oid uint32) (*catTable, er
 	t := &catTable{oid: oid}
 	for rows.Next() {
 		var c catColumn
-		var ri string
-		if err := rows.Scan(&t.schema, &t.name, &ri, &c.name, &c.typ, &c.typmod, &c.notNull, &c.pk, &c.ident); err != nil {
+		var ri, kind string
+		if err := rows.Scan(&t.schema, &t.name, &ri, &kind, &c.name, &c.typ, &c.typmod, &c.notNull, &c.pk, &c.ident); err != nil {
 			return nil, fmt.Errorf("postgres: read catalog of relation %d: %w", oid, err)
 		}
 		if ri != "" {
 			t.replident = ri[0]
 		}
+		t.partitioned = kind == "p"
 		t.cols = append(t.cols, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -141,6 +145,7 @@ func (r *reader) buildRelation(ctx context.Context, cat *catTable, cols []colSou
 			return nil, fmt.Errorf("postgres: table %s column %s: %w", rel.table, c.name, err)
 		}
 		if ct.fallback {
+			r.src.cfg.Metrics.fallback()
 			r.src.log.Warn("postgres: column type has no mapping; kept as text", "table", rel.table, "column", c.name, "type_oid", c.typ)
 		}
 		cc := byName[c.name]

@@ -417,7 +417,7 @@ func parseDate(v string) (int32, error) {
 		return 0, invalid(Date, v)
 	}
 	if m < 1 || m > 12 || d < 1 || d > daysIn(y, time.Month(m)) {
-		return 0, fmt.Errorf("%w: date/time field value out of range: %q", ErrOutOfRange, v)
+		return 0, msgError{fmt.Sprintf("expr: date/time field value out of range: %q", v), ErrOutOfRange}
 	}
 	return daysOf(y, time.Month(m), d), nil
 }
