@@ -24,5 +24,5 @@
 // dbt's argument names, and singular tests (tests/*.sql returning failing rows), each
 // counting failing rows; severity warn reports without failing the [Run]. [Catalog]
 // documents the project as JSON, Mermaid and DOT, with types and row counts once built.
-// [Lake] serves the silver tables of a lake to source().
+// Options.Sources resolves source(); plan.OpenLakeCatalog serves a lake's silver tables.
 package gold
