@@ -47,7 +47,7 @@ func TestPebbleReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(logs.Bytes(), []byte("pebble:")) {
-		t.Logf("no pebble messages at debug level (%d bytes of logs)", logs.Len())
+		t.Fatalf("no pebble messages reached the slog logger at debug level (%d bytes of logs)", logs.Len())
 	}
 }
 
