@@ -57,3 +57,47 @@ func ExampleAggregate() {
 	// --
 	// -D us 1 70 70
 }
+
+// Orders joined with payments on the order id, as either side changes.
+func ExampleJoin() {
+	orders := change.MustSchema([]arrow.Field{
+		change.NotNull("id", arrow.PrimitiveTypes.Int64),
+		change.NotNull("customer", arrow.BinaryTypes.String),
+	}, "id")
+	payments := change.MustSchema([]arrow.Field{
+		change.NotNull("order_id", arrow.PrimitiveTypes.Int64),
+		change.NotNull("amount", arrow.PrimitiveTypes.Int64),
+	})
+	st, _ := state.NewMemory(state.MemoryConfig{})
+	defer st.Close()
+	j, err := stream.NewJoin(stream.JoinConfig{ID: "op", State: st, Inputs: []stream.JoinInput{
+		{Name: "o", Schema: orders, Key: []string{"id"}},
+		{Name: "p", Schema: payments, Key: []string{"order_id"}},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	print := func(b *change.Batch) error {
+		defer b.Release()
+		for _, r := range b.Plain() {
+			fmt.Println(r...)
+		}
+		return nil
+	}
+	ctx := context.Background()
+	p, _ := change.FromRows(nil, payments, [][]any{{change.Insert, 1, 30}, {change.Insert, 1, 12}})
+	_ = j.Input(1).Process(ctx, p, print) // no order yet: nothing joins
+	o, _ := change.FromRows(nil, orders, [][]any{{change.Insert, 1, "ada"}})
+	_ = j.Input(0).Process(ctx, o, print)
+	fmt.Println("--")
+	o, _ = change.FromRows(nil, orders, [][]any{{change.UpdateBefore, 1, "ada"}, {change.UpdateAfter, 1, "bob"}})
+	_ = j.Input(0).Process(ctx, o, print)
+	// Output:
+	// +I 1 ada 1 12
+	// +I 1 ada 1 30
+	// --
+	// -D 1 ada 1 12
+	// -D 1 ada 1 30
+	// +I 1 bob 1 12
+	// +I 1 bob 1 30
+}
