@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -34,6 +35,11 @@ type JoinConfig struct {
 	Mem memory.Allocator
 	// BatchRows caps the rows of one output batch (default 4096).
 	BatchRows int
+	// TTL, when positive, bounds the state of joins over unbounded streams: a
+	// stored row expires TTL after its last change (by the backend's clock) and
+	// then joins nothing more; what it joined before is not retracted, and a later
+	// retraction of it is ignored.
+	TTL time.Duration
 }
 
 // Join is a stateful inner equi-join of n inputs on one key shared by all of them
@@ -46,7 +52,7 @@ type JoinConfig struct {
 // key never match (SQL equality) and are not stored.
 //
 // Not yet: outer joins, joins whose inputs pair up on different keys (chain
-// binary joins for those), state TTL.
+// binary joins for those).
 type Join struct {
 	cfg    JoinConfig
 	out    *change.Schema
@@ -189,8 +195,20 @@ func (j *Join) process(ctx context.Context, i int, in *change.Batch, emit Emit) 
 		if op.IsRetraction() {
 			sign = -1
 		}
-		// Probe the other inputs under the key.
-		empty := false
+		// The row's count in its own input's state.
+		var err error
+		var ok bool
+		cur, ok, err = j.cfg.State.Get(j.ns[i], key, cur[:0])
+		if err != nil {
+			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+		}
+		var c0 int64
+		if ok {
+			c0, _ = binary.Varint(cur)
+		}
+		// Probe the other inputs under the key; a retraction of a row the state
+		// does not hold (expired under a TTL) joins nothing.
+		empty := sign < 0 && c0 == 0
 		for o := range n {
 			matches[o] = matches[o][:0]
 			if o == i || empty {
@@ -221,23 +239,15 @@ func (j *Join) process(ctx context.Context, i int, in *change.Batch, emit Emit) 
 			}
 		}
 		// Apply the row to its own input's state.
-		var err error
-		var ok bool
-		cur, ok, err = j.cfg.State.Get(j.ns[i], key, cur[:0])
-		if err != nil {
-			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
-		}
-		var c0 int64
-		if ok {
-			c0, _ = binary.Varint(cur)
-		}
 		switch c1 := c0 + sign; {
+		case c1 < 0 && j.cfg.TTL > 0:
+			// The row expired from state: nothing to retract.
 		case c1 < 0:
 			return fmt.Errorf("%w: join %s: input %s retracts a row it does not hold", ErrInput, j.cfg.ID, j.cfg.Inputs[i].Name)
 		case c1 == 0:
 			err = j.cfg.State.Delete(j.ns[i], key)
 		default:
-			err = j.cfg.State.Put(j.ns[i], key, binary.AppendVarint(cur[:0], c1))
+			err = j.cfg.State.PutTTL(j.ns[i], key, binary.AppendVarint(cur[:0], c1), j.cfg.TTL)
 		}
 		if err != nil {
 			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -196,5 +197,62 @@ func TestJoinConfigAndInputErrors(t *testing.T) {
 	in, _ = change.FromRows(mem, ints, [][]any{{change.Insert, int64(1)}})
 	if err := j.Input(1).Process(context.Background(), in, func(b *change.Batch) error { b.Release(); return nil }); !errorsIs(err, stream.ErrInput) {
 		t.Fatalf("batch of another schema: %v, want ErrInput", err)
+	}
+}
+
+// With a TTL, rows expire from the join's state: later changes on the other input
+// no longer join them, and retracting an expired row is not an error.
+func TestJoinTTL(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	now := time.Unix(1000, 0)
+	st, err := state.NewMemory(state.MemoryConfig{Config: state.Config{SweepInterval: -1, Now: func() time.Time { return now }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := joinSchema("a", arrow.PrimitiveTypes.Int64)
+	j, err := stream.NewJoin(stream.JoinConfig{ID: "j", State: st, Mem: mem, TTL: time.Minute, Inputs: []stream.JoinInput{
+		{Name: "l", Schema: a, Key: []string{"k"}}, {Name: "r", Schema: a, Key: []string{"k"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	feed := func(i int, rows [][]any) {
+		t.Helper()
+		in, err := change.FromRows(mem, a, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Input(i).Process(context.Background(), in, func(b *change.Batch) error {
+			count += b.Len()
+			b.Release()
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed(0, [][]any{{change.Insert, int64(1), "k", int64(1)}})
+	now = now.Add(30 * time.Second)
+	feed(1, [][]any{{change.Insert, int64(2), "k", int64(2)}})
+	if count != 1 {
+		t.Fatalf("within the TTL: %d rows joined, want 1", count)
+	}
+	now = now.Add(45 * time.Second) // the left row is 75 s old, the right 45 s
+	feed(1, [][]any{{change.Insert, int64(3), "k", int64(3)}})
+	if count != 1 {
+		t.Fatalf("an expired row still joined: %d rows, want 1", count)
+	}
+	feed(0, [][]any{{change.Delete, int64(1), "k", int64(1)}}) // expired: ignored
+	feed(0, [][]any{{change.Insert, int64(4), "k", int64(4)}})
+	if count != 3 { // joins the two live right rows
+		t.Fatalf("after a new left row: %d rows, want 3", count)
+	}
+	if n, err := st.Sweep(context.Background()); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want the one expired left row reclaimed", n, err)
+	}
+	now = now.Add(2 * time.Minute)
+	if n, err := st.Sweep(context.Background()); err != nil || n != 3 {
+		t.Fatalf("Sweep after every TTL = %d, %v; want 3 rows reclaimed", n, err)
 	}
 }
