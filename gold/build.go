@@ -27,7 +27,7 @@ var ErrNotBuilt = errors.New("gold: model not built")
 // model into DIR/target with sources unavailable.
 type Options struct {
 	// Target is the directory outputs go to: TARGET/<relation>.parquet for every table
-	// and incremental model (default: the project's target/ directory).
+	// and incremental model (default: the project's target-path, target/).
 	Target string
 	// Select chooses the models and seeds to build or test, in dbt's selection syntax
 	// (see [DAG.Select]); empty selects all. Tests run when every node they read is
@@ -60,7 +60,7 @@ func (o Options) Validate() error {
 
 func (o *Options) ensureDefaults(p *Project) {
 	if o.Target == "" {
-		o.Target = filepath.Join(p.Dir, "target")
+		o.Target = filepath.Join(p.Dir, p.TargetPath)
 	}
 	if o.Workers == 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -290,6 +290,7 @@ func (b *builder) kind(n string) string {
 // Table implements plan.Catalog: seeds and built models by relation name, then models
 // already built into the target directory, then the sources.
 func (b *builder) Table(ctx context.Context, name string) (plan.Table, error) {
+	name = b.unqualified(name)
 	b.mu.Lock()
 	t, ok := b.tables[name]
 	b.mu.Unlock()
@@ -326,6 +327,20 @@ func (b *builder) Table(ctx context.Context, name string) (plan.Table, error) {
 	return b.opts.Sources.Table(ctx, name)
 }
 
+// qualified is how a model or seed's relation is written in SQL: qualified by the
+// project's name, as dbt qualifies relations by schema. Unlike a bare name it cannot be
+// captured by a CTE of the same name (jaffle_shop's "orders as (select * from
+// {{ ref('orders') }})").
+func (b *builder) qualified(rel string) string { return ident(b.p.Name) + "." + ident(rel) }
+
+// unqualified strips the project's qualifier from a relation name the planner looks up.
+func (b *builder) unqualified(name string) string {
+	if rest, ok := strings.CutPrefix(name, b.p.Name+"."); ok && (b.modelByRelation(rest) != nil || b.p.Seeds[rest] != nil) {
+		return rest
+	}
+	return name
+}
+
 func (b *builder) modelByRelation(name string) *Model {
 	if m := b.p.Models[name]; m != nil && m.Relation() == name {
 		return m
@@ -356,10 +371,10 @@ func (b *builder) compile(t *template, this string, incremental bool) (string, e
 					inline[name] = true
 					return cteName(name), nil
 				}
-				return m.Relation(), nil
+				return b.qualified(m.Relation()), nil
 			}
 			if b.p.Seeds[name] != nil {
-				return name, nil
+				return b.qualified(name), nil
 			}
 			return "", fmt.Errorf("%w: ref(%q)", ErrUnknown, name)
 		},
@@ -392,7 +407,7 @@ func (b *builder) inlined(set map[string]bool, r Resolver) ([]cte, error) {
 				continue
 			}
 			m := b.p.Models[name]
-			r.This = m.Relation()
+			r.This = b.qualified(m.Relation())
 			r.IsIncremental = false
 			sql, err := b.p.render(m.tmpl, nil, r) // r.Ref adds to set
 			if err != nil {
@@ -532,7 +547,7 @@ func (b *builder) buildModel(ctx context.Context, m *Model) Result {
 	switch m.Materialized {
 	case View, Ephemeral:
 		// Not stored: planning checks the SQL and tells the columns' types.
-		sql, err := b.compile(m.tmpl, m.Relation(), false)
+		sql, err := b.compile(m.tmpl, b.qualified(m.Relation()), false)
 		if err != nil {
 			r.Err = wrap(err)
 			return r
@@ -556,7 +571,7 @@ func (b *builder) buildModel(ctx context.Context, m *Model) Result {
 	path := b.outPath(m)
 	_, statErr := os.Stat(path)
 	incremental := m.Materialized == Incremental && !b.opts.FullRefresh && statErr == nil
-	sql, err := b.compile(m.tmpl, m.Relation(), incremental)
+	sql, err := b.compile(m.tmpl, b.qualified(m.Relation()), incremental)
 	if err != nil {
 		r.Overhead = time.Since(start)
 		r.Err = wrap(err)
@@ -762,10 +777,10 @@ func (b *builder) testSQL(t *Test) (string, error) {
 					inline[name] = true
 					return cteName(name), nil
 				}
-				return m.Relation(), nil
+				return b.qualified(m.Relation()), nil
 			}
 			if b.p.Seeds[name] != nil {
-				return name, nil
+				return b.qualified(name), nil
 			}
 			return "", fmt.Errorf("%w: ref(%q)", ErrUnknown, name)
 		},

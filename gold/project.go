@@ -43,6 +43,9 @@ type Project struct {
 	Seeds   map[string]*Seed
 	Sources map[string]*Source // by "source.table"
 	Tests   []*Test            // sorted by name
+	// TargetPath is where outputs go unless a build says otherwise: target-path of
+	// dbt_project.yml, relative to Dir (default "target").
+	TargetPath string
 
 	macros string // the text of every macro file, placed before each template
 }
@@ -141,6 +144,10 @@ func (c LoadConfig) Load(dir string) (*Project, error) {
 			continue
 		}
 		p.Vars[k] = v
+	}
+	p.TargetPath = pf.TargetPath
+	if p.TargetPath == "" {
+		p.TargetPath = "target"
 	}
 	for k, v := range c.Vars {
 		p.Vars[k] = v

@@ -662,7 +662,30 @@ func (b *binder) scalarSubquery(sc *scope, sl *pg.SubLink) (expr.Expr, error) {
 	}
 	sc.in = j
 	f := j.Fields()[nl]
-	return &expr.Column{Index: nl, Name: f.Name, T: f.Type}, nil
+	var out expr.Expr = &expr.Column{Index: nl, Name: f.Name, T: f.Type}
+	if len(q.corr) > 0 {
+		// A correlated aggregate over no rows is its value on an empty group: NULL,
+		// except count, which is 0.
+		sel := sl.Subselect.GetSelectStmt()
+		if sel != nil && len(sel.TargetList) == 1 {
+			val := sel.TargetList[0].GetResTarget().GetVal()
+			aggs, _ := collectCalls([]*pg.Node{val})
+			for _, a := range aggs {
+				if funcName(a) != "count" {
+					continue
+				}
+				if val.GetFuncCall() != a {
+					return nil, b.unsupported(sl.Location, "count inside an expression of a correlated scalar subquery")
+				}
+				zero, err := expr.NewCast(lit(scalar.NewInt64Scalar(0)), f.Type)
+				if err != nil {
+					return nil, err
+				}
+				return b.call(sl.Location, "coalesce", out, zero)
+			}
+		}
+	}
+	return out, nil
 }
 
 // isGrouped reports whether a subquery's plan aggregates (below projections).

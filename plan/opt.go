@@ -434,10 +434,10 @@ func prunable(p expr.Expr, s *Scan) (Predicate, bool) {
 	if !ok {
 		return Predicate{}, false
 	}
-	col, okC := c.Args[0].(*expr.Column)
+	col, okC := columnOf(c.Args[0])
 	l, okL := c.Args[1].(*expr.Literal)
 	if !okC || !okL {
-		col, okC = c.Args[1].(*expr.Column)
+		col, okC = columnOf(c.Args[1])
 		l, okL = c.Args[0].(*expr.Literal)
 		op = flip[op]
 	}
@@ -450,6 +450,26 @@ func prunable(p expr.Expr, s *Scan) (Predicate, bool) {
 		return Predicate{}, false
 	}
 	return Predicate{Column: s.Cols[col.Index], Op: op, Value: v}, true
+}
+
+// columnOf sees through casts that keep a column's order and values: integer
+// widening, a decimal to a wider decimal of the same scale.
+func columnOf(e expr.Expr) (*expr.Column, bool) {
+	if c, ok := e.(*expr.Cast); ok {
+		in, to := c.E.Type(), c.To
+		same := keyClass(in) == "int" && keyClass(to) == "int" && in.(arrow.FixedWidthDataType).BitWidth() <= to.(arrow.FixedWidthDataType).BitWidth()
+		if di, ok := in.(*arrow.Decimal128Type); ok {
+			if dt, ok := to.(*arrow.Decimal128Type); ok && di.Scale == dt.Scale && di.Precision <= dt.Precision {
+				same = true
+			}
+		}
+		if !same {
+			return nil, false
+		}
+		e = c.E
+	}
+	col, ok := e.(*expr.Column)
+	return col, ok
 }
 
 // physicalValue converts a constant to the physical representation of column type t,

@@ -162,3 +162,37 @@ func TestErrorsNamePositions(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "more than one row"), err.Error())
 }
+
+func TestFunctionsAndEdgeCases(t *testing.T) {
+	cat := shop(t)
+	assert.Equal(t, []string{"ann|ANN|3|nn|ann!|ann|xnn|a"}, runSQL(t, cat,
+		"SELECT lower(name), upper(name), length(name), substr(name, 2), concat(name, '!'), trim('  ' || name || ' '), replace(name, 'a', 'x'), substring(name from 1 for 1) FROM customers WHERE id = 1"))
+	// empty input: a global aggregate still gives one row, a grouped one none
+	assert.Equal(t, []string{"0|NULL|NULL"}, runSQL(t, cat, "SELECT count(*), max(name), avg(id) FROM customers WHERE id > 99"))
+	assert.Empty(t, runSQL(t, cat, "SELECT city, count(*) FROM customers WHERE id > 99 GROUP BY city"))
+	// NULL keys group together and never join
+	assert.Equal(t, []string{"NULL|1", "paris|2", "rome|1"}, runSQL(t, cat, "SELECT city, count(*) FROM customers GROUP BY city ORDER BY city NULLS FIRST"))
+	assert.Equal(t, []string{"14"}, runSQL(t, cat, "SELECT o.id FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.id IS NULL AND o.customer_id IS NULL"))
+	// ORDER BY an expression that is not selected; GROUP BY an output name
+	assert.Equal(t, []string{"cid", "ann", "dee", "bob"}, runSQL(t, cat, "SELECT name FROM customers ORDER BY coalesce(city, 'a'), id"))
+	assert.Equal(t, []string{"PARIS|2", "ROME|1"}, runSQL(t, cat, "SELECT upper(city) AS c, count(*) FROM customers WHERE city IS NOT NULL GROUP BY c ORDER BY c"))
+	// HAVING without GROUP BY
+	assert.Equal(t, []string{"4"}, runSQL(t, cat, "SELECT count(*) FROM customers HAVING count(*) > 3"))
+	assert.Empty(t, runSQL(t, cat, "SELECT count(*) FROM customers HAVING count(*) > 4"))
+	// NULL arithmetic and three-valued logic
+	assert.Equal(t, []string{"NULL|NULL|true"}, runSQL(t, cat, "SELECT NULL + 1, NULL = NULL, NULL IS NULL"))
+	assert.Equal(t, []string{"3"}, runSQL(t, cat, "SELECT id FROM customers WHERE (NOT (city = 'paris' OR city = 'rome')) IS NOT FALSE"))
+	// decimal arithmetic is exact; integer division truncates
+	assert.Equal(t, []string{"0.3|-2|2.5000000000000000"}, runSQL(t, cat, "SELECT 0.1 + 0.2, -7 / 3, 5 / 2::numeric"))
+	_, err := queryErr(t, cat, "SELECT 1 / 0")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "division by zero")
+}
+
+func TestCorrelatedCountIsZero(t *testing.T) {
+	cat := shop(t)
+	assert.Equal(t, []string{"ann|2", "bob|2", "cid|0", "dee|0"},
+		runSQL(t, cat, "SELECT name, (SELECT count(*) FROM orders o WHERE o.customer_id = c.id) FROM customers c ORDER BY name"))
+	_, err := queryErr(t, cat, "SELECT name, (SELECT count(*) + 1 FROM orders o WHERE o.customer_id = c.id) FROM customers c")
+	require.ErrorIs(t, err, ErrUnsupported)
+}

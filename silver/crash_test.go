@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -167,4 +169,41 @@ func TestDamagedFileIsRefused(t *testing.T) {
 	_, err = silver.Open(ctx, store, tbl, silver.Config{})
 	require.NoError(t, err, "reading the manifest reads no data file")
 	require.True(t, errors.Is(sc.Err(), silver.ErrChecksum))
+}
+
+// A delete that carries only the event's key (no before image), and a truncate, as
+// other connectors send them.
+func TestDeleteByEventKeyAndTruncate(t *testing.T) {
+	ctx := context.Background()
+	tb, err := silver.Open(ctx, bronze.NewMemStore(), tbl, silver.Config{})
+	require.NoError(t, err)
+	keySchema := change.MustSchema([]arrow.Field{change.NotNull("id", arrow.PrimitiveTypes.Int64)}, "id")
+	row := func(id int64) change.Row {
+		return change.Row{change.Int(id), change.Str("x"), change.Null(), change.Int(1), change.Null()}
+	}
+	ev := func(op cdc.Op, after change.Row) cdc.Event {
+		return cdc.Event{Table: tbl, Op: op, Schema: schemaV1, After: after}
+	}
+	_, err = tb.Apply(ctx, []cdc.Tx{{Commit: cdc.Position{Major: 1}, Events: []cdc.Event{
+		ev(cdc.OpCreate, row(1)), ev(cdc.OpCreate, row(2)), ev(cdc.OpRead, row(3)),
+	}}})
+	require.NoError(t, err)
+	del := cdc.Event{Table: tbl, Op: cdc.OpDelete, Schema: schemaV1, KeySchema: keySchema, Key: change.Row{change.Int(2)}}
+	s, err := tb.Apply(ctx, []cdc.Tx{{Commit: cdc.Position{Major: 2}, Events: []cdc.Event{del}}})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, s.Rows)
+	_, rows := scanRows(t, tb, 0)
+	require.Contains(t, rows, int64(1))
+	require.NotContains(t, rows, int64(2))
+
+	s, err = tb.Apply(ctx, []cdc.Tx{{Commit: cdc.Position{Major: 3}, Events: []cdc.Event{
+		{Table: tbl, Op: cdc.OpTruncate}, ev(cdc.OpCreate, row(7)),
+	}}})
+	require.NoError(t, err)
+	require.True(t, s.Truncated)
+	require.EqualValues(t, 1, s.Rows)
+	_, rows = scanRows(t, tb, 0)
+	require.Equal(t, []int64{7}, slices.Collect(maps.Keys(rows)))
+	_, rows = scanRows(t, tb, s.ID-1)
+	require.Len(t, rows, 2, "the snapshot before the truncate is still there")
 }

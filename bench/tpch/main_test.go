@@ -8,8 +8,8 @@ import (
 )
 
 // TestGenAndRun runs both subcommands at a tiny scale factor: generation, reuse of
-// the directory, every query through DuckDB at two thread counts with the answers
-// checked against each other, and the report.
+// the directory, every query through DuckDB and strata at two thread counts with the
+// answers checked against each other (the run fails on a difference), and the report.
 func TestGenAndRun(t *testing.T) {
 	dir := t.TempDir()
 	var buf bytes.Buffer
@@ -31,7 +31,7 @@ func TestGenAndRun(t *testing.T) {
 	}
 	for _, q := range []string{"q01", "q03", "q05", "q06", "q10", "q12", "q14", "q18"} {
 		for _, th := range []string{"1", "2"} {
-			m := regexp.MustCompile(q + ` threads=` + th + `: (\d+) rows`).FindStringSubmatch(s)
+			m := regexp.MustCompile(q + ` threads=` + th + `: (\d+) rows; duckdb median .*; strata median .*; ratio \d`).FindStringSubmatch(s)
 			if m == nil {
 				t.Errorf("%s threads=%s: no timing line", q, th)
 				continue
@@ -41,8 +41,10 @@ func TestGenAndRun(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(s, "strata: planner not available") || regexp.MustCompile(`ratio \d`).MatchString(s) || strings.Contains(s, "geomean") {
-		t.Errorf("without the planner the report must say so and show no ratio:\n%s", s)
+	for _, want := range []string{"geomean", "max", "strata t=1", "strata t=2"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the report has no %q", want)
+		}
 	}
 }
 

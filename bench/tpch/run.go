@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -88,12 +87,14 @@ func runCmd(args []string) error {
 		return err
 	}
 	defer duck.Close()
-	strata := newStrataRunner(dir)
+	strata, err := newStrataRunner(dir)
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
 
 	type cell struct{ duck, strata time.Duration }
 	results := map[string]map[int]cell{}
-	strataOK := true
 	for _, q := range qs {
 		results[q.name] = map[int]cell{}
 		var ref oracle.Result
@@ -118,19 +119,12 @@ func runCmd(args []string) error {
 			} else if err := oracle.Compare(want, ref, ordered); err != nil {
 				return fmt.Errorf("%s: duckdb threads=%d differs from threads=%d: %w", q.name, t, threads[0], err)
 			}
-			if strataOK {
-				got, _, err := strata.run(ctx, q.sql, t)
-				switch {
-				case errors.Is(err, errPlannerUnavailable):
-					strataOK = false
-					fmt.Fprintln(out, "strata: planner not available")
-				case err != nil:
-					return fmt.Errorf("%s: strata threads=%d: %w", q.name, t, err)
-				default:
-					if err := oracle.Compare(got, ref, ordered); err != nil {
-						return fmt.Errorf("%s: strata threads=%d differs from duckdb: %w", q.name, t, err)
-					}
-				}
+			got, _, err := strata.run(ctx, q.sql, t)
+			if err != nil {
+				return fmt.Errorf("%s: strata threads=%d: %w", q.name, t, err)
+			}
+			if err := oracle.Compare(got, ref, ordered); err != nil {
+				return fmt.Errorf("%s: strata threads=%d differs from duckdb: %w", q.name, t, err)
 			}
 			var dt, st []time.Duration
 			for range *rounds { // alternate the engines so load affects both alike
@@ -139,57 +133,44 @@ func runCmd(args []string) error {
 					return fmt.Errorf("%s: duckdb: %w", q.name, err)
 				}
 				dt = append(dt, d)
-				if strataOK {
-					_, d, err := strata.run(ctx, q.sql, t)
-					if err != nil {
-						return fmt.Errorf("%s: strata: %w", q.name, err)
-					}
-					st = append(st, d)
+				_, d, err = strata.run(ctx, q.sql, t)
+				if err != nil {
+					return fmt.Errorf("%s: strata: %w", q.name, err)
 				}
+				st = append(st, d)
 			}
-			c := cell{duck: median(dt)}
-			line := fmt.Sprintf("%s threads=%d: %d rows; duckdb median %7.1f ms %v", q.name, t, len(ref.Rows), ms(c.duck), msList(dt))
-			if strataOK {
-				c.strata = median(st)
-				line += fmt.Sprintf("; strata median %7.1f ms %v; ratio %.2f", ms(c.strata), msList(st), c.strata.Seconds()/c.duck.Seconds())
-			}
+			c := cell{duck: median(dt), strata: median(st)}
 			results[q.name][t] = c
-			fmt.Fprintln(out, line)
+			fmt.Fprintf(out, "%s threads=%d: %d rows; duckdb median %7.1f ms %v; strata median %7.1f ms %v; ratio %.2f\n",
+				q.name, t, len(ref.Rows), ms(c.duck), msList(dt), ms(c.strata), msList(st), c.strata.Seconds()/c.duck.Seconds())
 		}
 	}
 
 	fmt.Fprintf(out, "\nsf=%g, duckdb %s, medians of %d rounds (ms)\n", *sf, *mode, *rounds)
 	header := fmt.Sprintf("%-6s", "query")
 	for _, t := range threads {
-		header += fmt.Sprintf(" %12s", fmt.Sprintf("duckdb t=%d", t))
-		if strataOK {
-			header += fmt.Sprintf(" %12s %7s", fmt.Sprintf("strata t=%d", t), "ratio")
-		}
+		header += fmt.Sprintf(" %12s %12s %7s", fmt.Sprintf("duckdb t=%d", t), fmt.Sprintf("strata t=%d", t), "ratio")
 	}
 	fmt.Fprintln(out, header)
-	logSum := make([]float64, len(threads))
+	logSum, maxRatio := make([]float64, len(threads)), make([]float64, len(threads))
 	for _, q := range qs {
 		line := fmt.Sprintf("%-6s", q.name)
 		for i, t := range threads {
 			c := results[q.name][t]
-			line += fmt.Sprintf(" %12.1f", ms(c.duck))
-			if strataOK {
-				r := c.strata.Seconds() / c.duck.Seconds()
-				logSum[i] += math.Log(r)
-				line += fmt.Sprintf(" %12.1f %7.2f", ms(c.strata), r)
-			}
+			r := c.strata.Seconds() / c.duck.Seconds()
+			logSum[i] += math.Log(r)
+			maxRatio[i] = max(maxRatio[i], r)
+			line += fmt.Sprintf(" %12.1f %12.1f %7.2f", ms(c.duck), ms(c.strata), r)
 		}
 		fmt.Fprintln(out, line)
 	}
-	if strataOK {
-		line := fmt.Sprintf("%-6s", "geomean")
-		for i := range threads {
-			line += fmt.Sprintf(" %12s %12s %7.2f", "", "", math.Exp(logSum[i]/float64(len(qs))))
-		}
-		fmt.Fprintln(out, line)
-	} else {
-		fmt.Fprintln(out, "strata: planner not available (no ratios)")
+	gm, mx := fmt.Sprintf("%-6s", "geomean"), fmt.Sprintf("%-6s", "max")
+	for i := range threads {
+		gm += fmt.Sprintf(" %12s %12s %7.2f", "", "", math.Exp(logSum[i]/float64(len(qs))))
+		mx += fmt.Sprintf(" %12s %12s %7.2f", "", "", maxRatio[i])
 	}
+	fmt.Fprintln(out, gm)
+	fmt.Fprintln(out, mx)
 	fmt.Fprintf(out, "loadavg at end: %s", loadavg())
 	return nil
 }

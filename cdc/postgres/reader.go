@@ -386,7 +386,9 @@ func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) erro
 			s.queued.Add(-n)
 		}
 		if tick == nil {
-			t := time.NewTicker(time.Second)
+			// Not reading the stream now, so keepalive requests go unseen: report on our
+			// own, often enough for the server's wal_sender_timeout.
+			t := time.NewTicker(min(s.cfg.StatusInterval, time.Second))
 			defer t.Stop()
 			tick = t.C
 		}

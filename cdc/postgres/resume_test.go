@@ -183,6 +183,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestServerRestartAndCrashMidStream(t *testing.T) {
+	t.Parallel() // its own cluster
 	c := pgtest.Start(t)
 	dsn := c.DSN("")
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
@@ -240,17 +241,45 @@ func TestChangesOfDroppedTable(t *testing.T) {
 // Each outage gets its own ReconnectTimeout: short outages spread over a longer time
 // never add up to a failure.
 func TestRepeatedOutages(t *testing.T) {
+	t.Parallel() // a slot name of its own
 	dsn := newDB(t)
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
-	src := openSource(t, postgres.Config{DSN: dsn, ReconnectTimeout: 1500 * time.Millisecond}, cdc.Position{})
+	src := openSource(t, postgres.Config{DSN: dsn, Slot: "outages", ReconnectTimeout: 1500 * time.Millisecond}, cdc.Position{})
 	var got []int64
 	for i := range 4 {
 		insertRange(t, dsn, i, i+1)
 		got = append(got, ids(t, readTxs(t, src, 1, 10*time.Second))...)
-		terminateWalsender(t, dsn, "strata")
+		terminateWalsender(t, dsn, "outages")
 		time.Sleep(700 * time.Millisecond)
 	}
 	insertRange(t, dsn, 4, 5)
 	got = append(got, ids(t, readTxs(t, src, 1, 10*time.Second))...)
 	checkRange(t, got, 0, 5)
+}
+
+// A consumer that stops reading does not lose the connection: the source answers the
+// server's keepalives while it reads, and reports on its own while it waits for room
+// in the queue, well within wal_sender_timeout.
+func TestKeepalivesKeepASlowConsumerConnected(t *testing.T) {
+	t.Parallel() // its own cluster
+	c := pgtest.Start(t)
+	dsn := c.DSN("")
+	exec(t, connect(t, dsn), "ALTER SYSTEM SET wal_sender_timeout = '2s'", "SELECT pg_reload_conf()",
+		"CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
+	reg := prometheus.NewRegistry()
+	src := openSource(t, postgres.Config{DSN: dsn, QueueTxs: 1, StatusInterval: 300 * time.Millisecond,
+		Metrics: postgres.NewMetrics(reg), ReconnectTimeout: time.Minute}, cdc.Position{})
+	insertRange(t, dsn, 0, 1)
+	got := ids(t, readTxs(t, src, 1, 10*time.Second))
+	time.Sleep(5 * time.Second) // idle: keepalives only
+	insertRange(t, dsn, 1, 4)   // the queue holds one; the reader waits with two
+	time.Sleep(5 * time.Second)
+	got = append(got, ids(t, readTxs(t, src, 3, 10*time.Second))...)
+	// One more round trip: a reconnect, had there been one, is counted before it.
+	insertRange(t, dsn, 4, 5)
+	got = append(got, ids(t, readTxs(t, src, 1, 10*time.Second))...)
+	checkRange(t, got, 0, 5)
+	if n := metricValue(t, reg, "strata_postgres_reconnects_total"); n != 0 {
+		t.Fatalf("%v reconnects: the server dropped a slow consumer", n)
+	}
 }

@@ -172,10 +172,11 @@ func drain(t testing.TB, src *postgres.Source, quiet time.Duration, last *cdc.Po
 }
 
 func TestConcurrentWritersMatchTable(t *testing.T) {
+	t.Parallel() // a slot name of its own
 	dsn := newDB(t)
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)",
 		"INSERT INTO kv SELECT g, 'init' FROM generate_series(1, 100) g")
-	src := openSource(t, postgres.Config{DSN: dsn, SnapshotChunk: 7}, cdc.Position{})
+	src := openSource(t, postgres.Config{DSN: dsn, Slot: "concurrent", SnapshotChunk: 7}, cdc.Position{})
 	workload(t, dsn, "kv", 4, 40, 1)
 	var last cdc.Position
 	got := applied{}

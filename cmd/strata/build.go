@@ -44,7 +44,7 @@ func runDocs(args []string, stdout, stderr io.Writer) int {
 func runGold(verb string, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags(verb, "--project DIR [--target DIR] [--select SEL] [--lake DIR] [flags]", goldHelp)
 	project := fs.String("project", "", "project directory, holding dbt_project.yml (required)")
-	target := fs.String("target", "", "output directory (default: DIR/target)")
+	target := fs.String("target", "", "output directory (default: DIR/target, or target-path of dbt_project.yml)")
 	var sel, lake, vars *string
 	var fullRefresh *bool
 	var workers *int
@@ -80,7 +80,7 @@ func runGold(verb string, args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	if *target == "" {
-		*target = filepath.Join(*project, "target")
+		*target = filepath.Join(*project, p.TargetPath)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

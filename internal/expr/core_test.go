@@ -268,3 +268,21 @@ func TestSlicedInputs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"4", "5", "6", "7", "8", "9", "10", "11", "NULL"}, got)
 }
+
+func TestDecimalCompareWide(t *testing.T) {
+	mem := newMem(t)
+	// one value beyond 64 bits takes the 128-bit path for the whole column
+	rb := mkBatch(t, mem,
+		col{"d", Numeric(38, 0), `["1", "-5", "100000000000000000000", "-100000000000000000000", "7", null]`},
+		col{"e", Numeric(38, 0), `["1", "-5", "2", "3", "7", null]`},
+	)
+	defer rb.Release()
+	T, F, N := "true", "false", "NULL"
+	runCases(t, rb, []fnCase{
+		{call(t, ">", colRef(rb, "d"), lit(1)), []string{F, F, T, F, T, N}, nil},
+		{call(t, "<=", colRef(rb, "d"), lit(-5)), []string{F, T, F, T, F, N}, nil},
+		{call(t, "=", colRef(rb, "e"), lit(7)), []string{F, F, F, F, T, N}, nil},
+		{call(t, "<", colRef(rb, "e"), dec("100000000000000000000", 38, 0)), []string{T, T, T, T, T, N}, nil},
+		{call(t, "<>", colRef(rb, "e"), lit(-5)), []string{T, F, T, T, T, N}, nil},
+	})
+}

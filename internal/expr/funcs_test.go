@@ -43,6 +43,8 @@ func TestStringFunctions(t *testing.T) {
 	N := "NULL"
 	runCases(t, rb, []fnCase{
 		{call(t, "lower", s), []string{"hello", "wörld", "", N, "  pad  "}, nil},
+		{call(t, "lower", lit("@AZ[`az{ Hello WORLD 0129 ~")), []string{"@az[`az{ hello world 0129 ~", "@az[`az{ hello world 0129 ~", "@az[`az{ hello world 0129 ~", "@az[`az{ hello world 0129 ~", "@az[`az{ hello world 0129 ~"}, nil},
+		{call(t, "upper", lit("@AZ[`az{ Hello WORLD 0129 ~")), []string{"@AZ[`AZ{ HELLO WORLD 0129 ~", "@AZ[`AZ{ HELLO WORLD 0129 ~", "@AZ[`AZ{ HELLO WORLD 0129 ~", "@AZ[`AZ{ HELLO WORLD 0129 ~", "@AZ[`AZ{ HELLO WORLD 0129 ~"}, nil},
 		{call(t, "upper", s), []string{"HELLO", "WÖRLD", "", N, "  PAD  "}, nil},
 		{call(t, "length", s), []string{"5", "5", "0", N, "7"}, nil},
 		{call(t, "octet_length", s), []string{"5", "6", "0", N, "7"}, nil},

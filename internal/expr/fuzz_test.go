@@ -89,3 +89,19 @@ func FuzzIntervalRoundTrip(f *testing.F) {
 		_, _ = parseTimestamp(txt, true) // must not panic
 	})
 }
+
+// FuzzCaseMapping compares the SWAR ASCII case mapping with the bytes package.
+func FuzzCaseMapping(f *testing.F) {
+	f.Add("Hello, World! @[`{ AZaz 0123456789")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !isASCII([]byte(s)) {
+			return
+		}
+		if got, want := string(appendLower(nil, []byte(s))), strings.ToLower(s); got != want {
+			t.Fatalf("lower(%q) = %q, want %q", s, got, want)
+		}
+		if got, want := string(appendUpper(nil, []byte(s))), strings.ToUpper(s); got != want {
+			t.Fatalf("upper(%q) = %q, want %q", s, got, want)
+		}
+	})
+}

@@ -19,19 +19,36 @@ func mergeRows(ctx *Context, dt arrow.DataType, parts []datum, p pick) (arrow.Ar
 	}
 	vb, valid := allocBits(mem, n)
 	nulls := 0
-	srcValid := func(i int) bool {
-		k := p.part[i]
-		if k < 0 {
-			return false
+	// per part: its validity bitmap and offset, or whether the constant is valid
+	type src struct {
+		bits    []byte
+		off     int
+		allTrue bool
+	}
+	srcs := make([]src, len(parts))
+	for k, d := range parts {
+		switch {
+		case d.arr == nil:
+			srcs[k].allTrue = d.sc.IsValid()
+		case d.arr.NullN() == 0:
+			srcs[k].allTrue = true
+		case d.arr.NullBitmapBytes() != nil:
+			srcs[k].bits, srcs[k].off = d.arr.NullBitmapBytes(), d.arr.Data().Offset()
 		}
-		d := parts[k]
-		if d.arr == nil {
-			return d.sc.IsValid()
-		}
-		return d.arr.IsValid(int(p.pos[i]))
 	}
 	for i := range n {
-		if srcValid(i) {
+		k := p.part[i]
+		ok := false
+		if k >= 0 {
+			s := &srcs[k]
+			if s.allTrue {
+				ok = true
+			} else if s.bits != nil {
+				j := s.off + int(p.pos[i])
+				ok = s.bits[j>>3]&(1<<(j&7)) != 0
+			}
+		}
+		if ok {
 			valid[i>>3] |= 1 << (i & 7)
 		} else {
 			nulls++

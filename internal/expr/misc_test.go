@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -164,4 +165,84 @@ func TestRewriteRetypesFoldedConstants(t *testing.T) {
 	got, err := evalTexts(t, mem, rb, g)
 	require.NoError(t, err)
 	require.Equal(t, []string{"true", "true", "false", "NULL"}, got)
+}
+
+func TestNullTypedColumn(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem, col{"n", arrow.Null, `[null, null]`}, col{"i", Int32, `[1, null]`})
+	defer rb.Release()
+	n, i := colRef(rb, "n"), colRef(rb, "i")
+	runCases(t, rb, []fnCase{
+		{call(t, "in", n, lit(1)), []string{"NULL", "NULL"}, nil},
+		{call(t, "is_null", n), []string{"true", "true"}, nil},
+		{call(t, "+", n, i), []string{"NULL", "NULL"}, nil},
+		{call(t, "coalesce", n, i), []string{"1", "NULL"}, nil},
+		{call(t, "is_distinct_from", n, i), []string{"true", "false"}, nil},
+		{call(t, "concat", n, lit("x")), []string{"x", "x"}, nil},
+	})
+}
+
+func TestConcurrentEvaluation(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem,
+		col{"s", Text, `["abc", "xbz", null, "ab"]`},
+		col{"d", Numeric(10, 2), `["1.00", "2.50", "3.25", null]`},
+	)
+	defer rb.Release()
+	s, d := colRef(rb, "s"), colRef(rb, "d")
+	e := must(NewCase(nil, []When{{call(t, "like", s, lit("a%")), call(t, "*", d, dec("2", 1, 0))}}, call(t, "coalesce", d, lit(0))))
+	ctx := &Context{Alloc: mem}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 50 {
+				a, err := e.Eval(ctx, rb)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := texts(a); got[0] != "2.00" || got[1] != "2.50" || got[3] != "NULL" {
+					a.Release()
+					errs <- fmt.Errorf("got %v", got)
+					return
+				}
+				a.Release()
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+	}
+}
+
+func TestEmptyBatch(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem,
+		col{"i", Int32, `[]`}, col{"s", Text, `[]`}, col{"d", Numeric(10, 2), `[]`}, col{"t", Date, `[]`},
+	)
+	defer rb.Release()
+	i, s, d, dt := colRef(rb, "i"), colRef(rb, "s"), colRef(rb, "d"), colRef(rb, "t")
+	exprs := []Expr{
+		call(t, "+", i, lit(1)), call(t, "/", i, lit(0)), call(t, "*", d, d), call(t, "/", d, lit(3)),
+		call(t, "and", call(t, ">", i, lit(1)), call(t, "like", s, lit("%a%"))),
+		call(t, "in", i, lit(1), Null()), call(t, "coalesce", i, lit(0)), call(t, "lower", s),
+		call(t, "substr", s, lit(2)), call(t, "extract", lit("year"), dt), call(t, "+", dt, typed("1 day", Interval)),
+		must(NewCase(nil, []When{{call(t, "is_null", i), lit("x")}}, s)), must(NewCast(s, Int32)), lit(5),
+	}
+	ctx := &Context{Alloc: mem}
+	for _, e := range exprs {
+		a, err := e.Eval(ctx, rb)
+		require.NoError(t, err, "%s", e)
+		require.Equal(t, 0, a.Len())
+		a.Release()
+	}
+	f, err := Filter(ctx, rb, call(t, ">", i, lit(0)))
+	require.NoError(t, err)
+	require.EqualValues(t, 0, f.NumRows())
+	f.Release()
+	p, err := Project(ctx, rb, exprs[:3], []string{"a", "b", "c"})
+	require.NoError(t, err)
+	require.EqualValues(t, 0, p.NumRows())
+	p.Release()
 }

@@ -1,0 +1,95 @@
+package plan
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/strata-data/strata/change"
+)
+
+// writeParquet writes rows in row groups of rgRows.
+func writeParquet(t *testing.T, path string, s *change.Schema, rows [][]any, rgRows int64) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	w, err := pqarrow.NewFileWriter(s.Arrow(), f, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(rgRows), parquet.WithStats(true)), pqarrow.DefaultWriterProps())
+	require.NoError(t, err)
+	in := make([][]any, len(rows))
+	for i, r := range rows {
+		in[i] = append([]any{change.Insert}, r...)
+	}
+	b, err := change.FromRows(memory.DefaultAllocator, s, in)
+	require.NoError(t, err)
+	require.NoError(t, w.WriteBuffered(b.Record()))
+	b.Release()
+	require.NoError(t, w.Close())
+}
+
+func TestParquetTablePrunesRowGroups(t *testing.T) {
+	dir := t.TempDir()
+	s := change.MustSchema([]arrow.Field{i64("id"), str("name"), dec("amount", 10, 2), date("day")})
+	var rows [][]any
+	for i := range 1000 {
+		rows = append(rows, []any{int64(i), "n" + string(rune('a'+i%26)), "1.50", int64(19000 + i/100)})
+	}
+	writeParquet(t, filepath.Join(dir, "a.parquet"), s, rows[:500], 100)
+	writeParquet(t, filepath.Join(dir, "b.parquet"), s, rows[500:], 100)
+	tab, err := OpenParquet(dir)
+	require.NoError(t, err)
+	st, err := tab.Stats(context.Background())
+	require.NoError(t, err)
+	assert.EqualValues(t, 1000, st.Rows)
+	assert.True(t, st.Columns[0].HasMinMax)
+	assert.Equal(t, int64(0), st.Columns[0].Min.AsInt())
+	assert.Equal(t, int64(999), st.Columns[0].Max.AsInt())
+	all, err := tab.Splits(context.Background(), ScanRequest{Columns: []int{0}})
+	require.NoError(t, err)
+	assert.Len(t, all, 10)
+	some, err := tab.Splits(context.Background(), ScanRequest{Columns: []int{0}, Filter: []Predicate{{Column: 0, Op: OpGe, Value: change.Int(750)}}})
+	require.NoError(t, err)
+	assert.Len(t, some, 3)
+
+	cat := NewMemCatalog()
+	cat.Add("t", tab)
+	assert.Equal(t, []string{"250|375.00"}, runSQL(t, cat, "SELECT count(*), sum(amount) FROM t WHERE id >= 750"))
+	assert.Equal(t, []string{"1000"}, runSQL(t, cat, "SELECT count(*) FROM t"))
+	assert.Equal(t, []string{"2022-01-09|100"}, runSQL(t, cat, "SELECT day, count(*) FROM t WHERE day = date '2022-01-09' GROUP BY day"))
+	j, err := NewPlanner(cat, Options{}).Plan(context.Background(), "SELECT name FROM t WHERE id < 150 AND day >= '2022-01-01'")
+	require.NoError(t, err)
+	defer j.Release()
+	assert.Contains(t, j.Explain(false), "prune=[id < 150, day >= 18993] splits=2/10")
+}
+
+func TestCSVTableInfersTypes(t *testing.T) {
+	dir := t.TempDir()
+	csv := "id,price,day,ok,name,empty\n1,1.5,2024-01-02,true,\"a, b\",\n2,,2024-01-03,false,c,\n3,2.25,,TRUE,\"say \"\"hi\"\"\",\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "x.csv"), []byte(csv), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "y.csv"), []byte("id,price,day,ok,name,empty\n4,10,2024-02-01,false,d,\n"), 0o644))
+	tab, err := OpenPath(dir)
+	require.NoError(t, err)
+	fs := tab.Schema().Fields()
+	assert.Equal(t, arrow.INT64, fs[0].Type.ID())
+	assert.Equal(t, "decimal(38, 2)", fs[1].Type.String())
+	assert.Equal(t, arrow.DATE32, fs[2].Type.ID())
+	assert.Equal(t, arrow.BOOL, fs[3].Type.ID())
+	assert.Equal(t, arrow.STRING, fs[4].Type.ID())
+	assert.Equal(t, arrow.STRING, fs[5].Type.ID())
+	cat := NewMemCatalog()
+	cat.Add("x", tab)
+	assert.Equal(t, []string{
+		"1|1.50|2024-01-02|true|a, b|NULL",
+		"2|NULL|2024-01-03|false|c|NULL",
+		"3|2.25|NULL|true|say \"hi\"|NULL",
+		"4|10.00|2024-02-01|false|d|NULL",
+	}, runSQL(t, cat, "SELECT * FROM x ORDER BY id"))
+	assert.Equal(t, []string{"13.75"}, runSQL(t, cat, "SELECT sum(price) FROM x"))
+}

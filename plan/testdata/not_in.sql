@@ -1,0 +1,1 @@
+SELECT k FROM dims WHERE k NOT IN (SELECT k FROM facts WHERE v < 5)
