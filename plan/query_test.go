@@ -114,6 +114,13 @@ func TestCTEsAndSetOps(t *testing.T) {
 	assert.Len(t, runSQL(t, cat, "SELECT id FROM customers UNION ALL SELECT customer_id FROM orders"), 10)
 	assert.Equal(t, []string{"1", "2"}, runSQL(t, cat, "SELECT id FROM customers INTERSECT SELECT customer_id FROM orders ORDER BY 1"))
 	assert.Equal(t, []string{"3", "4"}, runSQL(t, cat, "SELECT id FROM customers EXCEPT SELECT customer_id FROM orders ORDER BY 1"))
+
+	// A CTE named like a table reads the table (dbt's `orders as (select * from ref)`),
+	// and a CTE cannot see itself or later CTEs of its WITH: those names are tables.
+	assert.Equal(t, []string{"6"}, runSQL(t, cat, "WITH orders AS (SELECT * FROM orders) SELECT count(*) FROM orders"))
+	assert.Equal(t, []string{"4|6"}, runSQL(t, cat, `
+		WITH a AS (SELECT count(*) AS n FROM customers), customers AS (SELECT * FROM orders)
+		SELECT a.n, (SELECT count(*) FROM customers) FROM a`))
 }
 
 func TestExpressions(t *testing.T) {
