@@ -89,3 +89,33 @@ func TestDAGCycle(t *testing.T) {
 	_, err = p.DAG()
 	require.ErrorContains(t, err, "dependency cycle: s -> s")
 }
+
+func FuzzSelect(f *testing.F) {
+	p, err := Load("testdata/shop")
+	if err != nil {
+		f.Fatal(err)
+	}
+	d, err := p.DAG()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{"orders", "+orders+", "2+orders+1", "tag:x,stg_*", "@a b", "path:models/", "+", "1+", "+1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sel string) {
+		got, err := d.Select(sel)
+		if err != nil {
+			if !errors.Is(err, ErrSelection) {
+				t.Fatalf("%q: error not ErrSelection: %v", sel, err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, n := range got {
+			if seen[n] || (p.Models[n] == nil && p.Seeds[n] == nil) {
+				t.Fatalf("%q: bad result %v", sel, got)
+			}
+			seen[n] = true
+		}
+	})
+}

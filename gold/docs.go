@@ -1,11 +1,18 @@
 package gold
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/strata-data/strata/plan"
 )
 
 // Catalog documents a project: every model, seed and source with its columns, and the
@@ -46,7 +53,32 @@ type Edge struct {
 // NodeStats is what a build learned about a node's output.
 type NodeStats struct {
 	Columns []CatalogColumn // name and type, in output order
-	Rows    int64
+	Rows    int64           // -1: not known (views and ephemerals are not run on their own)
+}
+
+// TargetStats reads the column types and row counts of the outputs already built into
+// target (Parquet footers only), for a catalog written without a build.
+func (p *Project) TargetStats(ctx context.Context, target string) (map[string]NodeStats, error) {
+	out := map[string]NodeStats{}
+	for _, m := range p.SortedModels() {
+		if m.Materialized != Table && m.Materialized != Incremental {
+			continue
+		}
+		path := filepath.Join(target, m.Relation()+".parquet")
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		t, err := plan.OpenParquet(path)
+		if err != nil {
+			return nil, fmt.Errorf("gold: %s: %w", m.Name, err)
+		}
+		st, err := t.Stats(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("gold: %s: %w", m.Name, err)
+		}
+		out[m.Name] = NodeStats{Columns: schemaColumns(t.Schema()), Rows: st.Rows}
+	}
+	return out, nil
 }
 
 // Catalog documents the project. stats, keyed by node name, fills in column types and row
@@ -104,7 +136,7 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func rows(stats map[string]NodeStats, n string) *int64 {
-	if s, ok := stats[n]; ok {
+	if s, ok := stats[n]; ok && s.Rows >= 0 {
 		r := s.Rows
 		return &r
 	}

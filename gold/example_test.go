@@ -1,6 +1,7 @@
 package gold_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -71,4 +72,43 @@ func ExampleCatalog_WriteMermaid() {
 	//   n3 --> n8
 	//   n7 --> n8
 	//   n5 --> n9
+}
+
+// Build a project: seeds, models in DAG order, then the data tests.
+func ExampleProject_Build() {
+	p, err := gold.Load("testdata/shop")
+	if err != nil {
+		log.Fatal(err)
+	}
+	target, err := os.MkdirTemp("", "shop-target")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(target)
+	run, err := p.Build(context.Background(), gold.Options{Target: target, Select: "+customers"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range run.Nodes {
+		fmt.Println(r.Status, r.Kind, r.Name, r.Rows)
+	}
+	for _, r := range run.Tests {
+		if r.Status != gold.StatusPass {
+			fmt.Println(r.Status, r.Name, r.Rows, "failing")
+		}
+	}
+	fmt.Println("failed:", run.Failed())
+	// Output:
+	// OK seed raw_customers 8
+	// OK seed raw_orders 12
+	// OK seed raw_payments 15
+	// OK view stg_customers -1
+	// OK view stg_orders -1
+	// OK view stg_payments -1
+	// OK table orders 12
+	// OK ephemeral int_customer_orders -1
+	// OK table customers 8
+	// WARN not_null_customers_email 1 failing
+	// WARN relationships_stg_payments_order_id_order_id_ref_stg_orders 1 failing
+	// failed: false
 }

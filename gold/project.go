@@ -43,6 +43,9 @@ type Project struct {
 	Seeds   map[string]*Seed
 	Sources map[string]*Source // by "source.table"
 	Tests   []*Test            // sorted by name
+	// TargetPath is where outputs go unless a build says otherwise: target-path of
+	// dbt_project.yml, relative to Dir (default "target").
+	TargetPath string
 
 	macros string // the text of every macro file, placed before each template
 }
@@ -108,7 +111,16 @@ func (s *Source) Relation() string { return s.Schema + "." + s.Identifier }
 // Load reads the project in dir. It renders every model once (refs resolved to their own
 // names) to collect refs, sources and config() calls, and checks that every ref and source
 // exists. It does not check the DAG for cycles: [Project.DAG] does.
-func Load(dir string) (*Project, error) {
+func Load(dir string) (*Project, error) { return LoadConfig{}.Load(dir) }
+
+// LoadConfig adjusts how a project loads; the zero value loads it as written.
+type LoadConfig struct {
+	// Vars override the project's vars, as dbt's --vars does.
+	Vars map[string]any
+}
+
+// Load reads the project in dir (see the function [Load]).
+func (c LoadConfig) Load(dir string) (*Project, error) {
 	var pf projectFile
 	data, err := os.ReadFile(filepath.Join(dir, "dbt_project.yml"))
 	if err != nil {
@@ -131,6 +143,13 @@ func Load(dir string) (*Project, error) {
 			}
 			continue
 		}
+		p.Vars[k] = v
+	}
+	p.TargetPath = pf.TargetPath
+	if p.TargetPath == "" {
+		p.TargetPath = "target"
+	}
+	for k, v := range c.Vars {
 		p.Vars[k] = v
 	}
 	modelPaths := firstNonEmpty(pf.ModelPaths, pf.SourcePaths, []string{"models"})

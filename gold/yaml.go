@@ -19,6 +19,7 @@ type projectFile struct {
 	DataPaths   []string       `yaml:"data-paths"` // dbt < 1.0 name of seed-paths
 	TestPaths   []string       `yaml:"test-paths"`
 	MacroPaths  []string       `yaml:"macro-paths"`
+	TargetPath  string         `yaml:"target-path"`
 	Vars        map[string]any `yaml:"vars"`
 	Models      map[string]any `yaml:"models"`
 	Seeds       map[string]any `yaml:"seeds"`

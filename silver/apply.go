@@ -30,7 +30,7 @@ type liveFile struct {
 type writerState struct {
 	files []*liveFile // by slot; nil once removed
 	slot  map[string]int32
-	index map[string]loc
+	index *locIndex
 }
 
 // ensureWriter builds the writer state on the first write: it removes files no
@@ -43,7 +43,7 @@ func (t *Table) ensureWriter(ctx context.Context) error {
 	if err := t.cleanOrphans(ctx); err != nil {
 		return err
 	}
-	w := &writerState{slot: map[string]int32{}, index: map[string]loc{}}
+	w := &writerState{slot: map[string]int32{}, index: newLocIndex()}
 	if len(t.snaps) == 0 {
 		t.w = w
 		return nil
@@ -79,7 +79,7 @@ func (t *Table) ensureWriter(ctx context.Context) error {
 		}
 		w.files = append(w.files, lf)
 		w.slot[f.Name] = slot
-		r, err := t.openFile(ctx, f, schema, keyFields, proj)
+		r, err := t.openFile(ctx, f, t.schemas, schema, keyFields, proj)
 		if err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func (t *Table) ensureWriter(ctx context.Context) error {
 					continue
 				}
 				key = pkc.arrays(key[:0], cols, i)
-				w.index[string(key)] = loc{slot, int32(row)}
+				w.index.set(string(key), loc{slot, int32(row)})
 			}
 		}
 		r.close()
@@ -143,8 +143,10 @@ func (t *Table) cleanOrphans(ctx context.Context) error {
 }
 
 // openFile opens a live data file for reading through schema, projected to cols.
-func (t *Table) openFile(ctx context.Context, f DataFile, schema *change.Schema, cols []int, proj *change.Schema) (*dataReader, error) {
-	from := t.schemaOf(f.SchemaVersion)
+// vers are the table's schema versions as the caller saw them (the map is replaced,
+// never changed, when a version is added, so a reader's copy stays valid).
+func (t *Table) openFile(ctx context.Context, f DataFile, vers map[int]*change.Schema, schema *change.Schema, cols []int, proj *change.Schema) (*dataReader, error) {
+	from := vers[f.SchemaVersion]
 	if from == nil {
 		return nil, fmt.Errorf("%w: %s: file %s is at schema version %d, which no snapshot registers", ErrManifest, t.name, f.Name, f.SchemaVersion)
 	}
@@ -154,9 +156,6 @@ func (t *Table) openFile(ctx context.Context, f DataFile, schema *change.Schema,
 	}
 	return openData(ctx, data, f.Name, from, schema, cols, proj, t.cfg.Mem, t.cfg.ScanBatchRows)
 }
-
-// schemaOf returns schema version v; callers hold t.mu or own a view's copy.
-func (t *Table) schemaOf(v int) *change.Schema { return t.schemas[v] }
 
 // entry states in an apply
 const (
@@ -190,6 +189,7 @@ type applying struct {
 	keyVals   change.Row
 	scratch   [3]change.Row
 	fetched   map[int32]*change.Batch // data files read for partial images
+	slab      []change.Value
 	txs       int64
 	changes   int64
 	last      cdc.Position
@@ -208,8 +208,10 @@ type applying struct {
 // Apply is atomic: on error nothing is published and the table is as before. It is
 // idempotent: a transaction whose commit position is at or before the table's position
 // (see Position) was applied already and is skipped, so re-applying after a crash
-// applies each transaction exactly once. When nothing is left to apply, Apply publishes
-// nothing and returns the latest snapshot (the zero Snapshot for an empty table).
+// applies each transaction exactly once. Transactions must carry their commit position
+// and come in commit order; either mistake is an ErrApply. When nothing is left to
+// apply, Apply publishes nothing and returns the latest snapshot (the zero Snapshot for
+// an empty table).
 func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	start := time.Now()
 	t.mu.Lock()
@@ -217,7 +219,16 @@ func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	if err := t.ensureWriter(ctx); err != nil {
 		return Snapshot{}, err
 	}
-	a := &applying{t: t, idx: map[string]int32{}}
+	n := 0
+	for i := range txs {
+		for j := range txs[i].Events {
+			if txs[i].Events[j].Table == t.name {
+				n++
+			}
+		}
+	}
+	// Sized up front: growing the entries while the GC runs costs write barriers.
+	a := &applying{t: t, idx: make(map[string]int32, n), ents: make([]entry, 0, n)}
 	var latest Snapshot
 	if n := len(t.snaps); n > 0 {
 		latest = t.snaps[n-1]
@@ -229,8 +240,14 @@ func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	pos := latest.Position
 	for i := range txs {
 		tx := &txs[i]
-		if tx.Commit.Compare(pos) <= 0 {
-			continue // applied already (or out of order)
+		switch {
+		case tx.Commit.IsZero():
+			return Snapshot{}, fmt.Errorf("%w: %s: transaction %q (%d events) has no commit position", ErrApply, t.name, tx.ID, len(tx.Events))
+		case tx.Commit.Compare(latest.Position) <= 0:
+			continue // applied already: a redelivery after a crash
+		case tx.Commit.Compare(pos) <= 0:
+			return Snapshot{}, fmt.Errorf("%w: %s: transaction %q committed at %s comes after one committed at %s: not in commit order",
+				ErrApply, t.name, tx.ID, tx.Commit, pos)
 		}
 		pos = tx.Commit
 		n := int64(0)
@@ -266,6 +283,17 @@ func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 		m.applied(t.name, a.txs, a.changes, time.Since(start))
 	}
 	return s, nil
+}
+
+// newRow returns a row of n values, carved from a slab: one allocation per thousand
+// rows instead of one per row.
+func (a *applying) newRow(n int) change.Row {
+	if len(a.slab) < n {
+		a.slab = make([]change.Value, 1024*n)
+	}
+	r := a.slab[:n:n]
+	a.slab = a.slab[n:]
+	return r
 }
 
 func (a *applying) release() {
@@ -313,24 +341,23 @@ func (a *applying) event(ev *cdc.Event) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if err := a.keyOf(ev, after, evo); err != nil {
+		return false, err
+	}
 	if ev.Op == cdc.OpUpdate && ev.Before != nil {
 		// A key change within one update (as pgoutput can send): delete the old key.
 		before, err := a.image(ev.Before, evo, 1, ev.Schema)
 		if err != nil {
 			return false, err
 		}
-		if a.hasKey(before) && a.hasKey(after) {
+		if a.hasKey(before) {
 			a.oldKey = a.codec.row(a.oldKey[:0], before)
-			a.key = a.codec.row(a.key[:0], after)
 			if !bytes.Equal(a.oldKey, a.key) {
 				a.delete(a.oldKey)
 			}
 		}
 	}
-	if err := a.keyOf(ev, after, evo); err != nil {
-		return false, err
-	}
-	row := make(change.Row, nf)
+	row := a.newRow(nf)
 	copy(row, after)
 	if hasAbsent(row) {
 		if err := a.complete(row); err != nil {
@@ -420,7 +447,7 @@ func (a *applying) complete(row change.Row) error {
 			prev = e.row
 		}
 	} else if !a.truncated {
-		if l, ok := a.t.w.index[string(a.key)]; ok {
+		if l, ok := a.t.w.index.get(string(a.key)); ok {
 			var err error
 			if prev, err = a.stored(l); err != nil {
 				return err
@@ -450,7 +477,7 @@ func (a *applying) stored(l loc) (change.Row, error) {
 		for i := range cols {
 			cols[i] = i
 		}
-		r, err := a.t.openFile(context.Background(), lf.f, a.schema, cols, a.schema)
+		r, err := a.t.openFile(context.Background(), lf.f, a.t.schemas, a.schema, cols, a.schema)
 		if err != nil {
 			return nil, err
 		}
@@ -497,7 +524,7 @@ func (a *applying) entry(key []byte) *entry {
 	k := string(key)
 	e := entry{key: k}
 	if !a.truncated {
-		e.base, e.hasBase = a.t.w.index[k]
+		e.base, e.hasBase = a.t.w.index.get(k)
 	}
 	a.idx[k] = int32(len(a.ents))
 	a.ents = append(a.ents, e)
@@ -678,7 +705,7 @@ func (t *Table) commit(ctx context.Context, a *applying) (Snapshot, error) {
 
 	// Published: the writer state follows.
 	if a.truncated {
-		w.files, w.slot, w.index = nil, map[string]int32{}, map[string]loc{}
+		w.files, w.slot, w.index = nil, map[string]int32{}, newLocIndex()
 	}
 	for slot, pos := range dead {
 		lf := w.files[slot]
@@ -689,7 +716,7 @@ func (t *Table) commit(ctx context.Context, a *applying) (Snapshot, error) {
 	}
 	for i := range a.ents {
 		if a.ents[i].state == entDeleted {
-			delete(w.index, a.ents[i].key)
+			w.index.del(a.ents[i].key)
 		}
 	}
 	for g, rows := range groups {
@@ -698,12 +725,17 @@ func (t *Table) commit(ctx context.Context, a *applying) (Snapshot, error) {
 		w.files = append(w.files, &liveFile{f: f, dead: make([]uint64, (f.Rows+63)/64)})
 		w.slot[f.Name] = slot
 		for r, e := range rows {
-			w.index[a.ents[e].key] = loc{slot, int32(r)}
+			w.index.set(a.ents[e].key, loc{slot, int32(r)})
 		}
 	}
 	t.snaps = append(t.snaps, s)
 	if a.newSchema {
-		t.schemas[a.version] = a.schema
+		vers := make(map[int]*change.Schema, len(t.schemas)+1)
+		for v, sc := range t.schemas {
+			vers[v] = sc
+		}
+		vers[a.version] = a.schema
+		t.schemas = vers // replaced, not changed: readers hold the old map
 	}
 	return s, nil
 }

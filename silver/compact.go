@@ -151,7 +151,7 @@ func (t *Table) compact(ctx context.Context) (Snapshot, bool, error) {
 	}
 	open := func() error {
 		buf.Reset()
-		props, aprops := writerProps(t.cfg.Mem, t.cfg.RowGroupRows)
+		props, aprops := writerProps(t.cfg.Mem, t.cfg.RowGroupRows, ps.Arrow())
 		var err error
 		if fw, err = pqarrow.NewFileWriter(ps.Arrow(), &buf, props, aprops); err != nil {
 			return err
@@ -178,7 +178,7 @@ func (t *Table) compact(ctx context.Context) (Snapshot, bool, error) {
 			s.Removed = append(s.Removed, lf.f.Name)
 			m := make([]loc, lf.f.Rows)
 			remap[slot] = m
-			r, err := t.openFile(ctx, lf.f, schema, all, schema)
+			r, err := t.openFile(ctx, lf.f, t.schemas, schema, all, schema)
 			if err != nil {
 				return fail(err)
 			}
@@ -247,9 +247,7 @@ func (t *Table) compact(ctx context.Context) (Snapshot, bool, error) {
 		w.slot[f.Name] = int32(len(w.files))
 		w.files = append(w.files, &liveFile{f: f, dead: make([]uint64, (f.Rows+63)/64)})
 	}
-	for k, l := range w.index {
-		w.index[k] = remap[l.file][l.row]
-	}
+	w.index.remap(func(l loc) loc { return remap[l.file][l.row] })
 	t.snaps = append(t.snaps, s)
 	t.cfg.Metrics.compacted(t.name)
 	t.cfg.Logger.Info("silver: compacted", "table", t.name, "snapshot", s.ID, "files_in", len(s.Removed),

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -167,4 +170,123 @@ func TestDamagedFileIsRefused(t *testing.T) {
 	_, err = silver.Open(ctx, store, tbl, silver.Config{})
 	require.NoError(t, err, "reading the manifest reads no data file")
 	require.True(t, errors.Is(sc.Err(), silver.ErrChecksum))
+}
+
+// A delete that carries only the event's key (no before image), and a truncate, as
+// other connectors send them.
+func TestDeleteByEventKeyAndTruncate(t *testing.T) {
+	ctx := context.Background()
+	tb, err := silver.Open(ctx, bronze.NewMemStore(), tbl, silver.Config{})
+	require.NoError(t, err)
+	keySchema := change.MustSchema([]arrow.Field{change.NotNull("id", arrow.PrimitiveTypes.Int64)}, "id")
+	row := func(id int64) change.Row {
+		return change.Row{change.Int(id), change.Str("x"), change.Null(), change.Int(1), change.Null()}
+	}
+	ev := func(op cdc.Op, after change.Row) cdc.Event {
+		return cdc.Event{Table: tbl, Op: op, Schema: schemaV1, After: after}
+	}
+	_, err = tb.Apply(ctx, []cdc.Tx{{Commit: cdc.Position{Major: 1}, Events: []cdc.Event{
+		ev(cdc.OpCreate, row(1)), ev(cdc.OpCreate, row(2)), ev(cdc.OpRead, row(3)),
+	}}})
+	require.NoError(t, err)
+	del := cdc.Event{Table: tbl, Op: cdc.OpDelete, Schema: schemaV1, KeySchema: keySchema, Key: change.Row{change.Int(2)}}
+	s, err := tb.Apply(ctx, []cdc.Tx{{Commit: cdc.Position{Major: 2}, Events: []cdc.Event{del}}})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, s.Rows)
+	_, rows := scanRows(t, tb, 0)
+	require.Contains(t, rows, int64(1))
+	require.NotContains(t, rows, int64(2))
+
+	s, err = tb.Apply(ctx, []cdc.Tx{{Commit: cdc.Position{Major: 3}, Events: []cdc.Event{
+		{Table: tbl, Op: cdc.OpTruncate}, ev(cdc.OpCreate, row(7)),
+	}}})
+	require.NoError(t, err)
+	require.True(t, s.Truncated)
+	require.EqualValues(t, 1, s.Rows)
+	_, rows = scanRows(t, tb, 0)
+	require.Equal(t, []int64{7}, slices.Collect(maps.Keys(rows)))
+	_, rows = scanRows(t, tb, s.ID-1)
+	require.Len(t, rows, 2, "the snapshot before the truncate is still there")
+}
+
+// Scans and change feeds run while applies and a background compactor write the
+// table (run with -race): readers see whole snapshots, and the compactor compacts.
+func TestConcurrentReadersAndBackgroundCompactor(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tb, err := silver.Open(ctx, bronze.NewMemStore(), tbl, silver.Config{Compaction: silver.CompactPolicy{MaxFiles: 3}})
+	require.NoError(t, err)
+	w := &workload{r: rand.New(rand.NewPCG(5, 5)), keys: 100, schema: schemaV1, live: map[int64]bool{}}
+	compactor := make(chan error, 1)
+	go func() { compactor <- tb.RunCompactor(ctx, time.Millisecond) }()
+	readers := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for ctx.Err() == nil {
+				s, ok := tb.Latest()
+				if !ok {
+					continue
+				}
+				sc, err := tb.Scan(ctx, silver.ScanOptions{AsOf: s.ID})
+				if err != nil {
+					readers <- err
+					return
+				}
+				n := int64(0)
+				for sc.Next() {
+					n += int64(sc.Batch().Len())
+				}
+				sc.Close()
+				if sc.Err() != nil && ctx.Err() == nil {
+					readers <- sc.Err()
+					return
+				}
+				if ctx.Err() == nil && n != s.Rows {
+					readers <- fmt.Errorf("snapshot %d: %d rows scanned, %d recorded", s.ID, n, s.Rows)
+					return
+				}
+				if fc, err := tb.Changes(ctx, 0, s.ID); err == nil {
+					fc.Close()
+				}
+			}
+			readers <- nil
+		}()
+	}
+	for range 40 {
+		if w.r.IntN(10) == 0 {
+			w.schema = schemaV2
+		}
+		_, err := tb.Apply(ctx, []cdc.Tx{w.tx(20)})
+		require.NoError(t, err)
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	require.NoError(t, <-compactor)
+	require.NoError(t, <-readers)
+	require.NoError(t, <-readers)
+	compactions := 0
+	for _, s := range tb.Snapshots() {
+		if s.Op == "compact" {
+			compactions++
+		}
+	}
+	require.NotZero(t, compactions)
+}
+
+// Transactions without a commit position, or out of commit order, are refused whole.
+func TestApplyRefusesUnorderedTransactions(t *testing.T) {
+	ctx := context.Background()
+	tb, err := silver.Open(ctx, bronze.NewMemStore(), tbl, silver.Config{})
+	require.NoError(t, err)
+	w := &workload{r: rand.New(rand.NewPCG(8, 8)), keys: 20, schema: schemaV1, live: map[int64]bool{}}
+	a, b := w.tx(3), w.tx(3)
+	_, err = tb.Apply(ctx, []cdc.Tx{b, a})
+	require.ErrorIs(t, err, silver.ErrApply)
+	require.ErrorContains(t, err, "not in commit order")
+	a.Commit = cdc.Position{}
+	_, err = tb.Apply(ctx, []cdc.Tx{a})
+	require.ErrorContains(t, err, "no commit position")
+	_, ok := tb.Latest()
+	require.False(t, ok)
 }

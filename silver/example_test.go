@@ -72,3 +72,39 @@ func Example() {
 	// -D | 2 | new
 	// +I | 3 | new
 }
+
+// Keep the silver tables of a lake up to date with its bronze tier.
+func ExampleApplier() {
+	ctx := context.Background()
+	store := bronze.NewMemStore() // bronze.OpenDir("/var/lib/lake") in a service
+	_, err := bronze.Ingest(ctx, bronze.IngestConfig{
+		Source: cdc.NewGenerator(cdc.GeneratorConfig{Seed: 1, Events: 2000}),
+		Writer: bronze.WriterConfig{Store: store}, ExitWhenIdle: true,
+	})
+	if err != nil {
+		panic(err)
+	}
+	a, err := silver.NewApplier(silver.ApplierConfig{Store: store})
+	if err != nil {
+		panic(err)
+	}
+	st, err := a.CatchUp(ctx) // or go a.Run(ctx) to follow the lake
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("row events applied:", st.Changes)
+	for _, name := range a.Names() {
+		t, _ := a.Table(name)
+		s, _ := t.Latest()
+		fmt.Println(name, "snapshot", s.ID, "rows", s.Rows)
+	}
+	// A second catch-up finds nothing new.
+	st, _ = a.CatchUp(ctx)
+	fmt.Println("then:", st.Txs, "transactions")
+	// Output:
+	// row events applied: 2000
+	// public.customers snapshot 1 rows 423
+	// public.orders snapshot 1 rows 378
+	// public.payments snapshot 1 rows 357
+	// then: 0 transactions
+}

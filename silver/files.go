@@ -3,6 +3,7 @@ package silver
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
@@ -78,12 +80,22 @@ func physical(s *change.Schema) (*change.Schema, []int64, bool, error) {
 	return ps, scale, true, err
 }
 
-func writerProps(mem memory.Allocator, rowGroup int) (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
-	return parquet.NewWriterProperties(
-			parquet.WithCompression(compress.Codecs.Zstd),
-			parquet.WithAllocator(mem),
-			parquet.WithMaxRowGroupLength(int64(rowGroup)),
-		),
+// writerProps are the Parquet settings of silver files: zstd, and dictionary encoding
+// for text columns only (keys, amounts and timestamps are mostly distinct, where a
+// dictionary costs a hash per value and saves nothing).
+func writerProps(mem memory.Allocator, rowGroup int, s *arrow.Schema) (*parquet.WriterProperties, pqarrow.ArrowWriterProperties) {
+	opts := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithAllocator(mem),
+		parquet.WithMaxRowGroupLength(int64(rowGroup)),
+		parquet.WithDictionaryDefault(false),
+	}
+	for _, f := range s.Fields() {
+		if f.Type.ID() == arrow.STRING || f.Type.ID() == arrow.BINARY {
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, true))
+		}
+	}
+	return parquet.NewWriterProperties(opts...),
 		pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema(), pqarrow.WithAllocator(mem))
 }
 
@@ -95,7 +107,7 @@ func encodeData(w io.Writer, s *change.Schema, table string, version int, n int,
 	if err != nil {
 		return err
 	}
-	props, aprops := writerProps(mem, rowGroup)
+	props, aprops := writerProps(mem, rowGroup, ps.Arrow())
 	fw, err := pqarrow.NewFileWriter(ps.Arrow(), w, props, aprops)
 	if err != nil {
 		return err
@@ -194,17 +206,18 @@ type dataReader struct {
 	b      *change.Builder
 	fromRo change.Row
 	rec    arrow.RecordBatch
-	err    error
+	name   string
 }
 
 // openData opens a data file for reading. data is its checked bytes; from is the
 // schema it was written in, to the schema to read it through, cols the projection.
-func openData(ctx context.Context, data []byte, name string, from, to *change.Schema, cols []int, proj *change.Schema, mem memory.Allocator, batchRows int) (*dataReader, error) {
+func openData(ctx context.Context, data []byte, name string, from, to *change.Schema, cols []int, proj *change.Schema, mem memory.Allocator, batchRows int) (d *dataReader, err error) {
+	defer recoverFile(name, &err)
 	pr, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrFile, name, err)
 	}
-	d := &dataReader{pr: pr, target: proj, mem: mem, cols: cols}
+	d = &dataReader{pr: pr, target: proj, mem: mem, cols: cols, name: name}
 	if f := pr.MetaData().KeyValueMetadata().FindValue(metaFormat); f == nil || *f != dataFormat {
 		pr.Close()
 		return nil, fmt.Errorf("%w: %s is not a silver data file", ErrFile, name)
@@ -216,6 +229,10 @@ func openData(ctx context.Context, data []byte, name string, from, to *change.Sc
 	}
 	d.scale = scale
 	d.fast = !scaled && from.Equal(to)
+	if err := checkStoredSchema(pr, ps.Arrow(), mem, name); err != nil {
+		pr.Close()
+		return nil, err
+	}
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: int64(batchRows)}, mem)
 	if err != nil {
 		pr.Close()
@@ -261,9 +278,32 @@ func openData(ctx context.Context, data []byte, name string, from, to *change.Sc
 	return d, nil
 }
 
+// recoverFile turns a panic of the Parquet decoder into an ErrFile naming the file.
+// Files are checksummed before they are decoded, so only a file that was damaged
+// before its checksum was taken (or a foreign one) gets here; arrow-go's decoder
+// panics on some malformed pages (found by FuzzDecodeFiles).
+func recoverFile(name string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%w: %s: the Parquet decoder failed: %v", ErrFile, name, r)
+	}
+}
+
+// checkStoredSchema refuses a file whose stored Arrow schema is not exactly the one a
+// writer of s stores: pqarrow would deserialize it, and a damaged one can make the
+// deserializer allocate without bound (found by FuzzDecodeFiles).
+func checkStoredSchema(pr *file.Reader, s *arrow.Schema, mem memory.Allocator, name string) error {
+	got := pr.MetaData().KeyValueMetadata().FindValue("ARROW:schema")
+	want := base64.StdEncoding.EncodeToString(flight.SerializeSchema(s, mem))
+	if got == nil || *got != want {
+		return fmt.Errorf("%w: %s: its stored Arrow schema is not the one its snapshot names", ErrFile, name)
+	}
+	return nil
+}
+
 // next returns the next record (projected, in the target's types), or nil at the end.
 // The record stays valid until the next call.
-func (d *dataReader) next() (arrow.RecordBatch, error) {
+func (d *dataReader) next() (rec arrow.RecordBatch, err error) {
+	defer recoverFile(d.name, &err)
 	if d.rec != nil {
 		d.rec.Release()
 		d.rec = nil
@@ -337,7 +377,7 @@ type filePositions struct {
 
 // encodeDeletes writes a delete file.
 func encodeDeletes(w io.Writer, table string, dels []filePositions, mem memory.Allocator) error {
-	props, aprops := writerProps(mem, 1<<20)
+	props, aprops := writerProps(mem, 1<<20, deleteSchema)
 	fw, err := pqarrow.NewFileWriter(deleteSchema, w, props, aprops)
 	if err != nil {
 		return err
@@ -370,7 +410,8 @@ func encodeDeletes(w io.Writer, table string, dels []filePositions, mem memory.A
 }
 
 // decodeDeletes reads a delete file back, grouped by data file.
-func decodeDeletes(ctx context.Context, data []byte, name string, mem memory.Allocator) ([]filePositions, error) {
+func decodeDeletes(ctx context.Context, data []byte, name string, mem memory.Allocator) (_ []filePositions, err error) {
+	defer recoverFile(name, &err)
 	pr, err := file.NewParquetReader(bytes.NewReader(data), file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrFile, name, err)
@@ -378,6 +419,9 @@ func decodeDeletes(ctx context.Context, data []byte, name string, mem memory.All
 	defer pr.Close()
 	if f := pr.MetaData().KeyValueMetadata().FindValue(metaFormat); f == nil || *f != deleteFormat {
 		return nil, fmt.Errorf("%w: %s is not a silver delete file", ErrFile, name)
+	}
+	if err := checkStoredSchema(pr, deleteSchema, mem, name); err != nil {
+		return nil, err
 	}
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: 1 << 20}, mem)
 	if err != nil {

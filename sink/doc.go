@@ -33,6 +33,16 @@
 // later checkpoint the crashed run pre-committed. Then the source resumes at N's
 // position, and sinks that implement [Resumer] skip what they had already applied past it.
 //
+// A sink that is not TwoPhase makes a checkpoint's output visible at PreCommitAt, before
+// the checkpoint completes. If the checkpoint then fails and the job restores an older
+// one, the replayed stretch produces batches at positions the target already holds:
+// a Resumer skips them (exactly once, given operators that emit the same changes for the
+// same input), Kafka resends them with the same key, value, position and seq (its
+// consumers deduplicate by key and position). The PostgreSQL sink does not use
+// PREPARE TRANSACTION: a prepared transaction would hold the progress row's lock until
+// its Commit and stall the next checkpoint's flush, and servers disable it by default
+// (max_prepared_transactions = 0).
+//
 // # Keys
 //
 // The key of a row is its schema's primary key ([change.Schema.Key]). Keyed sinks

@@ -24,6 +24,9 @@ const (
 	HeaderOp = "strata.op"
 )
 
+// opBytes are the header values of the ops, shared by every message (read-only).
+var opBytes = [...][]byte{[]byte("+I"), []byte("-U"), []byte("+U"), []byte("-D")}
+
 // KafkaConfig configures a Kafka sink. Brokers, Topic and Schema are required.
 type KafkaConfig struct {
 	// Brokers are the bootstrap brokers, host:port.
@@ -154,17 +157,18 @@ func (s *Kafka) Write(ctx context.Context, b *change.Batch, pos cdc.Position) er
 	}
 	s.markDropped(ops)
 	posText := []byte(pos.String())
+	headers := make([]kafkago.Header, 3*len(ops)) // one allocation for the batch's headers
 	for i, op := range ops {
 		seq := s.posSeq
 		s.posSeq++
 		if s.drop[i] {
 			continue
 		}
-		m := kafkago.Message{Key: s.keys[i], Headers: []kafkago.Header{
-			{Key: HeaderPosition, Value: posText},
-			{Key: HeaderSeq, Value: strconv.AppendUint(nil, seq, 10)},
-			{Key: HeaderOp, Value: []byte(op.String())},
-		}}
+		h := headers[3*i : 3*i+3 : 3*i+3]
+		h[0] = kafkago.Header{Key: HeaderPosition, Value: posText}
+		h[1] = kafkago.Header{Key: HeaderSeq, Value: s.arena.add(func(dst []byte) []byte { return strconv.AppendUint(dst, seq, 10) })}
+		h[2] = kafkago.Header{Key: HeaderOp, Value: opBytes[op]}
+		m := kafkago.Message{Key: s.keys[i], Headers: h}
 		if op == change.Insert || op == change.UpdateAfter {
 			m.Value = s.arena.add(func(dst []byte) []byte { return AppendRowJSON(dst, b, i) })
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 )
 
 // newBroker starts an in-process Kafka-protocol broker on loopback with a 3-partition topic.
-func newBroker(t *testing.T, topic string) []string {
+func newBroker(t testing.TB, topic string) []string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 	require.NoError(t, err)
@@ -281,4 +282,28 @@ func TestKafkaConfig(t *testing.T) {
 		_, err := sink.NewKafka(cfg)
 		require.ErrorIs(t, err, sink.ErrConfig)
 	}
+}
+
+// Large rows span many arena chunks; every message keeps its own bytes.
+func TestKafkaLargeRows(t *testing.T) {
+	mem := checkedMem(t)
+	ctx := context.Background()
+	const topic = "gold.large"
+	brokers := newBroker(t, topic)
+	k, err := sink.NewKafka(sink.KafkaConfig{Brokers: brokers, Topic: topic, Schema: martSchema})
+	require.NoError(t, err)
+	day := time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC)
+	var rows [][]any
+	want := map[string]map[string]any{}
+	for i := range 60 {
+		note := strings.Repeat(fmt.Sprintf("%02d", i), 1500+100*i)
+		seg := fmt.Sprintf("s%02d", i)
+		rows = append(rows, []any{change.Insert, seg, day, "1.00", i, nil, note})
+		want[fmt.Sprintf(`{"segment":"%s","day":"2026-02-03"}`, seg)] = map[string]any{"segment": seg, "day": "2026-02-03",
+			"revenue": "1.00", "orders": json.Number(fmt.Sprint(i)), "updated": nil, "note": note}
+	}
+	require.NoError(t, k.Write(ctx, batchOf(t, mem, martSchema, rows...), pos(1)))
+	require.NoError(t, k.Flush(ctx))
+	require.NoError(t, k.Close())
+	require.Equal(t, want, decodeValues(t, compacted(t, readTopic(t, brokers, topic, 60), true)))
 }

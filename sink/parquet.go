@@ -249,7 +249,7 @@ func (s *Parquet) Flush(ctx context.Context) error {
 	if err != nil {
 		return s.m.fail(err)
 	}
-	if err := s.publish(ctx, s.cur.Checkpoint, s.seq.last, []ParquetFile{f}, f.Rows); err != nil {
+	if err := s.publish(ctx, s.cur.Checkpoint, s.position(), []ParquetFile{f}, f.Rows); err != nil {
 		return s.m.fail(err)
 	}
 	s.dirty = false
@@ -317,6 +317,10 @@ func (s *Parquet) Commit(ctx context.Context, checkpointID uint64) error {
 			return s.m.fail(fmt.Errorf("%w: %s: checkpoint %d was pre-committed by another run; commit it before writing",
 				ErrOrder, s.cfg.Name, checkpointID))
 		}
+	}
+	if p.Position.Less(s.cur.Position) {
+		// A Flush since the pre-commit published newer rows: keep them, record the checkpoint.
+		p = pendingParquet{Checkpoint: checkpointID, Position: s.cur.Position, Rows: s.cur.Rows, Files: s.cur.Files}
 	}
 	if err := s.publish(ctx, checkpointID, p.Position, p.Files, p.Rows); err != nil {
 		return s.m.fail(err)

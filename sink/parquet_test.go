@@ -250,3 +250,58 @@ func TestParquetConfig(t *testing.T) {
 		require.ErrorIs(t, err, sink.ErrConfig)
 	}
 }
+
+// Two writers of one table: the second to publish a version is refused.
+func TestParquetRefusesASecondWriter(t *testing.T) {
+	mem := checkedMem(t)
+	ctx := context.Background()
+	store, err := bronze.OpenDir(t.TempDir())
+	require.NoError(t, err)
+	steps, _ := changelog(6, 4, 10)
+	a := openParquet(t, store, mem, nil)
+	b := openParquet(t, store, mem, nil)
+	for _, st := range steps {
+		require.NoError(t, a.Write(ctx, st.batch(t, mem), st.pos))
+		require.NoError(t, b.Write(ctx, st.batch(t, mem), st.pos))
+	}
+	require.NoError(t, a.Flush(ctx))
+	require.ErrorIs(t, b.Flush(ctx), sink.ErrOrder)
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close())
+}
+
+// Flush and two-phase commits mixed: a commit never takes the table back to an older
+// pre-commit, and an empty pre-commit keeps the position.
+func TestParquetFlushBetweenPreCommitAndCommit(t *testing.T) {
+	mem := checkedMem(t)
+	ctx := context.Background()
+	store := bronze.NewMemStore()
+	steps, tables := changelog(7, 10, 10)
+	p := openParquet(t, store, mem, nil)
+	for _, st := range steps[:5] {
+		require.NoError(t, p.Write(ctx, st.batch(t, mem), st.pos))
+	}
+	require.NoError(t, p.Flush(ctx))
+	require.NoError(t, p.Close())
+
+	p = openParquet(t, store, mem, nil)
+	require.NoError(t, p.PreCommit(ctx, 1)) // nothing written since the open
+	require.NoError(t, p.Abort(ctx, 1))
+	require.NoError(t, p.Flush(ctx))
+	require.Equal(t, steps[4].pos, p.Committed())
+
+	for _, st := range steps[5:8] {
+		require.NoError(t, p.Write(ctx, st.batch(t, mem), st.pos))
+	}
+	require.NoError(t, p.PreCommit(ctx, 2))
+	for _, st := range steps[8:] {
+		require.NoError(t, p.Write(ctx, st.batch(t, mem), st.pos))
+	}
+	require.NoError(t, p.Flush(ctx))
+	require.NoError(t, p.Commit(ctx, 2))
+	got, m := readTable(t, store, mem)
+	require.Equal(t, tableOf(tables[9]), got)
+	require.Equal(t, steps[9].pos, m.Position)
+	require.Equal(t, uint64(2), m.Checkpoint)
+	require.NoError(t, p.Close())
+}

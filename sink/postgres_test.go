@@ -333,3 +333,65 @@ func TestPostgresConfig(t *testing.T) {
 		require.ErrorIs(t, err, sink.ErrConfig)
 	}
 }
+
+// Past MaxBufferBytes, Write flushes by itself, on a position boundary only.
+func TestPostgresFlushesAtPositionBoundaries(t *testing.T) {
+	dsn := pgtest.Shared(t).CreateDatabase(t)
+	mem := checkedMem(t)
+	ctx := context.Background()
+	steps, tables := changelog(15, 10, 30)
+	p, err := sink.OpenPostgres(ctx, sink.PostgresConfig{DSN: dsn, Table: "revenue", Schema: martSchema, MaxBufferBytes: 1})
+	require.NoError(t, err)
+	defer p.Close()
+	c := pgConnect(t, dsn)
+	for i, st := range steps {
+		half := len(st.rows) / 2 // two batches at one position: never flushed between them
+		require.NoError(t, p.Write(ctx, batchOf(t, mem, martSchema, st.rows[:half]...), st.pos))
+		require.NoError(t, p.Write(ctx, batchOf(t, mem, martSchema, st.rows[half:]...), st.pos))
+		if i > 0 {
+			require.Equal(t, steps[i-1].pos, p.Committed())
+			require.Equal(t, pgExpected(tables[i-1]), pgTable(t, c))
+		}
+	}
+}
+
+// The server itself crashes (SIGKILL, as a machine crash) while a flush is between its
+// rows and its position: after crash recovery neither is there, the same sink's retry
+// applies the buffer once, and a new sink replaying from further back changes nothing
+// twice.
+func TestPostgresServerCrash(t *testing.T) {
+	cl := pgtest.Start(t)
+	dsn := cl.DSN("")
+	mem := checkedMem(t)
+	ctx := context.Background()
+	steps, tables := changelog(16, 60, 40)
+	p := openPG(t, dsn, nil)
+	for _, st := range steps[:20] {
+		require.NoError(t, p.Write(ctx, st.batch(t, mem), st.pos))
+	}
+	require.NoError(t, p.Flush(ctx))
+	for _, st := range steps[20:30] {
+		require.NoError(t, p.Write(ctx, st.batch(t, mem), st.pos))
+	}
+	_ = holdProgress(t, dsn) // dies with the server
+	done := make(chan error, 1)
+	go func() { done <- p.Flush(ctx) }()
+	waitForLockWait(t, pgConnect(t, dsn))
+	require.NoError(t, cl.Kill())
+	require.Error(t, <-done)
+	require.NoError(t, cl.Start())
+	c := pgConnect(t, dsn)
+	require.Equal(t, pgExpected(tables[19]), pgTable(t, c))
+
+	require.NoError(t, p.Flush(ctx), "the pool reconnects and the retry applies the buffer")
+	require.Equal(t, pgExpected(tables[29]), pgTable(t, c))
+	require.NoError(t, p.Close())
+
+	p = openPG(t, dsn, nil)
+	require.Equal(t, steps[29].pos, p.Committed())
+	for _, st := range steps[5:] {
+		require.NoError(t, p.Write(ctx, st.batch(t, mem), st.pos))
+	}
+	require.NoError(t, p.Flush(ctx))
+	require.Equal(t, pgExpected(tables[59]), pgTable(t, c))
+}

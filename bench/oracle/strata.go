@@ -2,16 +2,25 @@ package oracle
 
 import (
 	"context"
-	"errors"
+	"fmt"
+
+	"github.com/strata-data/strata/plan"
 )
 
-// ErrPlannerUnavailable says strata's SQL planner (package plan) is not on this
-// branch yet, so there is no strata side to compare.
-var ErrPlannerUnavailable = errors.New("oracle: strata planner not available")
-
-// Strata answers q through strata's planner over the given Parquet tables. It is the
-// one place to wire plan.Query once the planner lands; until then it returns
-// ErrPlannerUnavailable.
+// Strata answers q through strata's planner (plan.Query) over the given Parquet tables.
 func Strata(ctx context.Context, tables map[string]string, q string) (Result, error) {
-	return Result{}, ErrPlannerUnavailable
+	cat := plan.NewMemCatalog()
+	for name, p := range tables {
+		t, err := plan.OpenParquet(p)
+		if err != nil {
+			return Result{}, fmt.Errorf("oracle: strata: %s: %w", name, err)
+		}
+		cat.Add(name, t)
+	}
+	res, err := plan.Query(ctx, cat, q)
+	if err != nil {
+		return Result{}, err
+	}
+	defer res.Release()
+	return FromArrow(res.Schema, res.Batches)
 }

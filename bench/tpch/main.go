@@ -6,13 +6,22 @@
 //	go run ./tpch [run] -sf 1 [-data DIR] [-rounds N] [-queries 1,3,...]
 //
 // run reuses DIR when its manifest matches the scale factor and seed, and generates
-// it otherwise.
+// it otherwise. DuckDB reads the files through read_parquet views (-duckdb views, the
+// default, as strata reads them) or from its own tables loaded first (-duckdb tables).
+// Each query runs once per engine and thread count untimed, and the answers must
+// agree (DuckDB's two thread counts and strata, compared by package oracle) before
+// the timed rounds, which alternate the engines; the report gives medians.
+//
+// The SQL is in queries/qNN.sql with the specification's validation parameters;
+// queries 3, 10 and 18 order by their key as a last tie-breaker so that answers
+// compare in order.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,6 +30,9 @@ import (
 
 	"github.com/strata-data/strata/bench/tpchgen"
 )
+
+// out receives the report (a variable so tests can read it).
+var out io.Writer = os.Stdout
 
 func main() {
 	args := os.Args[1:]
@@ -70,14 +82,14 @@ func generate(c tpchgen.Config, dir string) (tpchgen.Manifest, error) {
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	fmt.Printf("generated sf=%g seed=%d in %.1fs (%d workers) into %s\n", m.SF, m.Seed, time.Since(start).Seconds(), workers, dir)
+	fmt.Fprintf(out, "generated sf=%g seed=%d in %.1fs (%d workers) into %s\n", m.SF, m.Seed, time.Since(start).Seconds(), workers, dir)
 	for _, t := range tpchgen.Tables {
 		st, _ := os.Stat(tpchgen.Path(dir, t))
 		var size int64
 		if st != nil {
 			size = st.Size()
 		}
-		fmt.Printf("  %-9s %10d rows %8.1f MB\n", t, m.Rows[t], float64(size)/1e6)
+		fmt.Fprintf(out, "  %-9s %10d rows %8.1f MB\n", t, m.Rows[t], float64(size)/1e6)
 	}
 	return m, nil
 }

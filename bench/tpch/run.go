@@ -4,12 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
 	"path"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +57,7 @@ func runCmd(args []string) error {
 	threadList := fs.String("threads", "1,2", "thread counts")
 	show := fs.Bool("show", false, "print each query's answer")
 	mode := fs.String("duckdb", "views", "how DuckDB sees the data: views (read_parquet views over the files, as strata reads them) or tables (loaded into DuckDB's own storage first)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed runs here")
 	fs.Parse(args)
 
 	qs, err := loadQueries(*which)
@@ -77,23 +78,36 @@ func runCmd(args []string) error {
 	}
 	cfg := tpchgen.Config{SF: *sf, Seed: *seed}
 	if m, err := tpchgen.ReadManifest(dir); err == nil && m.Matches(cfg) {
-		fmt.Printf("reusing sf=%g seed=%d in %s (lineitem %d rows)\n", m.SF, m.Seed, dir, m.Rows[tpchgen.Lineitem])
+		fmt.Fprintf(out, "reusing sf=%g seed=%d in %s (lineitem %d rows)\n", m.SF, m.Seed, dir, m.Rows[tpchgen.Lineitem])
 	} else if _, err := generate(cfg, dir); err != nil {
 		return err
 	}
-	fmt.Printf("loadavg at start: %s", loadavg())
+	fmt.Fprintf(out, "loadavg at start: %s", loadavg())
 
 	duck, err := openDuckDB(dir, *mode)
 	if err != nil {
 		return err
 	}
 	defer duck.Close()
-	strata := newStrataRunner(dir)
+	strata, err := newStrataRunner(dir)
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	type cell struct{ duck, strata time.Duration }
 	results := map[string]map[int]cell{}
-	strataOK := true
 	for _, q := range qs {
 		results[q.name] = map[int]cell{}
 		var ref oracle.Result
@@ -110,27 +124,20 @@ func runCmd(args []string) error {
 			if ti == 0 {
 				ref = want
 				if *show {
-					fmt.Printf("%s answer:\n%s\n", q.name, ref)
+					fmt.Fprintf(out, "%s answer:\n%s\n", q.name, ref)
 				}
 				if len(ref.Rows) == 0 {
-					fmt.Printf("%s: warning: empty answer\n", q.name)
+					fmt.Fprintf(out, "%s: warning: empty answer\n", q.name)
 				}
 			} else if err := oracle.Compare(want, ref, ordered); err != nil {
 				return fmt.Errorf("%s: duckdb threads=%d differs from threads=%d: %w", q.name, t, threads[0], err)
 			}
-			if strataOK {
-				got, _, err := strata.run(ctx, q.sql, t)
-				switch {
-				case errors.Is(err, errPlannerUnavailable):
-					strataOK = false
-					fmt.Println("strata: planner not available")
-				case err != nil:
-					return fmt.Errorf("%s: strata threads=%d: %w", q.name, t, err)
-				default:
-					if err := oracle.Compare(got, ref, ordered); err != nil {
-						return fmt.Errorf("%s: strata threads=%d differs from duckdb: %w", q.name, t, err)
-					}
-				}
+			got, _, err := strata.run(ctx, q.sql, t)
+			if err != nil {
+				return fmt.Errorf("%s: strata threads=%d: %w", q.name, t, err)
+			}
+			if err := oracle.Compare(got, ref, ordered); err != nil {
+				return fmt.Errorf("%s: strata threads=%d differs from duckdb: %w", q.name, t, err)
 			}
 			var dt, st []time.Duration
 			for range *rounds { // alternate the engines so load affects both alike
@@ -139,58 +146,45 @@ func runCmd(args []string) error {
 					return fmt.Errorf("%s: duckdb: %w", q.name, err)
 				}
 				dt = append(dt, d)
-				if strataOK {
-					_, d, err := strata.run(ctx, q.sql, t)
-					if err != nil {
-						return fmt.Errorf("%s: strata: %w", q.name, err)
-					}
-					st = append(st, d)
+				_, d, err = strata.run(ctx, q.sql, t)
+				if err != nil {
+					return fmt.Errorf("%s: strata: %w", q.name, err)
 				}
+				st = append(st, d)
 			}
-			c := cell{duck: median(dt)}
-			line := fmt.Sprintf("%s threads=%d: %d rows; duckdb median %7.1f ms %v", q.name, t, len(ref.Rows), ms(c.duck), msList(dt))
-			if strataOK {
-				c.strata = median(st)
-				line += fmt.Sprintf("; strata median %7.1f ms %v; ratio %.2f", ms(c.strata), msList(st), c.strata.Seconds()/c.duck.Seconds())
-			}
+			c := cell{duck: median(dt), strata: median(st)}
 			results[q.name][t] = c
-			fmt.Println(line)
+			fmt.Fprintf(out, "%s threads=%d: %d rows; duckdb median %7.1f ms %v; strata median %7.1f ms %v; ratio %.2f\n",
+				q.name, t, len(ref.Rows), ms(c.duck), msList(dt), ms(c.strata), msList(st), c.strata.Seconds()/c.duck.Seconds())
 		}
 	}
 
-	fmt.Printf("\nsf=%g, duckdb %s, medians of %d rounds (ms)\n", *sf, *mode, *rounds)
+	fmt.Fprintf(out, "\nsf=%g, duckdb %s, medians of %d rounds (ms)\n", *sf, *mode, *rounds)
 	header := fmt.Sprintf("%-6s", "query")
 	for _, t := range threads {
-		header += fmt.Sprintf(" %12s", fmt.Sprintf("duckdb t=%d", t))
-		if strataOK {
-			header += fmt.Sprintf(" %12s %7s", fmt.Sprintf("strata t=%d", t), "ratio")
-		}
+		header += fmt.Sprintf(" %12s %12s %7s", fmt.Sprintf("duckdb t=%d", t), fmt.Sprintf("strata t=%d", t), "ratio")
 	}
-	fmt.Println(header)
-	logSum := make([]float64, len(threads))
+	fmt.Fprintln(out, header)
+	logSum, maxRatio := make([]float64, len(threads)), make([]float64, len(threads))
 	for _, q := range qs {
 		line := fmt.Sprintf("%-6s", q.name)
 		for i, t := range threads {
 			c := results[q.name][t]
-			line += fmt.Sprintf(" %12.1f", ms(c.duck))
-			if strataOK {
-				r := c.strata.Seconds() / c.duck.Seconds()
-				logSum[i] += math.Log(r)
-				line += fmt.Sprintf(" %12.1f %7.2f", ms(c.strata), r)
-			}
+			r := c.strata.Seconds() / c.duck.Seconds()
+			logSum[i] += math.Log(r)
+			maxRatio[i] = max(maxRatio[i], r)
+			line += fmt.Sprintf(" %12.1f %12.1f %7.2f", ms(c.duck), ms(c.strata), r)
 		}
-		fmt.Println(line)
+		fmt.Fprintln(out, line)
 	}
-	if strataOK {
-		line := fmt.Sprintf("%-6s", "geomean")
-		for i := range threads {
-			line += fmt.Sprintf(" %12s %12s %7.2f", "", "", math.Exp(logSum[i]/float64(len(qs))))
-		}
-		fmt.Println(line)
-	} else {
-		fmt.Println("strata: planner not available (no ratios)")
+	gm, mx := fmt.Sprintf("%-6s", "geomean"), fmt.Sprintf("%-6s", "max")
+	for i := range threads {
+		gm += fmt.Sprintf(" %12s %12s %7.2f", "", "", math.Exp(logSum[i]/float64(len(qs))))
+		mx += fmt.Sprintf(" %12s %12s %7.2f", "", "", maxRatio[i])
 	}
-	fmt.Printf("loadavg at end: %s", loadavg())
+	fmt.Fprintln(out, gm)
+	fmt.Fprintln(out, mx)
+	fmt.Fprintf(out, "loadavg at end: %s", loadavg())
 	return nil
 }
 
@@ -218,7 +212,7 @@ func openDuckDB(dir, mode string) (*sql.DB, error) {
 			return nil, fmt.Errorf("duckdb: %s: %w", t, err)
 		}
 	}
-	fmt.Printf("duckdb: %s created in %.1fs\n", strings.ToLower(kind)+"s", time.Since(start).Seconds())
+	fmt.Fprintf(out, "duckdb: %s created in %.1fs\n", strings.ToLower(kind)+"s", time.Since(start).Seconds())
 	return db, nil
 }
 

@@ -2,26 +2,42 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/strata-data/strata/bench/oracle"
+	"github.com/strata-data/strata/bench/tpchgen"
+	"github.com/strata-data/strata/plan"
 )
-
-// errPlannerUnavailable says strata's SQL planner (package plan) is not on this branch
-// yet; the run then reports DuckDB alone and no ratios.
-var errPlannerUnavailable = errors.New("strata: planner not available")
 
 // strataRunner runs queries through strata's planner over the generated Parquet files.
 type strataRunner struct {
-	dir string
+	cat *plan.MemCatalog
 }
 
-func newStrataRunner(dir string) *strataRunner { return &strataRunner{dir: dir} }
+// newStrataRunner registers the eight tables' Parquet files in a catalog.
+func newStrataRunner(dir string) (*strataRunner, error) {
+	cat := plan.NewMemCatalog()
+	for _, t := range tpchgen.Tables {
+		pt, err := plan.OpenParquet(tpchgen.Path(dir, t))
+		if err != nil {
+			return nil, fmt.Errorf("strata: %s: %w", t, err)
+		}
+		cat.Add(t, pt)
+	}
+	return &strataRunner{cat: cat}, nil
+}
 
-// run answers q with the given worker count and returns the answer and the time it
-// took. It is the one place to wire plan.Query (a Catalog of the eight Parquet files
-// in r.dir) once the planner lands.
+// run answers q through plan.Query with the given parallelism and returns the answer
+// and the time to the last result batch (not counting its conversion for checking).
 func (r *strataRunner) run(ctx context.Context, q string, threads int) (oracle.Result, time.Duration, error) {
-	return oracle.Result{}, 0, errPlannerUnavailable
+	start := time.Now()
+	res, err := plan.Query(ctx, r.cat, q, plan.WithParallelism(threads))
+	if err != nil {
+		return oracle.Result{}, 0, err
+	}
+	d := time.Since(start)
+	defer res.Release()
+	out, err := oracle.FromArrow(res.Schema, res.Batches)
+	return out, d, err
 }

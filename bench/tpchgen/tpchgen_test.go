@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	_ "github.com/duckdb/duckdb-go/v2"
@@ -348,5 +349,46 @@ func TestSupplierOfDistinct(t *testing.T) {
 				t.Fatalf("part %d i %d: %d, dbgen %d", p, i, got, want)
 			}
 		}
+	}
+}
+
+// TestCancelLeavesNoTable: a cancelled generation returns the context's error and
+// leaves no table file, temporary file or manifest behind.
+func TestCancelLeavesNoTable(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Generate(ctx, Config{SF: 0.1, Workers: 2, Alloc: mem}, dir); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	mem.AssertSize(t, 0)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		t.Errorf("left behind: %s", e.Name())
+	}
+	// Cancelled midway through a larger generation.
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Generate(ctx, Config{SF: 1, Workers: 2, Alloc: mem}, dir); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want context.DeadlineExceeded", err)
+	}
+	mem.AssertSize(t, 0)
+	if _, err := ReadManifest(dir); err == nil {
+		t.Error("a cancelled generation wrote a manifest")
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, p := range left {
+		t.Errorf("left behind: %s", p)
+	}
+}
+
+func TestUnwritableDir(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Generate(context.Background(), Config{SF: testSF}, filepath.Join(f, "sub")); err == nil {
+		t.Error("generated under a regular file")
 	}
 }

@@ -65,6 +65,7 @@ func Generate(ctx context.Context, c Config, dir string) (Manifest, error) {
 	}
 	_ = os.Remove(filepath.Join(dir, markerName))
 
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -127,6 +128,7 @@ func Generate(ctx context.Context, c Config, dir string) (Manifest, error) {
 	var werr error
 	var mu sync.Mutex
 	var wwg sync.WaitGroup
+	complete := 0 // kinds whose every chunk was written
 	for kind, idx := range byKind {
 		wwg.Add(1)
 		go func() {
@@ -154,16 +156,15 @@ func Generate(ctx context.Context, c Config, dir string) (Manifest, error) {
 				}
 				<-tokens
 			}
+			mu.Lock()
+			complete++
+			mu.Unlock()
 		}()
 	}
 	wwg.Wait()
 	cancel(nil)
-	// Drain what workers produced after a failure, so their records are released.
-	go func() {
-		for range next {
-		}
-	}()
-	wg.Wait()
+	wg.Wait() // the feeder has stopped (done or cancelled) and closed next
+	// Release what workers produced that no writer took.
 	for _, ch := range results {
 		select {
 		case o := <-ch:
@@ -173,11 +174,8 @@ func Generate(ctx context.Context, c Config, dir string) (Manifest, error) {
 		default:
 		}
 	}
-	if err := context.Cause(ctx); werr == nil && err != nil && !errors.Is(err, context.Canceled) {
-		werr = err
-	}
-	if werr == nil && ctx.Err() != nil && context.Cause(ctx) != context.Canceled {
-		werr = context.Cause(ctx)
+	if werr == nil && complete < len(byKind) {
+		werr = fmt.Errorf("tpchgen: generation stopped: %w", parent.Err())
 	}
 	m := Manifest{Version: formatVersion, SF: c.SF, Seed: c.Seed, Rows: map[string]int64{}}
 	for _, t := range Tables {
@@ -202,6 +200,18 @@ func Generate(ctx context.Context, c Config, dir string) (Manifest, error) {
 	return m, nil
 }
 
+// dictColumns are dictionary-encoded: their distinct values do not grow with the scale
+// factor. Others are plain: a dictionary that overflows falls back to plain pages
+// within a column chunk, and the writer then lists the two encodings in map order,
+// which would make the files' bytes differ from run to run.
+var dictColumns = map[string]bool{
+	"r_name": true, "n_name": true, "n_regionkey": true, "s_nationkey": true, "c_nationkey": true,
+	"c_mktsegment": true, "p_mfgr": true, "p_brand": true, "p_type": true, "p_size": true, "p_container": true,
+	"o_orderstatus": true, "o_orderdate": true, "o_orderpriority": true, "o_shippriority": true,
+	"l_linenumber": true, "l_quantity": true, "l_discount": true, "l_tax": true, "l_returnflag": true, "l_linestatus": true,
+	"l_shipdate": true, "l_commitdate": true, "l_receiptdate": true, "l_shipinstruct": true, "l_shipmode": true,
+}
+
 type tableWriter struct {
 	table, path, tmp string
 	f                *os.File
@@ -216,13 +226,20 @@ func newTableWriter(c Config, dir, table string) (*tableWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tpchgen: %s: %w", table, err)
 	}
-	props := parquet.NewWriterProperties(
+	opts := []parquet.WriterProperty{
 		parquet.WithAllocator(c.Alloc),
 		parquet.WithCompression(compress.Codecs.Snappy),
 		parquet.WithStoreDecimalAsInteger(true),
-		parquet.WithMaxRowGroupLength(1<<20),
+		parquet.WithMaxRowGroupLength(1 << 20),
 		parquet.WithStats(true),
-	)
+		parquet.WithDictionaryDefault(false),
+	}
+	for _, f := range schemas[table].Fields() {
+		if dictColumns[f.Name] {
+			opts = append(opts, parquet.WithDictionaryFor(f.Name, true))
+		}
+	}
+	props := parquet.NewWriterProperties(opts...)
 	w, err := pqarrow.NewFileWriter(schemas[table], f, props, pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(c.Alloc)))
 	if err != nil {
 		f.Close()

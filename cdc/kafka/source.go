@@ -234,6 +234,13 @@ type Source struct {
 	txs    map[string]*txState // by cdc.Event.TxKey; only with a TxTopic
 	sweep  int                 // len(txs) at which Ack next looks for finished ones
 	held   []*metaRec          // metadata waiting for its transaction's decision, in arrival order
+
+	// backlog holds, per partition that had records to read when the source opened, the
+	// offset after its last one then. Read does not report ErrIdle while it is not empty
+	// (until backlogUntil), so that a drain-and-exit run does not stop while the group is
+	// still joining. Partitions another group member reads never leave it, hence the limit.
+	backlog      map[partKey]int64
+	backlogUntil time.Time
 }
 
 type partKey struct {
@@ -342,9 +349,12 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	if s.reader != nil {
 		return fmt.Errorf("kafka: group %s: source already open", s.cfg.Group)
 	}
-	if err := s.checkTopics(ctx); err != nil {
+	parts, err := s.checkTopics(ctx)
+	if err != nil {
 		return err
 	}
+	s.backlog = s.findBacklog(ctx, parts)
+	s.backlogUntil = time.Now().Add(s.cfg.SessionTimeout + s.cfg.RebalanceTimeout)
 	start := kafkago.FirstOffset
 	if s.cfg.StartOffset == LastOffset {
 		start = kafkago.LastOffset
@@ -376,7 +386,8 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 
 // checkTopics fails when a configured topic does not exist, rather than letting the group
 // wait silently for partitions that will never be assigned. It does not create topics.
-func (s *Source) checkTopics(ctx context.Context) error {
+// It returns the partitions of each topic.
+func (s *Source) checkTopics(ctx context.Context) (map[string][]int, error) {
 	tr := &kafkago.Transport{DialTimeout: 5 * time.Second}
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -384,11 +395,15 @@ func (s *Source) checkTopics(ctx context.Context) error {
 	c := &kafkago.Client{Addr: kafkago.TCP(s.cfg.Brokers...), Transport: tr}
 	md, err := c.Metadata(ctx, &kafkago.MetadataRequest{Topics: s.topics})
 	if err != nil {
-		return fmt.Errorf("kafka: metadata from brokers %s: %w", strings.Join(s.cfg.Brokers, ","), err)
+		return nil, fmt.Errorf("kafka: metadata from brokers %s: %w", strings.Join(s.cfg.Brokers, ","), err)
 	}
 	found := make(map[string]error, len(md.Topics))
+	parts := make(map[string][]int, len(md.Topics))
 	for _, t := range md.Topics {
 		found[t.Name] = t.Error
+		for _, p := range t.Partitions {
+			parts[t.Name] = append(parts[t.Name], p.ID)
+		}
 	}
 	for _, t := range s.topics {
 		terr, ok := found[t]
@@ -396,10 +411,65 @@ func (s *Source) checkTopics(ctx context.Context) error {
 			if terr == nil {
 				terr = errors.New("not in the cluster metadata")
 			}
-			return fmt.Errorf("%w: %s on brokers %s: %v", ErrTopic, t, strings.Join(s.cfg.Brokers, ","), terr)
+			return nil, fmt.Errorf("%w: %s on brokers %s: %v", ErrTopic, t, strings.Join(s.cfg.Brokers, ","), terr)
 		}
 	}
-	return nil
+	return parts, nil
+}
+
+// findBacklog returns, for each partition with records past where the group resumes
+// (its committed offset, else StartOffset), the offset after its last record. It is
+// best effort: when the brokers cannot tell, the source just has no backlog to wait for.
+func (s *Source) findBacklog(ctx context.Context, parts map[string][]int) map[partKey]int64 {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tr := &kafkago.Transport{DialTimeout: 5 * time.Second}
+	defer tr.CloseIdleConnections()
+	c := &kafkago.Client{Addr: kafkago.TCP(s.cfg.Brokers...), Transport: tr}
+	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
+	for t, ps := range parts {
+		for _, p := range ps {
+			req.Topics[t] = append(req.Topics[t], kafkago.FirstOffsetOf(p), kafkago.LastOffsetOf(p))
+		}
+	}
+	offs, err := c.ListOffsets(ctx, req)
+	if err != nil {
+		s.cfg.Logger.Debug("kafka: listing offsets", "err", err)
+		return nil
+	}
+	committed, err := c.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: s.cfg.Group, Topics: parts})
+	if err != nil {
+		s.cfg.Logger.Debug("kafka: fetching committed offsets", "err", err)
+		return nil
+	}
+	resume := map[partKey]int64{}
+	for t, ps := range committed.Topics {
+		for _, p := range ps {
+			if p.Error == nil && p.CommittedOffset >= 0 {
+				resume[partKey{t, p.Partition}] = p.CommittedOffset
+			}
+		}
+	}
+	backlog := map[partKey]int64{}
+	for t, ps := range offs.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				continue
+			}
+			k := partKey{t, p.Partition}
+			from, ok := resume[k]
+			if !ok {
+				from = p.FirstOffset
+				if s.cfg.StartOffset == LastOffset {
+					from = p.LastOffset
+				}
+			}
+			if from < p.LastOffset {
+				backlog[k] = p.LastOffset
+			}
+		}
+	}
+	return backlog
 }
 
 // Read returns the next decoded event. Undecodable records go to DeadLetters and Read
@@ -429,14 +499,21 @@ func (s *Source) Read(ctx context.Context) (cdc.Event, error) {
 		case ctx.Err() != nil:
 			return cdc.Event{}, ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded):
-			if s.expireHeld(time.Now()) {
+			now := time.Now()
+			if s.expireHeld(now) {
 				continue
+			}
+			if len(s.backlog) > 0 && now.Before(s.backlogUntil) {
+				continue // the group is still joining, or catching up
 			}
 			return cdc.Event{}, cdc.ErrIdle
 		case errors.Is(err, io.EOF):
 			return cdc.Event{}, ErrClosed
 		default:
 			return cdc.Event{}, fmt.Errorf("kafka: fetch from %s (group %s): %w", strings.Join(s.topics, ","), s.cfg.Group, err)
+		}
+		if end, ok := s.backlog[partKey{m.Topic, m.Partition}]; ok && m.Offset+1 >= end {
+			delete(s.backlog, partKey{m.Topic, m.Partition})
 		}
 		ev, ok, err := s.handle(ctx, &m)
 		if err != nil {

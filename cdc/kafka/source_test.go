@@ -1041,3 +1041,31 @@ func BenchmarkSourceRead(b *testing.B) {
 	}
 	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// A run that drains the topics and stops at the first ErrIdle (ingest --exit-when-idle)
+// must not stop while the group is still joining: the records present at Open are read
+// before the source reports idle, even when joining takes many IdleWaits.
+func TestSourceNotIdleBeforeBacklogRead(t *testing.T) {
+	t.Parallel()
+	addrs := newCluster(t)
+	var w workload
+	recs := w.add(20, 3)
+	produce(t, addrs, recs...)
+	w.produced(recs)
+
+	cfg := testConfig(addrs, "drain")
+	cfg.IdleWait = 10 * time.Millisecond // far shorter than a group join
+	src := open(t, cfg, cdc.Position{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n := 0
+	for {
+		_, err := src.Read(ctx)
+		if errors.Is(err, cdc.ErrIdle) {
+			break
+		}
+		require.NoError(t, err)
+		n++
+	}
+	require.Equal(t, len(recs), n, "events read before the first ErrIdle")
+}

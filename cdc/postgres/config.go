@@ -73,6 +73,7 @@ const (
 	DefaultStatusInterval   = 10 * time.Second
 	DefaultReconnectTimeout = time.Minute
 	DefaultQueueTxs         = 256
+	DefaultQueueEvents      = 100_000
 )
 
 // Config configures a Source. DSN is required; every other zero field takes its default.
@@ -103,12 +104,17 @@ type Config struct {
 	// ReconnectTimeout bounds how long a dropped connection is retried before Read
 	// fails (default 1 min).
 	ReconnectTimeout time.Duration
-	// QueueTxs is how many decoded transactions wait for Read (default 256).
-	QueueTxs int
+	// QueueTxs is how many decoded transactions wait for Read (default 256), and
+	// QueueEvents how many events they may hold together (default 100 000; a larger
+	// transaction still passes, alone).
+	QueueTxs    int
+	QueueEvents int
 	// AllowNoIdentity lets Open accept published tables that have no primary key and
 	// REPLICA IDENTITY DEFAULT or NOTHING (their updates and deletes fail in
 	// PostgreSQL); by default Open fails naming them.
 	AllowNoIdentity bool
+	// Metrics counts transactions, events, reconnects and the slot's lag (nil: not counted).
+	Metrics *Metrics
 	// Logger receives warnings (type fallbacks, reconnects) (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -135,6 +141,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.QueueTxs == 0 {
 		c.QueueTxs = DefaultQueueTxs
+	}
+	if c.QueueEvents == 0 {
+		c.QueueEvents = DefaultQueueEvents
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -165,8 +174,8 @@ func (c *Config) Validate() error {
 	if c.Snapshot > SnapshotNever {
 		return bad("Snapshot = %v", c.Snapshot)
 	}
-	if c.SnapshotChunk < 0 || c.QueueTxs < 0 || c.IdleWait < 0 || c.StatusInterval < 0 || c.ReconnectTimeout < 0 {
-		return bad("SnapshotChunk, QueueTxs, IdleWait, StatusInterval and ReconnectTimeout must not be negative")
+	if c.SnapshotChunk < 0 || c.QueueTxs < 0 || c.QueueEvents < 0 || c.IdleWait < 0 || c.StatusInterval < 0 || c.ReconnectTimeout < 0 {
+		return bad("SnapshotChunk, QueueTxs, QueueEvents, IdleWait, StatusInterval and ReconnectTimeout must not be negative")
 	}
 	return nil
 }

@@ -64,6 +64,13 @@
 // slot's confirmed LSN, and transactions already delivered are skipped by position, so
 // nothing is lost or doubled. Open(from) skips the same way after a process restart.
 //
+// Decoded transactions wait for the consumer in a queue bounded by QueueTxs and
+// QueueEvents; a transaction is held whole in memory until it is read (protocol 1 sends
+// a transaction only once it committed; a very large one is buffered by the server,
+// spilling to disk, then by the source). Metrics (NewMetrics) count transactions,
+// events, snapshot rows, reconnects and text fallbacks, and show the confirmed LSN and
+// the slot's lag.
+//
 // Like any logical replication client, a source holding transactions it was not acked
 // for delays a clean server shutdown (pg_ctl stop -m fast waits until the walsender's
 // client confirms the WAL sent); the pipeline acks after each durable commit, and

@@ -103,3 +103,8 @@ func events(txs []cdc.Tx) []cdc.Event {
 	}
 	return out
 }
+
+func pgtestDB(tb testing.TB) string {
+	tb.Helper()
+	return pgtest.Shared(tb).CreateDatabase(tb)
+}

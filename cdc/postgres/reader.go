@@ -45,8 +45,13 @@ type reader struct {
 	events     []cdc.Event
 	seq        uint64
 	perTable   map[string]int64
+	lastSize   int // events of the last transaction: the next one's first guess
+	txID       string
+	xidStr     string
 
 	walEnd     pglogrepl.LSN // server's WAL end from the last keepalive
+	streaming  bool          // START_REPLICATION succeeded on the current connection
+	recovering bool          // the connection failed since replication last started
 	sentFlush  pglogrepl.LSN
 	nextStatus time.Time
 }
@@ -126,6 +131,9 @@ func (r *reader) preparePublication(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if t == nil {
+			continue // dropped while we looked
+		}
 		r.pub = append(r.pub, t)
 		have[t.qualified()] = true
 		if !t.hasPK() && (t.replident == 'd' || t.replident == 'n') {
@@ -196,6 +204,7 @@ func (r *reader) run(ctx context.Context) {
 	}
 	var down time.Time // when the connection was first found dropped
 	for ctx.Err() == nil {
+		r.streaming = false
 		if r.repl == nil {
 			r.closeConns()
 			if err := r.connect(ctx); err != nil {
@@ -206,6 +215,9 @@ func (r *reader) run(ctx context.Context) {
 			}
 		}
 		err := r.stream(ctx)
+		if r.streaming {
+			down = time.Time{} // it worked for a while: a new outage gets its own timeout
+		}
 		if ctx.Err() != nil {
 			r.finalStatus()
 			return
@@ -219,6 +231,7 @@ func (r *reader) run(ctx context.Context) {
 		if r.giveUp(ctx, &down, err) {
 			return
 		}
+		r.recovering = true
 	}
 }
 
@@ -261,6 +274,7 @@ func (r *reader) snapshot(ctx context.Context) error {
 		evs := make([]cdc.Event, n)
 		copy(evs, pending[:n])
 		pending = append(pending[:0], pending[n:]...)
+		r.src.cfg.Metrics.delivered(n, true)
 		return r.deliver(ctx, cdc.Tx{Events: evs, Commit: evs[n-1].Pos}, 0)
 	}
 	for _, t := range r.pub {
@@ -275,7 +289,13 @@ func (r *reader) snapshot(ctx context.Context) error {
 			return err
 		}
 		r.rels[t.oid] = rel
-		sql := "SELECT " + strings.Join(names, ", ") + " FROM ONLY " + quoteQualified(t.schema, t.name)
+		// ONLY: an inheritance child published too is read on its own; but a partitioned
+		// table published via its root holds no rows itself.
+		only := " FROM ONLY "
+		if t.partitioned {
+			only = " FROM "
+		}
+		sql := "SELECT " + strings.Join(names, ", ") + only + quoteQualified(t.schema, t.name)
 		rr := r.conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, nil)
 		for rr.NextRow() {
 			vals := rr.Values()
@@ -352,21 +372,28 @@ func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) erro
 	s.ends = append(s.ends, txEnd{commit: tx.Commit, end: end})
 	s.mu.Unlock()
 	r.floor = tx.Commit
+	n := int64(len(tx.Events))
 	var tick <-chan time.Time
 	for {
-		select {
-		case s.ch <- item{tx: tx}:
-			return nil
-		default:
+		// Bounded by events too: a transaction waits while others fill the queue.
+		if q := s.queued.Load(); q == 0 || q+n <= int64(s.cfg.QueueEvents) {
+			s.queued.Add(n)
+			select {
+			case s.ch <- item{tx: tx}:
+				return nil
+			default:
+			}
+			s.queued.Add(-n)
 		}
 		if tick == nil {
-			t := time.NewTicker(time.Second)
+			// Not reading the stream now, so keepalive requests go unseen: report on our
+			// own, often enough for the server's wal_sender_timeout.
+			t := time.NewTicker(min(s.cfg.StatusInterval, time.Second))
 			defer t.Stop()
 			tick = t.C
 		}
 		select {
-		case s.ch <- item{tx: tx}:
-			return nil
+		case <-s.space:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.wake:
@@ -402,6 +429,7 @@ func (r *reader) status(force bool) error {
 	}
 	r.sentFlush = flush
 	r.nextStatus = now.Add(s.cfg.StatusInterval)
+	s.cfg.Metrics.status(flush, r.walEnd)
 	return nil
 }
 
@@ -423,6 +451,11 @@ func (r *reader) stream(ctx context.Context) error {
 	}
 	r.inTx = false
 	r.nextStatus = time.Time{}
+	r.streaming = true
+	if r.recovering {
+		r.recovering = false
+		r.src.cfg.Metrics.reconnected()
+	}
 	for {
 		if err := r.status(false); err != nil {
 			return err
@@ -434,9 +467,12 @@ func (r *reader) stream(ctx context.Context) error {
 			}
 		default:
 		}
-		rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-		msg, err := r.repl.ReceiveMessage(rctx)
-		cancel()
+		// A read deadline rather than a context per message: a context makes pgconn
+		// watch it from another goroutine on every call. A timeout keeps the connection.
+		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			return fmt.Errorf("postgres: receive: %w", err)
+		}
+		msg, err := r.repl.ReceiveMessage(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -457,6 +493,7 @@ func (r *reader) stream(ctx context.Context) error {
 				if err != nil {
 					return fmt.Errorf("postgres: keepalive: %w", err)
 				}
+				r.walEnd = ka.ServerWALEnd
 				r.idleAdvance(ka.ServerWALEnd)
 				if ka.ReplyRequested {
 					if err := r.status(true); err != nil {
@@ -508,10 +545,11 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 			return fmt.Errorf("postgres: BEGIN: %w", err)
 		}
 		b := m.(*pglogrepl.BeginMessage)
-		r.inTx, r.xid, r.commitLSN, r.commitTime = true, b.Xid, b.FinalLSN, b.CommitTime
+		r.inTx, r.xid, r.commitLSN, r.commitTime = true, b.Xid, b.FinalLSN, b.CommitTime.UTC()
+		r.txID, r.xidStr = "", ""
 		c := uint64(b.FinalLSN)
 		r.skipTx = c < r.floor.Major || c == r.floor.Major && r.floor.Minor > 0
-		r.events, r.seq = nil, 0
+		r.events, r.seq = make([]cdc.Event, 0, min(r.lastSize, 4096)), 0
 		clear(r.perTable)
 	case 'C':
 		m, err := pglogrepl.Parse(data)
@@ -526,8 +564,10 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 		}
 		evs := r.events
 		r.events = nil
-		tx := cdc.Tx{ID: strconv.FormatUint(uint64(r.xid), 10) + ":" + strconv.FormatUint(uint64(c.CommitLSN), 10),
+		r.lastSize = len(evs)
+		tx := cdc.Tx{ID: evs[0].Tx.ID,
 			Events: evs, Commit: evs[len(evs)-1].Pos, CommitTime: c.CommitTime.UTC()}
+		r.src.cfg.Metrics.delivered(len(evs), false)
 		return r.deliver(ctx, tx, c.TransactionEndLSN)
 	case 'R':
 		m, err := pglogrepl.Parse(data)
@@ -575,11 +615,14 @@ func (r *reader) add(ev cdc.Event) {
 		r.perTable = map[string]int64{}
 	}
 	r.perTable[ev.Table]++
-	xid := strconv.FormatUint(uint64(r.xid), 10)
-	ev.Tx = cdc.TxInfo{ID: xid + ":" + strconv.FormatUint(uint64(r.commitLSN), 10), TotalOrder: int64(len(r.events) + 1), CollectionOrder: r.perTable[ev.Table]}
-	ev.Source.TxID = xid
+	if r.txID == "" {
+		r.xidStr = strconv.FormatUint(uint64(r.xid), 10)
+		r.txID = r.xidStr + ":" + strconv.FormatUint(uint64(r.commitLSN), 10)
+	}
+	ev.Tx = cdc.TxInfo{ID: r.txID, TotalOrder: int64(len(r.events) + 1), CollectionOrder: r.perTable[ev.Table]}
+	ev.Source.TxID = r.xidStr
 	ev.Source.Snapshot = "false"
-	ev.CommitTime = r.commitTime.UTC()
+	ev.CommitTime = r.commitTime
 	ev.Source.TsMs = r.commitTime.UnixMilli()
 	ev.TsMs = ev.Source.TsMs
 	r.events = append(r.events, ev)
@@ -589,6 +632,15 @@ func (r *reader) relationMsg(ctx context.Context, m *pglogrepl.RelationMessage) 
 	cat, err := readCatalog(ctx, r.conn, m.RelationID)
 	if err != nil {
 		return err
+	}
+	if cat == nil {
+		// Dropped since: the RELATION message alone says what its rows hold; its
+		// replica identity columns stand for the primary key (nullability unknown).
+		cat = &catTable{oid: m.RelationID, replident: m.ReplicaIdentity}
+		for _, c := range m.Columns {
+			cat.cols = append(cat.cols, catColumn{name: c.Name, pk: c.Flags&1 != 0 && m.ReplicaIdentity == 'd'})
+		}
+		r.src.log.Warn("postgres: table dropped since this change; schema from the stream only", "table", m.Namespace+"."+m.RelationName)
 	}
 	// The stream's names win: the catalog may already be ahead of this point of the WAL.
 	cat.schema, cat.name = m.Namespace, m.RelationName

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -43,7 +44,10 @@ type catTable struct {
 	schema    string
 	name      string
 	replident byte // d default, f full, i index, n nothing
-	cols      []catColumn
+	// partitioned is set for a partitioned table (published via its root): its rows
+	// live in its partitions.
+	partitioned bool
+	cols        []catColumn
 }
 
 func (t *catTable) qualified() string { return t.schema + "." + t.name }
@@ -58,7 +62,7 @@ func (t *catTable) hasPK() bool {
 }
 
 const catalogSQL = `
-SELECT n.nspname, c.relname, c.relreplident::text,
+SELECT n.nspname, c.relname, c.relreplident::text, c.relkind::text,
        a.attname, a.atttypid, a.atttypmod, a.attnotnull,
        coalesce(a.attnum = ANY (pk.indkey), false),
        coalesce(a.attnum = ANY (ri.indkey), false)
@@ -70,7 +74,8 @@ LEFT JOIN pg_index ri ON ri.indrelid = c.oid AND ri.indisreplident
 WHERE c.oid = $1
 ORDER BY a.attnum`
 
-// readCatalog reads a table's columns, keys and replica identity.
+// readCatalog reads a table's columns, keys and replica identity; nil when the table
+// no longer exists.
 func readCatalog(ctx context.Context, conn *pgx.Conn, oid uint32) (*catTable, error) {
 	rows, err := conn.Query(ctx, catalogSQL, oid)
 	if err != nil {
@@ -80,20 +85,21 @@ func readCatalog(ctx context.Context, conn *pgx.Conn, oid uint32) (*catTable, er
 	t := &catTable{oid: oid}
 	for rows.Next() {
 		var c catColumn
-		var ri string
-		if err := rows.Scan(&t.schema, &t.name, &ri, &c.name, &c.typ, &c.typmod, &c.notNull, &c.pk, &c.ident); err != nil {
+		var ri, kind string
+		if err := rows.Scan(&t.schema, &t.name, &ri, &kind, &c.name, &c.typ, &c.typmod, &c.notNull, &c.pk, &c.ident); err != nil {
 			return nil, fmt.Errorf("postgres: read catalog of relation %d: %w", oid, err)
 		}
 		if ri != "" {
 			t.replident = ri[0]
 		}
+		t.partitioned = kind == "p"
 		t.cols = append(t.cols, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: read catalog of relation %d: %w", oid, err)
 	}
 	if len(t.cols) == 0 {
-		return nil, fmt.Errorf("postgres: relation %d not found or has no columns", oid)
+		return nil, nil // dropped since (the WAL being decoded is older than the catalog)
 	}
 	return t, nil
 }
@@ -105,6 +111,9 @@ func lookupType(ctx context.Context, conn *pgx.Conn, oid uint32) (typeInfo, erro
 	err := conn.QueryRow(ctx, `SELECT t.typtype::text, t.typcategory::text, t.typbasetype, t.typtypmod, t.typelem, n.nspname || '.' || t.typname
 		FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = $1`, oid).
 		Scan(&typtype, &category, &ti.base, &ti.baseTypmod, &ti.elem, &ti.name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ti, nil // dropped since: kept as text
+	}
 	if err != nil {
 		return ti, fmt.Errorf("postgres: look up type %d: %w", oid, err)
 	}
@@ -136,6 +145,7 @@ func (r *reader) buildRelation(ctx context.Context, cat *catTable, cols []colSou
 			return nil, fmt.Errorf("postgres: table %s column %s: %w", rel.table, c.name, err)
 		}
 		if ct.fallback {
+			r.src.cfg.Metrics.fallback()
 			r.src.log.Warn("postgres: column type has no mapping; kept as text", "table", rel.table, "column", c.name, "type_oid", c.typ)
 		}
 		cc := byName[c.name]

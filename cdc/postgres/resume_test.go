@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/strata-data/strata/cdc"
 	"github.com/strata-data/strata/cdc/postgres"
@@ -59,17 +60,18 @@ func checkRange(t testing.TB, got []int64, from, to int) {
 }
 
 func TestAckAdvancesSlotAndResume(t *testing.T) {
+	t.Parallel() // a slot name of its own
 	dsn := newDB(t)
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
-	cfg := postgres.Config{DSN: dsn, StatusInterval: 50 * time.Millisecond}
+	cfg := postgres.Config{DSN: dsn, Slot: "acks", StatusInterval: 50 * time.Millisecond}
 	src := openSource(t, cfg, cdc.Position{})
-	start := confirmedFlush(t, dsn, "strata")
+	start := confirmedFlush(t, dsn, "acks")
 	insertRange(t, dsn, 0, 10)
 	txs := readTxs(t, src, 10, 10*time.Second)
 	checkRange(t, ids(t, txs), 0, 10)
 	// Nothing acked: the slot stays where it was, through status updates and keepalives.
 	time.Sleep(300 * time.Millisecond)
-	if got := confirmedFlush(t, dsn, "strata"); got != start {
+	if got := confirmedFlush(t, dsn, "acks"); got != start {
 		t.Fatalf("slot confirmed %s before any ack, want %s", got, start)
 	}
 	// Ack the 4th transaction: the slot moves past its commit, not further.
@@ -77,13 +79,13 @@ func TestAckAdvancesSlotAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for confirmedFlush(t, dsn, "strata") <= pglogrepl.LSN(txs[3].Commit.Major) {
+	for confirmedFlush(t, dsn, "acks") <= pglogrepl.LSN(txs[3].Commit.Major) {
 		if time.Now().After(deadline) {
 			t.Fatalf("slot not advanced past %s after ack", pglogrepl.LSN(txs[3].Commit.Major))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := confirmedFlush(t, dsn, "strata"); got > pglogrepl.LSN(txs[4].Commit.Major) {
+	if got := confirmedFlush(t, dsn, "acks"); got > pglogrepl.LSN(txs[4].Commit.Major) {
 		t.Fatalf("slot at %s, past the unacked transaction at %s", got, pglogrepl.LSN(txs[4].Commit.Major))
 	}
 	src.Close()
@@ -142,7 +144,9 @@ func terminateWalsender(t testing.TB, dsn, slot string) {
 func TestKilledWalsenderMidStream(t *testing.T) {
 	dsn := newDB(t)
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
-	src := openSource(t, postgres.Config{DSN: dsn}, cdc.Position{})
+	reg := prometheus.NewRegistry()
+	metrics := postgres.NewMetrics(reg)
+	src := openSource(t, postgres.Config{DSN: dsn, Metrics: metrics}, cdc.Position{})
 	insertRange(t, dsn, 0, 5)
 	first := readTxs(t, src, 3, 10*time.Second) // two left unread in the queue or the socket
 	if err := src.Ack(context.Background(), first[0].Commit); err != nil {
@@ -153,9 +157,34 @@ func TestKilledWalsenderMidStream(t *testing.T) {
 	rest := readTxs(t, src, 7, 20*time.Second)
 	checkRange(t, append(ids(t, first), ids(t, rest)...), 0, 10)
 	expectIdle(t, src, 300*time.Millisecond)
+	for name, want := range map[string]float64{"strata_postgres_reconnects_total": 1, "strata_postgres_transactions_total": 10, "strata_postgres_events_total": 10} {
+		if got := metricValue(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 func TestServerRestartAndCrashMidStream(t *testing.T) {
+	t.Parallel() // its own cluster
 	c := pgtest.Start(t)
 	dsn := c.DSN("")
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
@@ -185,4 +214,73 @@ func TestServerRestartAndCrashMidStream(t *testing.T) {
 	got = append(got, ids(t, readTxs(t, src, 5, 30*time.Second))...)
 	checkRange(t, got, 0, 15)
 	expectIdle(t, src, 300*time.Millisecond)
+}
+
+// Changes of a table dropped before they are streamed still arrive, typed from the
+// stream's RELATION message.
+func TestChangesOfDroppedTable(t *testing.T) {
+	dsn := newDB(t)
+	conn := connect(t, dsn)
+	exec(t, conn, "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
+	src := openSource(t, postgres.Config{DSN: dsn}, cdc.Position{})
+	insertRange(t, dsn, 0, 1)
+	first := readTxs(t, src, 1, 10*time.Second)
+	src.Close()
+	exec(t, conn, "CREATE TABLE gone (id int PRIMARY KEY, n numeric(5,1))", "INSERT INTO gone VALUES (1, 2.5)", "DROP TABLE gone")
+	insertRange(t, dsn, 1, 2)
+	src = openSource(t, postgres.Config{DSN: dsn}, first[0].Commit)
+	evs := events(readTxs(t, src, 2, 10*time.Second))
+	if evs[0].Table != "public.gone" || evs[0].After[1].AsDecimal().LowBits() != 25 || evs[0].Key[0].AsInt() != 1 ||
+		evs[0].Schema.String() != "id int32, n decimal(5, 1) (key: id)" {
+		t.Fatalf("dropped table's insert: %s %v key %v schema %s", evs[0].Table, evs[0].After, evs[0].Key, evs[0].Schema)
+	}
+	if evs[1].Table != "public.kv" || evs[1].After[0].AsInt() != 1 {
+		t.Fatalf("then %s %v", evs[1].Table, evs[1].After)
+	}
+}
+
+// Each outage gets its own ReconnectTimeout: short outages spread over a longer time
+// never add up to a failure.
+func TestRepeatedOutages(t *testing.T) {
+	t.Parallel() // a slot name of its own
+	dsn := newDB(t)
+	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
+	src := openSource(t, postgres.Config{DSN: dsn, Slot: "outages", ReconnectTimeout: 1500 * time.Millisecond}, cdc.Position{})
+	var got []int64
+	for i := range 4 {
+		insertRange(t, dsn, i, i+1)
+		got = append(got, ids(t, readTxs(t, src, 1, 10*time.Second))...)
+		terminateWalsender(t, dsn, "outages")
+		time.Sleep(700 * time.Millisecond)
+	}
+	insertRange(t, dsn, 4, 5)
+	got = append(got, ids(t, readTxs(t, src, 1, 10*time.Second))...)
+	checkRange(t, got, 0, 5)
+}
+
+// A consumer that stops reading does not lose the connection: the source answers the
+// server's keepalives while it reads, and reports on its own while it waits for room
+// in the queue, well within wal_sender_timeout.
+func TestKeepalivesKeepASlowConsumerConnected(t *testing.T) {
+	t.Parallel() // its own cluster
+	c := pgtest.Start(t)
+	dsn := c.DSN("")
+	exec(t, connect(t, dsn), "ALTER SYSTEM SET wal_sender_timeout = '2s'", "SELECT pg_reload_conf()",
+		"CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
+	reg := prometheus.NewRegistry()
+	src := openSource(t, postgres.Config{DSN: dsn, QueueTxs: 1, StatusInterval: 300 * time.Millisecond,
+		Metrics: postgres.NewMetrics(reg), ReconnectTimeout: time.Minute}, cdc.Position{})
+	insertRange(t, dsn, 0, 1)
+	got := ids(t, readTxs(t, src, 1, 10*time.Second))
+	time.Sleep(5 * time.Second) // idle: keepalives only
+	insertRange(t, dsn, 1, 4)   // the queue holds one; the reader waits with two
+	time.Sleep(5 * time.Second)
+	got = append(got, ids(t, readTxs(t, src, 3, 10*time.Second))...)
+	// One more round trip: a reconnect, had there been one, is counted before it.
+	insertRange(t, dsn, 4, 5)
+	got = append(got, ids(t, readTxs(t, src, 1, 10*time.Second))...)
+	checkRange(t, got, 0, 5)
+	if n := metricValue(t, reg, "strata_postgres_reconnects_total"); n != 0 {
+		t.Fatalf("%v reconnects: the server dropped a slow consumer", n)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -34,6 +35,8 @@ type Source struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	wake   chan struct{} // an Ack happened: send a status update soon
+	space  chan struct{} // ReadTx took a transaction: the queue has room
+	queued atomic.Int64  // events in ch
 	err    error         // sticky error from the reader
 	timer  *time.Timer
 
@@ -160,6 +163,7 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	}
 	s.ch = make(chan item, s.cfg.QueueTxs)
 	s.wake = make(chan struct{}, 1)
+	s.space = make(chan struct{}, 1)
 	s.done = make(chan struct{})
 	s.acked = from
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -213,6 +217,11 @@ func (s *Source) got(it item) (cdc.Tx, error) {
 	if it.err != nil {
 		s.err = it.err
 		return cdc.Tx{}, it.err
+	}
+	s.queued.Add(-int64(len(it.tx.Events)))
+	select {
+	case s.space <- struct{}{}:
+	default:
 	}
 	return it.tx, nil
 }

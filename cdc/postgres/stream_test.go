@@ -172,10 +172,11 @@ func drain(t testing.TB, src *postgres.Source, quiet time.Duration, last *cdc.Po
 }
 
 func TestConcurrentWritersMatchTable(t *testing.T) {
+	t.Parallel() // a slot name of its own
 	dsn := newDB(t)
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)",
 		"INSERT INTO kv SELECT g, 'init' FROM generate_series(1, 100) g")
-	src := openSource(t, postgres.Config{DSN: dsn, SnapshotChunk: 7}, cdc.Position{})
+	src := openSource(t, postgres.Config{DSN: dsn, Slot: "concurrent", SnapshotChunk: 7}, cdc.Position{})
 	workload(t, dsn, "kv", 4, 40, 1)
 	var last cdc.Position
 	got := applied{}
@@ -246,5 +247,43 @@ func TestAddColumnMidStream(t *testing.T) {
 	}
 	if evs[2].After[2].AsDecimal().LowBits() != 125 {
 		t.Fatalf("b = %v", evs[2].After[2])
+	}
+}
+
+func TestSmallQueueKeepsOrder(t *testing.T) {
+	dsn := newDB(t)
+	conn := connect(t, dsn)
+	exec(t, conn, "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
+	src := openSource(t, postgres.Config{DSN: dsn, QueueTxs: 2, QueueEvents: 5}, cdc.Position{})
+	exec(t, conn, "INSERT INTO kv SELECT g, 'big' FROM generate_series(1, 20) g") // larger than the queue: passes alone
+	insertRange(t, dsn, 21, 60)
+	time.Sleep(200 * time.Millisecond) // let the reader block on the full queue
+	checkRange(t, ids(t, readTxs(t, src, 59, 20*time.Second)), 1, 60)
+}
+
+// A partitioned table published via its root is snapshotted and streamed under the
+// root's name; published per partition, under each partition's.
+func TestPartitionedTables(t *testing.T) {
+	dsn := newDB(t)
+	conn := connect(t, dsn)
+	exec(t, conn, "CREATE TABLE m (id int, k int, PRIMARY KEY (id, k)) PARTITION BY LIST (k)",
+		"CREATE TABLE m1 PARTITION OF m FOR VALUES IN (1)", "CREATE TABLE m2 PARTITION OF m FOR VALUES IN (2)",
+		"INSERT INTO m VALUES (1, 1), (2, 2)",
+		"CREATE PUBLICATION viaroot FOR TABLE m WITH (publish_via_partition_root = true)",
+		"CREATE PUBLICATION perpart FOR TABLE m")
+	root := openSource(t, postgres.Config{DSN: dsn, Publication: "viaroot", Slot: "viaroot"}, cdc.Position{})
+	parts := openSource(t, postgres.Config{DSN: dsn, Publication: "perpart", Slot: "perpart"}, cdc.Position{})
+	exec(t, conn, "INSERT INTO m VALUES (3, 1), (4, 2)")
+	for _, tc := range []struct {
+		src  *postgres.Source
+		want string
+	}{{root, "public.m:1 public.m:2 public.m:3 public.m:4"}, {parts, "public.m1:1 public.m2:2 public.m1:3 public.m2:4"}} {
+		var got []string
+		for _, ev := range events(readTxs(t, tc.src, 4, 10*time.Second)) {
+			got = append(got, fmt.Sprintf("%s:%d", ev.Table, ev.After[0].AsInt()))
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("got %v, want %s", got, tc.want)
+		}
 	}
 }

@@ -99,6 +99,20 @@ func TestIngestPostgres(t *testing.T) {
 	require.Equal(t, 0, st, errOut)
 	require.Contains(t, out, "duplicate positions 0\n")
 
+	// The end-to-end check: silver applied from the lake dumps as the table.
+	st, _, errOut = strata(t, "silver", "apply", "--lake", lake)
+	require.Equal(t, 0, st, errOut)
+	st, out, errOut = strata(t, "silver", "dump", "--lake", lake, "--table", "public.kv", "--format", "csv")
+	require.Equal(t, 0, st, errOut)
+	dumped := map[string]string{}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Equal(t, "id,v", lines[0])
+	for _, l := range lines[1:] {
+		id, v, _ := strings.Cut(l, ",")
+		dumped[id] = v
+	}
+	require.Equal(t, pgRows(t, dsn), dumped)
+
 	// A bad URL parameter is reported, not ignored.
 	st, _, errOut = strata(t, "ingest", "--from", dsn+"&snapshot=sometimes", "--lake", lake)
 	require.Equal(t, 1, st)

@@ -25,6 +25,9 @@ var verbs = []verb{
 	{"bronze", "ls|verify|replay|compact|retain a bronze lake", runBronze},
 	{"silver", "ls|dump|apply|compact the silver tables of a lake", runSilver},
 	{"sql", "run a SQL query (PostgreSQL dialect) over Parquet and CSV files", runSQL},
+	{"build", "build a dbt-style project: seeds, models in DAG order, data tests", runBuild},
+	{"test", "run a dbt-style project's data tests on what is built", runTest},
+	{"docs", "write a dbt-style project's catalog and lineage graph", runDocs},
 }
 
 func main() {

@@ -23,11 +23,15 @@ func TestQuickstartRuns(t *testing.T) {
 	assert.Contains(t, out.String(), "verified: 5000 events in 3 tables")
 	assert.Contains(t, out.String(), "0 duplicate positions")
 	assert.Contains(t, out.String(), "public.orders")
+	assert.Contains(t, out.String(), "silver: 5000 row changes applied")
+	assert.Regexp(t, `SQL mart: [1-9]\d* rows`, out.String())
+	assert.Regexp(t, `2026-01-01  consumer +\d+ +\d+\.\d\d`, out.String())
 
 	out.Reset()
 	require.NoError(t, run(ctx, &out, config{lake: lake, seed: 1, events: 5000}))
 	assert.Contains(t, out.String(), " 0 events (")
 	assert.Contains(t, out.String(), "verified: 5000 events")
+	assert.Contains(t, out.String(), "silver: 0 row changes applied")
 }
 
 // Cancellation (Ctrl-C, -duration) stops the run cleanly, keeping what was read.

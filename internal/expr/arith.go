@@ -325,15 +325,33 @@ func decArith(ctx *Context, op byte, a, b datum, n int, ta, tb, dt arrow.DataTyp
 	}
 	bad := false
 	switch op {
-	case '+':
+	case '+', '-':
+		sub := op == '-'
 		for i := range out {
-			r, ok := add128(x.at(i), y.at(i))
-			bad = bad || !ok
-			out[i] = r
-		}
-	case '-':
-		for i := range out {
-			r, ok := sub128(x.at(i), y.at(i))
+			p, q := x.at(i), y.at(i)
+			if is64(p) && is64(q) { // the common case: both fit in 64 bits
+				a, b := int64(p.LowBits()), int64(q.LowBits())
+				var r int64
+				var of bool
+				if sub {
+					r = a - b
+					of = (a^b)&(a^r) < 0
+				} else {
+					r = a + b
+					of = (a^r)&(b^r) < 0
+				}
+				if !of {
+					out[i] = decimal128.FromI64(r)
+					continue
+				}
+			}
+			var r num
+			var ok bool
+			if sub {
+				r, ok = sub128(p, q)
+			} else {
+				r, ok = add128(p, q)
+			}
 			bad = bad || !ok
 			out[i] = r
 		}
@@ -480,5 +498,3 @@ func negInt[T intT](mem memory.Allocator, a arrow.Array, valid []byte) (*memory.
 	}
 	return ob, nil
 }
-
-var _ = decimal128.Num{}

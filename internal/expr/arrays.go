@@ -64,6 +64,13 @@ func andValidity(mem memory.Allocator, n int, arrs ...arrow.Array) (*memory.Buff
 			continue
 		}
 		bm := a.NullBitmapBytes()
+		if bm == nil { // all NULL without a bitmap (a NULL-typed array)
+			if out == nil {
+				out, ob = allocBits(mem, n)
+			}
+			clear(ob)
+			continue
+		}
 		if out == nil {
 			out, ob = allocBits(mem, n)
 			bitutil.CopyBitmap(bm, a.Data().Offset(), n, ob, 0)

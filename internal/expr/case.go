@@ -1,10 +1,12 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/scalar"
 )
 
 // NewCase builds CASE [operand] WHEN ... THEN ... [ELSE ...] END: conditions must be
@@ -50,6 +52,10 @@ func NewCase(operand Expr, whens []When, els Expr) (Expr, error) {
 	return &Case{Operand: operand, Whens: ws, Else: els, T: t}, nil
 }
 
+var errNoFastPath = errors.New("expr: no fast path")
+
+func nullOf(t arrow.DataType) scalar.Scalar { return scalar.MakeNullScalar(t) }
+
 // cond is the boolean condition of arm i.
 func (c *Case) cond(i int) (Expr, error) {
 	if c.Operand == nil {
@@ -70,6 +76,9 @@ func evalCase(ctx *Context, c *Case, b arrow.RecordBatch, n int) (datum, error) 
 		defer a.Release()
 		sc, err := scalarAt(a, 0)
 		return datum{sc: sc}, err
+	}
+	if a, err := caseFast(ctx, c, b, n); err == nil {
+		return datum{arr: a}, nil
 	}
 	a, err := caseRows(ctx, c, b, n)
 	return datum{arr: a}, err

@@ -32,6 +32,11 @@ func NewCast(e Expr, to arrow.DataType) (Expr, error) {
 	if !castable(from, to) {
 		return nil, fmt.Errorf("%w: cannot cast type %s to %s", ErrType, TypeName(from), TypeName(to))
 	}
+	if _, ok := e.(*Literal); ok {
+		// a constant converts now: date '1998-09-02' is a date literal, and a bad
+		// one fails here, as in PostgreSQL
+		return coerce(e, to)
+	}
 	return &Cast{E: e, To: to}, nil
 }
 

@@ -3,9 +3,11 @@ package expr
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -216,6 +218,20 @@ func compareKernel(ctx *Context, op int, a, b datum, n int, t arrow.DataType) (a
 }
 
 func compareInto(op int, a, b datum, n int, t arrow.DataType, out []byte) {
+	if a.arr == nil && b.arr == nil {
+		// two constants (BETWEEN or IN with a column elsewhere): compare once
+		aa, err1 := broadcast(memory.DefaultAllocator, a.sc, 1)
+		bb, err2 := broadcast(memory.DefaultAllocator, b.sc, 1)
+		if err1 != nil || err2 != nil {
+			panic(fmt.Sprintf("expr: broadcast constants: %v %v", err1, err2))
+		}
+		defer aa.Release()
+		defer bb.Release()
+		one := make([]byte, 8)
+		compareInto(op, datum{arr: aa}, datum{arr: bb}, 1, t, one)
+		bitutil.SetBitsTo(out, 0, int64(n), one[0]&1 != 0)
+		return
+	}
 	switch t.ID() {
 	case arrow.INT16:
 		cmpOrdered(op, operandOf[int16](a), operandOf[int16](b), n, out)
@@ -236,8 +252,7 @@ func compareInto(op int, a, b datum, n int, t arrow.DataType, out []byte) {
 			op = swapOp(op)
 		}
 		if y.vc {
-			c := y.c
-			packBits(out, n, func(i int) bool { return cmpHolds(op, cmp128(x.v[i], c)) })
+			cmpDecConst(op, x.v, y.c, n, out)
 		} else {
 			packBits(out, n, func(i int) bool { return cmpHolds(op, cmp128(x.v[i], y.v[i])) })
 		}
@@ -346,4 +361,56 @@ func distinctKernel(ctx *Context, a, b datum, n int, t arrow.DataType, not bool)
 	return makeArray(Bool, n, 0, nil, ob), nil
 }
 
-var _ memory.Allocator
+// cmpDecConst compares a decimal column with a constant of the same scale: values
+// that fit in 64 bits (nearly all) compare as int64, eight rows per output byte.
+func cmpDecConst(op int, v []num, c num, n int, out []byte) {
+	c64 := int64(c.LowBits())
+	small := is64(c)
+	if small {
+		// when every value fits in 64 bits (one OR pass), compare their low words
+		// with the int64 kernel
+		var wide uint64
+		for _, x := range v {
+			wide |= uint64(x.HighBits()) ^ uint64(int64(x.LowBits())>>63)
+		}
+		if wide == 0 {
+			lo := make([]int64, n)
+			for i, x := range v {
+				lo[i] = int64(x.LowBits())
+			}
+			cmpOrdered(op, operand[int64]{v: lo}, operand[int64]{c: c64, vc: true}, n, out)
+			return
+		}
+	}
+	for i := 0; i < n; i += 8 {
+		var b byte
+		for j := 0; j < 8 && i+j < n; j++ {
+			x := v[i+j]
+			var k int
+			if small && is64(x) {
+				k = cmp.Compare(int64(x.LowBits()), c64)
+			} else {
+				k = cmp128(x, c)
+			}
+			var hold bool
+			switch op {
+			case opEq:
+				hold = k == 0
+			case opNe:
+				hold = k != 0
+			case opLt:
+				hold = k < 0
+			case opLe:
+				hold = k <= 0
+			case opGt:
+				hold = k > 0
+			default:
+				hold = k >= 0
+			}
+			if hold {
+				b |= 1 << j
+			}
+		}
+		out[i/8] = b
+	}
+}

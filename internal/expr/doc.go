@@ -17,6 +17,25 @@
 // so `CASE WHEN b = 0 THEN 0 ELSE a / b END` and `b <> 0 AND a / b > 1` never fail
 // on the rows the condition excludes.
 //
+// Names NewCall resolves (arguments in SQL order):
+//
+//	operators   + - * / %  neg  = <> != < <= > >=  and or not  || (text; bytea)
+//	predicates  is_null is_not_null is_distinct_from is_not_distinct_from
+//	            like ilike not_like not_ilike (x, pattern[, escape]; escape '\' by default, '' for none)
+//	            in not_in (x, e1, e2, ...)  between not_between (x, lo, hi)
+//	conditional coalesce nullif greatest least; CASE is NewCase
+//	text        lower upper length char_length octet_length substr substring
+//	            concat trim btrim ltrim rtrim (text[, characters]) replace strpos
+//	            position (string, substring) left right reverse starts_with
+//	math        abs round (x[, digits]) trunc floor ceil ceiling sign sqrt mod
+//	date/time   date_trunc (field, x) extract date_part (field, x) current_date
+//	            now current_timestamp localtimestamp
+//
+// Date and time arithmetic: date ± integer → date, date - date → integer, date or
+// timestamp ± interval → timestamp, timestamp - timestamp → interval, interval ±
+// interval, interval * / number. Integer literals should be integer (int32) when
+// they fit, as in PostgreSQL, or an integer column plus 1 becomes bigint.
+//
 // Semantics chosen where PostgreSQL depends on settings:
 //   - strings compare bytewise (PostgreSQL's C collation); lower/upper/ILIKE use
 //     Unicode simple case mapping;

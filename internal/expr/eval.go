@@ -272,6 +272,13 @@ func assemble(ctx *Context, dt arrow.DataType, parts []arrow.Array, p pick) (arr
 	if len(parts) == 0 {
 		return array.MakeArrayOfNull(ctx.mem(), dt, n), nil
 	}
+	ds := make([]datum, len(parts))
+	for i, a := range parts {
+		ds[i] = datum{arr: a}
+	}
+	if out, ok := mergeRows(ctx, dt, ds, p); ok {
+		return out, nil
+	}
 	base := make([]int32, len(parts))
 	tot := 0
 	for i, a := range parts {

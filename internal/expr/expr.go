@@ -44,7 +44,9 @@ var (
 )
 
 // Context is what evaluation needs besides the batch. The zero value works: a nil
-// Alloc means memory.DefaultAllocator, a zero Now means the time of the first use.
+// Alloc means memory.DefaultAllocator, a zero Now means time.Now() at each
+// evaluation (set Now once per statement so every batch sees the same time).
+// Evaluation only reads the Context, so tasks may share one.
 type Context struct {
 	Alloc memory.Allocator
 	// Now is the statement's time: now(), current_date and current_timestamp return it
@@ -61,7 +63,7 @@ func (c *Context) mem() memory.Allocator {
 
 func (c *Context) now() time.Time {
 	if c.Now.IsZero() {
-		c.Now = time.Now()
+		return time.Now()
 	}
 	return c.Now
 }
@@ -118,6 +120,9 @@ type Case struct {
 type Cast struct {
 	E  Expr
 	To arrow.DataType
+	// implicit marks a cast the constructors inserted (not written in SQL); a
+	// rewrite drops it and lets resolution decide again.
+	implicit bool
 }
 
 func (c *Column) Type() arrow.DataType { return c.T }
@@ -213,7 +218,7 @@ func WithChildren(e Expr, kids []Expr) (Expr, error) {
 	}
 	switch e := e.(type) {
 	case *Call:
-		return NewCall(e.Name, kids...)
+		return NewCall(e.Name, stripImplicit(kids)...)
 	case *Cast:
 		return NewCast(kids[0], e.To)
 	case *Case:
@@ -232,10 +237,34 @@ func WithChildren(e Expr, kids []Expr) (Expr, error) {
 		if e.Else != nil {
 			els = kids[i]
 		}
-		return NewCase(op, ws, els)
+		ws2 := make([]When, len(ws))
+		for j, w := range ws {
+			ws2[j] = When{Cond: w.Cond, Then: stripImplicit([]Expr{w.Then})[0]}
+		}
+		if els != nil {
+			els = stripImplicit([]Expr{els})[0]
+		}
+		return NewCase(op, ws2, els)
 	default:
 		return e, nil
 	}
+}
+
+// stripImplicit removes casts the constructors inserted, so re-resolution sees the
+// operands as written (a literal folded since can then be typed better).
+func stripImplicit(kids []Expr) []Expr {
+	out := make([]Expr, len(kids))
+	for i, k := range kids {
+		for {
+			c, ok := k.(*Cast)
+			if !ok || !c.implicit {
+				break
+			}
+			k = c.E
+		}
+		out[i] = k
+	}
+	return out
 }
 
 // Transform rewrites e bottom-up: f is called on each node after its children were

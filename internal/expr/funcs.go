@@ -185,7 +185,7 @@ func resolveBetween(name string, args []Expr) (*Call, error) {
 	if len(args) != 3 {
 		return nil, fmt.Errorf("%w: BETWEEN takes 3 operands", ErrInvalidArg)
 	}
-	t, cargs, err := unify("BETWEEN", args)
+	t, cargs, err := unify("BETWEEN", midnightToDate(args))
 	if err != nil {
 		return nil, err
 	}
@@ -233,10 +233,14 @@ func resolveCoalesce(name string, args []Expr) (*Call, error) {
 	return newCall(name, t, &kernel{lazy: evalCoalesce}, cargs...), nil
 }
 
-// evalCoalesce evaluates each argument only on the rows still NULL.
+// evalCoalesce evaluates every argument on all rows and picks the first non-NULL;
+// if an argument fails there, it evaluates each argument only on the rows still
+// NULL, as PostgreSQL does.
 func evalCoalesce(ctx *Context, c *Call, b arrow.RecordBatch, n int) (datum, error) {
 	if b == nil && len(Columns(c)) == 0 {
 		n = 1
+	} else if out, ok := coalesceFast(ctx, c, b, n); ok {
+		return datum{arr: out}, nil
 	}
 	p := pick{part: make([]int32, n), pos: make([]int32, n)}
 	for i := range p.part {
@@ -282,6 +286,47 @@ func evalCoalesce(ctx *Context, c *Call, b arrow.RecordBatch, n int) (datum, err
 		return datum{sc: sc}, err
 	}
 	return datum{arr: out}, nil
+}
+
+func coalesceFast(ctx *Context, c *Call, b arrow.RecordBatch, n int) (arrow.Array, bool) {
+	parts := make([]datum, 0, len(c.Args))
+	defer func() { releaseAll(parts) }()
+	p := pick{part: make([]int32, n), pos: make([]int32, n)}
+	for i := range p.part {
+		p.part[i] = -1
+		p.pos[i] = int32(i)
+	}
+	left := n
+	for _, a := range c.Args {
+		if left == 0 {
+			break
+		}
+		d, err := evalDatum(ctx, a, b, n)
+		if err != nil {
+			return nil, false
+		}
+		k := int32(len(parts))
+		parts = append(parts, d)
+		switch {
+		case d.arr == nil && !d.sc.IsValid():
+		case d.arr == nil:
+			for i := range n {
+				if p.part[i] < 0 {
+					p.part[i] = k
+				}
+			}
+			left = 0
+		default:
+			valid, off := bitmapOf(d.arr)
+			for i := range n {
+				if p.part[i] < 0 && (valid == nil || bitutil.BitIsSet(valid, off+i)) {
+					p.part[i] = k
+					left--
+				}
+			}
+		}
+	}
+	return mergeRows(ctx, c.T, parts, p)
 }
 
 func resolveNullif(name string, args []Expr) (*Call, error) {

@@ -143,6 +143,36 @@ func matchAt(s []byte, pos int, seg []likeTok) (int, bool) {
 	return pos, true
 }
 
+// findSeg finds the leftmost match of seg at or after pos (leftmost is optimal for
+// a segment of fixed length in characters) and returns its end.
+func findSeg(s []byte, pos int, seg []likeTok) (int, bool) {
+	if len(seg) > 0 && !seg[0].any {
+		// candidates start where the leading literal occurs
+		lit := seg[0].lit
+		for pos <= len(s) {
+			k := bytes.Index(s[pos:], lit)
+			if k < 0 {
+				return 0, false
+			}
+			st := pos + k
+			if end, ok := matchAt(s, st+len(lit), seg[1:]); ok {
+				return end, true
+			}
+			pos = st + 1
+		}
+		return 0, false
+	}
+	for st := pos; st <= len(s); st++ {
+		if st < len(s) && !utf8.RuneStart(s[st]) {
+			continue
+		}
+		if end, ok := matchAt(s, st, seg); ok {
+			return end, true
+		}
+	}
+	return 0, false
+}
+
 func (p *likePattern) match(s []byte) bool {
 	switch p.kind {
 	case likeAll:
@@ -184,19 +214,11 @@ func (p *likePattern) match(s []byte) bool {
 			}
 			return false
 		default:
-			found := false
-			for st := pos; st <= len(s); st++ {
-				if st < len(s) && !utf8.RuneStart(s[st]) {
-					continue
-				}
-				if end, ok := matchAt(s, st, seg); ok {
-					pos, found = end, true
-					break
-				}
-			}
-			if !found {
+			end, ok := findSeg(s, pos, seg)
+			if !ok {
 				return false
 			}
+			pos = end
 		}
 	}
 	return true

@@ -29,9 +29,41 @@ func boolWords(mem memory.Allocator, a arrow.Array, n int) (v, m []uint64, free 
 	}
 }
 
-// and3 / or3 combine two boolean arrays with three-valued logic, word-wise.
+// valueWords views a boolean array's values as words when it starts at offset 0
+// and its buffer holds whole words (nil otherwise).
+func valueWords(a arrow.Array, n int) []uint64 {
+	if a.Data().Offset() != 0 {
+		return nil
+	}
+	b := a.Data().Buffers()[1].Bytes()
+	nw := (n + 63) / 64
+	if len(b) < nw*8 {
+		return nil
+	}
+	return words(b[:nw*8])
+}
+
+// logic3 combines two boolean arrays with three-valued AND or OR, word-wise.
 func logic3(ctx *Context, isAnd bool, a, b arrow.Array, n int) arrow.Array {
 	mem := ctx.mem()
+	if a.NullN() == 0 && b.NullN() == 0 {
+		// two-valued: one pass over the value words, no validity
+		av, bv := valueWords(a, n), valueWords(b, n)
+		if av != nil && bv != nil {
+			ob, ovb := allocBits(mem, n)
+			ov := words(ovb)
+			if isAnd {
+				for i := range ov {
+					ov[i] = av[i] & bv[i]
+				}
+			} else {
+				for i := range ov {
+					ov[i] = av[i] | bv[i]
+				}
+			}
+			return makeArray(Bool, n, 0, nil, ob)
+		}
+	}
 	av, am, fa := boolWords(mem, a, n)
 	defer fa()
 	bv, bm, fb := boolWords(mem, b, n)
@@ -78,7 +110,7 @@ func evalAndOr(ctx *Context, c *Call, b arrow.RecordBatch, n int) (datum, error)
 		if l.arr == nil {
 			return datum{}, err
 		}
-		var rows []int32
+		rows := []int32{} // not nil: nil would mean every row
 		lv := boolOperand(l)
 		for i := range n {
 			if l.arr.IsNull(i) || !decided(lv.at(i)) {
@@ -87,6 +119,10 @@ func evalAndOr(ctx *Context, c *Call, b arrow.RecordBatch, n int) (datum, error)
 		}
 		if len(rows) == n {
 			return datum{}, err
+		}
+		if len(rows) == 0 { // the left operand decides every row
+			l.arr.Retain()
+			return datum{arr: l.arr}, nil
 		}
 		sub, err2 := evalOn(ctx, c.Args[1], b, n, rows)
 		if err2 != nil {

@@ -118,7 +118,45 @@ func coerce(e Expr, t arrow.DataType) (Expr, error) {
 		}
 		return &Literal{Value: d.sc}, nil
 	}
-	return NewCast(e, t)
+	c, err := NewCast(e, t)
+	if err != nil {
+		return nil, err
+	}
+	if cc, ok := c.(*Cast); ok {
+		cc.implicit = true
+	}
+	return c, nil
+}
+
+// midnightToDate: comparing a date column with a timestamp constant at midnight
+// is the same as comparing it with that date, which saves a per-row cast
+// (l_shipdate <= date '1998-12-01' - interval '90' day).
+func midnightToDate(args []Expr) []Expr {
+	hasDate := false
+	for _, a := range args {
+		if isDate(a.Type()) {
+			hasDate = true
+		}
+	}
+	if !hasDate {
+		return args
+	}
+	out := make([]Expr, len(args))
+	copy(out, args)
+	for i, a := range args {
+		l, ok := a.(*Literal)
+		if !ok || !isTS(a.Type()) || !l.Value.IsValid() {
+			continue
+		}
+		us := constVal[int64](l.Value)
+		if us%usPerDay != 0 {
+			continue
+		}
+		if c, err := coerce(l, Date); err == nil {
+			out[i] = c
+		}
+	}
+	return out
 }
 
 // isUnknownLit reports whether e is an untyped NULL or a string literal, the two
@@ -374,7 +412,7 @@ func resolveCompare(op string, args []Expr) (*Call, error) {
 	if len(args) != 2 {
 		return nil, fmt.Errorf("%w: operator %s takes 2 operands, got %d", ErrInvalidArg, op, len(args))
 	}
-	t, cargs, err := unify("operator "+op, args)
+	t, cargs, err := unify("operator "+op, midnightToDate(args))
 	if err != nil {
 		return nil, noOperator(op, args)
 	}

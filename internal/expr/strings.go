@@ -2,6 +2,7 @@ package expr
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -15,9 +16,16 @@ import (
 func rowStr(ctx *Context, args []datum, n int, dt arrow.DataType, f func(dst []byte, i int) ([]byte, error)) (arrow.Array, error) {
 	mem := ctx.mem()
 	var arrs []arrow.Array
+	hint := 0
 	for _, a := range args {
 		if a.arr != nil {
 			arrs = append(arrs, a.arr)
+			if id := a.arr.DataType().ID(); hint == 0 && (id == arrow.STRING || id == arrow.BINARY) {
+				s := strsOf(a.arr)
+				if len(s.off) > 0 {
+					hint = int(s.off[len(s.off)-1] - s.off[0])
+				}
+			}
 		}
 	}
 	vb, nulls := andValidity(mem, n, arrs...)
@@ -25,22 +33,22 @@ func rowStr(ctx *Context, args []datum, n int, dt arrow.DataType, f func(dst []b
 	if vb != nil {
 		valid = vb.Bytes()
 	}
-	sb := newStrBuilder(mem, n, 0)
-	var buf []byte
+	sb := newStrBuilder(mem, n, hint)
 	for i := range n {
 		if !validAt(valid, i) {
 			sb.add(nil)
 			continue
 		}
+		// f appends straight into the result's data
 		var err error
-		buf, err = f(buf[:0], i)
+		sb.data, err = f(sb.data, i)
 		if err != nil {
 			if vb != nil {
 				vb.Release()
 			}
 			return nil, err
 		}
-		sb.add(buf)
+		sb.off = append(sb.off, int32(len(sb.data)))
 	}
 	return sb.finish(dt, vb, nulls), nil
 }
@@ -80,6 +88,12 @@ func rowFixed[R any](ctx *Context, args []datum, n int, dt arrow.DataType, f fun
 }
 
 func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
 	for _, c := range b {
 		if c >= utf8.RuneSelf {
 			return false
@@ -88,28 +102,59 @@ func isASCII(b []byte) bool {
 	return true
 }
 
+var lowerASCII, upperASCII [256]byte
+
+func init() {
+	for i := range 256 {
+		c := byte(i)
+		lowerASCII[i], upperASCII[i] = c, c
+		if 'A' <= c && c <= 'Z' {
+			lowerASCII[i] = c + 'a' - 'A'
+		}
+		if 'a' <= c && c <= 'z' {
+			upperASCII[i] = c - ('a' - 'A')
+		}
+	}
+}
+
+// mapASCII appends s (all ASCII) case-mapped: eight bytes at a time with a SWAR
+// range test (no byte is >= 0x80, so the adds do not carry between bytes).
+func mapASCII(dst, s []byte, table *[256]byte) []byte {
+	k := len(dst)
+	dst = append(dst, s...)
+	out := dst[k:]
+	lower := table == &lowerASCII
+	for len(out) >= 8 {
+		w := binary.LittleEndian.Uint64(out)
+		var ge, gt uint64
+		if lower {
+			ge = w + 0x3f3f3f3f3f3f3f3f // high bit: byte >= 'A'
+			gt = w + 0x2525252525252525 // high bit: byte > 'Z'
+		} else {
+			ge = w + 0x1f1f1f1f1f1f1f1f // >= 'a'
+			gt = w + 0x0505050505050505 // > 'z'
+		}
+		m := (ge &^ gt) & 0x8080808080808080
+		w ^= m >> 2 // flip the 0x20 bit of letters in range
+		binary.LittleEndian.PutUint64(out, w)
+		out = out[8:]
+	}
+	for i, c := range out {
+		out[i] = table[c]
+	}
+	return dst
+}
+
 func appendLower(dst, s []byte) []byte {
 	if isASCII(s) {
-		for _, c := range s {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			dst = append(dst, c)
-		}
-		return dst
+		return mapASCII(dst, s, &lowerASCII)
 	}
 	return append(dst, bytes.ToLower(s)...)
 }
 
 func appendUpper(dst, s []byte) []byte {
 	if isASCII(s) {
-		for _, c := range s {
-			if 'a' <= c && c <= 'z' {
-				c -= 'a' - 'A'
-			}
-			dst = append(dst, c)
-		}
-		return dst
+		return mapASCII(dst, s, &upperASCII)
 	}
 	return append(dst, bytes.ToUpper(s)...)
 }

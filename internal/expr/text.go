@@ -150,7 +150,7 @@ func appendInterval(buf []byte, v arrow.MonthDayNanoInterval) []byte {
 		buf = strconv.AppendInt(buf, n, 10)
 		buf = append(buf, ' ')
 		buf = append(buf, unit...)
-		if n != 1 && n != -1 {
+		if n != 1 {
 			buf = append(buf, 's')
 		}
 	}
@@ -417,7 +417,7 @@ func parseDate(v string) (int32, error) {
 		return 0, invalid(Date, v)
 	}
 	if m < 1 || m > 12 || d < 1 || d > daysIn(y, time.Month(m)) {
-		return 0, fmt.Errorf("%w: date/time field value out of range: %q", ErrOutOfRange, v)
+		return 0, msgError{fmt.Sprintf("expr: date/time field value out of range: %q", v), ErrOutOfRange}
 	}
 	return daysOf(y, time.Month(m), d), nil
 }
@@ -611,7 +611,7 @@ func literalText(sc scalar.Scalar) string {
 		if isNull(sc.DataType()) {
 			return "NULL"
 		}
-		return "NULL::" + TypeName(sc.DataType())
+		return "CAST(NULL AS " + TypeName(sc.DataType()) + ")"
 	}
 	a, err := scalar.MakeArrayFromScalar(sc, 1, memory.DefaultAllocator)
 	if err != nil {
@@ -704,7 +704,11 @@ func callText(c *Call) string {
 		}
 		return argText(c.Args[0]) + kw + argText(c.Args[1]) + " AND " + argText(c.Args[2])
 	case "like", "ilike", "not_like", "not_ilike":
-		return argText(c.Args[0]) + " " + infix[c.Name] + " " + argText(c.Args[1]) + " ESCAPE " + args[2]
+		t := argText(c.Args[0]) + " " + infix[c.Name] + " " + argText(c.Args[1])
+		if l, ok := c.Args[2].(*Literal); ok && l.Value.IsValid() && string(constBytes(l.Value)) == `\` {
+			return t
+		}
+		return t + " ESCAPE " + args[2]
 	case "extract":
 		if l, ok := c.Args[0].(*Literal); ok && l.Value.IsValid() {
 			return "EXTRACT(" + strings.ToUpper(string(constBytes(l.Value))) + " FROM " + args[1] + ")"

@@ -1,0 +1,10 @@
+// Package stream holds incremental operators over change batches (+I, -D, -U, +U):
+// stateless ones (Filter, Project, Map) and stateful ones whose state lives in a
+// state.Backend (Aggregate), so that a checkpoint of the backend taken between two
+// batches snapshots them.
+//
+// An Operator takes one batch at a time and emits the changes it causes. Aggregate
+// emits retractions: when a group's result changes it emits -U with the old row and
+// +U with the new one, +I for a new group and -D for a group that disappears, so a
+// consumer applying the output by key holds the current result at every step.
+package stream
