@@ -11,7 +11,7 @@ import (
 )
 
 // shop is a small schema with NULLs in interesting places.
-func shop(t *testing.T) *MemCatalog {
+func shop(t testing.TB) *MemCatalog {
 	return newTestCatalog(t,
 		tableDef{name: "customers", fields: []arrow.Field{i64("id"), str("name"), str("city")}, rows: [][]any{
 			{int64(1), "ann", "paris"}, {int64(2), "bob", "rome"}, {int64(3), "cid", nil}, {int64(4), "dee", "paris"},
