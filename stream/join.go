@@ -80,10 +80,13 @@ func (c JoinConfig) Validate() error {
 // disappears. The key is the left key columns then the right ones, when both
 // inputs have one.
 //
-// State: namespace "ID/l" (and "ID/r") maps join key ++ row identity (the row's
-// primary key, or the whole row for a keyless input) to a count and the row, in
-// the order-preserving encoding of encode.go. Rows with a NULL join key are not
-// stored: they match nothing.
+// State: namespace "ID/l" (and "ID/r") maps join key ++ row identity to a count
+// and the row, in the order-preserving encoding of encode.go; the identity is the
+// row's primary key, or the whole row for a keyless input (a multiset). For an
+// input with a primary key, "ID/lk" (and "ID/rk") maps the key to the join key and
+// the row, so that a retraction carrying only the key columns (a partial
+// before-image) finds the row; rows with a NULL join key, which match nothing,
+// are only there.
 type Join struct {
 	cfg     JoinConfig
 	out     *change.Schema
@@ -91,9 +94,9 @@ type Join struct {
 	expired int64
 
 	// scratch, reused across rows
-	kbuf, vbuf, obuf []byte
-	minus, plus      []change.Row
-	rowsFree         []change.Row
+	kbuf, vbuf, obuf, jbuf, pbuf []byte
+	minus, plus                  []change.Row
+	rowsFree                     []change.Row
 }
 
 type joinSide struct {
@@ -102,7 +105,8 @@ type joinSide struct {
 	keys   []int
 	kinds  []encKind // of every column
 	pk     []int     // row identity; nil: the whole row
-	ns     string
+	ns     string    // join key ++ row identity -> count, row
+	nsKey  string    // primary key -> join key, row (inputs with a primary key)
 }
 
 // NewJoin checks cfg and returns the operator.
@@ -120,10 +124,10 @@ func NewJoin(cfg JoinConfig) (*Join, error) {
 	for s, sc := range []*change.Schema{cfg.Left, cfg.Right} {
 		sd := &j.sides[s]
 		sd.schema, sd.pk = sc, sc.Key()
-		sd.name, sd.ns = "left", cfg.ID+"/l"
+		sd.name, sd.ns, sd.nsKey = "left", cfg.ID+"/l", cfg.ID+"/lk"
 		keys := cfg.LeftKeys
 		if s == 1 {
-			sd.name, sd.ns, keys = "right", cfg.ID+"/r", cfg.RightKeys
+			sd.name, sd.ns, sd.nsKey, keys = "right", cfg.ID+"/r", cfg.ID+"/rk", cfg.RightKeys
 		}
 		for _, f := range sc.Fields() {
 			k, err := encKindOf(f.Type)
@@ -183,7 +187,16 @@ func NewJoin(cfg JoinConfig) (*Join, error) {
 func (j *Join) Schema() *change.Schema { return j.out }
 
 // Namespaces implements Stateful.
-func (j *Join) Namespaces() []string { return []string{j.sides[0].ns, j.sides[1].ns} }
+func (j *Join) Namespaces() []string {
+	var out []string
+	for _, sd := range j.sides {
+		out = append(out, sd.ns)
+		if sd.pk != nil {
+			out = append(out, sd.nsKey)
+		}
+	}
+	return out
+}
 
 // Expired returns how many retractions were dropped because their row had expired.
 func (j *Join) Expired() int64 { return j.expired }
@@ -279,33 +292,33 @@ func (j *Join) flush(b *change.Builder) error {
 // queues the joined rows it adds and retracts.
 func (j *Join) row(port int, cols []arrow.Array, r int, retract bool) error {
 	sd := &j.sides[port]
-	outer := j.cfg.Type == reduce.LeftJoin
 	// The row's encoding, as stored and as decoded for output.
 	j.vbuf = j.vbuf[:0]
 	for _, c := range cols {
 		j.vbuf = appendKey(j.vbuf, c, r)
 	}
+	// Its join key's encoding (nil: a NULL in it, matching nothing).
+	j.jbuf = j.jbuf[:0]
+	var jk []byte
 	for _, c := range sd.keys {
-		if cols[c].IsNull(r) { // matches nothing, is not stored
-			if port == 0 && outer {
-				return j.queue(retract, j.vbuf, nil, 1)
-			}
-			return nil
+		if cols[c].IsNull(r) {
+			jk = nil
+			break
 		}
+		j.jbuf = appendKey(j.jbuf, cols[c], r)
+		jk = j.jbuf
 	}
-	j.kbuf = j.kbuf[:0]
-	for _, c := range sd.keys {
-		j.kbuf = appendKey(j.kbuf, cols[c], r)
+	if sd.pk != nil {
+		return j.keyedRow(port, cols, r, jk, retract)
 	}
-	jkLen := len(j.kbuf)
-	if sd.pk == nil {
-		j.kbuf = append(j.kbuf, j.vbuf...)
-	} else {
-		for _, c := range sd.pk {
-			j.kbuf = appendKey(j.kbuf, cols[c], r)
+	if jk == nil { // a keyless row that matches nothing is not stored
+		if port == 0 && j.cfg.Type == reduce.LeftJoin {
+			return j.queue(retract, j.vbuf, nil, 1)
 		}
+		return nil
 	}
-	jk := j.kbuf[:jkLen:jkLen]
+	// A keyless input is a multiset: join key ++ row -> count, row.
+	j.kbuf = append(append(j.kbuf[:0], jk...), j.vbuf...)
 	stored, found, err := j.cfg.State.Get(sd.ns, j.kbuf, j.obuf[:0])
 	if err != nil {
 		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
@@ -317,21 +330,13 @@ func (j *Join) row(port int, cols []arrow.Array, r int, retract bool) error {
 		if w <= 0 {
 			return fmt.Errorf("%w: join %s: malformed %s row state", state.ErrCorrupt, j.cfg.ID, sd.name)
 		}
-		count, stored = n, stored[w:]
+		count = n
 	}
-	// A right change of a left join turns the NULL-padded rows of the left rows at
-	// this key into joined ones (first right row) or back (last one gone).
-	padFlip := port == 1 && outer
+	row := slices.Clone(j.vbuf)
 	if retract {
 		if !found {
-			if j.cfg.TTL > 0 {
-				j.expired++
-				return nil
-			}
-			return fmt.Errorf("%w: join %s: retraction of a %s row it does not hold", ErrInput, j.cfg.ID, sd.name)
+			return j.unknown(sd)
 		}
-		// Retract what was stored (what earlier additions joined), not the image given.
-		row := slices.Clone(stored)
 		if count > 1 {
 			err = j.put(sd.ns, j.kbuf, count-1, row)
 		} else {
@@ -340,47 +345,123 @@ func (j *Join) row(port int, cols []arrow.Array, r int, retract bool) error {
 		if err != nil {
 			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
 		}
-		matched, err := j.probe(port, jk, row, true)
-		if err != nil {
-			return err
-		}
-		if port == 0 && outer && !matched {
-			return j.queue(true, row, nil, 1)
-		}
-		if padFlip && count == 1 {
-			if empty, err := j.emptyAt(sd.ns, jk); err != nil {
-				return err
-			} else if empty {
-				return j.padLeft(jk, false)
-			}
-		}
-		return nil
-	}
-	if found && sd.pk != nil {
-		return fmt.Errorf("%w: join %s: %s row inserted twice (same primary key) without a retraction between",
-			ErrInput, j.cfg.ID, sd.name)
+		return j.effects(port, jk, row, true, count == 1)
 	}
 	wasEmpty := false
-	if padFlip && !found {
+	if port == 1 && j.cfg.Type == reduce.LeftJoin && !found {
 		if wasEmpty, err = j.emptyAt(sd.ns, jk); err != nil {
 			return err
 		}
 	}
-	row := slices.Clone(j.vbuf)
 	if err := j.put(sd.ns, j.kbuf, count+1, row); err != nil {
 		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
 	}
-	if wasEmpty {
+	return j.effects(port, jk, row, false, wasEmpty)
+}
+
+// keyedRow applies a row of an input with a primary key. The row is found by its
+// key alone ("ID/lk": key -> join key, row), so a retraction may carry only the
+// key columns (a partial before-image, as REPLICA IDENTITY DEFAULT gives); what
+// is retracted is the row stored. Rows with a non-NULL join key are also under
+// join key ++ primary key in "ID/l", where the other side's changes find them.
+func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract bool) error {
+	sd := &j.sides[port]
+	j.pbuf = j.pbuf[:0]
+	for _, c := range sd.pk {
+		j.pbuf = appendKey(j.pbuf, cols[c], r)
+	}
+	stored, found, err := j.cfg.State.Get(sd.nsKey, j.pbuf, j.obuf[:0])
+	if err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	j.obuf = stored
+	if retract {
+		if !found {
+			return j.unknown(sd)
+		}
+		n, w := binary.Uvarint(stored)
+		if w <= 0 || uint64(len(stored)-w) < n {
+			return fmt.Errorf("%w: join %s: malformed %s key state", state.ErrCorrupt, j.cfg.ID, sd.name)
+		}
+		var sjk []byte
+		if n > 0 {
+			sjk = slices.Clone(stored[w : w+int(n)])
+		}
+		row := slices.Clone(stored[w+int(n):])
+		if err := j.cfg.State.Delete(sd.nsKey, j.pbuf); err != nil {
+			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+		}
+		if sjk != nil {
+			j.kbuf = append(append(j.kbuf[:0], sjk...), j.pbuf...)
+			if err := j.cfg.State.Delete(sd.ns, j.kbuf); err != nil {
+				return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+			}
+		}
+		return j.effects(port, sjk, row, true, true)
+	}
+	if found {
+		return fmt.Errorf("%w: join %s: %s row inserted twice (same primary key) without a retraction between",
+			ErrInput, j.cfg.ID, sd.name)
+	}
+	row := slices.Clone(j.vbuf)
+	v := binary.AppendUvarint(j.obuf[:0], uint64(len(jk)))
+	v = append(append(v, jk...), row...)
+	j.obuf = v
+	if err := j.cfg.State.PutTTL(sd.nsKey, j.pbuf, v, j.cfg.TTL); err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	if jk == nil {
+		return j.effects(port, nil, row, false, false)
+	}
+	wasEmpty := false
+	if port == 1 && j.cfg.Type == reduce.LeftJoin {
+		if wasEmpty, err = j.emptyAt(sd.ns, jk); err != nil {
+			return err
+		}
+	}
+	j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
+	if err := j.put(sd.ns, j.kbuf, 1, row); err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return j.effects(port, jk, row, false, wasEmpty)
+}
+
+// unknown handles the retraction of a row the state does not hold.
+func (j *Join) unknown(sd *joinSide) error {
+	if j.cfg.TTL > 0 {
+		j.expired++
+		return nil
+	}
+	return fmt.Errorf("%w: join %s: retraction of a %s row it does not hold", ErrInput, j.cfg.ID, sd.name)
+}
+
+// effects queues what adding or retracting row (of port, under join key jk, nil
+// for NULL) does to the output, the state already updated. flip is set when, for
+// a left join, the row is the first right row under jk (added) or was the last
+// one (retracted: then it is checked that none is left).
+func (j *Join) effects(port int, jk, row []byte, retract, flip bool) error {
+	outer := j.cfg.Type == reduce.LeftJoin
+	if port == 1 && outer && flip && !retract && jk != nil {
 		if err := j.padLeft(jk, true); err != nil {
 			return err
 		}
 	}
-	matched, err := j.probe(port, jk, row, false)
-	if err != nil {
-		return err
+	matched := false
+	if jk != nil {
+		var err error
+		if matched, err = j.probe(port, jk, row, retract); err != nil {
+			return err
+		}
 	}
 	if port == 0 && outer && !matched {
-		return j.queue(false, row, nil, 1)
+		return j.queue(retract, row, nil, 1)
+	}
+	if port == 1 && outer && flip && retract && jk != nil {
+		if empty, err := j.emptyAt(j.sides[1].ns, jk); err != nil {
+			return err
+		} else if empty {
+			return j.padLeft(jk, false)
+		}
 	}
 	return nil
 }
@@ -435,8 +516,8 @@ func (j *Join) probe(port int, jk, row []byte, retract bool) (bool, error) {
 }
 
 // padLeft queues, for every left row under jk, its NULL-padded row: retracted
-// when a first right row appears (add), added when the last one goes.
-func (j *Join) padLeft(jk []byte, add bool) error {
+// when a first right row appears, added when the last one goes.
+func (j *Join) padLeft(jk []byte, retract bool) error {
 	it := j.cfg.State.ScanPrefix(j.sides[0].ns, jk)
 	defer it.Close()
 	for it.Next() {
@@ -445,7 +526,7 @@ func (j *Join) padLeft(jk []byte, add bool) error {
 		if w <= 0 {
 			return fmt.Errorf("%w: join %s: malformed left row state", state.ErrCorrupt, j.cfg.ID)
 		}
-		if err := j.queue(add, v[w:], nil, int(n)); err != nil {
+		if err := j.queue(retract, v[w:], nil, int(n)); err != nil {
 			return err
 		}
 	}

@@ -63,6 +63,9 @@ func (t *jtable) changes(r *rand.Rand, mem memory.Allocator, n int, mk func(id i
 	b := change.NewBuilder(mem, t.schema)
 	defer b.Release()
 	app := func(op change.Op, row jrow) {
+		if t.keyed && op.IsRetraction() && r.IntN(3) == 0 {
+			row = append(jrow{row[0]}, make(jrow, len(row)-1)...) // a key-only before-image
+		}
 		if err := b.AppendAny(op, row...); err != nil {
 			panic(err)
 		}
