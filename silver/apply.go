@@ -344,6 +344,7 @@ func (a *applying) event(ev *cdc.Event) (bool, error) {
 	if err := a.keyOf(ev, after, evo); err != nil {
 		return false, err
 	}
+	var moved change.Row // the old key's row, when the key changed
 	if ev.Op == cdc.OpUpdate && ev.Before != nil {
 		// A key change within one update (as pgoutput can send): delete the old key.
 		before, err := a.image(ev.Before, evo, 1, ev.Schema)
@@ -353,6 +354,13 @@ func (a *applying) event(ev *cdc.Event) (bool, error) {
 		if a.hasKey(before) {
 			a.oldKey = a.codec.row(a.oldKey[:0], before)
 			if !bytes.Equal(a.oldKey, a.key) {
+				// Columns absent from the after image (unchanged TOAST values) are the
+				// old key's: read them before the old key goes.
+				if hasAbsent(after) {
+					if moved, err = a.prev(a.oldKey); err != nil {
+						return false, err
+					}
+				}
 				a.delete(a.oldKey)
 			}
 		}
@@ -360,7 +368,7 @@ func (a *applying) event(ev *cdc.Event) (bool, error) {
 	row := a.newRow(nf)
 	copy(row, after)
 	if hasAbsent(row) {
-		if err := a.complete(row); err != nil {
+		if err := a.complete(row, moved); err != nil {
 			return false, err
 		}
 	}
@@ -438,20 +446,29 @@ func (a *applying) keyOf(ev *cdc.Event, img change.Row, evo *change.Evolution) e
 	return nil
 }
 
-// complete fills the absent columns of a new row from the key's previous row (this
-// apply's, or the stored one), and absent key columns from the key.
-func (a *applying) complete(row change.Row) error {
-	var prev change.Row
-	if i, ok := a.idx[string(a.key)]; ok {
+// prev returns the current row of key (this apply's, or the stored one), or nil.
+func (a *applying) prev(key []byte) (change.Row, error) {
+	if i, ok := a.idx[string(key)]; ok {
 		if e := &a.ents[i]; e.state == entSet {
-			prev = e.row
+			return e.row, nil
 		}
-	} else if !a.truncated {
-		if l, ok := a.t.w.index.get(string(a.key)); ok {
-			var err error
-			if prev, err = a.stored(l); err != nil {
-				return err
-			}
+		return nil, nil
+	}
+	if !a.truncated {
+		if l, ok := a.t.w.index.get(string(key)); ok {
+			return a.stored(l)
+		}
+	}
+	return nil, nil
+}
+
+// complete fills the absent columns of a new row from prev, the row of the key it
+// moved from, or else the key's previous row, and absent key columns from the key.
+func (a *applying) complete(row, prev change.Row) error {
+	if prev == nil {
+		var err error
+		if prev, err = a.prev(a.key); err != nil {
+			return err
 		}
 	}
 	for i, v := range row {

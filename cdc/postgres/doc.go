@@ -22,8 +22,9 @@
 //
 // BEGIN/INSERT/UPDATE/DELETE/TRUNCATE/COMMIT become one cdc.Tx per transaction, in
 // commit order: OpCreate, OpUpdate, OpDelete (a primary-key change is a delete and a
-// create, as Debezium emits it) and OpTruncate (no schema). Positions are
-// (Major: commit LSN, Minor: the change's LSN, Seq: its order in the transaction);
+// create, as Debezium emits it, or one OpUpdate from the old key to the new when the new
+// tuple lacks unchanged TOAST values, which only the old key's row holds) and OpTruncate
+// (no schema). Positions are (Major: commit LSN, Minor: the change's LSN, Seq: its order in the transaction);
 // snapshot rows have (consistent point, 0, row number), the last row Seq MaxUint64, which
 // marks the snapshot complete. Transaction ids are "xid:commitLSN" and
 // Source.TxID is the xid, as in Debezium's PostgreSQL events.

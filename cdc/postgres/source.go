@@ -40,6 +40,13 @@ type Source struct {
 	err    error         // sticky error from the reader
 	timer  *time.Timer
 
+	// target is the server's WAL flush LSN at Open; caughtUp is set once a keepalive
+	// shows the walsender past it, every transaction before it delivered. Until then
+	// ReadTx does not report cdc.ErrIdle: a reopened slot can take the server a while
+	// to decode, and "idle" before that made --exit-when-idle stop short.
+	target   pglogrepl.LSN
+	caughtUp atomic.Bool
+
 	// Read's framing of the current transaction.
 	queue  []cdc.Event
 	qi     int
@@ -111,6 +118,9 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 		slot, err = r.slotState(ctx)
 	}
 	if err != nil {
+		return err
+	}
+	if s.target, err = r.walFlush(ctx); err != nil {
 		return err
 	}
 	incomplete := from.IsZero() || from.Minor == 0 && from.Seq != snapshotEnd
@@ -200,7 +210,10 @@ func (s *Source) ReadTx(ctx context.Context) (cdc.Tx, error) {
 	case it := <-s.ch:
 		return s.got(it)
 	case <-s.timer.C:
-		return cdc.Tx{}, cdc.ErrIdle
+		if s.caughtUp.Load() {
+			return cdc.Tx{}, cdc.ErrIdle
+		}
+		return s.waitCaughtUp(ctx)
 	case <-ctx.Done():
 		return cdc.Tx{}, ctx.Err()
 	case <-s.done:
@@ -210,6 +223,31 @@ func (s *Source) ReadTx(ctx context.Context) (cdc.Tx, error) {
 		default:
 		}
 		return cdc.Tx{}, ErrClosed
+	}
+}
+
+// waitCaughtUp waits for the next transaction while the server has not yet streamed
+// what was committed before Open; once it has, nothing arriving for IdleWait is idle.
+func (s *Source) waitCaughtUp(ctx context.Context) (cdc.Tx, error) {
+	for {
+		s.timer.Reset(s.cfg.IdleWait)
+		select {
+		case it := <-s.ch:
+			return s.got(it)
+		case <-s.timer.C:
+			if s.caughtUp.Load() {
+				return cdc.Tx{}, cdc.ErrIdle
+			}
+		case <-ctx.Done():
+			return cdc.Tx{}, ctx.Err()
+		case <-s.done:
+			select {
+			case it := <-s.ch:
+				return s.got(it)
+			default:
+			}
+			return cdc.Tx{}, ErrClosed
+		}
 	}
 }
 
