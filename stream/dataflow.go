@@ -649,12 +649,10 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		}
 		return nil
 	}
-	var tick <-chan time.Time
-	if d.cfg.CheckpointInterval > 0 && d.cfg.CheckpointDir != "" {
-		t := time.NewTicker(d.cfg.CheckpointInterval)
-		defer t.Stop()
-		tick = t.C
-	}
+	// The interval runs from the end of one checkpoint to the start of the next, so
+	// checkpoints slower than it do not follow each other back to back.
+	periodic := d.cfg.CheckpointInterval > 0 && d.cfg.CheckpointDir != ""
+	nextDue := time.Now().Add(d.cfg.CheckpointInterval)
 	var waiting []chan error
 	since, inEpoch := 0, 0 // transactions since the last checkpoint, in the epoch
 	checkpoint := func() error {
@@ -666,6 +664,7 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 			w <- err
 		}
 		waiting, since, inEpoch = nil, 0, 0
+		nextDue = time.Now().Add(d.cfg.CheckpointInterval)
 		return err
 	}
 	for {
@@ -674,9 +673,8 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		case w := <-d.ckptReq:
 			waiting = append(waiting, w)
 			due = true
-		case <-tick:
-			due = since > 0
 		default:
+			due = periodic && since > 0 && time.Now().After(nextDue)
 		}
 		if due {
 			if err := checkpoint(); err != nil {

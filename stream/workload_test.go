@@ -30,23 +30,31 @@ func genConfig(events int) cdc.GeneratorConfig {
 // shopSchemas reads the generator's table schemas off its first events.
 func shopSchemas(t testing.TB) map[string]*change.Schema {
 	t.Helper()
+	sc, err := readShopSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func readShopSchemas() (map[string]*change.Schema, error) {
 	ctx := context.Background()
 	g := cdc.NewGenerator(genConfig(2000))
 	if err := g.Open(ctx, cdc.Position{}); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer g.Close()
 	out := map[string]*change.Schema{}
 	for len(out) < 3 {
 		ev, err := g.Read(ctx)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if ev.Schema != nil {
 			out[ev.Table] = ev.Schema
 		}
 	}
-	return out
+	return out, nil
 }
 
 // revenueStages builds the three stages on be.
