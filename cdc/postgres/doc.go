@@ -16,7 +16,9 @@
 // When the slot is created, it exports a snapshot; every published table is read inside
 // it (one REPEATABLE READ transaction) as OpRead events, in chunks of
 // Config.SnapshotChunk rows, before the changes committed after the slot's consistent
-// point are streamed. Nothing is missed or doubled between the two.
+// point are streamed. Nothing is missed or doubled between the two. A snapshot that
+// never reached downstream whole is taken again; each table's rows then follow an
+// OpTruncate of it (rows deleted since the first attempt must not stay downstream).
 //
 // # Events and positions
 //

@@ -35,6 +35,9 @@ type reader struct {
 	// or before it are skipped when the server streams them again.
 	floor      cdc.Position
 	snapshotAt pglogrepl.LSN // consistent point of a snapshot still to read (0: none)
+	// resnapshot: downstream already holds rows of an earlier snapshot or stream, so the
+	// snapshot truncates each table before its rows (a row deleted since must go).
+	resnapshot bool
 
 	// the transaction being received
 	inTx       bool
@@ -303,6 +306,14 @@ func (r *reader) snapshot(ctx context.Context) error {
 			return err
 		}
 		r.rels[t.oid] = rel
+		if r.resnapshot {
+			seq++
+			ev := r.event(rel, cdc.OpTruncate, nil, nil, cdc.Position{Major: uint64(r.snapshotAt), Seq: seq})
+			ev.Schema, ev.SchemaVersion = nil, 0
+			ev.Source.Snapshot = "true"
+			ev.Origin.Offset = int64(seq)
+			pending = append(pending, ev)
+		}
 		// ONLY: an inheritance child published too is read on its own; but a partitioned
 		// table published via its root holds no rows itself.
 		only := " FROM ONLY "

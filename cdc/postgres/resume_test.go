@@ -114,13 +114,20 @@ func TestResumeAfterSnapshotNotAcked(t *testing.T) {
 	snap := readTxs(t, src, 5, 10*time.Second)
 	checkRange(t, ids(t, snap), 0, 5)
 	src.Close()
-	// Downstream kept only the first chunk: the snapshot is taken again, whole.
+	// Downstream kept only the first chunk, and row 0 it holds was deleted since: the
+	// snapshot is taken again, whole, after a truncate of the table, so that downstream
+	// does not keep row 0.
+	exec(t, conn, "DELETE FROM kv WHERE id = 0")
 	insertRange(t, dsn, 5, 6)
 	src = openSource(t, cfg, snap[0].Commit)
 	again := readTxs(t, src, 6, 10*time.Second)
-	checkRange(t, ids(t, again), 0, 6)
-	if again[0].Events[0].Op != cdc.OpRead || !snap[0].Commit.Less(again[0].Commit) {
-		t.Fatalf("second snapshot at %s, want reads after %s", again[0].Commit, snap[0].Commit)
+	if ev := again[0].Events[0]; ev.Op != cdc.OpTruncate || ev.Table != "public.kv" || !snap[0].Commit.Less(ev.Pos) {
+		t.Fatalf("second snapshot begins with %s of %s at %s, want a truncate of public.kv after %s", ev.Op, ev.Table, ev.Pos, snap[0].Commit)
+	}
+	again[0].Events = again[0].Events[1:]
+	checkRange(t, ids(t, again), 1, 6)
+	if again[0].Events[0].Op != cdc.OpRead {
+		t.Fatalf("second snapshot: %s, want reads", again[0].Events[0].Op)
 	}
 	src.Close()
 	// Downstream has the whole snapshot: streaming continues after it.

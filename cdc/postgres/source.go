@@ -84,8 +84,9 @@ func NewSource(cfg Config) *Source {
 // a slot that does not exist yet is created with an exported snapshot whose rows are
 // returned first (OpRead); a from that lies inside an unfinished snapshot (or is zero
 // while the slot exists) means the snapshot never reached downstream whole, so the slot
-// is dropped and created again with a new snapshot (rows already downstream come again
-// as reads, which apply idempotently).
+// is dropped and created again with a new snapshot. A snapshot taken when from is not
+// zero (downstream holds rows of an earlier snapshot or stream) truncates each table
+// before its rows, so rows deleted in between do not linger downstream.
 func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	if err := s.cfg.Validate(); err != nil {
 		return err
@@ -169,6 +170,7 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 				return fmt.Errorf("postgres: import snapshot %s: %w", res.SnapshotName, err)
 			}
 			r.snapshotAt = cp
+			r.resnapshot = !from.IsZero()
 		}
 	}
 	s.ch = make(chan item, s.cfg.QueueTxs)
