@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/bronze"
@@ -136,16 +137,25 @@ func (s *lakeSplit) Open(ctx context.Context, mem memory.Allocator) (BatchReader
 	if err != nil {
 		return nil, fmt.Errorf("plan: scan %s: %w", s.t.name, err)
 	}
-	sc, err := t.Scan(ctx, silver.ScanOptions{AsOf: s.t.snap.ID, Columns: s.cols})
+	cols, countOnly := s.cols, len(s.cols) == 0
+	if countOnly {
+		// No column is wanted (count(*)): read the narrowest thing there is, the first
+		// column, and hand over row counts only.
+		cols = []string{s.t.schema.Field(0).Name}
+	}
+	sc, err := t.Scan(ctx, silver.ScanOptions{AsOf: s.t.snap.ID, Columns: cols})
 	if err != nil {
 		return nil, fmt.Errorf("plan: scan %s: %w", s.t.name, err)
 	}
-	return &lakeReader{sc: sc, name: s.t.name}, nil
+	return &lakeReader{sc: sc, name: s.t.name, countOnly: countOnly}, nil
 }
 
+var noColumns = arrow.NewSchema(nil, nil)
+
 type lakeReader struct {
-	sc   *silver.Scanner
-	name string
+	sc        *silver.Scanner
+	name      string
+	countOnly bool
 }
 
 func (r *lakeReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
@@ -159,6 +169,9 @@ func (r *lakeReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 		return nil, io.EOF
 	}
 	rec := r.sc.Batch().Record()
+	if r.countOnly {
+		return array.NewRecordBatch(noColumns, nil, rec.NumRows()), nil
+	}
 	rec.Retain() // handed over; the scanner drops its own reference at the next Next
 	return rec, nil
 }

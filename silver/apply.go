@@ -79,7 +79,7 @@ func (t *Table) ensureWriter(ctx context.Context) error {
 		}
 		w.files = append(w.files, lf)
 		w.slot[f.Name] = slot
-		r, err := t.openFile(ctx, f, schema, keyFields, proj)
+		r, err := t.openFile(ctx, f, t.schemas, schema, keyFields, proj)
 		if err != nil {
 			return err
 		}
@@ -143,8 +143,10 @@ func (t *Table) cleanOrphans(ctx context.Context) error {
 }
 
 // openFile opens a live data file for reading through schema, projected to cols.
-func (t *Table) openFile(ctx context.Context, f DataFile, schema *change.Schema, cols []int, proj *change.Schema) (*dataReader, error) {
-	from := t.schemaOf(f.SchemaVersion)
+// vers are the table's schema versions as the caller saw them (the map is replaced,
+// never changed, when a version is added, so a reader's copy stays valid).
+func (t *Table) openFile(ctx context.Context, f DataFile, vers map[int]*change.Schema, schema *change.Schema, cols []int, proj *change.Schema) (*dataReader, error) {
+	from := vers[f.SchemaVersion]
 	if from == nil {
 		return nil, fmt.Errorf("%w: %s: file %s is at schema version %d, which no snapshot registers", ErrManifest, t.name, f.Name, f.SchemaVersion)
 	}
@@ -154,9 +156,6 @@ func (t *Table) openFile(ctx context.Context, f DataFile, schema *change.Schema,
 	}
 	return openData(ctx, data, f.Name, from, schema, cols, proj, t.cfg.Mem, t.cfg.ScanBatchRows)
 }
-
-// schemaOf returns schema version v; callers hold t.mu or own a view's copy.
-func (t *Table) schemaOf(v int) *change.Schema { return t.schemas[v] }
 
 // entry states in an apply
 const (
@@ -209,8 +208,10 @@ type applying struct {
 // Apply is atomic: on error nothing is published and the table is as before. It is
 // idempotent: a transaction whose commit position is at or before the table's position
 // (see Position) was applied already and is skipped, so re-applying after a crash
-// applies each transaction exactly once. When nothing is left to apply, Apply publishes
-// nothing and returns the latest snapshot (the zero Snapshot for an empty table).
+// applies each transaction exactly once. Transactions must carry their commit position
+// and come in commit order; either mistake is an ErrApply. When nothing is left to
+// apply, Apply publishes nothing and returns the latest snapshot (the zero Snapshot for
+// an empty table).
 func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	start := time.Now()
 	t.mu.Lock()
@@ -239,8 +240,14 @@ func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	pos := latest.Position
 	for i := range txs {
 		tx := &txs[i]
-		if tx.Commit.Compare(pos) <= 0 {
-			continue // applied already (or out of order)
+		switch {
+		case tx.Commit.IsZero():
+			return Snapshot{}, fmt.Errorf("%w: %s: transaction %q (%d events) has no commit position", ErrApply, t.name, tx.ID, len(tx.Events))
+		case tx.Commit.Compare(latest.Position) <= 0:
+			continue // applied already: a redelivery after a crash
+		case tx.Commit.Compare(pos) <= 0:
+			return Snapshot{}, fmt.Errorf("%w: %s: transaction %q committed at %s comes after one committed at %s: not in commit order",
+				ErrApply, t.name, tx.ID, tx.Commit, pos)
 		}
 		pos = tx.Commit
 		n := int64(0)
@@ -487,7 +494,7 @@ func (a *applying) stored(l loc) (change.Row, error) {
 		for i := range cols {
 			cols[i] = i
 		}
-		r, err := a.t.openFile(context.Background(), lf.f, a.schema, cols, a.schema)
+		r, err := a.t.openFile(context.Background(), lf.f, a.t.schemas, a.schema, cols, a.schema)
 		if err != nil {
 			return nil, err
 		}
@@ -740,7 +747,12 @@ func (t *Table) commit(ctx context.Context, a *applying) (Snapshot, error) {
 	}
 	t.snaps = append(t.snaps, s)
 	if a.newSchema {
-		t.schemas[a.version] = a.schema
+		vers := make(map[int]*change.Schema, len(t.schemas)+1)
+		for v, sc := range t.schemas {
+			vers[v] = sc
+		}
+		vers[a.version] = a.schema
+		t.schemas = vers // replaced, not changed: readers hold the old map
 	}
 	return s, nil
 }

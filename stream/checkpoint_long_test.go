@@ -1,0 +1,11 @@
+//go:build long
+
+package stream_test
+
+import "testing"
+
+// TestDataflowCrashLong kills the workload process five times, each after a new
+// checkpoint, over a longer stream.
+func TestDataflowCrashLong(t *testing.T) {
+	crashTest(t, 40000, 5)
+}

@@ -1,0 +1,585 @@
+package stream
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/reduce"
+	"github.com/strata-data/strata/state"
+)
+
+// JoinConfig configures NewJoin.
+type JoinConfig struct {
+	// ID names the operator; its state namespaces are "ID/l" and "ID/r". Required,
+	// unique among the operators sharing a backend.
+	ID string
+	// Type is reduce.InnerJoin (the default) or reduce.LeftJoin.
+	Type reduce.JoinType
+	// Left and Right are the input schemas; required.
+	Left, Right *change.Schema
+	// LeftKeys and RightKeys name the equi-join columns, compared pairwise; a NULL in
+	// any of them matches nothing. Pairs must encode alike: integers of any width
+	// (or dates and times), floats, decimals of one scale, strings and binary, bools.
+	LeftKeys, RightKeys []string
+	// RightPrefix renames a right column whose name a left column has (default
+	// "right_"). A name still clashing after that is a configuration error.
+	RightPrefix string
+	// TTL, when positive, lets each stored row expire TTL after it was last written
+	// (through the backend's TTL), so state over an unbounded stream stays bounded.
+	// An expired row no longer joins, and its later retraction is dropped (counted
+	// by Expired): rows it had joined are not retracted. Zero keeps rows forever.
+	TTL time.Duration
+	// State holds both inputs' rows; required.
+	State state.Backend
+	// Mem allocates output batches (default memory.DefaultAllocator).
+	Mem memory.Allocator
+}
+
+// Validate reports whether the configuration can work.
+func (c JoinConfig) Validate() error {
+	switch {
+	case c.ID == "":
+		return fmt.Errorf("%w: join: ID is required", ErrConfig)
+	case c.State == nil:
+		return fmt.Errorf("%w: join %s: State is required", ErrConfig, c.ID)
+	case c.Left == nil || c.Right == nil:
+		return fmt.Errorf("%w: join %s: Left and Right schemas are required", ErrConfig, c.ID)
+	case len(c.LeftKeys) == 0 || len(c.LeftKeys) != len(c.RightKeys):
+		return fmt.Errorf("%w: join %s: %d left keys and %d right keys, want as many and at least one",
+			ErrConfig, c.ID, len(c.LeftKeys), len(c.RightKeys))
+	case c.Type != reduce.InnerJoin && c.Type != reduce.LeftJoin:
+		return fmt.Errorf("%w: join %s: %s join is not supported (inner or left)", ErrConfig, c.ID, c.Type)
+	}
+	return nil
+}
+
+// Join is a stateful equi-join of two change streams. Each input's rows are kept in
+// the backend, keyed by join key and row identity, so a change on either input is
+// joined against the current rows of the other (one prefix scan), and the joined
+// rows it invalidates are retracted: its output, applied as a multiset, equals the
+// SQL join of the inputs' current rows after every batch.
+//
+// An n-way join is a chain of binary joins, each on its own key: the output of
+// orders ⋈ customers (on customer_id) is the left input of ⋈ payments (on
+// order_id), so a change on any of the n inputs probes the n−1 other states along
+// the chain. Each join's inputs are fed through Side(0) and Side(1) (or Process
+// with a port, as a Dataflow does).
+//
+// Output: the left columns, then the right ones (nullable for a left join). An
+// input +I or +U adds rows (+I), a -D or -U retracts them (-D); an input -U/+U
+// pair gives -U/+U pairs as far as the old and new joined rows pair up. For a left
+// join, a left row without match is emitted NULL-padded; the padded row is
+// retracted when its first match appears and emitted again when its last match
+// disappears. The key is the left key columns then the right ones, when both
+// inputs have one.
+//
+// State: namespace "ID/l" (and "ID/r") maps join key ++ row identity to a count
+// and the row, in the order-preserving encoding of encode.go; the identity is the
+// row's primary key, or the whole row for a keyless input (a multiset). For an
+// input with a primary key, "ID/lk" (and "ID/rk") maps the key to the join key and
+// the row, so that a retraction carrying only the key columns (a partial
+// before-image) finds the row; rows with a NULL join key, which match nothing,
+// are only there.
+type Join struct {
+	cfg     JoinConfig
+	out     *change.Schema
+	sides   [2]joinSide
+	expired int64
+
+	// scratch, reused across rows
+	kbuf, vbuf, obuf, jbuf, pbuf []byte
+	minus, plus                  []change.Row
+	rowsFree                     []change.Row
+}
+
+type joinSide struct {
+	name   string
+	schema *change.Schema
+	keys   []int
+	kinds  []encKind // of every column
+	pk     []int     // row identity; nil: the whole row
+	ns     string    // join key ++ row identity -> count, row
+	nsKey  string    // primary key -> join key, row (inputs with a primary key)
+}
+
+// NewJoin checks cfg and returns the operator.
+func NewJoin(cfg JoinConfig) (*Join, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Mem == nil {
+		cfg.Mem = memory.DefaultAllocator
+	}
+	if cfg.RightPrefix == "" {
+		cfg.RightPrefix = "right_"
+	}
+	j := &Join{cfg: cfg}
+	for s, sc := range []*change.Schema{cfg.Left, cfg.Right} {
+		sd := &j.sides[s]
+		sd.schema, sd.pk = sc, sc.Key()
+		sd.name, sd.ns, sd.nsKey = "left", cfg.ID+"/l", cfg.ID+"/lk"
+		keys := cfg.LeftKeys
+		if s == 1 {
+			sd.name, sd.ns, sd.nsKey, keys = "right", cfg.ID+"/r", cfg.ID+"/rk", cfg.RightKeys
+		}
+		for _, f := range sc.Fields() {
+			k, err := encKindOf(f.Type)
+			if err != nil {
+				return nil, fmt.Errorf("%w: join %s: %s column %q: %w", ErrConfig, cfg.ID, sd.name, f.Name, err)
+			}
+			sd.kinds = append(sd.kinds, k)
+		}
+		for _, name := range keys {
+			c := sc.FieldIndex(name)
+			if c < 0 {
+				return nil, fmt.Errorf("%w: join %s: %s key %q is not a column of %s", ErrConfig, cfg.ID, sd.name, name, sc)
+			}
+			sd.keys = append(sd.keys, c)
+		}
+	}
+	l, r := &j.sides[0], &j.sides[1]
+	for i := range l.keys {
+		lt, rt := cfg.Left.Field(l.keys[i]).Type, cfg.Right.Field(r.keys[i]).Type
+		ok := l.kinds[l.keys[i]] == r.kinds[r.keys[i]]
+		if ld, isDec := lt.(*arrow.Decimal128Type); ok && isDec {
+			ok = ld.Scale == rt.(*arrow.Decimal128Type).Scale
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: join %s: key %s %s and %s %s do not compare", ErrConfig, cfg.ID,
+				cfg.LeftKeys[i], lt, cfg.RightKeys[i], rt)
+		}
+	}
+	fields := slices.Clone(cfg.Left.Fields())
+	var key []string
+	for _, c := range l.pk {
+		key = append(key, fields[c].Name)
+	}
+	for i, f := range cfg.Right.Fields() {
+		if cfg.Left.FieldIndex(f.Name) >= 0 {
+			f.Name = cfg.RightPrefix + f.Name
+		}
+		if cfg.Type == reduce.LeftJoin {
+			f.Nullable = true
+		}
+		if slices.Contains(r.pk, i) {
+			key = append(key, f.Name)
+		}
+		fields = append(fields, f)
+	}
+	if len(l.pk) == 0 || len(r.pk) == 0 {
+		key = nil
+	}
+	var err error
+	if j.out, err = change.NewSchema(fields, key...); err != nil {
+		return nil, fmt.Errorf("%w: join %s: %w", ErrConfig, cfg.ID, err)
+	}
+	return j, nil
+}
+
+// Schema implements Operator.
+func (j *Join) Schema() *change.Schema { return j.out }
+
+// Namespaces implements Stateful.
+func (j *Join) Namespaces() []string {
+	var out []string
+	for _, sd := range j.sides {
+		out = append(out, sd.ns)
+		if sd.pk != nil {
+			out = append(out, sd.nsKey)
+		}
+	}
+	return out
+}
+
+// Expired returns how many retractions were dropped because their row had expired.
+func (j *Join) Expired() int64 { return j.expired }
+
+// InputSchema returns the schema of input port (0: left, 1: right).
+func (j *Join) InputSchema(port int) *change.Schema { return j.sides[port].schema }
+
+// Inputs implements MultiInput: a join has two inputs.
+func (j *Join) Inputs() int { return 2 }
+
+// Side returns input port (0: left, 1: right) as an Operator emitting the join's
+// output. Both sides share the join's state: use them from one goroutine.
+func (j *Join) Side(port int) Operator { return joinPort{j, port} }
+
+type joinPort struct {
+	j    *Join
+	port int
+}
+
+func (p joinPort) Schema() *change.Schema { return p.j.out }
+func (p joinPort) Process(ctx context.Context, in *change.Batch, emit Emit) error {
+	return p.j.ProcessPort(ctx, p.port, in, emit)
+}
+
+// ProcessPort processes a batch of input port (0: left, 1: right); it takes over
+// the batch's reference.
+func (j *Join) ProcessPort(ctx context.Context, port int, in *change.Batch, emit Emit) error {
+	defer in.Release()
+	if port != 0 && port != 1 {
+		return fmt.Errorf("%w: join %s: no input port %d", ErrInput, j.cfg.ID, port)
+	}
+	sd := &j.sides[port]
+	if err := checkSchema("join "+j.cfg.ID+" "+sd.name, sd.schema, in); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b := change.NewBuilder(j.cfg.Mem, j.out)
+	defer b.Release()
+	ops := in.Ops()
+	cols := make([]arrow.Array, in.Record().NumCols())
+	for i := range cols {
+		cols[i] = in.Column(i)
+	}
+	j.minus, j.plus = j.minus[:0], j.plus[:0]
+	for r, op := range ops {
+		if err := j.row(port, cols, r, op.IsRetraction()); err != nil {
+			return err
+		}
+		if op == change.UpdateBefore && r+1 < len(ops) && ops[r+1] == change.UpdateAfter {
+			continue // pair this row's retractions with the next one's additions
+		}
+		if err := j.flush(b); err != nil {
+			return err
+		}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	return emit(b.NewBatch())
+}
+
+// flush appends the pending retractions and additions: as -U/+U pairs while both
+// remain, then -D and +I.
+func (j *Join) flush(b *change.Builder) error {
+	n := min(len(j.minus), len(j.plus))
+	var err error
+	for i := 0; i < n && err == nil; i++ {
+		if err = b.Append(change.UpdateBefore, j.minus[i]); err == nil {
+			err = b.Append(change.UpdateAfter, j.plus[i])
+		}
+	}
+	for _, r := range j.minus[n:] {
+		if err == nil {
+			err = b.Append(change.Delete, r)
+		}
+	}
+	for _, r := range j.plus[n:] {
+		if err == nil {
+			err = b.Append(change.Insert, r)
+		}
+	}
+	j.rowsFree = append(append(j.rowsFree, j.minus...), j.plus...)
+	j.minus, j.plus = j.minus[:0], j.plus[:0]
+	if err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return nil
+}
+
+// row applies row r of an input of port (a retraction if retract) to the state and
+// queues the joined rows it adds and retracts.
+func (j *Join) row(port int, cols []arrow.Array, r int, retract bool) error {
+	sd := &j.sides[port]
+	// The row's encoding, as stored and as decoded for output.
+	j.vbuf = j.vbuf[:0]
+	for _, c := range cols {
+		j.vbuf = appendKey(j.vbuf, c, r)
+	}
+	// Its join key's encoding (nil: a NULL in it, matching nothing).
+	j.jbuf = j.jbuf[:0]
+	var jk []byte
+	for _, c := range sd.keys {
+		if cols[c].IsNull(r) {
+			jk = nil
+			break
+		}
+		j.jbuf = appendKey(j.jbuf, cols[c], r)
+		jk = j.jbuf
+	}
+	if sd.pk != nil {
+		return j.keyedRow(port, cols, r, jk, retract)
+	}
+	if jk == nil { // a keyless row that matches nothing is not stored
+		if port == 0 && j.cfg.Type == reduce.LeftJoin {
+			return j.queue(retract, j.vbuf, nil, 1)
+		}
+		return nil
+	}
+	// A keyless input is a multiset: join key ++ row -> count, row.
+	j.kbuf = append(append(j.kbuf[:0], jk...), j.vbuf...)
+	stored, found, err := j.cfg.State.Get(sd.ns, j.kbuf, j.obuf[:0])
+	if err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	j.obuf = stored
+	var count uint64
+	if found {
+		n, w := binary.Uvarint(stored)
+		if w <= 0 {
+			return fmt.Errorf("%w: join %s: malformed %s row state", state.ErrCorrupt, j.cfg.ID, sd.name)
+		}
+		count = n
+	}
+	row := slices.Clone(j.vbuf)
+	if retract {
+		if !found {
+			return j.unknown(sd)
+		}
+		if count > 1 {
+			err = j.put(sd.ns, j.kbuf, count-1, row)
+		} else {
+			err = j.cfg.State.Delete(sd.ns, j.kbuf)
+		}
+		if err != nil {
+			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+		}
+		return j.effects(port, jk, row, true, count == 1)
+	}
+	wasEmpty := false
+	if port == 1 && j.cfg.Type == reduce.LeftJoin && !found {
+		if wasEmpty, err = j.emptyAt(sd.ns, jk); err != nil {
+			return err
+		}
+	}
+	if err := j.put(sd.ns, j.kbuf, count+1, row); err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return j.effects(port, jk, row, false, wasEmpty)
+}
+
+// keyedRow applies a row of an input with a primary key. The row is found by its
+// key alone ("ID/lk": key -> join key, row), so a retraction may carry only the
+// key columns (a partial before-image, as REPLICA IDENTITY DEFAULT gives); what
+// is retracted is the row stored. Rows with a non-NULL join key are also under
+// join key ++ primary key in "ID/l", where the other side's changes find them.
+func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract bool) error {
+	sd := &j.sides[port]
+	j.pbuf = j.pbuf[:0]
+	for _, c := range sd.pk {
+		j.pbuf = appendKey(j.pbuf, cols[c], r)
+	}
+	stored, found, err := j.cfg.State.Get(sd.nsKey, j.pbuf, j.obuf[:0])
+	if err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	j.obuf = stored
+	if retract {
+		if !found {
+			return j.unknown(sd)
+		}
+		n, w := binary.Uvarint(stored)
+		if w <= 0 || uint64(len(stored)-w) < n {
+			return fmt.Errorf("%w: join %s: malformed %s key state", state.ErrCorrupt, j.cfg.ID, sd.name)
+		}
+		var sjk []byte
+		if n > 0 {
+			sjk = slices.Clone(stored[w : w+int(n)])
+		}
+		row := slices.Clone(stored[w+int(n):])
+		if err := j.cfg.State.Delete(sd.nsKey, j.pbuf); err != nil {
+			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+		}
+		if sjk != nil {
+			j.kbuf = append(append(j.kbuf[:0], sjk...), j.pbuf...)
+			if err := j.cfg.State.Delete(sd.ns, j.kbuf); err != nil {
+				return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+			}
+		}
+		return j.effects(port, sjk, row, true, true)
+	}
+	if found {
+		return fmt.Errorf("%w: join %s: %s row inserted twice (same primary key) without a retraction between",
+			ErrInput, j.cfg.ID, sd.name)
+	}
+	row := slices.Clone(j.vbuf)
+	v := binary.AppendUvarint(j.obuf[:0], uint64(len(jk)))
+	v = append(append(v, jk...), row...)
+	j.obuf = v
+	if err := j.cfg.State.PutTTL(sd.nsKey, j.pbuf, v, j.cfg.TTL); err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	if jk == nil {
+		return j.effects(port, nil, row, false, false)
+	}
+	wasEmpty := false
+	if port == 1 && j.cfg.Type == reduce.LeftJoin {
+		if wasEmpty, err = j.emptyAt(sd.ns, jk); err != nil {
+			return err
+		}
+	}
+	j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
+	if err := j.put(sd.ns, j.kbuf, 1, row); err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return j.effects(port, jk, row, false, wasEmpty)
+}
+
+// unknown handles the retraction of a row the state does not hold.
+func (j *Join) unknown(sd *joinSide) error {
+	if j.cfg.TTL > 0 {
+		j.expired++
+		return nil
+	}
+	return fmt.Errorf("%w: join %s: retraction of a %s row it does not hold", ErrInput, j.cfg.ID, sd.name)
+}
+
+// effects queues what adding or retracting row (of port, under join key jk, nil
+// for NULL) does to the output, the state already updated. flip is set when, for
+// a left join, the row is the first right row under jk (added) or was the last
+// one (retracted: then it is checked that none is left).
+func (j *Join) effects(port int, jk, row []byte, retract, flip bool) error {
+	outer := j.cfg.Type == reduce.LeftJoin
+	if port == 1 && outer && flip && !retract && jk != nil {
+		if err := j.padLeft(jk, true); err != nil {
+			return err
+		}
+	}
+	matched := false
+	if jk != nil {
+		var err error
+		if matched, err = j.probe(port, jk, row, retract); err != nil {
+			return err
+		}
+	}
+	if port == 0 && outer && !matched {
+		return j.queue(retract, row, nil, 1)
+	}
+	if port == 1 && outer && flip && retract && jk != nil {
+		if empty, err := j.emptyAt(j.sides[1].ns, jk); err != nil {
+			return err
+		} else if empty {
+			return j.padLeft(jk, false)
+		}
+	}
+	return nil
+}
+
+func (j *Join) put(ns string, key []byte, count uint64, row []byte) error {
+	v := binary.AppendUvarint(j.obuf[:0], count)
+	v = append(v, row...)
+	j.obuf = v
+	return j.cfg.State.PutTTL(ns, key, v, j.cfg.TTL)
+}
+
+// emptyAt reports whether no row of ns is stored under join key jk.
+func (j *Join) emptyAt(ns string, jk []byte) (bool, error) {
+	it := j.cfg.State.ScanPrefix(ns, jk)
+	has := it.Next()
+	err := it.Err()
+	it.Close()
+	if err != nil {
+		return false, fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return !has, nil
+}
+
+// probe queues the join of row (of port) with every row of the other input under
+// jk; it reports whether there was any.
+func (j *Join) probe(port int, jk, row []byte, retract bool) (bool, error) {
+	od := &j.sides[1-port]
+	it := j.cfg.State.ScanPrefix(od.ns, jk)
+	defer it.Close()
+	matched := false
+	for it.Next() {
+		matched = true
+		v := it.Value()
+		n, w := binary.Uvarint(v)
+		if w <= 0 {
+			return false, fmt.Errorf("%w: join %s: malformed %s row state", state.ErrCorrupt, j.cfg.ID, od.name)
+		}
+		var err error
+		if port == 0 {
+			err = j.queue(retract, row, v[w:], int(n))
+		} else {
+			err = j.queue(retract, v[w:], row, int(n))
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return false, fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return matched, nil
+}
+
+// padLeft queues, for every left row under jk, its NULL-padded row: retracted
+// when a first right row appears, added when the last one goes.
+func (j *Join) padLeft(jk []byte, retract bool) error {
+	it := j.cfg.State.ScanPrefix(j.sides[0].ns, jk)
+	defer it.Close()
+	for it.Next() {
+		v := it.Value()
+		n, w := binary.Uvarint(v)
+		if w <= 0 {
+			return fmt.Errorf("%w: join %s: malformed left row state", state.ErrCorrupt, j.cfg.ID)
+		}
+		if err := j.queue(retract, v[w:], nil, int(n)); err != nil {
+			return err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return nil
+}
+
+// queue decodes the joined row of encodings left and right (nil: NULLs) and
+// queues it n times, as a retraction or an addition.
+func (j *Join) queue(retract bool, left, right []byte, n int) error {
+	var row change.Row
+	if k := len(j.rowsFree); k > 0 {
+		row, j.rowsFree = j.rowsFree[k-1], j.rowsFree[:k-1]
+	} else {
+		row = make(change.Row, j.out.NumFields())
+	}
+	nl := j.sides[0].schema.NumFields()
+	if err := j.decodeRow(row[:nl], &j.sides[0], left); err != nil {
+		return err
+	}
+	if right == nil {
+		for i := nl; i < len(row); i++ {
+			row[i] = change.Null()
+		}
+	} else if err := j.decodeRow(row[nl:], &j.sides[1], right); err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		r := row
+		if i > 0 {
+			r = slices.Clone(row)
+		}
+		if retract {
+			j.minus = append(j.minus, r)
+		} else {
+			j.plus = append(j.plus, r)
+		}
+	}
+	return nil
+}
+
+func (j *Join) decodeRow(dst change.Row, sd *joinSide, enc []byte) error {
+	for i, k := range sd.kinds {
+		v, rest, err := decodeKey(k, enc)
+		if err != nil {
+			return fmt.Errorf("%w: join %s: %s row: %w", state.ErrCorrupt, j.cfg.ID, sd.name, err)
+		}
+		dst[i], enc = asType(v, sd.schema.Field(i).Type), rest
+	}
+	if len(enc) != 0 {
+		return fmt.Errorf("%w: join %s: %s row has trailing bytes", state.ErrCorrupt, j.cfg.ID, sd.name)
+	}
+	return nil
+}

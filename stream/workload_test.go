@@ -1,0 +1,286 @@
+package stream_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/strata-data/strata/cdc"
+	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/reduce"
+	"github.com/strata-data/strata/state"
+	"github.com/strata-data/strata/stream"
+)
+
+// The generator workload: orders ⟕ customers (on customer_id; an order whose
+// customer was deleted has a NULL segment) ⋈ payments (on order_id), then revenue
+// per segment: sum(payment amount) and count(*).
+
+func genConfig(events int) cdc.GeneratorConfig {
+	return cdc.GeneratorConfig{Seed: 3, Events: events, TxMetadata: true, AddColumnAt: -1, Customers: 50}
+}
+
+// shopSchemas reads the generator's table schemas off its first events.
+func shopSchemas(t testing.TB) map[string]*change.Schema {
+	t.Helper()
+	sc, err := readShopSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func readShopSchemas() (map[string]*change.Schema, error) {
+	ctx := context.Background()
+	g := cdc.NewGenerator(genConfig(2000))
+	if err := g.Open(ctx, cdc.Position{}); err != nil {
+		return nil, err
+	}
+	defer g.Close()
+	out := map[string]*change.Schema{}
+	for len(out) < 3 {
+		ev, err := g.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if ev.Schema != nil {
+			out[ev.Table] = ev.Schema
+		}
+	}
+	return out, nil
+}
+
+// revenueStages builds the three stages on be.
+func revenueStages(sc map[string]*change.Schema, be state.Backend, mem memory.Allocator) []stream.Stage {
+	orders, customers, payments := sc["public.orders"], sc["public.customers"], sc["public.payments"]
+	oc := func() (*stream.Join, error) {
+		return stream.NewJoin(stream.JoinConfig{ID: "oc", Type: reduce.LeftJoin, Left: orders, Right: customers,
+			LeftKeys: []string{"customer_id"}, RightKeys: []string{"id"}, RightPrefix: "c_", State: be, Mem: mem})
+	}
+	j1, err := oc()
+	if err != nil {
+		panic(err)
+	}
+	ocp := func() (*stream.Join, error) {
+		return stream.NewJoin(stream.JoinConfig{ID: "ocp", Left: j1.Schema(), Right: payments,
+			LeftKeys: []string{"id"}, RightKeys: []string{"order_id"}, RightPrefix: "p_", State: be, Mem: mem})
+	}
+	j2, err := ocp()
+	if err != nil {
+		panic(err)
+	}
+	agg := func() (stream.Node, error) {
+		proj, err := stream.NewProject(j2.Schema(), []string{"segment", "p_amount"})
+		if err != nil {
+			return nil, err
+		}
+		a, err := stream.NewAggregate(stream.AggregateConfig{ID: "rev", Schema: proj.Schema(), GroupBy: []string{"segment"},
+			Aggs: []reduce.Agg{{Func: reduce.Sum, Column: "p_amount"}, {Func: reduce.CountStar}}, State: be, Mem: mem})
+		if err != nil {
+			return nil, err
+		}
+		return stream.Single(j2.Schema(), stream.Chain(proj, a)), nil
+	}
+	return []stream.Stage{
+		{Name: "orders-customers", Inputs: []stream.StageInput{{Table: "public.orders", Key: []string{"customer_id"}},
+			{Table: "public.customers", Key: []string{"id"}}}, Build: func(int) (stream.Node, error) { return oc() }},
+		{Name: "payments", Inputs: []stream.StageInput{{Stage: "orders-customers", Key: []string{"id"}},
+			{Table: "public.payments", Key: []string{"order_id"}}}, Build: func(int) (stream.Node, error) { return ocp() }},
+		{Name: "revenue", Inputs: []stream.StageInput{{Stage: "payments", Key: []string{"segment"}}}, Build: func(int) (stream.Node, error) { return agg() }},
+	}
+}
+
+// revenue is one segment's result: the sum's unscaled value and the count.
+type revenue struct {
+	sum   int64
+	count int64
+}
+
+// refRevenue recomputes revenue per segment from the current tables (batch).
+func refRevenue(tables map[string]map[int64]change.Row, sc map[string]*change.Schema) map[string]revenue {
+	orders, customers := tables["public.orders"], tables["public.customers"]
+	oc, cid := sc["public.orders"].FieldIndex("customer_id"), sc["public.customers"].FieldIndex("id")
+	seg := sc["public.customers"].FieldIndex("segment")
+	po, pa := sc["public.payments"].FieldIndex("order_id"), sc["public.payments"].FieldIndex("amount")
+	out := map[string]revenue{}
+	for _, p := range tables["public.payments"] {
+		if p[po].IsNull() {
+			continue
+		}
+		o, ok := orders[p[po].AsInt()]
+		if !ok {
+			continue
+		}
+		s := "<null>"
+		if !o[oc].IsNull() {
+			if c, ok := customers[o[oc].AsInt()]; ok && int64(c[cid].AsInt()) == o[oc].AsInt() && !c[seg].IsNull() {
+				s = c[seg].AsString()
+			}
+		}
+		r := out[s]
+		r.count++
+		if !p[pa].IsNull() {
+			r.sum += int64(p[pa].AsDecimal().LowBits())
+		}
+		out[s] = r
+	}
+	return out
+}
+
+// applyTx applies a transaction's batches to the tables, keyed by id.
+func applyTx(tables map[string]map[int64]change.Row, tx stream.TxBatches) {
+	for i, b := range tx.Batches {
+		t := tables[tx.Tables[i]]
+		if t == nil {
+			t = map[int64]change.Row{}
+			tables[tx.Tables[i]] = t
+		}
+		for r, op := range b.Ops() {
+			row := b.Row(r)
+			if op.IsRetraction() {
+				delete(t, row[0].AsInt())
+			} else {
+				t[row[0].AsInt()] = row
+			}
+		}
+	}
+}
+
+// recordSink is a sink.Sink keeping every write with its position, for checking
+// the output after each transaction.
+type recordSink struct {
+	mu     sync.Mutex
+	writes []recorded
+	flushs int
+}
+
+type recorded struct {
+	pos  cdc.Position
+	ops  []change.Op
+	rows []change.Row
+}
+
+func (s *recordSink) Write(ctx context.Context, b *change.Batch, pos cdc.Position) error {
+	defer b.Release()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.writes); n > 0 && pos.Less(s.writes[n-1].pos) {
+		return fmt.Errorf("write at %s after %s", pos, s.writes[n-1].pos)
+	}
+	s.writes = append(s.writes, recorded{pos: pos, ops: slices.Clone(b.Ops()), rows: b.Rows()})
+	return nil
+}
+func (s *recordSink) Flush(context.Context) error { s.mu.Lock(); s.flushs++; s.mu.Unlock(); return nil }
+func (s *recordSink) Close() error                { return nil }
+
+// applyRevenue applies written changes to the materialized result, keyed by segment.
+func applyRevenue(t testing.TB, m map[string]revenue, w recorded) {
+	for i, op := range w.ops {
+		row := w.rows[i]
+		s := "<null>"
+		if !row[0].IsNull() {
+			s = row[0].AsString()
+		}
+		if op.IsRetraction() {
+			if _, ok := m[s]; !ok {
+				t.Fatalf("at %s: retraction of segment %s not held", w.pos, s)
+			}
+			delete(m, s)
+			continue
+		}
+		var sum int64
+		if !row[1].IsNull() {
+			sum = int64(row[1].AsDecimal().LowBits())
+		}
+		m[s] = revenue{sum: sum, count: row[2].AsInt()}
+	}
+}
+
+// TestDataflowGeneratorDifferential runs the workload through a partitioned
+// dataflow and checks the output after every transaction against a batch
+// recomputation over the same prefix of transactions.
+func TestDataflowGeneratorDifferential(t *testing.T) {
+	for _, tc := range []struct {
+		backend    string
+		partitions int
+	}{{"memory", 1}, {"memory", 3}, {"pebble", 2}} {
+		t.Run(fmt.Sprintf("%s-%d", tc.backend, tc.partitions), func(t *testing.T) {
+			testGeneratorDifferential(t, tc.backend, tc.partitions, 3000)
+		})
+	}
+}
+
+func testGeneratorDifferential(t *testing.T, backend string, partitions, events int) {
+	ctx := context.Background()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	sc := shopSchemas(t)
+	be := openBackend(t, backend)
+	src, err := stream.NewCDCSource(stream.CDCSourceConfig{Source: cdc.NewGenerator(genConfig(events)), Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &recordSink{}
+	df, err := stream.NewDataflow(stream.DataflowConfig{Source: src, Stages: revenueStages(sc, be, mem), Sink: out,
+		State: be, Partitions: partitions, ChannelDepth: 4, Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := df.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out.flushs != 1 {
+		t.Fatalf("sink flushed %d times, want once at the end", out.flushs)
+	}
+	// The reference: the same transactions, applied to tables and recomputed.
+	ref, err := stream.NewCDCSource(stream.CDCSourceConfig{Source: cdc.NewGenerator(genConfig(events))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Open(ctx, cdc.Position{}); err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	tables := map[string]map[int64]change.Row{}
+	got := map[string]revenue{}
+	w, txs, nonEmpty := 0, 0, 0
+	for {
+		tx, err := ref.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		applyTx(tables, tx)
+		tx.Release()
+		txs++
+		for ; w < len(out.writes) && !tx.Commit.Less(out.writes[w].pos); w++ {
+			if out.writes[w].pos != tx.Commit {
+				t.Fatalf("write at %s is no transaction's commit (next %s)", out.writes[w].pos, tx.Commit)
+			}
+			applyRevenue(t, got, out.writes[w])
+		}
+		want := refRevenue(tables, sc)
+		if !maps.Equal(got, want) {
+			t.Fatalf("after transaction %d (commit %s): streaming %v, batch %v", txs, tx.Commit, got, want)
+		}
+		if len(want) > 0 {
+			nonEmpty++
+		}
+	}
+	if w != len(out.writes) {
+		t.Fatalf("%d writes past the last transaction", len(out.writes)-w)
+	}
+	if nonEmpty < txs/2 {
+		t.Fatalf("only %d of %d transactions had revenue: the workload checks little", nonEmpty, txs)
+	}
+	t.Logf("%d transactions, %d sink writes, %d segments at the end", txs, len(out.writes), len(got))
+}
