@@ -366,6 +366,7 @@ type tortureConfig struct {
 	duration    time.Duration // of the workload, with kills throughout
 	initialRows int           // per table, read by the initial snapshot
 	serverKills int           // kill -9 of PostgreSQL during the run
+	maxWait     time.Duration // the longest a pipeline child lives before its SIGKILL
 }
 
 // Writers run a random OLTP workload on several tables while the pipeline (ingest with
@@ -429,7 +430,7 @@ func TestPostgresTorture(t *testing.T) {
 		cmd, out := startStrata(t, args...)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		wait := time.Duration(200+rng.IntN(1800)) * time.Millisecond
+		wait := 200*time.Millisecond + time.Duration(rng.Int64N(int64(cfg.maxWait-200*time.Millisecond)))
 		switch {
 		case round == 0:
 			wait = time.Duration(50+rng.IntN(700)) * time.Millisecond // likely during the initial snapshot
