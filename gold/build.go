@@ -537,17 +537,36 @@ func schemaColumns(s *arrow.Schema) []CatalogColumn {
 
 func (b *builder) buildModel(ctx context.Context, m *Model) Result {
 	r := Result{Name: m.Name, Kind: m.Materialized, Rows: -1, NewRows: -1}
+	compiled := ""
 	wrap := func(err error) error {
 		if err == nil || errors.Is(err, ErrTemplate) {
 			return err
 		}
+		if compiled != "" { // the planner's line numbers are the compiled SQL's
+			return fmt.Errorf("gold: model %s (%s, compiled %s): %w", m.Name, m.Path, compiled, err)
+		}
 		return fmt.Errorf("gold: model %s (%s): %w", m.Name, m.Path, err)
+	}
+	// saveCompiled writes the SQL as planned to TARGET/compiled/<path>, as dbt does.
+	saveCompiled := func(sql string) error {
+		path := filepath.Join(b.opts.Target, "compiled", filepath.FromSlash(m.Path))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte(sql+"\n"), 0o644); err != nil {
+			return err
+		}
+		compiled = path
+		return nil
 	}
 	start := time.Now()
 	switch m.Materialized {
 	case View, Ephemeral:
 		// Not stored: planning checks the SQL and tells the columns' types.
 		sql, err := b.compile(m.tmpl, b.qualified(m.Relation()), false)
+		if err == nil {
+			err = saveCompiled(sql)
+		}
 		if err != nil {
 			r.Err = wrap(err)
 			return r
@@ -572,6 +591,9 @@ func (b *builder) buildModel(ctx context.Context, m *Model) Result {
 	_, statErr := os.Stat(path)
 	incremental := m.Materialized == Incremental && !b.opts.FullRefresh && statErr == nil
 	sql, err := b.compile(m.tmpl, b.qualified(m.Relation()), incremental)
+	if err == nil {
+		err = saveCompiled(sql)
+	}
 	if err != nil {
 		r.Overhead = time.Since(start)
 		r.Err = wrap(err)

@@ -293,6 +293,12 @@ func TestBuildErrorsAndSkips(t *testing.T) {
 	require.Equal(t, StatusError, res["stg_orders"].Status)
 	require.ErrorContains(t, res["stg_orders"].Err, "models/staging/stg_orders.sql")
 	require.ErrorContains(t, res["stg_orders"].Err, "no_such_column")
+	// The planner's positions refer to the compiled SQL, which the error names.
+	compiled := filepath.Join(dir, "target", "compiled", "models", "staging", "stg_orders.sql")
+	require.ErrorContains(t, res["stg_orders"].Err, "compiled "+compiled)
+	b, err := os.ReadFile(compiled)
+	require.NoError(t, err)
+	require.Equal(t, "select id as order_id, no_such_column from shop.raw_orders\n", string(b))
 	for _, n := range []string{"orders", "int_customer_orders", "customers"} {
 		require.Equal(t, StatusSkipped, res[n].Status, n)
 	}

@@ -410,9 +410,17 @@ func (b *binder) bindFrom(n *pg.Node, outer *scope) (Node, error) {
 					if sel == nil {
 						return nil, b.unsupported(cte.Location, "WITH %s: not a SELECT", cte.Ctename)
 					}
-					// A CTE sees only the CTEs before it: bind it with the stack below its level.
+					// A (non-recursive) CTE sees the CTEs of outer levels and those before it
+					// in its own WITH; its own name, or a later CTE's, means a table (as in
+					// PostgreSQL), so `orders AS (SELECT * FROM orders)` reads the table.
 					saved := b.ctes
-					b.ctes = b.ctes[:i+1]
+					visible := map[string]*pg.CommonTableExpr{}
+					for name, c := range b.ctes[i] {
+						if c.Location < cte.Location {
+							visible[name] = c
+						}
+					}
+					b.ctes = append(b.ctes[:i:i], visible)
 					q, err := b.bindSelect(sel, nil)
 					b.ctes = saved
 					if err != nil {

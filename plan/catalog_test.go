@@ -63,10 +63,23 @@ func TestParquetTablePrunesRowGroups(t *testing.T) {
 	assert.Equal(t, []string{"250|375.00"}, runSQL(t, cat, "SELECT count(*), sum(amount) FROM t WHERE id >= 750"))
 	assert.Equal(t, []string{"1000"}, runSQL(t, cat, "SELECT count(*) FROM t"))
 	assert.Equal(t, []string{"2022-01-09|100"}, runSQL(t, cat, "SELECT day, count(*) FROM t WHERE day = date '2022-01-09' GROUP BY day"))
+	// date + interval is a timestamp: compared with a date column it becomes a date
+	// comparison again, which prunes
+	assert.Equal(t, []string{"300"}, runSQL(t, cat, "SELECT count(*) FROM t WHERE day < date '2022-01-08' + interval '3 days'"))
+	jd, err := NewPlanner(cat, Options{}).Plan(context.Background(), "SELECT count(*) FROM t WHERE day < date '2022-01-08' + interval '3 days'")
+	require.NoError(t, err)
+	defer jd.Release()
+	assert.Contains(t, jd.Explain(false), "filter=t.day < DATE '2022-01-11' prune=[day < 2022-01-11] splits=3/10")
+	// BETWEEN prunes as two bounds
+	assert.Equal(t, []string{"200"}, runSQL(t, cat, "SELECT count(*) FROM t WHERE id BETWEEN 300 AND 499"))
+	jb, err := NewPlanner(cat, Options{}).Plan(context.Background(), "SELECT count(*) FROM t WHERE id BETWEEN 300 AND 499")
+	require.NoError(t, err)
+	defer jb.Release()
+	assert.Contains(t, jb.Explain(false), "prune=[id >= 300, id <= 499] splits=2/10")
 	j, err := NewPlanner(cat, Options{}).Plan(context.Background(), "SELECT name FROM t WHERE id < 150 AND day >= '2022-01-01'")
 	require.NoError(t, err)
 	defer j.Release()
-	assert.Contains(t, j.Explain(false), "prune=[id < 150, day >= 18993] splits=2/10")
+	assert.Contains(t, j.Explain(false), "prune=[id < 150, day >= 2022-01-01] splits=2/10")
 }
 
 func TestCSVTableInfersTypes(t *testing.T) {

@@ -22,7 +22,7 @@ type tableDef struct {
 	split  int // rows per batch (0: one batch)
 }
 
-func newTestCatalog(t *testing.T, defs ...tableDef) *MemCatalog {
+func newTestCatalog(t testing.TB, defs ...tableDef) *MemCatalog {
 	t.Helper()
 	cat := NewMemCatalog()
 	for _, d := range defs {

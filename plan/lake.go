@@ -7,8 +7,10 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/bronze"
@@ -16,17 +18,33 @@ import (
 )
 
 // LakeCatalog makes the silver tables of a lake queryable by name. A table resolves
-// by its full name ("inventory.orders") or, when only one table has it, by its last
-// part ("orders"). Each query reads the snapshot that was latest when the query was
-// planned (or the one AsOf names), so all of its scans of a table agree.
+// by its full name ("public.orders") or, when only one table has it, by its last part
+// ("orders"). A catalog pins each table at the snapshot that was latest when it first
+// looked the table up (or at AsOf), so every query through it (a gold build's models,
+// the scans of one query) reads the same version; a new catalog sees later commits.
+// It is safe for concurrent use.
 type LakeCatalog struct {
 	store bronze.Store
 	// AsOf, when non-zero, reads every table at this snapshot id instead of the latest.
 	AsOf uint64
+
+	mu     sync.Mutex
+	pinned map[string]*lakeTable // by the name asked for
 }
 
 // NewLakeCatalog returns the catalog of the silver tables in store.
-func NewLakeCatalog(store bronze.Store) *LakeCatalog { return &LakeCatalog{store: store} }
+func NewLakeCatalog(store bronze.Store) *LakeCatalog {
+	return &LakeCatalog{store: store, pinned: map[string]*lakeTable{}}
+}
+
+// OpenLakeCatalog returns the catalog of the silver tables of the lake in directory dir.
+func OpenLakeCatalog(dir string) (*LakeCatalog, error) {
+	store, err := bronze.OpenDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("plan: lake %s: %w", dir, err)
+	}
+	return NewLakeCatalog(store), nil
+}
 
 // Names lists the lake's silver tables, sorted.
 func (c *LakeCatalog) Names(ctx context.Context) ([]string, error) {
@@ -35,6 +53,11 @@ func (c *LakeCatalog) Names(ctx context.Context) ([]string, error) {
 
 // Table implements Catalog.
 func (c *LakeCatalog) Table(ctx context.Context, name string) (Table, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.pinned[name]; ok {
+		return t, nil
+	}
 	names, err := silver.Tables(ctx, c.store)
 	if err != nil {
 		return nil, fmt.Errorf("plan: lake catalog: %w", err)
@@ -58,7 +81,7 @@ func (c *LakeCatalog) Table(ctx context.Context, name string) (Table, error) {
 		}
 	}
 	if full == "" {
-		return nil, fmt.Errorf("%w: %q is not a silver table of the lake", ErrNoTable, name)
+		return nil, fmt.Errorf("%w: %q is not a silver table of the lake (it has %s)", ErrNoTable, name, strings.Join(names, ", "))
 	}
 	t, err := silver.Open(ctx, c.store, full, silver.Config{})
 	if err != nil {
@@ -72,7 +95,9 @@ func (c *LakeCatalog) Table(ctx context.Context, name string) (Table, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: silver table %q has no snapshot yet", ErrNoTable, full)
 	}
-	return &lakeTable{store: c.store, name: full, snap: snap, schema: s.Arrow()}, nil
+	lt := &lakeTable{store: c.store, name: full, snap: snap, schema: s.Arrow()}
+	c.pinned[name] = lt
+	return lt, nil
 }
 
 // lakeTable is one silver table pinned to a snapshot.
@@ -112,19 +137,31 @@ func (s *lakeSplit) Open(ctx context.Context, mem memory.Allocator) (BatchReader
 	if err != nil {
 		return nil, fmt.Errorf("plan: scan %s: %w", s.t.name, err)
 	}
-	sc, err := t.Scan(ctx, silver.ScanOptions{AsOf: s.t.snap.ID, Columns: s.cols})
+	cols, countOnly := s.cols, len(s.cols) == 0
+	if countOnly {
+		// No column is wanted (count(*)): read the narrowest thing there is, the first
+		// column, and hand over row counts only.
+		cols = []string{s.t.schema.Field(0).Name}
+	}
+	sc, err := t.Scan(ctx, silver.ScanOptions{AsOf: s.t.snap.ID, Columns: cols})
 	if err != nil {
 		return nil, fmt.Errorf("plan: scan %s: %w", s.t.name, err)
 	}
-	return &lakeReader{sc: sc, name: s.t.name}, nil
+	return &lakeReader{sc: sc, name: s.t.name, countOnly: countOnly}, nil
 }
+
+var noColumns = arrow.NewSchema(nil, nil)
 
 type lakeReader struct {
-	sc   *silver.Scanner
-	name string
+	sc        *silver.Scanner
+	name      string
+	countOnly bool
 }
 
-func (r *lakeReader) Next(context.Context) (arrow.RecordBatch, error) {
+func (r *lakeReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if !r.sc.Next() {
 		if err := r.sc.Err(); err != nil {
 			return nil, fmt.Errorf("plan: scan %s: %w", r.name, err)
@@ -132,6 +169,9 @@ func (r *lakeReader) Next(context.Context) (arrow.RecordBatch, error) {
 		return nil, io.EOF
 	}
 	rec := r.sc.Batch().Record()
+	if r.countOnly {
+		return array.NewRecordBatch(noColumns, nil, rec.NumRows()), nil
+	}
 	rec.Retain() // handed over; the scanner drops its own reference at the next Next
 	return rec, nil
 }
@@ -141,4 +181,28 @@ func (r *lakeReader) Close() error {
 		return err
 	}
 	return nil
+}
+
+// Catalogs returns a catalog that looks a name up in each of cats in turn: the first
+// that holds it wins. Only ErrNoTable moves on to the next; other errors are returned.
+func Catalogs(cats ...Catalog) Catalog { return catalogs(cats) }
+
+type catalogs []Catalog
+
+func (cs catalogs) Table(ctx context.Context, name string) (Table, error) {
+	var errs []error
+	for _, c := range cs {
+		t, err := c.Table(ctx, name)
+		if err == nil {
+			return t, nil
+		}
+		if !errors.Is(err, ErrNoTable) {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("%w: %q (no catalogs)", ErrNoTable, name)
+	}
+	return nil, errors.Join(errs...)
 }

@@ -85,6 +85,15 @@ func TestLakeCatalogQueriesSilverTables(t *testing.T) {
 	}
 	require.Equal(t, n, joined)
 
+	// count(*) reads no column at all.
+	payments, ok := a.Table("public.payments")
+	require.True(t, ok)
+	snap, _ := payments.Latest()
+	res, err = plan.Query(ctx, cat, "SELECT count(*) FROM payments", plan.WithAllocator(mem))
+	require.NoError(t, err)
+	require.Equal(t, snap.Rows, res.Batches[0].Column(0).(*array.Int64).Value(0))
+	res.Release()
+
 	_, err = plan.Query(ctx, cat, "SELECT * FROM nosuch")
 	require.ErrorContains(t, err, `relation "nosuch" does not exist`)
 }

@@ -219,6 +219,9 @@ func (s *Scan) label() string {
 			if d, ok := f.Type.(*arrow.Decimal128Type); ok {
 				v = change.FormatDecimal(p.Value.AsDecimal(), d.Scale)
 			}
+			if f.Type.ID() == arrow.DATE32 {
+				v = arrow.Date32(p.Value.AsInt()).FormattedString()
+			}
 			ps[i] = fmt.Sprintf("%s %s %s", f.Name, p.Op, v)
 		}
 		fmt.Fprintf(&b, " prune=[%s]", strings.Join(ps, ", "))

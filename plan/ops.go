@@ -68,23 +68,30 @@ func asBatch(s *change.Schema, rec arrow.RecordBatch) (*change.Batch, error) {
 	return change.NewBatch(s, rec, insertOps(int(rec.NumRows())))
 }
 
-// filterOp keeps rows where cond is true.
+// filterOp keeps rows where every conjunct is true; each conjunct runs on the rows
+// the ones before it kept.
 type filterOp struct {
-	env  *taskEnv
-	cond expr.Expr
-	s    *change.Schema
-	next sink
+	env   *taskEnv
+	conds []expr.Expr
+	s     *change.Schema
+	next  sink
 }
 
 func (f *filterOp) push(ctx context.Context, b *change.Batch) error {
-	rec, err := expr.Filter(f.env.ectx, b.Record(), f.cond)
+	rec := b.Record()
+	rec.Retain()
 	b.Release()
-	if err != nil {
-		return err
-	}
-	if rec.NumRows() == 0 {
+	for _, c := range f.conds {
+		out, err := expr.Filter(f.env.ectx, rec, c)
 		rec.Release()
-		return nil
+		if err != nil {
+			return err
+		}
+		rec = out
+		if rec.NumRows() == 0 {
+			rec.Release()
+			return nil
+		}
 	}
 	nb, err := asBatch(f.s, rec)
 	if err != nil {
@@ -96,7 +103,7 @@ func (f *filterOp) finish(ctx context.Context) error { return f.next.finish(ctx)
 
 func filterSpec(cond expr.Expr, in []Field, s *change.Schema) opSpec {
 	return opSpec{desc: "Filter " + exprText(cond, in), build: func(env *taskEnv, next sink) sink {
-		return &filterOp{env: env, cond: cond, s: s, next: next}
+		return &filterOp{env: env, conds: splitAnd(cond), s: s, next: next}
 	}}
 }
 

@@ -25,6 +25,10 @@ func Optimize(ectx *expr.Context, n Node) (Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n, err = pushSemi(n)
+	if err != nil {
+		return nil, err
+	}
 	n, err = reorder(n)
 	if err != nil {
 		return nil, err
@@ -75,7 +79,45 @@ func foldAll(ectx *expr.Context, n Node) (Node, error) {
 			return nil, err
 		}
 	}
-	return n, mapExprs(n, func(e expr.Expr) (expr.Expr, error) { return expr.Fold(ectx, e) })
+	return n, mapExprs(n, func(e expr.Expr) (expr.Expr, error) {
+		f, err := expr.Fold(ectx, e)
+		if err != nil {
+			return nil, err
+		}
+		return expr.Transform(f, dateCompare)
+	})
+}
+
+// dateCompare rewrites CAST(date AS timestamp) op TIMESTAMP 'midnight' (what
+// date '...' + interval gives) to date op DATE '...': no cast per row, and the scan
+// can prune on it.
+func dateCompare(e expr.Expr) (expr.Expr, error) {
+	c, ok := e.(*expr.Call)
+	if !ok || len(c.Args) != 2 {
+		return e, nil
+	}
+	switch c.Name {
+	case "=", "<>", "<", "<=", ">", ">=":
+	default:
+		return e, nil
+	}
+	cast, okC := c.Args[0].(*expr.Cast)
+	l, okL := c.Args[1].(*expr.Literal)
+	if !okC || !okL || cast.E.Type().ID() != arrow.DATE32 || cast.To.ID() != arrow.TIMESTAMP || !l.Value.IsValid() {
+		return e, nil
+	}
+	ts, ok := l.Value.(*scalar.Timestamp)
+	if !ok {
+		return e, nil
+	}
+	unit := ts.Type.(*arrow.TimestampType).Unit
+	perDay := map[arrow.TimeUnit]int64{arrow.Second: 86400, arrow.Millisecond: 86400e3, arrow.Microsecond: 86400e6, arrow.Nanosecond: 86400e9}[unit]
+	v := int64(ts.Value)
+	if v%perDay != 0 {
+		return e, nil
+	}
+	day := lit(scalar.NewDate32Scalar(arrow.Date32(v / perDay)))
+	return expr.NewCall(c.Name, cast.E, day)
 }
 
 // splitAnd splits a conjunction.
@@ -189,6 +231,16 @@ func pushDown(n Node, preds []expr.Expr) (Node, error) {
 			x.Filter = append(x.Filter, p)
 			if pr, ok := prunable(p, x); ok {
 				x.Pushed = append(x.Pushed, pr)
+			}
+			// x BETWEEN lo AND hi prunes as x >= lo and x <= hi
+			if c, ok := p.(*expr.Call); ok && c.Name == "between" && len(c.Args) == 3 {
+				for i, op := range []string{">=", "<="} {
+					if cmp, err := expr.NewCall(op, c.Args[0], c.Args[1+i]); err == nil {
+						if pr, ok := prunable(cmp, x); ok {
+							x.Pushed = append(x.Pushed, pr)
+						}
+					}
+				}
 			}
 		}
 		return x, nil
@@ -516,6 +568,81 @@ func physicalValue(v scalar.Scalar, t arrow.DataType) (change.Value, bool) {
 		}
 	}
 	return change.Value{}, false
+}
+
+// pushSemi moves a semi or anti join below an inner join when its left columns all
+// come from one input of it: "orders IN (subquery)" filters orders before orders
+// meets lineitem.
+func pushSemi(n Node) (Node, error) {
+	for i, c := range n.Children() {
+		r, err := pushSemi(c)
+		if err != nil {
+			return nil, err
+		}
+		setChild(n, i, r)
+	}
+	j, ok := n.(*Join)
+	if !ok || (j.Kind != SemiJoin && j.Kind != AntiJoin) {
+		return n, nil
+	}
+	inner, ok := j.Left.(*Join)
+	if !ok || (inner.Kind != InnerJoin && inner.Kind != CrossJoin) {
+		return n, nil
+	}
+	width := len(inner.Fields())
+	nl := len(inner.Left.Fields())
+	cols := append([]int{}, j.LeftKeys...)
+	if j.Extra != nil {
+		for _, c := range expr.Columns(j.Extra) {
+			if c < width {
+				cols = append(cols, c)
+			}
+		}
+	}
+	allLeft, allRight := true, true
+	for _, c := range cols {
+		if c < nl {
+			allRight = false
+		} else {
+			allLeft = false
+		}
+	}
+	var err error
+	switch {
+	case allLeft && len(cols) > 0:
+		nr := width - nl
+		extra := j.Extra
+		if extra != nil {
+			if extra, err = remap(extra, func(i int) int {
+				if i >= width {
+					return i - nr
+				}
+				return i
+			}); err != nil {
+				return nil, err
+			}
+		}
+		sj := NewJoin(j.Kind, inner.Left, j.Right, j.LeftKeys, j.RightKeys, extra)
+		sj.NullAware = j.NullAware
+		if inner.Left, err = pushSemi(sj); err != nil {
+			return nil, err
+		}
+	case allRight && len(cols) > 0:
+		keys := make([]int, len(j.LeftKeys))
+		for i, k := range j.LeftKeys {
+			keys[i] = k - nl
+		}
+		extra := shift(j.Extra, -nl)
+		sj := NewJoin(j.Kind, inner.Right, j.Right, keys, j.RightKeys, extra)
+		sj.NullAware = j.NullAware
+		if inner.Right, err = pushSemi(sj); err != nil {
+			return nil, err
+		}
+	default:
+		return n, nil
+	}
+	inner.fields = joinFields(inner.Kind, inner.Left.Fields(), inner.Right.Fields())
+	return inner, nil
 }
 
 // --- join reordering ---

@@ -11,7 +11,7 @@ import (
 )
 
 // shop is a small schema with NULLs in interesting places.
-func shop(t *testing.T) *MemCatalog {
+func shop(t testing.TB) *MemCatalog {
 	return newTestCatalog(t,
 		tableDef{name: "customers", fields: []arrow.Field{i64("id"), str("name"), str("city")}, rows: [][]any{
 			{int64(1), "ann", "paris"}, {int64(2), "bob", "rome"}, {int64(3), "cid", nil}, {int64(4), "dee", "paris"},
@@ -98,6 +98,9 @@ func TestSubqueries(t *testing.T) {
 	assert.Equal(t, []string{"ann|19.75", "bob|100.00", "cid|NULL", "dee|NULL"},
 		runSQL(t, cat, "SELECT name, (SELECT sum(amount) FROM orders o WHERE o.customer_id = c.id) FROM customers c ORDER BY name"))
 	assert.Equal(t, []string{"12"}, runSQL(t, cat, "SELECT id FROM orders WHERE amount > (SELECT avg(amount) FROM orders)"))
+	// IN and NOT IN over a join: pushed onto the orders input
+	assert.Equal(t, []string{"ann|10", "bob|12"}, sorted(runSQL(t, cat, "SELECT c.name, o.id FROM customers c, orders o WHERE o.customer_id = c.id AND o.id IN (SELECT id FROM orders WHERE amount >= 12.5)")))
+	assert.Equal(t, []string{"ann|11", "bob|15"}, sorted(runSQL(t, cat, "SELECT c.name, o.id FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.id NOT IN (SELECT id FROM orders WHERE amount >= 12.5)")))
 	assert.Equal(t, []string{"paris|2"}, runSQL(t, cat, "SELECT city, n FROM (SELECT city, count(*) AS n FROM customers GROUP BY city) t WHERE n > 1"))
 }
 
@@ -111,6 +114,13 @@ func TestCTEsAndSetOps(t *testing.T) {
 	assert.Len(t, runSQL(t, cat, "SELECT id FROM customers UNION ALL SELECT customer_id FROM orders"), 10)
 	assert.Equal(t, []string{"1", "2"}, runSQL(t, cat, "SELECT id FROM customers INTERSECT SELECT customer_id FROM orders ORDER BY 1"))
 	assert.Equal(t, []string{"3", "4"}, runSQL(t, cat, "SELECT id FROM customers EXCEPT SELECT customer_id FROM orders ORDER BY 1"))
+
+	// A CTE named like a table reads the table (dbt's `orders as (select * from ref)`),
+	// and a CTE cannot see itself or later CTEs of its WITH: those names are tables.
+	assert.Equal(t, []string{"6"}, runSQL(t, cat, "WITH orders AS (SELECT * FROM orders) SELECT count(*) FROM orders"))
+	assert.Equal(t, []string{"4|6"}, runSQL(t, cat, `
+		WITH a AS (SELECT count(*) AS n FROM customers), customers AS (SELECT * FROM orders)
+		SELECT a.n, (SELECT count(*) FROM customers) FROM a`))
 }
 
 func TestExpressions(t *testing.T) {

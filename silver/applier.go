@@ -275,6 +275,17 @@ func (a *Applier) CatchUp(ctx context.Context) (ApplyStats, error) {
 	if err := flush(); err != nil {
 		return st, err
 	}
+	// Tables the transactions read did not touch record that they are current too,
+	// once enough was read that a restart would otherwise read it again.
+	if st.Changes >= int64(a.cfg.BatchChanges) || st.Txs >= int64(a.cfg.BatchChanges) {
+		for _, name := range names {
+			if _, ok, err := tables[name].Advance(ctx, last); err != nil {
+				return st, err
+			} else if ok {
+				st.Snapshots++
+			}
+		}
+	}
 	a.mu.Lock()
 	if len(a.tables) == len(tables) {
 		a.through = last

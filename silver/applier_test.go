@@ -85,6 +85,10 @@ func TestApplierFollowsBronze(t *testing.T) {
 		st, err := a.CatchUp(ctx)
 		require.NoError(t, err)
 		require.NotZero(t, st.Txs)
+		for _, name := range a.Names() {
+			tb, _ := a.Table(name)
+			require.Equal(t, st.Position, tb.Position(), "%s is current, touched by the last transaction or not", name)
+		}
 		want := bronzeRows(t, store)
 		require.Len(t, want, 3)
 		for name, rows := range want {

@@ -79,7 +79,7 @@ func (t *Table) ensureWriter(ctx context.Context) error {
 		}
 		w.files = append(w.files, lf)
 		w.slot[f.Name] = slot
-		r, err := t.openFile(ctx, f, schema, keyFields, proj)
+		r, err := t.openFile(ctx, f, t.schemas, schema, keyFields, proj)
 		if err != nil {
 			return err
 		}
@@ -143,8 +143,10 @@ func (t *Table) cleanOrphans(ctx context.Context) error {
 }
 
 // openFile opens a live data file for reading through schema, projected to cols.
-func (t *Table) openFile(ctx context.Context, f DataFile, schema *change.Schema, cols []int, proj *change.Schema) (*dataReader, error) {
-	from := t.schemaOf(f.SchemaVersion)
+// vers are the table's schema versions as the caller saw them (the map is replaced,
+// never changed, when a version is added, so a reader's copy stays valid).
+func (t *Table) openFile(ctx context.Context, f DataFile, vers map[int]*change.Schema, schema *change.Schema, cols []int, proj *change.Schema) (*dataReader, error) {
+	from := vers[f.SchemaVersion]
 	if from == nil {
 		return nil, fmt.Errorf("%w: %s: file %s is at schema version %d, which no snapshot registers", ErrManifest, t.name, f.Name, f.SchemaVersion)
 	}
@@ -154,9 +156,6 @@ func (t *Table) openFile(ctx context.Context, f DataFile, schema *change.Schema,
 	}
 	return openData(ctx, data, f.Name, from, schema, cols, proj, t.cfg.Mem, t.cfg.ScanBatchRows)
 }
-
-// schemaOf returns schema version v; callers hold t.mu or own a view's copy.
-func (t *Table) schemaOf(v int) *change.Schema { return t.schemas[v] }
 
 // entry states in an apply
 const (
@@ -209,8 +208,10 @@ type applying struct {
 // Apply is atomic: on error nothing is published and the table is as before. It is
 // idempotent: a transaction whose commit position is at or before the table's position
 // (see Position) was applied already and is skipped, so re-applying after a crash
-// applies each transaction exactly once. When nothing is left to apply, Apply publishes
-// nothing and returns the latest snapshot (the zero Snapshot for an empty table).
+// applies each transaction exactly once. Transactions must carry their commit position
+// and come in commit order; either mistake is an ErrApply. When nothing is left to
+// apply, Apply publishes nothing and returns the latest snapshot (the zero Snapshot for
+// an empty table).
 func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	start := time.Now()
 	t.mu.Lock()
@@ -239,8 +240,14 @@ func (t *Table) Apply(ctx context.Context, txs []cdc.Tx) (Snapshot, error) {
 	pos := latest.Position
 	for i := range txs {
 		tx := &txs[i]
-		if tx.Commit.Compare(pos) <= 0 {
-			continue // applied already (or out of order)
+		switch {
+		case tx.Commit.IsZero():
+			return Snapshot{}, fmt.Errorf("%w: %s: transaction %q (%d events) has no commit position", ErrApply, t.name, tx.ID, len(tx.Events))
+		case tx.Commit.Compare(latest.Position) <= 0:
+			continue // applied already: a redelivery after a crash
+		case tx.Commit.Compare(pos) <= 0:
+			return Snapshot{}, fmt.Errorf("%w: %s: transaction %q committed at %s comes after one committed at %s: not in commit order",
+				ErrApply, t.name, tx.ID, tx.Commit, pos)
 		}
 		pos = tx.Commit
 		n := int64(0)
@@ -337,6 +344,7 @@ func (a *applying) event(ev *cdc.Event) (bool, error) {
 	if err := a.keyOf(ev, after, evo); err != nil {
 		return false, err
 	}
+	var moved change.Row // the old key's row, when the key changed
 	if ev.Op == cdc.OpUpdate && ev.Before != nil {
 		// A key change within one update (as pgoutput can send): delete the old key.
 		before, err := a.image(ev.Before, evo, 1, ev.Schema)
@@ -346,6 +354,13 @@ func (a *applying) event(ev *cdc.Event) (bool, error) {
 		if a.hasKey(before) {
 			a.oldKey = a.codec.row(a.oldKey[:0], before)
 			if !bytes.Equal(a.oldKey, a.key) {
+				// Columns absent from the after image (unchanged TOAST values) are the
+				// old key's: read them before the old key goes.
+				if hasAbsent(after) {
+					if moved, err = a.prev(a.oldKey); err != nil {
+						return false, err
+					}
+				}
 				a.delete(a.oldKey)
 			}
 		}
@@ -353,7 +368,7 @@ func (a *applying) event(ev *cdc.Event) (bool, error) {
 	row := a.newRow(nf)
 	copy(row, after)
 	if hasAbsent(row) {
-		if err := a.complete(row); err != nil {
+		if err := a.complete(row, moved); err != nil {
 			return false, err
 		}
 	}
@@ -431,20 +446,29 @@ func (a *applying) keyOf(ev *cdc.Event, img change.Row, evo *change.Evolution) e
 	return nil
 }
 
-// complete fills the absent columns of a new row from the key's previous row (this
-// apply's, or the stored one), and absent key columns from the key.
-func (a *applying) complete(row change.Row) error {
-	var prev change.Row
-	if i, ok := a.idx[string(a.key)]; ok {
+// prev returns the current row of key (this apply's, or the stored one), or nil.
+func (a *applying) prev(key []byte) (change.Row, error) {
+	if i, ok := a.idx[string(key)]; ok {
 		if e := &a.ents[i]; e.state == entSet {
-			prev = e.row
+			return e.row, nil
 		}
-	} else if !a.truncated {
-		if l, ok := a.t.w.index.get(string(a.key)); ok {
-			var err error
-			if prev, err = a.stored(l); err != nil {
-				return err
-			}
+		return nil, nil
+	}
+	if !a.truncated {
+		if l, ok := a.t.w.index.get(string(key)); ok {
+			return a.stored(l)
+		}
+	}
+	return nil, nil
+}
+
+// complete fills the absent columns of a new row from prev, the row of the key it
+// moved from, or else the key's previous row, and absent key columns from the key.
+func (a *applying) complete(row, prev change.Row) error {
+	if prev == nil {
+		var err error
+		if prev, err = a.prev(a.key); err != nil {
+			return err
 		}
 	}
 	for i, v := range row {
@@ -470,7 +494,7 @@ func (a *applying) stored(l loc) (change.Row, error) {
 		for i := range cols {
 			cols[i] = i
 		}
-		r, err := a.t.openFile(context.Background(), lf.f, a.schema, cols, a.schema)
+		r, err := a.t.openFile(context.Background(), lf.f, a.t.schemas, a.schema, cols, a.schema)
 		if err != nil {
 			return nil, err
 		}
@@ -723,7 +747,12 @@ func (t *Table) commit(ctx context.Context, a *applying) (Snapshot, error) {
 	}
 	t.snaps = append(t.snaps, s)
 	if a.newSchema {
-		t.schemas[a.version] = a.schema
+		vers := make(map[int]*change.Schema, len(t.schemas)+1)
+		for v, sc := range t.schemas {
+			vers[v] = sc
+		}
+		vers[a.version] = a.schema
+		t.schemas = vers // replaced, not changed: readers hold the old map
 	}
 	return s, nil
 }

@@ -79,7 +79,7 @@ func (t *Table) Changes(ctx context.Context, from, to uint64) (*Scanner, error) 
 	var key []byte
 	// each calls fn for the rows of f that keep says to.
 	each := func(f DataFile, keep func(r int64) bool, fn func(change.Row)) error {
-		r, err := t.openFile(ctx, f, schema, all, schema)
+		r, err := t.openFile(ctx, f, vt.vers, schema, all, schema)
 		if err != nil {
 			return err
 		}

@@ -178,7 +178,7 @@ func (t *Table) compact(ctx context.Context) (Snapshot, bool, error) {
 			s.Removed = append(s.Removed, lf.f.Name)
 			m := make([]loc, lf.f.Rows)
 			remap[slot] = m
-			r, err := t.openFile(ctx, lf.f, schema, all, schema)
+			r, err := t.openFile(ctx, lf.f, t.schemas, schema, all, schema)
 			if err != nil {
 				return fail(err)
 			}

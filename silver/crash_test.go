@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -206,4 +207,86 @@ func TestDeleteByEventKeyAndTruncate(t *testing.T) {
 	require.Equal(t, []int64{7}, slices.Collect(maps.Keys(rows)))
 	_, rows = scanRows(t, tb, s.ID-1)
 	require.Len(t, rows, 2, "the snapshot before the truncate is still there")
+}
+
+// Scans and change feeds run while applies and a background compactor write the
+// table (run with -race): readers see whole snapshots, and the compactor compacts.
+func TestConcurrentReadersAndBackgroundCompactor(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tb, err := silver.Open(ctx, bronze.NewMemStore(), tbl, silver.Config{Compaction: silver.CompactPolicy{MaxFiles: 3}})
+	require.NoError(t, err)
+	w := &workload{r: rand.New(rand.NewPCG(5, 5)), keys: 100, schema: schemaV1, live: map[int64]bool{}}
+	compactor := make(chan error, 1)
+	go func() { compactor <- tb.RunCompactor(ctx, time.Millisecond) }()
+	readers := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for ctx.Err() == nil {
+				s, ok := tb.Latest()
+				if !ok {
+					continue
+				}
+				sc, err := tb.Scan(ctx, silver.ScanOptions{AsOf: s.ID})
+				if err != nil {
+					readers <- err
+					return
+				}
+				n := int64(0)
+				for sc.Next() {
+					n += int64(sc.Batch().Len())
+				}
+				sc.Close()
+				if sc.Err() != nil && ctx.Err() == nil {
+					readers <- sc.Err()
+					return
+				}
+				if ctx.Err() == nil && n != s.Rows {
+					readers <- fmt.Errorf("snapshot %d: %d rows scanned, %d recorded", s.ID, n, s.Rows)
+					return
+				}
+				if fc, err := tb.Changes(ctx, 0, s.ID); err == nil {
+					fc.Close()
+				}
+			}
+			readers <- nil
+		}()
+	}
+	for range 40 {
+		if w.r.IntN(10) == 0 {
+			w.schema = schemaV2
+		}
+		_, err := tb.Apply(ctx, []cdc.Tx{w.tx(20)})
+		require.NoError(t, err)
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	require.NoError(t, <-compactor)
+	require.NoError(t, <-readers)
+	require.NoError(t, <-readers)
+	compactions := 0
+	for _, s := range tb.Snapshots() {
+		if s.Op == "compact" {
+			compactions++
+		}
+	}
+	require.NotZero(t, compactions)
+}
+
+// Transactions without a commit position, or out of commit order, are refused whole.
+func TestApplyRefusesUnorderedTransactions(t *testing.T) {
+	ctx := context.Background()
+	tb, err := silver.Open(ctx, bronze.NewMemStore(), tbl, silver.Config{})
+	require.NoError(t, err)
+	w := &workload{r: rand.New(rand.NewPCG(8, 8)), keys: 20, schema: schemaV1, live: map[int64]bool{}}
+	a, b := w.tx(3), w.tx(3)
+	_, err = tb.Apply(ctx, []cdc.Tx{b, a})
+	require.ErrorIs(t, err, silver.ErrApply)
+	require.ErrorContains(t, err, "not in commit order")
+	a.Commit = cdc.Position{}
+	_, err = tb.Apply(ctx, []cdc.Tx{a})
+	require.ErrorContains(t, err, "no commit position")
+	_, ok := tb.Latest()
+	require.False(t, ok)
 }

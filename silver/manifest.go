@@ -69,7 +69,8 @@ type Snapshot struct {
 	Table string    `json:"table"`
 	ID    uint64    `json:"id"`
 	Time  time.Time `json:"time"`
-	// Op is what made it: "apply" (transactions), "compact" (files rewritten).
+	// Op is what made it: "apply" (transactions), "compact" (files rewritten),
+	// "advance" (transactions up to Position touched no row of the table).
 	Op string `json:"op"`
 	// Position is the commit position of the last transaction applied through this
 	// snapshot: a restart resumes after it, and applying a transaction at or before

@@ -242,7 +242,7 @@ func (s *Scanner) Next() bool {
 			}
 			f := s.files[s.fi]
 			s.fi++
-			r, err := s.t.openFile(s.ctx, f, s.v.schema, s.rcols, s.read)
+			r, err := s.t.openFile(s.ctx, f, s.v.vers, s.v.schema, s.rcols, s.read)
 			if err != nil {
 				s.err = err
 				return false

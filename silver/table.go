@@ -317,3 +317,25 @@ func (t *Table) Files() (data, deletes int, bytes int64) {
 	}
 	return len(st.data), len(st.deletes), bytes
 }
+
+// Advance records that the table has applied everything up to commit position pos:
+// transactions up to pos touched no row of it. It publishes a snapshot without files
+// (Op "advance") so that a restart resumes after pos instead of reading those
+// transactions again; false when the table already is at or past pos, or has no
+// snapshot yet.
+func (t *Table) Advance(ctx context.Context, pos cdc.Position) (Snapshot, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := len(t.snaps)
+	if n == 0 || !t.snaps[n-1].Position.Less(pos) {
+		return Snapshot{}, false, nil
+	}
+	prev := t.snaps[n-1]
+	s := Snapshot{Table: t.name, ID: prev.ID + 1, Time: t.cfg.Now().UTC(), Op: "advance", Position: pos,
+		SchemaVersion: prev.SchemaVersion, Rows: prev.Rows}
+	if err := publish(ctx, t.store, s); err != nil {
+		return Snapshot{}, false, err
+	}
+	t.snaps = append(t.snaps, s)
+	return s, true, nil
+}

@@ -11,4 +11,6 @@
 // PostgreSQL where the two differ (integer division, NULL ordering), and
 // TestReferenceMatchesPostgres checks every suite answer of DuckDB against a private
 // PostgreSQL cluster, so the reference holds strata to PostgreSQL's semantics.
+// Queries strata is known to answer wrongly are listed with the reason in the test
+// (knownBroken) and must keep failing until fixed.
 package oracle

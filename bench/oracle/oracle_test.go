@@ -66,9 +66,7 @@ func duckQuery(t *testing.T, db *sql.DB, q string) Result {
 
 // knownBroken lists suite queries on which strata is known to answer wrongly, each
 // with the reason; TestOracle requires them to still differ, so a fix shows up.
-var knownBroken = map[string]string{
-	"scalar_subquery_correlated": "plan: a correlated count(*) scalar subquery gives NULL instead of 0 for rows without a match (the COUNT bug of decorrelation)",
-}
+var knownBroken = map[string]string{}
 
 // TestOracle is the differential test: every suite query through strata and through
 // DuckDB, compared.

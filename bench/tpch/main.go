@@ -6,7 +6,15 @@
 //	go run ./tpch [run] -sf 1 [-data DIR] [-rounds N] [-queries 1,3,...]
 //
 // run reuses DIR when its manifest matches the scale factor and seed, and generates
-// it otherwise.
+// it otherwise. DuckDB reads the files through read_parquet views (-duckdb views, the
+// default, as strata reads them) or from its own tables loaded first (-duckdb tables).
+// Each query runs once per engine and thread count untimed, and the answers must
+// agree (DuckDB's two thread counts and strata, compared by package oracle) before
+// the timed rounds, which alternate the engines; the report gives medians.
+//
+// The SQL is in queries/qNN.sql with the specification's validation parameters;
+// queries 3, 10 and 18 order by their key as a last tie-breaker so that answers
+// compare in order.
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,7 @@ func runCmd(args []string) error {
 	threadList := fs.String("threads", "1,2", "thread counts")
 	show := fs.Bool("show", false, "print each query's answer")
 	mode := fs.String("duckdb", "views", "how DuckDB sees the data: views (read_parquet views over the files, as strata reads them) or tables (loaded into DuckDB's own storage first)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed runs here")
 	fs.Parse(args)
 
 	qs, err := loadQueries(*which)
@@ -92,6 +94,17 @@ func runCmd(args []string) error {
 		return err
 	}
 	ctx := context.Background()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	type cell struct{ duck, strata time.Duration }
 	results := map[string]map[int]cell{}

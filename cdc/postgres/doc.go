@@ -16,14 +16,17 @@
 // When the slot is created, it exports a snapshot; every published table is read inside
 // it (one REPEATABLE READ transaction) as OpRead events, in chunks of
 // Config.SnapshotChunk rows, before the changes committed after the slot's consistent
-// point are streamed. Nothing is missed or doubled between the two.
+// point are streamed. Nothing is missed or doubled between the two. A snapshot that
+// never reached downstream whole is taken again; each table's rows then follow an
+// OpTruncate of it (rows deleted since the first attempt must not stay downstream).
 //
 // # Events and positions
 //
 // BEGIN/INSERT/UPDATE/DELETE/TRUNCATE/COMMIT become one cdc.Tx per transaction, in
 // commit order: OpCreate, OpUpdate, OpDelete (a primary-key change is a delete and a
-// create, as Debezium emits it) and OpTruncate (no schema). Positions are
-// (Major: commit LSN, Minor: the change's LSN, Seq: its order in the transaction);
+// create, as Debezium emits it, or one OpUpdate from the old key to the new when the new
+// tuple lacks unchanged TOAST values, which only the old key's row holds) and OpTruncate
+// (no schema). Positions are (Major: commit LSN, Minor: the change's LSN, Seq: its order in the transaction);
 // snapshot rows have (consistent point, 0, row number), the last row Seq MaxUint64, which
 // marks the snapshot complete. Transaction ids are "xid:commitLSN" and
 // Source.TxID is the xid, as in Debezium's PostgreSQL events.
@@ -63,6 +66,13 @@
 // walsender) is re-established for up to ReconnectTimeout; streaming resumes at the
 // slot's confirmed LSN, and transactions already delivered are skipped by position, so
 // nothing is lost or doubled. Open(from) skips the same way after a process restart.
+//
+// Decoded transactions wait for the consumer in a queue bounded by QueueTxs and
+// QueueEvents; a transaction is held whole in memory until it is read (protocol 1 sends
+// a transaction only once it committed; a very large one is buffered by the server,
+// spilling to disk, then by the source). Metrics (NewMetrics) count transactions,
+// events, snapshot rows, reconnects and text fallbacks, and show the confirmed LSN and
+// the slot's lag.
 //
 // Like any logical replication client, a source holding transactions it was not acked
 // for delays a clean server shutdown (pg_ctl stop -m fast waits until the walsender's

@@ -101,3 +101,29 @@ func FuzzTemporal(f *testing.F) {
 		}
 	})
 }
+
+// Arrays become JSON arrays, nested as their dimensions, numerics exact.
+func TestArraysAsJSON(t *testing.T) {
+	d := newDecoder()
+	for _, tc := range []struct {
+		oid     uint32
+		in, out string
+	}{
+		{1007, `{{1,2},{3,4}}`, `[[1,2],[3,4]]`},
+		{1007, `{}`, `[]`},
+		{1007, `{1,NULL}`, `[1,null]`},
+		{1009, `{"a b",NULL,"c\"d"}`, `["a b",null,"c\"d"]`},
+		{1231, `{12.50,-0.001,100,NULL}`, `[12.50,-0.001,100,null]`},
+		{1231, `{{{1},{2}}}`, `[[[1],[2]]]`},
+		{1016, `[0:1]={7,8}`, `[7,8]`},
+	} {
+		ct, err := d.mapType(tc.oid, -1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := d.value(&ct, []byte(tc.in))
+		if err != nil || v.AsString() != tc.out {
+			t.Errorf("%d %s: %v, %v; want %s", tc.oid, tc.in, v, err, tc.out)
+		}
+	}
+}

@@ -35,6 +35,9 @@ type reader struct {
 	// or before it are skipped when the server streams them again.
 	floor      cdc.Position
 	snapshotAt pglogrepl.LSN // consistent point of a snapshot still to read (0: none)
+	// resnapshot: downstream already holds rows of an earlier snapshot or stream, so the
+	// snapshot truncates each table before its rows (a row deleted since must go).
+	resnapshot bool
 
 	// the transaction being received
 	inTx       bool
@@ -54,6 +57,7 @@ type reader struct {
 	recovering bool          // the connection failed since replication last started
 	sentFlush  pglogrepl.LSN
 	nextStatus time.Time
+	nextPing   time.Time // when askKeepalive may ask again
 }
 
 func (r *reader) connect(ctx context.Context) error {
@@ -189,6 +193,19 @@ func (r *reader) slotState(ctx context.Context) (slotInfo, error) {
 	return si, nil
 }
 
+// walFlush returns the server's current WAL flush LSN.
+func (r *reader) walFlush(ctx context.Context) (pglogrepl.LSN, error) {
+	var txt string
+	if err := r.conn.QueryRow(ctx, "SELECT pg_current_wal_flush_lsn()::text").Scan(&txt); err != nil {
+		return 0, fmt.Errorf("postgres: WAL flush position: %w", err)
+	}
+	lsn, err := pglogrepl.ParseLSN(txt)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: WAL flush position %q: %w", txt, err)
+	}
+	return lsn, nil
+}
+
 // run is the reader goroutine.
 func (r *reader) run(ctx context.Context) {
 	s := r.src
@@ -289,6 +306,14 @@ func (r *reader) snapshot(ctx context.Context) error {
 			return err
 		}
 		r.rels[t.oid] = rel
+		if r.resnapshot {
+			seq++
+			ev := r.event(rel, cdc.OpTruncate, nil, nil, cdc.Position{Major: uint64(r.snapshotAt), Seq: seq})
+			ev.Schema, ev.SchemaVersion = nil, 0
+			ev.Source.Snapshot = "true"
+			ev.Origin.Offset = int64(seq)
+			pending = append(pending, ev)
+		}
 		// ONLY: an inheritance child published too is read on its own; but a partitioned
 		// table published via its root holds no rows itself.
 		only := " FROM ONLY "
@@ -433,6 +458,27 @@ func (r *reader) status(force bool) error {
 	return nil
 }
 
+// askKeepalive asks the walsender for a keepalive (a status update with reply
+// requested), at most every 200ms, until the source has caught up: a walsender whose
+// client confirmed all it sent stays silent otherwise.
+func (r *reader) askKeepalive() error {
+	if r.src.caughtUp.Load() || r.snapshotAt != 0 || time.Now().Before(r.nextPing) {
+		return nil
+	}
+	r.nextPing = time.Now().Add(200 * time.Millisecond)
+	s := r.src
+	s.mu.Lock()
+	flush := s.flush
+	s.mu.Unlock()
+	err := pglogrepl.SendStandbyStatusUpdate(context.Background(), r.repl, pglogrepl.StandbyStatusUpdate{
+		WALWritePosition: flush, WALFlushPosition: flush, WALApplyPosition: flush, ClientTime: time.Now(), ReplyRequested: true})
+	if err != nil {
+		return fmt.Errorf("postgres: standby status update: %w", err)
+	}
+	r.sentFlush = flush
+	return nil
+}
+
 func (r *reader) finalStatus() {
 	if r.repl != nil {
 		_ = r.status(true)
@@ -478,6 +524,9 @@ func (r *reader) stream(ctx context.Context) error {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				if err := r.askKeepalive(); err != nil {
+					return err
+				}
 				continue
 			}
 			return fmt.Errorf("postgres: receive: %w", err)
@@ -495,6 +544,11 @@ func (r *reader) stream(ctx context.Context) error {
 				}
 				r.walEnd = ka.ServerWALEnd
 				r.idleAdvance(ka.ServerWALEnd)
+				// A logical walsender's keepalive carries the end of the WAL it has
+				// decoded and sent: every transaction committed before it came before.
+				if !r.inTx && ka.ServerWALEnd >= r.src.target {
+					r.src.caughtUp.Store(true)
+				}
 				if ka.ReplyRequested {
 					if err := r.status(true); err != nil {
 						return err
@@ -699,9 +753,11 @@ func (r *reader) change(data []byte, lsn uint64) error {
 				}
 			}
 		}
-		if before != nil && rel.key != nil && keyChanged(rel, before, after) {
+		if before != nil && rel.key != nil && keyChanged(rel, before, after) && !hasAbsent(after) {
 			// A primary-key change is a delete of the old key and a create of the new, as
-			// Debezium emits it.
+			// Debezium emits it; but when unchanged TOAST values are absent from the new
+			// tuple only the old key's row holds them, so it stays one update from the
+			// old key to the new, which downstream (silver) completes from the old row.
 			r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
 			r.add(r.event(rel, cdc.OpCreate, nil, after, r.nextPos(lsn)))
 			return nil
@@ -717,6 +773,15 @@ func (r *reader) change(data []byte, lsn uint64) error {
 		r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
 	}
 	return nil
+}
+
+func hasAbsent(r change.Row) bool {
+	for _, v := range r {
+		if v.IsAbsent() {
+			return true
+		}
+	}
+	return false
 }
 
 func keyChanged(rel *relation, before, after change.Row) bool {

@@ -60,17 +60,18 @@ func checkRange(t testing.TB, got []int64, from, to int) {
 }
 
 func TestAckAdvancesSlotAndResume(t *testing.T) {
+	t.Parallel() // a slot name of its own
 	dsn := newDB(t)
 	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
-	cfg := postgres.Config{DSN: dsn, StatusInterval: 50 * time.Millisecond}
+	cfg := postgres.Config{DSN: dsn, Slot: "acks", StatusInterval: 50 * time.Millisecond}
 	src := openSource(t, cfg, cdc.Position{})
-	start := confirmedFlush(t, dsn, "strata")
+	start := confirmedFlush(t, dsn, "acks")
 	insertRange(t, dsn, 0, 10)
 	txs := readTxs(t, src, 10, 10*time.Second)
 	checkRange(t, ids(t, txs), 0, 10)
 	// Nothing acked: the slot stays where it was, through status updates and keepalives.
 	time.Sleep(300 * time.Millisecond)
-	if got := confirmedFlush(t, dsn, "strata"); got != start {
+	if got := confirmedFlush(t, dsn, "acks"); got != start {
 		t.Fatalf("slot confirmed %s before any ack, want %s", got, start)
 	}
 	// Ack the 4th transaction: the slot moves past its commit, not further.
@@ -78,13 +79,13 @@ func TestAckAdvancesSlotAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for confirmedFlush(t, dsn, "strata") <= pglogrepl.LSN(txs[3].Commit.Major) {
+	for confirmedFlush(t, dsn, "acks") <= pglogrepl.LSN(txs[3].Commit.Major) {
 		if time.Now().After(deadline) {
 			t.Fatalf("slot not advanced past %s after ack", pglogrepl.LSN(txs[3].Commit.Major))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := confirmedFlush(t, dsn, "strata"); got > pglogrepl.LSN(txs[4].Commit.Major) {
+	if got := confirmedFlush(t, dsn, "acks"); got > pglogrepl.LSN(txs[4].Commit.Major) {
 		t.Fatalf("slot at %s, past the unacked transaction at %s", got, pglogrepl.LSN(txs[4].Commit.Major))
 	}
 	src.Close()
@@ -113,13 +114,20 @@ func TestResumeAfterSnapshotNotAcked(t *testing.T) {
 	snap := readTxs(t, src, 5, 10*time.Second)
 	checkRange(t, ids(t, snap), 0, 5)
 	src.Close()
-	// Downstream kept only the first chunk: the snapshot is taken again, whole.
+	// Downstream kept only the first chunk, and row 0 it holds was deleted since: the
+	// snapshot is taken again, whole, after a truncate of the table, so that downstream
+	// does not keep row 0.
+	exec(t, conn, "DELETE FROM kv WHERE id = 0")
 	insertRange(t, dsn, 5, 6)
 	src = openSource(t, cfg, snap[0].Commit)
 	again := readTxs(t, src, 6, 10*time.Second)
-	checkRange(t, ids(t, again), 0, 6)
-	if again[0].Events[0].Op != cdc.OpRead || !snap[0].Commit.Less(again[0].Commit) {
-		t.Fatalf("second snapshot at %s, want reads after %s", again[0].Commit, snap[0].Commit)
+	if ev := again[0].Events[0]; ev.Op != cdc.OpTruncate || ev.Table != "public.kv" || !snap[0].Commit.Less(ev.Pos) {
+		t.Fatalf("second snapshot begins with %s of %s at %s, want a truncate of public.kv after %s", ev.Op, ev.Table, ev.Pos, snap[0].Commit)
+	}
+	again[0].Events = again[0].Events[1:]
+	checkRange(t, ids(t, again), 1, 6)
+	if again[0].Events[0].Op != cdc.OpRead {
+		t.Fatalf("second snapshot: %s, want reads", again[0].Events[0].Op)
 	}
 	src.Close()
 	// Downstream has the whole snapshot: streaming continues after it.

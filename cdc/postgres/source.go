@@ -40,6 +40,13 @@ type Source struct {
 	err    error         // sticky error from the reader
 	timer  *time.Timer
 
+	// target is the server's WAL flush LSN at Open; caughtUp is set once a keepalive
+	// shows the walsender past it, every transaction before it delivered. Until then
+	// ReadTx does not report cdc.ErrIdle: a reopened slot can take the server a while
+	// to decode, and "idle" before that made --exit-when-idle stop short.
+	target   pglogrepl.LSN
+	caughtUp atomic.Bool
+
 	// Read's framing of the current transaction.
 	queue  []cdc.Event
 	qi     int
@@ -77,8 +84,9 @@ func NewSource(cfg Config) *Source {
 // a slot that does not exist yet is created with an exported snapshot whose rows are
 // returned first (OpRead); a from that lies inside an unfinished snapshot (or is zero
 // while the slot exists) means the snapshot never reached downstream whole, so the slot
-// is dropped and created again with a new snapshot (rows already downstream come again
-// as reads, which apply idempotently).
+// is dropped and created again with a new snapshot. A snapshot taken when from is not
+// zero (downstream holds rows of an earlier snapshot or stream) truncates each table
+// before its rows, so rows deleted in between do not linger downstream.
 func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	if err := s.cfg.Validate(); err != nil {
 		return err
@@ -111,6 +119,9 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 		slot, err = r.slotState(ctx)
 	}
 	if err != nil {
+		return err
+	}
+	if s.target, err = r.walFlush(ctx); err != nil {
 		return err
 	}
 	incomplete := from.IsZero() || from.Minor == 0 && from.Seq != snapshotEnd
@@ -159,6 +170,7 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 				return fmt.Errorf("postgres: import snapshot %s: %w", res.SnapshotName, err)
 			}
 			r.snapshotAt = cp
+			r.resnapshot = !from.IsZero()
 		}
 	}
 	s.ch = make(chan item, s.cfg.QueueTxs)
@@ -200,7 +212,10 @@ func (s *Source) ReadTx(ctx context.Context) (cdc.Tx, error) {
 	case it := <-s.ch:
 		return s.got(it)
 	case <-s.timer.C:
-		return cdc.Tx{}, cdc.ErrIdle
+		if s.caughtUp.Load() {
+			return cdc.Tx{}, cdc.ErrIdle
+		}
+		return s.waitCaughtUp(ctx)
 	case <-ctx.Done():
 		return cdc.Tx{}, ctx.Err()
 	case <-s.done:
@@ -210,6 +225,31 @@ func (s *Source) ReadTx(ctx context.Context) (cdc.Tx, error) {
 		default:
 		}
 		return cdc.Tx{}, ErrClosed
+	}
+}
+
+// waitCaughtUp waits for the next transaction while the server has not yet streamed
+// what was committed before Open; once it has, nothing arriving for IdleWait is idle.
+func (s *Source) waitCaughtUp(ctx context.Context) (cdc.Tx, error) {
+	for {
+		s.timer.Reset(s.cfg.IdleWait)
+		select {
+		case it := <-s.ch:
+			return s.got(it)
+		case <-s.timer.C:
+			if s.caughtUp.Load() {
+				return cdc.Tx{}, cdc.ErrIdle
+			}
+		case <-ctx.Done():
+			return cdc.Tx{}, ctx.Err()
+		case <-s.done:
+			select {
+			case it := <-s.ch:
+				return s.got(it)
+			default:
+			}
+			return cdc.Tx{}, ErrClosed
+		}
 	}
 }
 

@@ -230,6 +230,16 @@ func TestUnchangedToastIsAbsentNotNull(t *testing.T) {
 	if ev := evs[1]; ev.After[2].AsString() != want || len(want) != 128000 {
 		t.Fatalf("FULL identity: body of %d bytes, want the unchanged %d from the before-image", len(ev.After[2].AsString()), len(want))
 	}
+	// A key change leaving the TOAST value unchanged stays one update from the old key:
+	// as a delete and a create, the new key's body would be lost.
+	exec(t, conn, "UPDATE docs SET id = 2", "UPDATE docs SET id = 3, body = 'small'")
+	evs = events(readTxs(t, src, 3, 10*time.Second))
+	if ev := evs[0]; ev.Op != cdc.OpUpdate || ev.Before == nil || ev.Before[0].AsInt() != 1 || ev.After[0].AsInt() != 2 || !ev.After[2].IsAbsent() {
+		t.Fatalf("key change with unchanged TOAST: %s before %v, body %v", ev.Op, ev.Before, ev.After[2].Kind())
+	}
+	if evs[1].Op != cdc.OpDelete || evs[2].Op != cdc.OpCreate || evs[2].After[2].AsString() != "small" {
+		t.Fatalf("key change with every value sent: %s, %s, want delete and create", evs[1].Op, evs[2].Op)
+	}
 }
 
 func TestAddColumnMidStream(t *testing.T) {

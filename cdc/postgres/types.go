@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -259,15 +260,35 @@ func (d *decoder) array(c *colType, b []byte) (change.Value, error) {
 		t = &pgtype.Type{Name: "array", OID: c.oid, Codec: &pgtype.ArrayCodec{ElementType: &pgtype.Type{Name: "text", OID: oidText, Codec: pgtype.TextCodec{}}}}
 		d.types.RegisterType(t)
 	}
-	v, err := t.Codec.DecodeValue(d.types, c.oid, pgtype.TextFormatCode, b)
-	if err != nil {
+	var arr pgtype.Array[any]
+	if err := d.types.PlanScan(c.oid, pgtype.TextFormatCode, &arr).Scan(b, &arr); err != nil {
 		return change.Value{}, fmt.Errorf("array %.40q: %w", b, err)
 	}
-	out, err := json.Marshal(jsonable(v))
+	for i := range arr.Elements {
+		arr.Elements[i] = jsonable(arr.Elements[i])
+	}
+	out, err := json.Marshal(nest(arr.Elements, arr.Dims))
 	if err != nil {
 		return change.Value{}, fmt.Errorf("array %.40q: %w", b, err)
 	}
 	return change.Str(string(out)), nil
+}
+
+// nest shapes the flat elements of a multidimensional array as nested JSON arrays.
+func nest(elems []any, dims []pgtype.ArrayDimension) any {
+	if len(dims) <= 1 {
+		if elems == nil {
+			return []any{}
+		}
+		return elems
+	}
+	n := int(dims[0].Length)
+	per := len(elems) / max(n, 1)
+	out := make([]any, n)
+	for i := range out {
+		out[i] = nest(elems[i*per:(i+1)*per], dims[1:])
+	}
+	return out
 }
 
 // jsonable replaces values json.Marshal would render poorly: numerics as exact JSON
@@ -287,7 +308,7 @@ func jsonable(v any) any {
 			b, _ := x.MarshalJSON()
 			return json.RawMessage(b)
 		}
-		return json.Number(x.Int.String() + "e" + strconv.Itoa(int(x.Exp)))
+		return json.Number(exactDecimal(x.Int.String(), int(x.Exp)))
 	case time.Time:
 		return x.UTC().Format(time.RFC3339Nano)
 	case float64:
@@ -300,6 +321,24 @@ func jsonable(v any) any {
 		}
 	}
 	return v
+}
+
+// exactDecimal renders digits × 10^exp as plain decimal text ("1250", -2 → "12.50").
+func exactDecimal(digits string, exp int) string {
+	neg := strings.HasPrefix(digits, "-")
+	digits = strings.TrimPrefix(digits, "-")
+	if exp >= 0 {
+		digits += strings.Repeat("0", exp)
+	} else {
+		if len(digits) <= -exp {
+			digits = strings.Repeat("0", -exp-len(digits)+1) + digits
+		}
+		digits = digits[:len(digits)+exp] + "." + digits[len(digits)+exp:]
+	}
+	if neg {
+		return "-" + digits
+	}
+	return digits
 }
 
 func parseInt(b []byte) (int64, error) {

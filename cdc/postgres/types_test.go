@@ -150,10 +150,11 @@ func checkTyped(t *testing.T, ev cdc.Event, dbz cdc.Event) {
 }
 
 func TestTypesMatchDebezium(t *testing.T) {
+	t.Parallel() // a slot name of its own
 	dsn := newDB(t)
 	createTypes(t, dsn)
 	insertTyped(t, dsn, 1) // snapshot
-	src := openSource(t, postgres.Config{DSN: dsn}, cdc.Position{})
+	src := openSource(t, postgres.Config{DSN: dsn, Slot: "types"}, cdc.Position{})
 	snap := events(readTxs(t, src, 2, 10*time.Second))
 	insertTyped(t, dsn, 10) // stream
 	stream := events(readTxs(t, src, 2, 10*time.Second))

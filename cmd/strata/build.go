@@ -105,7 +105,7 @@ func runGold(verb string, args []string, stdout, stderr io.Writer) int {
 		opts.FullRefresh = *fullRefresh
 	}
 	if *lake != "" {
-		cat, err := gold.OpenLake(ctx, *lake)
+		cat, err := plan.OpenLakeCatalog(*lake)
 		if err != nil {
 			return fail(err)
 		}
@@ -226,5 +226,3 @@ func writeDocs(p *gold.Project, stats map[string]gold.NodeStats, target string) 
 	}
 	return files, nil
 }
-
-var _ plan.Catalog = (*gold.Lake)(nil)

@@ -115,7 +115,7 @@ func TestBuildModelErrorExitsNonZero(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "models/marts/orders.sql"), []byte("select nope from {{ ref('stg_orders') }}\n"), 0o644))
 	st, out, _ := strata(t, "build", "--project", dir)
 	require.Equal(t, 1, st)
-	assert.Regexp(t, regexp.MustCompile(`(?m)^ERROR +table +\S+  orders\n +gold: model orders \(models/marts/orders.sql\): .*nope`), out)
+	assert.Regexp(t, regexp.MustCompile(`(?m)^ERROR +table +\S+  orders\n +gold: model orders \(models/marts/orders.sql, compiled \S+\): .*nope`), out)
 	assert.Regexp(t, regexp.MustCompile(`(?m)^SKIPPED +ephemeral .* int_customer_orders$`), out)
 	assert.Contains(t, out, "models and seeds: 7 ok, 1 error, 2 skipped")
 

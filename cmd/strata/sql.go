@@ -25,16 +25,19 @@ func (t *tableFlags) String() string     { return strings.Join(*t, ",") }
 func (t *tableFlags) Set(v string) error { *t = append(*t, v); return nil }
 
 func runSQL(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("sql", `[--table NAME=PATH]... [--explain|--explain-analyze] [--format csv|table|json] "SQL"`, `
-Run a SQL query (PostgreSQL dialect) over Parquet and CSV files and print its result.
-PATH is a Parquet or CSV file or a directory of them; NAME is the table's name in the
-query. CSV output has a header row, RFC 4180 quoting, NULL as an empty field and dates
+	f := newFlags("sql", `[--table NAME=PATH]... [--lake DIR] [--explain|--explain-analyze] [--format csv|table|json] "SQL"`, `
+Run a SQL query (PostgreSQL dialect) over Parquet and CSV files and silver tables and
+print its result. PATH is a Parquet or CSV file or a directory of them; NAME is the
+table's name in the query. With --lake, every silver table of the lake is a table too,
+by its full name (public.orders) or its last part (orders) when that is unique; a
+--table of the same name wins. CSV output has a header row, RFC 4180 quoting, NULL as an empty field and dates
 as YYYY-MM-DD; json prints one object per row; table aligns columns for reading.`)
 	var tables tableFlags
 	f.Var(&tables, "table", "a table: NAME=PATH (repeatable)")
 	explain := f.Bool("explain", false, "print the logical and physical plan instead of running the query")
 	analyze := f.Bool("explain-analyze", false, "run the query and print the plan with actual rows, time and spill per stage")
 	format := f.String("format", "csv", "output format: csv, table or json")
+	lake := f.String("lake", "", "a lake directory whose silver tables are queryable by name")
 	memLimit := f.Int64("memory", 0, "memory budget in bytes before kernels spill (0: unlimited)")
 	if status, done := f.parse(args, stdout, stderr); done {
 		return status
@@ -50,7 +53,7 @@ as YYYY-MM-DD; json prints one object per row; table aligns columns for reading.
 		fmt.Fprintf(stderr, "strata sql: unknown --format %q (csv, table or json)\n", *format)
 		return 1
 	}
-	cat := plan.NewMemCatalog()
+	mem := plan.NewMemCatalog()
 	for _, t := range tables {
 		name, path, ok := strings.Cut(t, "=")
 		if !ok || name == "" || path == "" {
@@ -62,7 +65,16 @@ as YYYY-MM-DD; json prints one object per row; table aligns columns for reading.
 			fmt.Fprintf(stderr, "strata sql: table %s: %v\n", name, err)
 			return 1
 		}
-		cat.Add(name, tab)
+		mem.Add(name, tab)
+	}
+	var cat plan.Catalog = mem
+	if *lake != "" {
+		lc, err := plan.OpenLakeCatalog(*lake)
+		if err != nil {
+			fmt.Fprintf(stderr, "strata sql: %v\n", err)
+			return 1
+		}
+		cat = plan.Catalogs(mem, lc)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

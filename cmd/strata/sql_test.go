@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,4 +60,35 @@ func TestSQLOverCSV(t *testing.T) {
 	status, out, _ = strata(t, "sql", "--help")
 	assert.Equal(t, 0, status)
 	assert.True(t, strings.HasPrefix(out, "usage: strata sql"))
+}
+
+// --lake makes the silver tables queryable by full or short name; the answer equals
+// what silver dump prints, and a --table of the same name wins.
+func TestSQLOverLake(t *testing.T) {
+	lake := t.TempDir()
+	st, _, errOut := strata(t, "ingest", "--from", "gen://?seed=4&events=3000", "--lake", lake, "--quiet")
+	require.Equal(t, 0, st, errOut)
+	st, dump, errOut := strata(t, "silver", "dump", "--lake", lake, "--table", "public.orders", "--format", "csv")
+	require.Equal(t, 0, st, errOut)
+	rows := strings.Count(dump, "\n") - 1
+	require.Positive(t, rows)
+
+	for _, name := range []string{"public.orders", "orders"} {
+		st, out, errOut := strata(t, "sql", "--lake", lake, "SELECT count(*) AS n FROM "+name)
+		require.Equal(t, 0, st, errOut)
+		assert.Equal(t, fmt.Sprintf("n\n%d\n", rows), out, name)
+	}
+	st, out, errOut := strata(t, "sql", "--lake", lake, "SELECT count(*) AS n FROM orders o JOIN customers c ON o.customer_id = c.id WHERE c.segment IS NOT NULL")
+	require.Equal(t, 0, st, errOut)
+	assert.Regexp(t, `^n\n[1-9]\d*\n$`, out)
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "orders.csv"), "id\n1\n2\n")
+	st, out, errOut = strata(t, "sql", "--lake", lake, "--table", "orders="+filepath.Join(dir, "orders.csv"), "SELECT count(*) AS n FROM orders")
+	require.Equal(t, 0, st, errOut)
+	assert.Equal(t, "n\n2\n", out)
+
+	st, _, errOut = strata(t, "sql", "--lake", lake, "SELECT * FROM nosuch")
+	assert.Equal(t, 1, st)
+	assert.Contains(t, errOut, `"nosuch" does not exist`)
 }

@@ -3,9 +3,11 @@ package expr
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -216,6 +218,20 @@ func compareKernel(ctx *Context, op int, a, b datum, n int, t arrow.DataType) (a
 }
 
 func compareInto(op int, a, b datum, n int, t arrow.DataType, out []byte) {
+	if a.arr == nil && b.arr == nil {
+		// two constants (BETWEEN or IN with a column elsewhere): compare once
+		aa, err1 := broadcast(memory.DefaultAllocator, a.sc, 1)
+		bb, err2 := broadcast(memory.DefaultAllocator, b.sc, 1)
+		if err1 != nil || err2 != nil {
+			panic(fmt.Sprintf("expr: broadcast constants: %v %v", err1, err2))
+		}
+		defer aa.Release()
+		defer bb.Release()
+		one := make([]byte, 8)
+		compareInto(op, datum{arr: aa}, datum{arr: bb}, 1, t, one)
+		bitutil.SetBitsTo(out, 0, int64(n), one[0]&1 != 0)
+		return
+	}
 	switch t.ID() {
 	case arrow.INT16:
 		cmpOrdered(op, operandOf[int16](a), operandOf[int16](b), n, out)
@@ -344,8 +360,6 @@ func distinctKernel(ctx *Context, a, b datum, n int, t arrow.DataType, not bool)
 	})
 	return makeArray(Bool, n, 0, nil, ob), nil
 }
-
-var _ memory.Allocator
 
 // cmpDecConst compares a decimal column with a constant of the same scale: values
 // that fit in 64 bits (nearly all) compare as int64, eight rows per output byte.

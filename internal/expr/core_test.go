@@ -286,3 +286,30 @@ func TestDecimalCompareWide(t *testing.T) {
 		{call(t, "<>", colRef(rb, "e"), lit(-5)), []string{T, F, T, T, T, N}, nil},
 	})
 }
+
+func TestTwoConstantOperandsBesideAColumn(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem, col{"i", Int32, `[1, 5, null]`})
+	defer rb.Release()
+	i := colRef(rb, "i")
+	runCases(t, rb, []fnCase{
+		{call(t, "between", lit(3), lit(2), i), []string{"false", "true", "NULL"}, nil},
+		{call(t, "between", lit(3), lit(4), i), []string{"false", "false", "false"}, nil},
+		{call(t, "in", lit(5), i, lit(7)), []string{"false", "true", "NULL"}, nil},
+		{call(t, "in", lit(7), i, lit(7)), []string{"true", "true", "true"}, nil},
+	})
+}
+
+func TestAndOrDecidedEverywhere(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem, col{"a", Int32, `[1, 0, null]`}, col{"b", Bool, `[true, null, false]`})
+	defer rb.Release()
+	a, b := colRef(rb, "a"), colRef(rb, "b")
+	boom := call(t, ">", call(t, "/", lit(1), call(t, "-", a, a)), lit(0)) // 1/0 on the non-NULL rows
+	runCases(t, rb, []fnCase{
+		// the left operand is FALSE (TRUE) on every row: the right one is never needed
+		{call(t, "and", call(t, "and", call(t, "is_not_null", b), lit(false)), boom), []string{"false", "false", "false"}, nil},
+		{call(t, "or", call(t, "or", b, lit(true)), boom), []string{"true", "true", "true"}, nil},
+		{call(t, "and", b, boom), nil, ErrDivisionByZero},
+	})
+}

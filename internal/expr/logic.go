@@ -110,7 +110,7 @@ func evalAndOr(ctx *Context, c *Call, b arrow.RecordBatch, n int) (datum, error)
 		if l.arr == nil {
 			return datum{}, err
 		}
-		var rows []int32
+		rows := []int32{} // not nil: nil would mean every row
 		lv := boolOperand(l)
 		for i := range n {
 			if l.arr.IsNull(i) || !decided(lv.at(i)) {
@@ -119,6 +119,10 @@ func evalAndOr(ctx *Context, c *Call, b arrow.RecordBatch, n int) (datum, error)
 		}
 		if len(rows) == n {
 			return datum{}, err
+		}
+		if len(rows) == 0 { // the left operand decides every row
+			l.arr.Retain()
+			return datum{arr: l.arr}, nil
 		}
 		sub, err2 := evalOn(ctx, c.Args[1], b, n, rows)
 		if err2 != nil {

@@ -611,7 +611,7 @@ func literalText(sc scalar.Scalar) string {
 		if isNull(sc.DataType()) {
 			return "NULL"
 		}
-		return "NULL::" + TypeName(sc.DataType())
+		return "CAST(NULL AS " + TypeName(sc.DataType()) + ")"
 	}
 	a, err := scalar.MakeArrayFromScalar(sc, 1, memory.DefaultAllocator)
 	if err != nil {
