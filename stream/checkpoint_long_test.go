@@ -4,8 +4,8 @@ package stream_test
 
 import "testing"
 
-// TestDataflowCrashLong kills the workload process five times, each after a new
+// TestDataflowCrashLong kills the workload process three times, each after a new
 // checkpoint, over a longer stream.
 func TestDataflowCrashLong(t *testing.T) {
-	crashTest(t, 40000, 5)
+	crashTest(t, 12000, 3)
 }

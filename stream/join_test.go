@@ -187,7 +187,11 @@ func TestJoinDifferential(t *testing.T) {
 	}
 }
 
-func openBackend(t *testing.T, kind string) state.Backend {
+func openBackendB(t testing.TB, kind string) state.Backend { return openBackend(t, kind) }
+
+func itoa(i int) string { return fmt.Sprint(i) }
+
+func openBackend(t testing.TB, kind string) state.Backend {
 	t.Helper()
 	var be state.Backend
 	var err error
