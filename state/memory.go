@@ -351,8 +351,9 @@ func (m *Memory) Sweep(ctx context.Context) (int, error) {
 			break
 		}
 	}
-	m.cfg.Metrics.swept(m.cfg.Name, removed)
+	// Sizes first: whoever sees the expired count grow sees the sizes after the sweep.
 	_, err := m.Stats(ctx)
+	m.cfg.Metrics.swept(m.cfg.Name, removed)
 	return removed, err
 }
 

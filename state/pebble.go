@@ -433,8 +433,8 @@ func (p *Pebble) Sweep(ctx context.Context) (int, error) {
 	if err != nil {
 		return removed, err
 	}
+	p.cfg.Metrics.observe(p.cfg.Name, stats) // sizes first, as in Memory.Sweep
 	p.cfg.Metrics.swept(p.cfg.Name, removed)
-	p.cfg.Metrics.observe(p.cfg.Name, stats)
 	return removed, nil
 }
 
