@@ -415,7 +415,7 @@ func NewRangePartitioner(n int, keys []SortKey, sample []*change.Batch) (*RangeP
 		idx[i] = int32(x)
 	}
 	for k := range keys {
-		p.bounds = append(p.bounds, take(memory.DefaultAllocator, cols[k], idx))
+		p.bounds = append(p.bounds, Take(memory.DefaultAllocator, cols[k], idx))
 		cols[k].Release()
 	}
 	return p, nil

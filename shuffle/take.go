@@ -15,7 +15,7 @@ import (
 func takeBatch(mem memory.Allocator, b *change.Batch, idx []int32) *change.Batch {
 	cols := make([]arrow.Array, b.Record().NumCols())
 	for c := range cols {
-		cols[c] = take(mem, b.Column(c), idx)
+		cols[c] = Take(mem, b.Column(c), idx)
 	}
 	rec := array.NewRecordBatch(b.Schema().Arrow(), cols, int64(len(idx)))
 	for _, c := range cols {
@@ -33,9 +33,10 @@ func takeBatch(mem memory.Allocator, b *change.Batch, idx []int32) *change.Batch
 	return out
 }
 
-// take gathers elements idx of a into a new array allocated from mem, typed, without
-// per-element interface calls.
-func take(mem memory.Allocator, a arrow.Array, idx []int32) arrow.Array {
+// Take gathers elements idx of a into a new array allocated from mem (the caller
+// releases it), typed, without per-element interface calls. It serves every column
+// type change.Supported accepts and panics on others (a programmer error).
+func Take(mem memory.Allocator, a arrow.Array, idx []int32) arrow.Array {
 	n := len(idx)
 	d := a.Data()
 	off := d.Offset()

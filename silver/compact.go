@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/shuffle"
 )
 
 // NeedsCompaction reports whether the table's compaction policy (Config.Compaction)
@@ -273,7 +274,7 @@ func (t *Table) writeRows(fw *pqarrow.FileWriter, ps *change.Schema, scale []int
 		if len(idx) == int(rec.NumRows()) {
 			a.Retain()
 		} else {
-			a = take(t.cfg.Mem, a, idx)
+			a = shuffle.Take(t.cfg.Mem, a, idx)
 		}
 		if scaled && scale[c] != 1 {
 			up := scaleUp(t.cfg.Mem, a, ps.Field(c).Type, scale[c])

@@ -299,7 +299,7 @@ func (s *Scanner) keep(rec arrow.RecordBatch) *change.Batch {
 			cols[c] = rec.Column(c)
 			cols[c].Retain()
 		} else {
-			cols[c] = take(s.t.cfg.Mem, rec.Column(c), s.idx)
+			cols[c] = shuffle.Take(s.t.cfg.Mem, rec.Column(c), s.idx)
 			rows = len(s.idx)
 		}
 	}
