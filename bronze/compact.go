@@ -361,7 +361,7 @@ func (f *fold) evolution(s *change.Schema, version int, where string) (*change.E
 func (f *fold) rowKey(row change.Row) {
 	f.key = f.key[:0]
 	for i, c := range f.keyCols {
-		f.key = appendKey(f.key, row[c], f.unsigned[i])
+		f.key = change.AppendKey(f.key, row[c], f.unsigned[i])
 	}
 }
 
@@ -433,7 +433,7 @@ func (f *fold) eventKey(cur *foldCursor, image change.Row) error {
 	}
 	f.key = f.key[:0]
 	for i, v := range f.keyVals {
-		f.key = appendKey(f.key, v, f.unsigned[i])
+		f.key = change.AppendKey(f.key, v, f.unsigned[i])
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package bronze
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -302,47 +301,4 @@ func latestSnapshot(commits []Commit, live map[string]uint64, table string, upTo
 		}
 	}
 	return best, found
-}
-
-// appendKey appends an order-preserving encoding of one key value: rows sorted by their
-// encoded keys are sorted by key (NULL first, integers as signed, or as unsigned for
-// uint64 columns, strings and bytes bytewise).
-func appendKey(b []byte, v change.Value, unsigned bool) []byte {
-	b = append(b, byte(v.Kind()))
-	switch v.Kind() {
-	case change.KindBool:
-		if v.AsBool() {
-			return append(b, 1)
-		}
-		return append(b, 0)
-	case change.KindInt:
-		u := uint64(v.AsInt())
-		if !unsigned {
-			u ^= 1 << 63
-		}
-		return binary.BigEndian.AppendUint64(b, u)
-	case change.KindFloat:
-		u := math.Float64bits(v.AsFloat())
-		if u&(1<<63) != 0 {
-			u = ^u
-		} else {
-			u |= 1 << 63
-		}
-		return binary.BigEndian.AppendUint64(b, u)
-	case change.KindDecimal:
-		n := v.AsDecimal()
-		b = binary.BigEndian.AppendUint64(b, uint64(n.HighBits())^1<<63)
-		return binary.BigEndian.AppendUint64(b, n.LowBits())
-	case change.KindString, change.KindBytes:
-		s := v.AsString()
-		for i := 0; i < len(s); i++ {
-			if s[i] == 0 {
-				b = append(b, 0, 0xff)
-			} else {
-				b = append(b, s[i])
-			}
-		}
-		return append(b, 0, 0)
-	}
-	return b
 }

@@ -441,7 +441,7 @@ func (a *applying) keyOf(ev *cdc.Event, img change.Row, evo *change.Evolution) e
 	}
 	a.key = a.key[:0]
 	for i, v := range a.keyVals {
-		a.key = appendKey(a.key, v, a.codec.unsigned[i])
+		a.key = change.AppendKey(a.key, v, a.codec.unsigned[i])
 	}
 	return nil
 }

@@ -2,58 +2,12 @@ package silver
 
 import (
 	"encoding/binary"
-	"math"
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/strata-data/strata/change"
 )
-
-// appendKey appends an order-preserving encoding of one key value (the encoding of
-// bronze snapshots): byte strings of encoded keys sort as the keys do (NULL first,
-// integers as signed, or unsigned for uint64 columns, strings and bytes bytewise). All
-// integer widths encode alike, so a key column widened by schema evolution keeps its
-// keys.
-func appendKey(b []byte, v change.Value, unsigned bool) []byte {
-	b = append(b, byte(v.Kind()))
-	switch v.Kind() {
-	case change.KindBool:
-		if v.AsBool() {
-			return append(b, 1)
-		}
-		return append(b, 0)
-	case change.KindInt:
-		u := uint64(v.AsInt())
-		if !unsigned {
-			u ^= 1 << 63
-		}
-		return binary.BigEndian.AppendUint64(b, u)
-	case change.KindFloat:
-		u := math.Float64bits(v.AsFloat())
-		if u&(1<<63) != 0 {
-			u = ^u
-		} else {
-			u |= 1 << 63
-		}
-		return binary.BigEndian.AppendUint64(b, u)
-	case change.KindDecimal:
-		n := v.AsDecimal()
-		b = binary.BigEndian.AppendUint64(b, uint64(n.HighBits())^1<<63)
-		return binary.BigEndian.AppendUint64(b, n.LowBits())
-	case change.KindString, change.KindBytes:
-		s := v.AsString()
-		for i := 0; i < len(s); i++ {
-			if s[i] == 0 {
-				b = append(b, 0, 0xff)
-			} else {
-				b = append(b, s[i])
-			}
-		}
-		return append(b, 0, 0)
-	}
-	return b
-}
 
 // keyCodec encodes the key of rows of one schema.
 type keyCodec struct {
@@ -73,7 +27,7 @@ func newKeyCodec(s *change.Schema) keyCodec {
 // row appends the encoded key of a full row.
 func (k keyCodec) row(b []byte, row change.Row) []byte {
 	for i, c := range k.cols {
-		b = appendKey(b, row[c], k.unsigned[i])
+		b = change.AppendKey(b, row[c], k.unsigned[i])
 	}
 	return b
 }
@@ -81,7 +35,7 @@ func (k keyCodec) row(b []byte, row change.Row) []byte {
 // arrays appends the encoded key of row i of a record whose key columns are cols.
 func (k keyCodec) arrays(b []byte, cols []arrow.Array, i int) []byte {
 	for j, a := range cols {
-		b = appendKey(b, change.ValueAt(a, i), k.unsigned[j])
+		b = change.AppendKey(b, change.ValueAt(a, i), k.unsigned[j])
 	}
 	return b
 }
