@@ -394,7 +394,10 @@ func TestPostgresTorture(t *testing.T) {
 		fmt.Sprintf(`INSERT INTO lines SELECT g, g %% 4, g, g / 4.0, '\x0102', gen_random_uuid() FROM generate_series(1, %d) g`, cfg.initialRows),
 		fmt.Sprintf(`INSERT INTO events SELECT g, 'k', '2024-01-01'::timestamp + g * interval '1 ms' FROM generate_series(1, %d) g`, cfg.initialRows),
 	)
-	from := dsn + "&publication=torture&slot=torture&tables=" + strings.Join(tortureTables, ",")
+	// when_needed: PostgreSQL 15 can fail to decode a slot created while writers
+	// truncate tables ("could not map filenode", reproduced by this test); the source
+	// then renews the slot with a new snapshot, and silver must still converge.
+	from := dsn + "&publication=torture&slot=torture&snapshot=when_needed&tables=" + strings.Join(tortureTables, ",")
 	lake := t.TempDir()
 	rng := rand.New(rand.NewPCG(seed, 1))
 
