@@ -250,6 +250,9 @@ func (d *Dataflow) wire() (*flow, error) {
 			if node.Inputs() != len(st.Inputs) {
 				return nil, fmt.Errorf("%w: dataflow: stage %s has %d inputs, its node %d", ErrConfig, st.Name, len(st.Inputs), node.Inputs())
 			}
+			if err := setPartition(node, p, f.p); err != nil {
+				return nil, fmt.Errorf("stream: dataflow: stage %s: %w", st.Name, err)
+			}
 			f.nodes[s] = append(f.nodes[s], node)
 			f.in[s] = append(f.in[s], make(chan msg, cfg.ChannelDepth))
 		}

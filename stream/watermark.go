@@ -184,3 +184,28 @@ func (w *watermarkMerge) on(ctx context.Context, m msg, node Node, emit Emit, fo
 	}
 	return forward(least)
 }
+
+// partitioned is implemented by operators that own part of the keys: one with
+// timers (WindowAggregate) acts only on the keys its partition owns. A Dataflow
+// tells each copy of a stage its partition p of n before it runs.
+type partitioned interface {
+	setPartition(p, n int) error
+}
+
+func setPartition(x any, p, n int) error {
+	if pn, ok := x.(partitioned); ok {
+		return pn.setPartition(p, n)
+	}
+	return nil
+}
+
+func (s single) setPartition(p, n int) error { return setPartition(s.op, p, n) }
+
+func (c chain) setPartition(p, n int) error {
+	for _, op := range c {
+		if err := setPartition(op, p, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -168,6 +168,9 @@ type WindowAggregate struct {
 
 	nsFire, nsExpire, nsSess, nsWM string
 
+	part, parts int // partition p of n (n 0: alone) owning the groups it fires
+	hashes      []uint64
+
 	wm       int64 // nanoseconds; math.MinInt64: none yet
 	wmLoaded bool
 	lateRows atomic.Int64
@@ -284,6 +287,52 @@ func (w *WindowAggregate) Schema() *change.Schema { return w.agg.Schema() }
 
 // Namespaces implements Stateful.
 func (w *WindowAggregate) Namespaces() []string { return slices.Clone(w.names) }
+
+// setPartition implements partitioned. Every partition shares the backend and
+// scans the same timer index, but fires and frees only the window groups whose
+// group columns hash to it, as a Dataflow routes rows partitioned by the group-by
+// columns (StageInput.Key must be them, in order).
+func (w *WindowAggregate) setPartition(p, n int) error {
+	if n > 1 && !w.cfg.ExternalWatermark {
+		return fmt.Errorf("%w: window aggregate %s runs in %d partitions: set ExternalWatermark, and the Dataflow's Watermark",
+			ErrConfig, w.cfg.ID, n)
+	}
+	w.part, w.parts = p, n
+	return nil
+}
+
+// hashGroups hashes the group columns cols of b's rows, as a Dataflow routes them
+// (nil when the operator runs alone).
+func (w *WindowAggregate) hashGroups(b *change.Batch, cols []int) []uint64 {
+	if w.parts <= 1 {
+		return nil
+	}
+	w.hashes = slices.Grow(w.hashes[:0], b.Len())[:b.Len()]
+	shuffle.HashKeys(b, cols, w.hashes)
+	return w.hashes
+}
+
+// owner is the timer index value of a window group with hash h.
+func owner(hashes []uint64, r int) []byte {
+	if hashes == nil {
+		return nil
+	}
+	return binary.BigEndian.AppendUint64(nil, hashes[r])
+}
+
+// owns reports whether this partition fires the window group whose timer index
+// value is v.
+func (w *WindowAggregate) owns(v []byte) bool {
+	switch {
+	case w.parts <= 1:
+		return true
+	case w.groups == 0:
+		return w.part == 0 // a Dataflow routes rows without a key to partition 0
+	case len(v) != 8:
+		return false
+	}
+	return shuffle.PartitionOf(binary.BigEndian.Uint64(v), w.parts) == w.part
+}
 
 // LateRows is the number of rows sent to Late so far by this operator value.
 func (w *WindowAggregate) LateRows() int64 { return w.lateRows.Load() }
@@ -536,6 +585,14 @@ func (w *WindowAggregate) update(ctx context.Context, in *change.Batch, as *assi
 	}
 	defer out.Release()
 	ends := out.Column(1)
+	var hashes []uint64
+	if changed == nil {
+		groupCols := make([]int, w.groups)
+		for i := range groupCols {
+			groupCols[i] = 2 + i
+		}
+		hashes = w.hashGroups(out, groupCols)
+	}
 	var rows []int
 	var wb state.Batch
 	var key []byte
@@ -556,10 +613,11 @@ func (w *WindowAggregate) update(ctx context.Context, in *change.Batch, as *assi
 			// late row opens it), freed after its lateness.
 			key = appendSigned(append(key[:0], encPresent), end)
 			key = w.innerKey(key, out, r)
+			v := owner(hashes, r)
 			if end > wm {
-				wb.Put(w.nsFire, key, nil)
+				wb.Put(w.nsFire, key, v)
 			}
-			wb.Put(w.nsExpire, key, nil)
+			wb.Put(w.nsExpire, key, v)
 		}
 	}
 	if err := w.cfg.State.Apply(&wb); err != nil {
@@ -681,13 +739,16 @@ func (w *WindowAggregate) fire(wm int64, emit Emit) error {
 	return emit(b.NewBatch())
 }
 
-// keys returns the keys of ns below limit (nil: all), copied.
+// keys returns the keys of the timer index ns below limit (nil: all), copied,
+// that this partition owns.
 func (w *WindowAggregate) keys(ns string, limit []byte) ([][]byte, error) {
 	it := w.cfg.State.Scan(ns, nil, limit)
 	defer it.Close()
 	var out [][]byte
 	for it.Next() {
-		out = append(out, bytes.Clone(it.Key()))
+		if w.owns(it.Value()) {
+			out = append(out, bytes.Clone(it.Key()))
+		}
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("stream: window aggregate %s: %w", w.cfg.ID, err)

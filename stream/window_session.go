@@ -23,8 +23,9 @@ type sess struct {
 func (s *sess) unchanged() bool { return len(s.orig) == 1 && s.orig[0] == s.span }
 
 type sessGroup struct {
-	key  []byte // the group key
-	list []*sess
+	key   []byte // the group key
+	owner []byte // timer index value: the group's hash (see owns)
+	list  []*sess
 }
 
 // loadSessions reads a group's stored sessions ("ID/s": group key and start →
@@ -59,6 +60,7 @@ func (w *WindowAggregate) assignSessions(in *change.Batch, wm int64, as *assigne
 	rowGroup := make([]*sessGroup, len(ops))
 	isLate := make([]bool, len(ops))
 	var kbuf []byte
+	hashes := w.hashGroups(in, w.cols[:w.groups])
 	for r, op := range ops {
 		t, ok := timeAt(tc, r)
 		if !ok {
@@ -75,6 +77,7 @@ func (w *WindowAggregate) assignSessions(in *change.Batch, wm int64, as *assigne
 			if g, err = w.loadSessions(bytes.Clone(kbuf)); err != nil {
 				return nil, nil, err
 			}
+			g.owner = owner(hashes, r)
 			groups[string(g.key)] = g
 			order = append(order, g)
 		}
@@ -160,8 +163,8 @@ func (w *WindowAggregate) assignSessions(in *change.Batch, wm int64, as *assigne
 			wb.Put(w.nsSess, skey, binary.BigEndian.AppendUint64(nil, uint64(s.end)))
 			key = appendSigned(append(key[:0], encPresent), s.end)
 			key = append(key, nkey...)
-			wb.Put(w.nsFire, key, nil)
-			wb.Put(w.nsExpire, key, nil)
+			wb.Put(w.nsFire, key, g.owner)
+			wb.Put(w.nsExpire, key, g.owner)
 		}
 	}
 	if err := w.cfg.State.Apply(&wb); err != nil {
