@@ -498,10 +498,10 @@ func (w *WindowAggregate) Process(ctx context.Context, in *change.Batch, emit Em
 	var as assigned
 	var late []int
 	maxT := int64(math.MinInt64)
-	var changed map[string]bool
+	var sessions *batchSessions
 	if w.cfg.Windows.kind == session {
 		var err error
-		if late, changed, err = w.assignSessions(in, wm, &as, emit); err != nil {
+		if late, sessions, err = w.assignSessions(in, wm, &as, emit); err != nil {
 			return err
 		}
 		for r := range ops {
@@ -545,7 +545,7 @@ func (w *WindowAggregate) Process(ctx context.Context, in *change.Batch, emit Em
 		}
 	}
 	if len(as.idx) > 0 {
-		if err := w.update(ctx, in, &as, wm, changed, emit); err != nil {
+		if err := w.update(ctx, in, &as, wm, sessions, emit); err != nil {
 			return err
 		}
 	}
@@ -560,7 +560,7 @@ func (w *WindowAggregate) Process(ctx context.Context, in *change.Batch, emit Em
 // update feeds the assigned pairs to the window groups and emits the changes of
 // windows already emitted (watermark wm, in ticks, at or past their end, and for
 // sessions not changed by this batch).
-func (w *WindowAggregate) update(ctx context.Context, in *change.Batch, as *assigned, wm int64, changed map[string]bool, emit Emit) error {
+func (w *WindowAggregate) update(ctx context.Context, in *change.Batch, as *assigned, wm int64, ss *batchSessions, emit Emit) error {
 	mem := w.cfg.Mem
 	cols := make([]arrow.Array, 0, 2+len(w.cols))
 	defer func() {
@@ -586,7 +586,7 @@ func (w *WindowAggregate) update(ctx context.Context, in *change.Batch, as *assi
 	defer out.Release()
 	ends := out.Column(1)
 	var hashes []uint64
-	if changed == nil {
+	if ss == nil {
 		groupCols := make([]int, w.groups)
 		for i := range groupCols {
 			groupCols[i] = 2 + i
@@ -594,14 +594,17 @@ func (w *WindowAggregate) update(ctx context.Context, in *change.Batch, as *assi
 		hashes = w.hashGroups(out, groupCols)
 	}
 	var rows []int
+	var realEnds []int64 // sessions: the ends of the rows passed on
 	var wb state.Batch
 	var key []byte
 	for r, op := range out.Ops() {
 		end, _ := timeAt(ends, r)
-		if changed != nil {
+		if ss != nil {
+			// The inner key holds a session's start twice: its end moves.
 			key = w.innerKey(key[:0], out, r)
-			if end <= wm && !changed[string(key)] {
+			if end, ok := ss.ends[string(key)]; ok && end <= wm && !ss.changed[string(key)] {
 				rows = append(rows, r)
+				realEnds = append(realEnds, end)
 			}
 			continue
 		}
@@ -623,18 +626,41 @@ func (w *WindowAggregate) update(ctx context.Context, in *change.Batch, as *assi
 	if err := w.cfg.State.Apply(&wb); err != nil {
 		return fmt.Errorf("stream: window aggregate %s: %w", w.cfg.ID, err)
 	}
+	var pass *change.Batch
 	switch {
 	case len(rows) == 0:
 		return nil
 	case len(rows) == out.Len():
 		out.Retain()
-		return emit(out)
+		pass = out
+	default:
+		if pass, err = takeRows(mem, out, rows, pick(out.Ops(), rows)); err != nil {
+			return err
+		}
 	}
-	pass, err := takeRows(mem, out, rows, pick(out.Ops(), rows))
-	if err != nil {
-		return err
+	if ss != nil {
+		if pass, err = w.withEnds(pass, realEnds); err != nil {
+			return err
+		}
 	}
 	return emit(pass)
+}
+
+// withEnds replaces b's window_end column (taking over b).
+func (w *WindowAggregate) withEnds(b *change.Batch, ends []int64) (*change.Batch, error) {
+	defer b.Release()
+	rec := b.Record()
+	cols := make([]arrow.Array, rec.NumCols())
+	for i := range cols {
+		cols[i] = rec.Column(i)
+	}
+	cols[1] = timeArray(w.cfg.Mem, w.ttype, ends)
+	defer cols[1].Release()
+	out, err := change.NewBatch(b.Schema(), array.NewRecordBatch(rec.Schema(), cols, rec.NumRows()), b.Ops())
+	if err != nil {
+		return nil, fmt.Errorf("stream: window aggregate %s: %w", w.cfg.ID, err)
+	}
+	return out, nil
 }
 
 func pick(ops []change.Op, rows []int) []change.Op {
@@ -711,6 +737,9 @@ func (w *WindowAggregate) fire(wm int64, emit Emit) error {
 		}
 		if err := w.agg.row(row, g); err != nil {
 			return err
+		}
+		if w.cfg.Windows.kind == session {
+			row[1] = change.Int(int64(binary.BigEndian.Uint64(k[1:9]) ^ (1 << 63)))
 		}
 		if err := b.Append(change.Insert, row); err != nil {
 			return fmt.Errorf("stream: window aggregate %s: %w", w.cfg.ID, err)

@@ -50,9 +50,8 @@ func (w *WindowAggregate) loadSessions(key []byte) (*sessGroup, error) {
 
 // assignSessions assigns a batch's rows to sessions (watermark wm in ticks),
 // merging and extending sessions in the backend and emitting the retraction of
-// emitted sessions that merge. It returns the late rows and the window keys of
-// the sessions it changed or opened, which are not emitted yet.
-func (w *WindowAggregate) assignSessions(in *change.Batch, wm int64, as *assigned, emit Emit) ([]int, map[string]bool, error) {
+// emitted sessions that change. It returns the late rows and the batch's sessions.
+func (w *WindowAggregate) assignSessions(in *change.Batch, wm int64, as *assigned, emit Emit) ([]int, *batchSessions, error) {
 	tc := in.Column(w.tcol)
 	ops := in.Ops()
 	groups := map[string]*sessGroup{}
@@ -122,14 +121,14 @@ func (w *WindowAggregate) assignSessions(in *change.Batch, wm int64, as *assigne
 		}
 		switch {
 		case in != nil:
-			as.add(r, in.start, in.end, op)
+			as.add(r, in.start, in.start, op)
 		case w.expired(satAdd(t, w.gap), wm):
 			late = append(late, r) // its session is freed
 		default:
 			return nil, nil, fmt.Errorf("%w: window aggregate %s: retraction of a row (time %d) in no session", ErrInput, w.cfg.ID, t)
 		}
 	}
-	changed := map[string]bool{}
+	ss := &batchSessions{changed: map[string]bool{}, ends: map[string]int64{}}
 	var wb state.Batch
 	retract := change.NewBuilder(w.cfg.Mem, w.Schema())
 	defer retract.Release()
@@ -137,32 +136,31 @@ func (w *WindowAggregate) assignSessions(in *change.Batch, wm int64, as *assigne
 	var key []byte
 	for _, g := range order {
 		for _, s := range g.list {
+			ikey := append(windowKey(nil, s.start, s.start), g.key...)
+			ss.ends[string(ikey)] = s.end
 			if s.unchanged() {
 				continue
 			}
-			nkey := append(windowKey(nil, s.start, s.end), g.key...)
-			changed[string(nkey)] = true
-			skey := appendSigned(append(bytes.Clone(g.key), encPresent), s.start)
-			srcs := make([][]byte, len(s.orig))
-			fired := make([]bool, len(s.orig))
+			ss.changed[string(ikey)] = true
+			parts := make([]sessPart, len(s.orig))
 			for i, o := range s.orig {
-				srcs[i] = append(windowKey(nil, o.start, o.end), g.key...)
-				fired[i] = o.end <= wm
-				if o.start != s.start {
+				parts[i] = sessPart{key: append(windowKey(nil, o.start, o.start), g.key...), end: o.end,
+					fired: o.end <= wm, inPlace: o.start == s.start}
+				if !parts[i].inPlace {
 					wb.Delete(w.nsSess, appendSigned(append(append(key[:0], g.key...), encPresent), o.start))
 				}
 				key = appendSigned(append(key[:0], encPresent), o.end)
-				key = append(key, srcs[i]...)
+				key = append(key, parts[i].key...)
 				wb.Delete(w.nsFire, key)
 				wb.Delete(w.nsExpire, key)
-				key = key[:0]
 			}
-			if err := w.mergeGroups(&wb, nkey, srcs, fired, retract, row); err != nil {
+			if err := w.mergeGroups(&wb, ikey, parts, retract, row); err != nil {
 				return nil, nil, err
 			}
-			wb.Put(w.nsSess, skey, binary.BigEndian.AppendUint64(nil, uint64(s.end)))
+			key = appendSigned(append(append(key[:0], g.key...), encPresent), s.start)
+			wb.Put(w.nsSess, key, binary.BigEndian.AppendUint64(nil, uint64(s.end)))
 			key = appendSigned(append(key[:0], encPresent), s.end)
-			key = append(key, nkey...)
+			key = append(key, ikey...)
 			wb.Put(w.nsFire, key, g.owner)
 			wb.Put(w.nsExpire, key, g.owner)
 		}
@@ -175,34 +173,55 @@ func (w *WindowAggregate) assignSessions(in *change.Batch, wm int64, as *assigne
 			return nil, nil, err
 		}
 	}
-	return late, changed, nil
+	return late, ss, nil
 }
 
-// mergeGroups merges the window groups srcs (inner aggregate keys) into the new
-// group dst, moving their multisets, and deletes them; the ones already emitted
-// (fired) are retracted into retract.
-func (w *WindowAggregate) mergeGroups(wb *state.Batch, dst []byte, srcs [][]byte, fired []bool, retract *change.Builder, row change.Row) error {
+// batchSessions are the sessions of the groups a batch touched, by inner key
+// (start, start, group key: a session's window group stays put while its end
+// moves): their ends, and the ones the batch changed or opened, which are emitted
+// by the next fire, not updated in place.
+type batchSessions struct {
+	changed map[string]bool
+	ends    map[string]int64
+}
+
+// sessPart is a stored session going into a changed one: its window group key,
+// end, whether it was emitted, and whether the changed one keeps its key (same
+// start).
+type sessPart struct {
+	key     []byte
+	end     int64
+	fired   bool
+	inPlace bool
+}
+
+// mergeGroups merges the window groups of parts into the group dst, moving the
+// multisets of the ones not in place, and retracts the rows of the ones emitted.
+func (w *WindowAggregate) mergeGroups(wb *state.Batch, dst []byte, parts []sessPart, retract *change.Builder, row change.Row) error {
 	a := w.agg
 	g := &group{key: dst, accs: make([]acc, len(a.aggs))}
-	found := false
-	for i, sk := range srcs {
-		sg, err := a.load(sk)
+	moved := false
+	for _, p := range parts {
+		sg, err := a.load(p.key)
 		if err != nil {
 			return err
 		}
 		if sg.old == nil {
 			continue // every row retracted: no multiset entries either
 		}
-		found = true
-		if fired[i] {
+		if p.fired {
 			if err := a.row(row, sg); err != nil {
 				return err
 			}
+			row[1] = change.Int(p.end)
 			if err := retract.Append(change.Delete, row); err != nil {
 				return fmt.Errorf("stream: window aggregate %s: %w", w.cfg.ID, err)
 			}
 		}
-		wb.Delete(a.nsGroup, sk)
+		if !p.inPlace {
+			moved = true
+			wb.Delete(a.nsGroup, p.key)
+		}
 		g.rows += sg.rows
 		for j := range a.aggs {
 			d, s := &g.accs[j], &sg.accs[j]
@@ -216,16 +235,18 @@ func (w *WindowAggregate) mergeGroups(wb *state.Batch, dst []byte, srcs [][]byte
 				d.pinf += s.pinf
 				d.ninf += s.ninf
 				d.nan += s.nan
-			}
+			} // min, max and count distinct come from the merged multisets below
+
 		}
 	}
-	if !found {
-		return nil
+	if !moved {
+		return nil // the group stays as it is
 	}
 	for m := range a.ms {
 		ns := a.ms[m].ns
 		counts := map[string]int64{}
-		for _, sk := range srcs {
+		for _, p := range parts {
+			sk := p.key
 			it := w.cfg.State.ScanPrefix(ns, sk)
 			for it.Next() {
 				c, n := binary.Varint(it.Value())
@@ -234,7 +255,9 @@ func (w *WindowAggregate) mergeGroups(wb *state.Batch, dst []byte, srcs [][]byte
 					return fmt.Errorf("%w: window aggregate %s: malformed multiset count", state.ErrCorrupt, w.cfg.ID)
 				}
 				counts[string(it.Key()[len(sk):])] += c
-				wb.Delete(ns, bytes.Clone(it.Key()))
+				if !p.inPlace {
+					wb.Delete(ns, bytes.Clone(it.Key()))
+				}
 			}
 			if err := it.Close(); err != nil {
 				return fmt.Errorf("stream: window aggregate %s: %w", w.cfg.ID, err)
@@ -257,8 +280,8 @@ func (w *WindowAggregate) mergeGroups(wb *state.Batch, dst []byte, srcs [][]byte
 				ac.n = int64(len(counts))
 			case op.Func == reduce.Min && op.asc == m:
 				ac.has, ac.ext = least != nil, least
-			case op.Func == reduce.Max && op.dsc == m && least != nil:
-				ac.has, ac.ext = true, invert(nil, least)
+			case op.Func == reduce.Max && op.dsc == m:
+				ac.has, ac.ext = least != nil, invert(nil, least)
 			}
 		}
 	}
