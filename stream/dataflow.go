@@ -107,6 +107,9 @@ type DataflowConfig struct {
 	Mem memory.Allocator
 	// Logger gets checkpoint and restore messages (default slog.Default()).
 	Logger *slog.Logger
+	// Watermark, when set, makes the source send event-time watermarks to every
+	// partition (see WatermarkConfig); nodes that handle them get OnWatermark.
+	Watermark WatermarkConfig
 }
 
 // Validate reports whether the configuration can work.
@@ -184,6 +187,9 @@ type msg struct {
 	b       *change.Batch
 	barrier *barrier
 	end     bool
+	// watermark: wm (Unix ns) is the sender's event-time watermark.
+	watermark bool
+	wm        int64
 }
 
 type barrier struct {
@@ -243,6 +249,9 @@ func (d *Dataflow) wire() (*flow, error) {
 			}
 			if node.Inputs() != len(st.Inputs) {
 				return nil, fmt.Errorf("%w: dataflow: stage %s has %d inputs, its node %d", ErrConfig, st.Name, len(st.Inputs), node.Inputs())
+			}
+			if err := setPartition(node, p, f.p); err != nil {
+				return nil, fmt.Errorf("stream: dataflow: stage %s: %w", st.Name, err)
 			}
 			f.nodes[s] = append(f.nodes[s], node)
 			f.in[s] = append(f.in[s], make(chan msg, cfg.ChannelDepth))
@@ -574,8 +583,19 @@ func (f *flow) worker(ctx context.Context, s, p int) error {
 		}
 		return nil
 	}
+	wms := newWatermarkMerge(f.senders[s])
 	err := aligned(ctx, f.in[s][p], f.senders[s],
-		func(m msg) error { return node.ProcessPort(ctx, m.port, m.b, emit) },
+		func(m msg) error {
+			if m.watermark {
+				return wms.on(ctx, m, node, emit, func(wm int64) error {
+					if c < 0 {
+						return nil // the sink has no use for it
+					}
+					return broadcast(msg{watermark: true, wm: wm})
+				})
+			}
+			return node.ProcessPort(ctx, m.port, m.b, emit)
+		},
 		func(b *barrier) error { return broadcast(msg{barrier: b}) })
 	if err != nil {
 		return fmt.Errorf("stream: dataflow: stage %s partition %d: %w", f.d.cfg.Stages[s].Name, p, err)
@@ -654,6 +674,7 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 	periodic := d.cfg.CheckpointInterval > 0 && d.cfg.CheckpointDir != ""
 	nextDue := time.Now().Add(d.cfg.CheckpointInterval)
 	var waiting []chan error
+	wms := newSourceWatermark(d.cfg.Watermark)
 	since, inEpoch := 0, 0 // transactions since the last checkpoint, in the epoch
 	checkpoint := func() error {
 		var err error
@@ -683,6 +704,12 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		}
 		tx, err := d.cfg.Source.Next(ctx)
 		if errors.Is(err, io.EOF) {
+			if wm, ok := wms.end(); ok { // close every window; a barrier takes the output to the sink
+				if err := f.sendWatermark(ctx, wm); err != nil {
+					return err
+				}
+				since, inEpoch = max(since, 1), max(inEpoch, 1)
+			}
 			if d.cfg.CheckpointDir != "" {
 				if since > 0 || d.lastCheckpoint() == 0 {
 					since = max(since, 1)
@@ -697,6 +724,10 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		}
 		if err != nil {
 			return fmt.Errorf("stream: dataflow: source: %w", err)
+		}
+		if err := wms.observe(&tx); err != nil {
+			tx.Release()
+			return err
 		}
 		for i, b := range tx.Batches {
 			routes := f.tables[tx.Tables[i]]
@@ -716,6 +747,11 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 			}
 		}
 		last = tx.Commit
+		if wm, ok := wms.next(); ok {
+			if err := f.sendWatermark(ctx, wm); err != nil {
+				return err
+			}
+		}
 		since++
 		if inEpoch++; inEpoch >= d.cfg.EpochTxs {
 			inEpoch = 0
