@@ -110,6 +110,11 @@ type DataflowConfig struct {
 	// Watermark, when set, makes the source send event-time watermarks to every
 	// partition (see WatermarkConfig); nodes that handle them get OnWatermark.
 	Watermark WatermarkConfig
+	// Name labels the dataflow's metrics and log lines (default "dataflow").
+	Name string
+	// Metrics counts what the source read, what each stage took in, emitted and
+	// spent, what reached the sink, and the checkpoints (nil: nothing).
+	Metrics *Metrics
 }
 
 // Validate reports whether the configuration can work.
@@ -137,6 +142,9 @@ func (c *DataflowConfig) ensureDefaults() {
 	}
 	if c.Mem == nil {
 		c.Mem = memory.DefaultAllocator
+	}
+	if c.Name == "" {
+		c.Name = "dataflow"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -212,6 +220,7 @@ type flow struct {
 	conKey   [][]int // columns of this stage's output the consumer partitions by
 	tables   map[string][]tableRoute
 	srcFed   []bool
+	m        *flowMetrics // nil: none
 }
 
 type tableRoute struct {
@@ -227,7 +236,7 @@ type tableRoute struct {
 
 func (d *Dataflow) wire() (*flow, error) {
 	cfg := &d.cfg
-	f := &flow{d: d, p: cfg.Partitions, tables: map[string][]tableRoute{}}
+	f := &flow{d: d, p: cfg.Partitions, tables: map[string][]tableRoute{}, m: cfg.Metrics.forFlow(cfg.Name, cfg.Stages)}
 	n := len(cfg.Stages)
 	f.nodes = make([][]Node, n)
 	f.in = make([][]chan msg, n)
@@ -564,7 +573,9 @@ func (d *Dataflow) Run(ctx context.Context) error {
 func (f *flow) worker(ctx context.Context, s, p int) error {
 	node := f.nodes[s][p]
 	c := f.consumer[s]
+	out := 0 // rows emitted by the current ProcessPort
 	emit := func(b *change.Batch) error {
+		out += b.Len()
 		if c < 0 {
 			return send(ctx, f.sinkIn, msg{from: p, b: b})
 		}
@@ -594,7 +605,14 @@ func (f *flow) worker(ctx context.Context, s, p int) error {
 					return broadcast(msg{watermark: true, wm: wm})
 				})
 			}
-			return node.ProcessPort(ctx, m.port, m.b, emit)
+			if f.m == nil {
+				return node.ProcessPort(ctx, m.port, m.b, emit)
+			}
+			in, t0 := m.b.Len(), time.Now()
+			out = 0
+			err := node.ProcessPort(ctx, m.port, m.b, emit)
+			f.m.stage(s, in, out, time.Since(t0))
+			return err
 		},
 		func(b *barrier) error { return broadcast(msg{barrier: b}) })
 	if err != nil {
@@ -615,8 +633,10 @@ func (f *flow) sinkLoop(ctx context.Context) error {
 	err := aligned(ctx, f.sinkIn, f.p,
 		func(m msg) error { epoch = append(epoch, m.b); return nil },
 		func(b *barrier) error {
+			f.m.epoch()
 			for i, out := range epoch {
 				epoch[i] = nil
+				f.m.sink(out.Len())
 				if err := d.cfg.Sink.Write(ctx, out, b.pos); err != nil {
 					for _, rest := range epoch[i+1:] {
 						rest.Release()
@@ -728,6 +748,13 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		if err := wms.observe(&tx); err != nil {
 			tx.Release()
 			return err
+		}
+		if f.m != nil {
+			n := 0
+			for _, b := range tx.Batches {
+				n += b.Len()
+			}
+			f.m.source(n)
 		}
 		for i, b := range tx.Batches {
 			routes := f.tables[tx.Tables[i]]

@@ -138,6 +138,7 @@ func (s *sourceWatermark) end() (int64, bool) {
 // sendWatermark sends a watermark (ns) to every partition of the stages the
 // source feeds, like a barrier.
 func (f *flow) sendWatermark(ctx context.Context, wm int64) error {
+	f.m.watermarked(wm)
 	for s := range f.nodes {
 		if f.srcFed[s] {
 			for p := range f.p {
