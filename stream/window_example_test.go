@@ -54,9 +54,9 @@ func ExampleWindowAggregate() {
 	for _, rows := range [][][]any{
 		{{change.Insert, 1, "/home", at(0, 5)}, {change.Insert, 2, "/docs", at(0, 30)}, {change.Insert, 3, "/home", at(1, 5)}},
 		{{change.Insert, 4, "/home", at(0, 58)}, {change.Insert, 5, "/home", at(1, 20)}}, // watermark 12:01:10
-		{{change.Insert, 6, "/docs", at(0, 40)}},                                          // late, within the lateness
-		{{change.Insert, 7, "/home", at(2, 30)}},                                          // watermark 12:02:20
-		{{change.Insert, 8, "/docs", at(0, 45)}},                                          // too late
+		{{change.Insert, 6, "/docs", at(0, 40)}},                                         // late, within the lateness
+		{{change.Insert, 7, "/home", at(2, 30)}},                                         // watermark 12:02:20
+		{{change.Insert, 8, "/docs", at(0, 45)}},                                         // too late
 	} {
 		fmt.Println("--")
 		in, _ := change.FromRows(nil, views, rows)
