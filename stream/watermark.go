@@ -6,8 +6,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/strata-data/strata/change"
 )
 
@@ -88,25 +86,15 @@ func (s *sourceWatermark) observe(tx *TxBatches) error {
 		if c < 0 {
 			return fmt.Errorf("%w: dataflow watermark: table %s has no column %q", ErrInput, tx.Tables[i], name)
 		}
-		var unit int64
-		switch t := b.Schema().Field(c).Type.(type) {
-		case *arrow.TimestampType:
-			unit = int64(t.Unit.Multiplier())
-		case *arrow.Date32Type:
-			unit = int64(24 * time.Hour)
-		default:
-			return fmt.Errorf("%w: dataflow watermark: column %s.%s is %s, not date32 or timestamp", ErrInput, tx.Tables[i], name, t)
+		unit, ok := timeUnit(b.Schema().Field(c).Type)
+		if !ok {
+			return fmt.Errorf("%w: dataflow watermark: column %s.%s is %s, not date32 or timestamp",
+				ErrInput, tx.Tables[i], name, b.Schema().Field(c).Type)
 		}
 		col := b.Column(c)
 		for r := range b.Len() {
 			if t, ok := timeAt(col, r); ok {
-				ns := math.MaxInt64 / unit
-				if t < ns {
-					ns = max(t, math.MinInt64/unit) * unit
-				} else {
-					ns = math.MaxInt64
-				}
-				s.latest = max(s.latest, ns)
+				s.latest = max(s.latest, tickNanos(t, unit))
 			}
 		}
 	}
