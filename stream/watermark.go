@@ -15,9 +15,10 @@ import (
 var MaxWatermark = time.Unix(0, math.MaxInt64).UTC()
 
 // WatermarkHandler is an optional interface of an Operator or a Node that works
-// on event time. A watermark wm says that no more events at or before wm are
-// expected (later ones are late); watermarks only grow. OnWatermark emits what wm
-// completes. A Dataflow calls it, in the partition's goroutine, between batches.
+// on event time. A watermark wm says that event time before wm is complete: a
+// window ending at or before wm can be emitted, and events in it are late.
+// Watermarks only grow. OnWatermark emits what wm completes. A Dataflow calls it,
+// in the partition's goroutine, between batches.
 type WatermarkHandler interface {
 	OnWatermark(ctx context.Context, wm time.Time, emit Emit) error
 }

@@ -788,3 +788,46 @@ func TestWindowLateOutputError(t *testing.T) {
 		t.Errorf("Process with a failing side output: %v, want %v", err, boom)
 	}
 }
+
+// A chain passes a watermark to its window aggregate and what that emits through
+// the operators after it.
+func TestWindowInChain(t *testing.T) {
+	be := newMemoryState(t)
+	late := func(b *change.Batch) error { b.Release(); return nil }
+	w, err := stream.NewWindowAggregate(stream.WindowAggregateConfig{ID: "w", Schema: clickSchema, Time: "ts",
+		Windows: stream.Tumbling(10 * time.Second), GroupBy: []string{"user"}, Aggs: clickAggs, State: be, Late: late})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := &stream.Filter{In: w.Schema(), Pred: func(b *change.Batch) ([]bool, error) { // windows with 2+ rows
+		keep := make([]bool, b.Len())
+		for i := range keep {
+			keep[i] = b.Value(i, 3).AsInt() >= 2
+		}
+		return keep, nil
+	}}
+	op := stream.Chain(w, busy)
+	var out []string
+	emit := func(b *change.Batch) error {
+		defer b.Release()
+		for _, r := range b.Plain() {
+			out = append(out, plainRow(r))
+		}
+		return nil
+	}
+	in, _ := change.FromRows(nil, clickSchema, [][]any{click(change.Insert, 1, "a", 1, 1), click(change.Insert, 2, "a", 2, 2),
+		click(change.Insert, 3, "b", 3, 3)})
+	if err := op.Process(context.Background(), in, emit); err != nil {
+		t.Fatal(err)
+	}
+	h, ok := op.(stream.WatermarkHandler)
+	if !ok {
+		t.Fatal("a chain does not handle watermarks")
+	}
+	if err := h.OnWatermark(context.Background(), time.Unix(10, 0), emit); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"+I 0 10 a 2 3 1 2 2"}; !slices.Equal(out, want) {
+		t.Errorf("output %q, want %q", out, want)
+	}
+}
