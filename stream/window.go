@@ -42,7 +42,8 @@ const (
 func Tumbling(size time.Duration) Windows { return Windows{kind: tumbling, size: size, slide: size} }
 
 // Hopping windows of the given size, one starting every slide: an event time is
-// in about size/slide of them (none when slide > size and it falls in a gap).
+// in about size/slide of them (none when slide > size and it falls in a gap
+// between windows: such a row is in no result, and not late either).
 func Hopping(size, slide time.Duration) Windows {
 	return Windows{kind: hopping, size: size, slide: slide}
 }
@@ -532,15 +533,16 @@ func (w *WindowAggregate) Process(ctx context.Context, in *change.Batch, emit Em
 				continue
 			}
 			maxT = max(maxT, t)
-			n := len(as.idx)
+			n, windows := len(as.idx), 0
 			// Windows [k*slide, k*slide+size) holding t: k from floor((t-size)/slide)+1 to floor(t/slide).
 			for k := floorDiv(t, w.slide); k > floorDiv(t-w.size, w.slide); k-- {
 				start := k * w.slide
+				windows++
 				if end := start + w.size; !w.expired(end, wm) {
 					as.add(r, start, end, op)
 				}
 			}
-			if len(as.idx) == n {
+			if len(as.idx) == n && windows > 0 { // in no window (a gap between hopping windows): in no result
 				late = append(late, r)
 			}
 		}
