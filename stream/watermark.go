@@ -6,8 +6,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-
 	"github.com/strata-data/strata/change"
 )
 
@@ -17,9 +15,10 @@ import (
 var MaxWatermark = time.Unix(0, math.MaxInt64).UTC()
 
 // WatermarkHandler is an optional interface of an Operator or a Node that works
-// on event time. A watermark wm says that no more events at or before wm are
-// expected (later ones are late); watermarks only grow. OnWatermark emits what wm
-// completes. A Dataflow calls it, in the partition's goroutine, between batches.
+// on event time. A watermark wm says that event time before wm is complete: a
+// window ending at or before wm can be emitted, and events in it are late.
+// Watermarks only grow. OnWatermark emits what wm completes. A Dataflow calls it,
+// in the partition's goroutine, between batches.
 type WatermarkHandler interface {
 	OnWatermark(ctx context.Context, wm time.Time, emit Emit) error
 }
@@ -88,25 +87,15 @@ func (s *sourceWatermark) observe(tx *TxBatches) error {
 		if c < 0 {
 			return fmt.Errorf("%w: dataflow watermark: table %s has no column %q", ErrInput, tx.Tables[i], name)
 		}
-		var unit int64
-		switch t := b.Schema().Field(c).Type.(type) {
-		case *arrow.TimestampType:
-			unit = int64(t.Unit.Multiplier())
-		case *arrow.Date32Type:
-			unit = int64(24 * time.Hour)
-		default:
-			return fmt.Errorf("%w: dataflow watermark: column %s.%s is %s, not date32 or timestamp", ErrInput, tx.Tables[i], name, t)
+		unit, ok := timeUnit(b.Schema().Field(c).Type)
+		if !ok {
+			return fmt.Errorf("%w: dataflow watermark: column %s.%s is %s, not date32 or timestamp",
+				ErrInput, tx.Tables[i], name, b.Schema().Field(c).Type)
 		}
 		col := b.Column(c)
 		for r := range b.Len() {
 			if t, ok := timeAt(col, r); ok {
-				ns := math.MaxInt64 / unit
-				if t < ns {
-					ns = max(t, math.MinInt64/unit) * unit
-				} else {
-					ns = math.MaxInt64
-				}
-				s.latest = max(s.latest, ns)
+				s.latest = max(s.latest, tickNanos(t, unit))
 			}
 		}
 	}

@@ -42,7 +42,8 @@ const (
 func Tumbling(size time.Duration) Windows { return Windows{kind: tumbling, size: size, slide: size} }
 
 // Hopping windows of the given size, one starting every slide: an event time is
-// in about size/slide of them (none when slide > size and it falls in a gap).
+// in about size/slide of them (none when slide > size and it falls in a gap
+// between windows: such a row is in no result, and not late either).
 func Hopping(size, slide time.Duration) Windows {
 	return Windows{kind: hopping, size: size, slide: slide}
 }
@@ -147,10 +148,15 @@ func (c WindowAggregateConfig) Validate() error {
 // no live session and its own [t, t+gap) is past the allowed lateness.
 //
 // State: the window groups live in an Aggregate (namespaces "ID/agg/...") keyed by
-// window start, end and group key; "ID/f" lists windows not yet emitted and "ID/x"
-// windows not yet freed, both by end; "ID/s" holds each group's sessions; "ID/wm"
-// the watermark. The watermark is also held in memory, read from the backend when
-// the operator is built anew (after a restore).
+// window start, end and group key (a session's by its start twice, so that it
+// stays put while the session's end moves); "ID/f" lists the window groups not
+// emitted yet and "ID/x" the ones not freed yet, both by window end; "ID/s" holds
+// each group's sessions; "ID/wm" the watermark, also held in memory and read from
+// the backend when the operator is built anew (after a restore).
+//
+// In a Dataflow, partition the stage by the GroupBy columns (StageInput.Key, in
+// order), set ExternalWatermark and give the Dataflow a Watermark: every partition
+// then shares one watermark, and fires the window groups whose key it owns.
 type WindowAggregate struct {
 	cfg    WindowAggregateConfig
 	agg    *Aggregate
@@ -196,12 +202,8 @@ func NewWindowAggregate(cfg WindowAggregateConfig) (*WindowAggregate, error) {
 		return nil, bad("event-time column %q is not a column of %s", cfg.Time, cfg.Schema)
 	}
 	w.ttype = cfg.Schema.Field(w.tcol).Type
-	switch t := w.ttype.(type) {
-	case *arrow.Date32Type:
-		w.unit = int64(24 * time.Hour)
-	case *arrow.TimestampType:
-		w.unit = int64(t.Unit.Multiplier())
-	default:
+	var ok bool
+	if w.unit, ok = timeUnit(w.ttype); !ok {
 		return nil, bad("event-time column %q is %s, not date32 or timestamp", cfg.Time, w.ttype)
 	}
 	ticks := func(name string, d time.Duration, positive bool) (int64, error) {
@@ -402,14 +404,28 @@ func (w *WindowAggregate) ticks(ns int64) int64 {
 }
 
 // nanos converts ticks to nanoseconds, saturating.
-func (w *WindowAggregate) nanos(t int64) int64 {
-	if t > math.MaxInt64/w.unit {
+func (w *WindowAggregate) nanos(t int64) int64 { return tickNanos(t, w.unit) }
+
+// timeUnit is the nanoseconds per value of an event-time column's type.
+func timeUnit(t arrow.DataType) (int64, bool) {
+	switch t := t.(type) {
+	case *arrow.Date32Type:
+		return int64(24 * time.Hour), true
+	case *arrow.TimestampType:
+		return int64(t.Unit.Multiplier()), true
+	}
+	return 0, false
+}
+
+// tickNanos converts a time in units of unit nanoseconds to nanoseconds, saturating.
+func tickNanos(t, unit int64) int64 {
+	if t > math.MaxInt64/unit {
 		return math.MaxInt64
 	}
-	if t < math.MinInt64/w.unit {
+	if t < math.MinInt64/unit {
 		return math.MinInt64 + 1
 	}
-	return t * w.unit
+	return t * unit
 }
 
 func floorDiv(a, b int64) int64 {
@@ -517,15 +533,16 @@ func (w *WindowAggregate) Process(ctx context.Context, in *change.Batch, emit Em
 				continue
 			}
 			maxT = max(maxT, t)
-			n := len(as.idx)
+			n, windows := len(as.idx), 0
 			// Windows [k*slide, k*slide+size) holding t: k from floor((t-size)/slide)+1 to floor(t/slide).
 			for k := floorDiv(t, w.slide); k > floorDiv(t-w.size, w.slide); k-- {
 				start := k * w.slide
+				windows++
 				if end := start + w.size; !w.expired(end, wm) {
 					as.add(r, start, end, op)
 				}
 			}
-			if len(as.idx) == n {
+			if len(as.idx) == n && windows > 0 { // in no window (a gap between hopping windows): in no result
 				late = append(late, r)
 			}
 		}

@@ -191,6 +191,22 @@ func TestDataflowWindowRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Partitioned, the result is the one operator's alone (its own watermark, one
+	// batch per transaction).
+	alone := newWindowHarness(t, newMemoryState(t), stream.WindowAggregateConfig{Windows: stream.Session(3 * time.Second),
+		OutOfOrderness: wcfg.OutOfOrderness, AllowedLateness: 3 * time.Second})
+	for _, b := range batches {
+		alone.process(b...)
+	}
+	alone.watermark(stream.MaxWatermark)
+	aloneOut, _ := alone.take()
+	var flowOut []string
+	for _, w := range whole {
+		flowOut = append(flowOut, w[strings.Index(w, ": ")+2:])
+	}
+	if d := diffWindowTables(materializeWindows(t, flowOut), materializeWindows(t, aloneOut)); d != "" {
+		t.Errorf("partitioned result differs from the operator's alone:\n%s", d)
+	}
 
 	dir := filepath.Join(t.TempDir(), "ckpt")
 	be := newMemoryState(t)

@@ -2,6 +2,7 @@ package stream_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -474,12 +475,13 @@ func TestWindowDifferential(t *testing.T) {
 						}
 						sec := ts.(time.Time).Unix()
 						maxT = max(maxT, sec)
-						sign, on := 1, false
+						sign, on, windows := 1, false, 0
 						if op.IsRetraction() {
 							sign = -1
 						}
 						for k := floorDivI(sec, tc.slide); k*tc.slide+tc.size > sec; k-- {
 							start, end := k*tc.slide, k*tc.slide+tc.size
+							windows++
 							if wm != math.MinInt64 && end+lateness <= wm {
 								continue
 							}
@@ -490,7 +492,7 @@ func TestWindowDifferential(t *testing.T) {
 							}
 							accs[key].add(amount, sign)
 						}
-						if !on {
+						if !on && windows > 0 {
 							wantLate = append(wantLate, plainRow(r))
 						}
 					}
@@ -657,5 +659,176 @@ func TestWindowCheckpointRestore(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestWindowConfigErrors(t *testing.T) {
+	be := newMemoryState(t)
+	late := func(b *change.Batch) error { b.Release(); return nil }
+	base := stream.WindowAggregateConfig{ID: "w", Schema: clickSchema, Time: "ts", Windows: stream.Tumbling(time.Minute),
+		GroupBy: []string{"user"}, Aggs: clickAggs, State: be, Late: late}
+	for name, edit := range map[string]func(c *stream.WindowAggregateConfig){
+		"no Late":                   func(c *stream.WindowAggregateConfig) { c.Late = nil },
+		"no windows":                func(c *stream.WindowAggregateConfig) { c.Windows = stream.Windows{} },
+		"unknown time column":       func(c *stream.WindowAggregateConfig) { c.Time = "nope" },
+		"time column not temporal":  func(c *stream.WindowAggregateConfig) { c.Time = "amount" },
+		"size below the time unit":  func(c *stream.WindowAggregateConfig) { c.Windows = stream.Tumbling(1500 * time.Millisecond) },
+		"zero slide":                func(c *stream.WindowAggregateConfig) { c.Windows = stream.Hopping(time.Minute, 0) },
+		"negative gap":              func(c *stream.WindowAggregateConfig) { c.Windows = stream.Session(-time.Second) },
+		"lateness below time unit":  func(c *stream.WindowAggregateConfig) { c.AllowedLateness = time.Millisecond },
+		"negative out-of-orderness": func(c *stream.WindowAggregateConfig) { c.OutOfOrderness = -time.Second },
+		"unknown group column":      func(c *stream.WindowAggregateConfig) { c.GroupBy = []string{"nope"} },
+		"group column twice":        func(c *stream.WindowAggregateConfig) { c.GroupBy = []string{"user", "user"} },
+		"aggregate named window_end": func(c *stream.WindowAggregateConfig) {
+			c.Aggs = []reduce.Agg{{Func: reduce.CountStar, As: stream.WindowEnd}}
+		},
+	} {
+		cfg := base
+		edit(&cfg)
+		if _, err := stream.NewWindowAggregate(cfg); !errors.Is(err, stream.ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+	if _, err := stream.NewWindowAggregate(base); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A date32 event time takes day windows, emitted as dates; a NULL event time goes
+// to the side output.
+func TestWindowDateAndNullTime(t *testing.T) {
+	sc := change.MustSchema([]arrow.Field{
+		change.NotNull("id", arrow.PrimitiveTypes.Int64),
+		change.Col("day", arrow.FixedWidthTypes.Date32),
+	}, "id")
+	be := newMemoryState(t)
+	var out, late []string
+	show := func(dst *[]string) stream.Emit {
+		return func(b *change.Batch) error {
+			defer b.Release()
+			for _, r := range b.Plain() {
+				for i, v := range r {
+					if d, ok := v.(time.Time); ok {
+						r[i] = d.Format("01-02")
+					}
+				}
+				*dst = append(*dst, strings.TrimSpace(fmt.Sprintln(r...)))
+			}
+			return nil
+		}
+	}
+	w, err := stream.NewWindowAggregate(stream.WindowAggregateConfig{ID: "d", Schema: sc, Time: "day",
+		Windows: stream.Hopping(48*time.Hour, 24*time.Hour), Aggs: []reduce.Agg{{Func: reduce.CountStar, As: "n"}},
+		OutOfOrderness: 24 * time.Hour, State: be, Late: show(&late)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.NewWindowAggregate(stream.WindowAggregateConfig{ID: "d", Schema: sc, Time: "day",
+		Windows: stream.Tumbling(time.Hour), State: be, Late: show(&late)}); !errors.Is(err, stream.ErrConfig) {
+		t.Errorf("hour windows over dates: %v, want ErrConfig", err)
+	}
+	day := func(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
+	in, err := change.FromRows(nil, sc, [][]any{{change.Insert, 1, day(1)}, {change.Insert, 2, nil}, {change.Insert, 3, day(2)}, {change.Insert, 4, day(4)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Process(context.Background(), in, show(&out)); err != nil {
+		t.Fatal(err)
+	}
+	if wm, err := w.Watermark(); err != nil || !wm.Equal(day(3)) {
+		t.Errorf("watermark %v %v, want %v", wm, err, day(3))
+	}
+	if err := w.OnWatermark(context.Background(), stream.MaxWatermark, show(&out)); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"+I 02-28 03-02 1", "+I 03-01 03-03 2", "+I 03-02 03-04 1", "+I 03-03 03-05 1", "+I 03-04 03-06 1"}
+	if !slices.Equal(out, want) {
+		t.Errorf("output %q\nwant %q", out, want)
+	}
+	if want := []string{"+I 2 <nil>"}; !slices.Equal(late, want) || w.LateRows() != 1 {
+		t.Errorf("late %q (LateRows %d), want %q", late, w.LateRows(), want)
+	}
+}
+
+// An operator running in several partitions needs the Dataflow's watermark: its
+// own would differ from partition to partition.
+func TestDataflowWindowNeedsExternalWatermark(t *testing.T) {
+	be := newMemoryState(t)
+	df, err := stream.NewDataflow(stream.DataflowConfig{Source: &sliceSource{}, Sink: &recordSink{}, State: be, Partitions: 2,
+		Stages: []stream.Stage{{Name: "w", Inputs: []stream.StageInput{{Table: "clicks", Key: []string{"user"}}},
+			Build: func(int) (stream.Node, error) {
+				w, err := stream.NewWindowAggregate(stream.WindowAggregateConfig{ID: "w", Schema: clickSchema, Time: "ts",
+					Windows: stream.Tumbling(time.Minute), GroupBy: []string{"user"}, Aggs: clickAggs, State: be,
+					Late: func(b *change.Batch) error { b.Release(); return nil }})
+				return stream.Single(clickSchema, w), err
+			}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := df.Run(context.Background()); !errors.Is(err, stream.ErrConfig) {
+		t.Errorf("Run: %v, want ErrConfig", err)
+	}
+}
+
+// An error from the side output stops the operator: a late row is never lost.
+func TestWindowLateOutputError(t *testing.T) {
+	boom := errors.New("dead letters unavailable")
+	w, err := stream.NewWindowAggregate(stream.WindowAggregateConfig{ID: "w", Schema: clickSchema, Time: "ts",
+		Windows: stream.Tumbling(10 * time.Second), Aggs: clickAggs, State: newMemoryState(t),
+		Late: func(b *change.Batch) error { b.Release(); return boom }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := func(b *change.Batch) error { b.Release(); return nil }
+	in, _ := change.FromRows(nil, clickSchema, [][]any{click(change.Insert, 1, "a", 30, 1)})
+	if err := w.Process(context.Background(), in, drop); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = change.FromRows(nil, clickSchema, [][]any{click(change.Insert, 2, "a", 3, 1)})
+	if err := w.Process(context.Background(), in, drop); !errors.Is(err, boom) {
+		t.Errorf("Process with a failing side output: %v, want %v", err, boom)
+	}
+}
+
+// A chain passes a watermark to its window aggregate and what that emits through
+// the operators after it.
+func TestWindowInChain(t *testing.T) {
+	be := newMemoryState(t)
+	late := func(b *change.Batch) error { b.Release(); return nil }
+	w, err := stream.NewWindowAggregate(stream.WindowAggregateConfig{ID: "w", Schema: clickSchema, Time: "ts",
+		Windows: stream.Tumbling(10 * time.Second), GroupBy: []string{"user"}, Aggs: clickAggs, State: be, Late: late})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := &stream.Filter{In: w.Schema(), Pred: func(b *change.Batch) ([]bool, error) { // windows with 2+ rows
+		keep := make([]bool, b.Len())
+		for i := range keep {
+			keep[i] = b.Value(i, 3).AsInt() >= 2
+		}
+		return keep, nil
+	}}
+	op := stream.Chain(w, busy)
+	var out []string
+	emit := func(b *change.Batch) error {
+		defer b.Release()
+		for _, r := range b.Plain() {
+			out = append(out, plainRow(r))
+		}
+		return nil
+	}
+	in, _ := change.FromRows(nil, clickSchema, [][]any{click(change.Insert, 1, "a", 1, 1), click(change.Insert, 2, "a", 2, 2),
+		click(change.Insert, 3, "b", 3, 3)})
+	if err := op.Process(context.Background(), in, emit); err != nil {
+		t.Fatal(err)
+	}
+	h, ok := op.(stream.WatermarkHandler)
+	if !ok {
+		t.Fatal("a chain does not handle watermarks")
+	}
+	if err := h.OnWatermark(context.Background(), time.Unix(10, 0), emit); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"+I 0 10 a 2 3 1 2 2"}; !slices.Equal(out, want) {
+		t.Errorf("output %q, want %q", out, want)
 	}
 }
