@@ -57,7 +57,8 @@ func (c SilverConfig) Validate() error {
 // added and retracted again cancels out), so the order in which an operator emits a
 // key's retraction and its new row does not matter; a key left with more than one
 // row is an error (the schema's key is not a key of the result). Flush applies the
-// pending positions in one snapshot; so does a Write at a new position once
+// pending positions in one snapshot (and records the last position written, also
+// when its changes netted to nothing); so does a Write at a new position once
 // MaxPendingChanges are pending.
 //
 // Exactly-once (Resumer): the table's snapshots record the position they applied
@@ -231,7 +232,17 @@ func (s *Silver) Flush(ctx context.Context) error {
 		return s.m.fail(err)
 	}
 	s.netPos = cdc.Position{}
-	return s.apply(ctx)
+	if err := s.apply(ctx); err != nil {
+		return err
+	}
+	// Positions whose changes netted to nothing still count as applied.
+	if s.seq.wrote && s.seq.flushed.Less(s.seq.last) {
+		if _, _, err := s.table.Advance(ctx, s.seq.last); err != nil {
+			return s.m.fail(fmt.Errorf("sink: silver %s: %w", s.cfg.Table, err))
+		}
+		s.seq.flushed = s.seq.last
+	}
+	return nil
 }
 
 // Close implements Sink: what was not flushed is dropped.
