@@ -70,7 +70,10 @@ type Config struct {
 	// State is the operators' state backend (default: an in-memory one, which
 	// Close closes).
 	State state.Backend
-	// Partitions is the number of copies of each stage (default: the dataflow's).
+	// Partitions is the number of copies of each stage (default 1). More than one is
+	// safe only while no keyed input row changes its join key: such a row moves
+	// between partitions, and the stream join's index by primary key, shared by
+	// the partitions, then sees its insert and its retraction race (a stream error).
 	Partitions int
 	// Table configures the derived table (partitioning, compaction, ...).
 	Table silver.Config
@@ -122,6 +125,9 @@ type Table struct {
 func Open(ctx context.Context, cfg Config) (*Table, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 1
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 200 * time.Millisecond
