@@ -391,3 +391,31 @@ func TestDerivedResumesAfterStop(t *testing.T) {
 	require.NoError(t, d.CatchUp(ctx))
 	require.Equal(t, wl.expected(), tableRows(t, d.Table()))
 }
+
+// Follow delivers each change within about a checkpoint interval, also the last
+// one before the inputs go quiet.
+func TestDerivedFollowDeliversWhileIdle(t *testing.T) {
+	ctx := context.Background()
+	store := bronze.NewMemStore()
+	wl := newWorkload(t, store, 5)
+	app := newApplier(t, store)
+	wl.round(t, 30)
+	_, err := app.CatchUp(ctx)
+	require.NoError(t, err)
+	d, err := derive.Open(ctx, derive.Config{Store: store, Name: derived, Inputs: []string{customers, addresses, orders},
+		Build: customer360, CheckpointDir: t.TempDir(), PollInterval: 2 * time.Millisecond, CheckpointInterval: 20 * time.Millisecond})
+	require.NoError(t, err)
+	defer d.Close()
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Follow(fctx) }()
+	for range 3 {
+		wl.round(t, 20)
+		_, err := app.CatchUp(ctx)
+		require.NoError(t, err)
+		want := wl.expected()
+		require.Eventually(t, func() bool { return slices.Equal(want, tableRows(t, d.Table())) }, 10*time.Second, 5*time.Millisecond)
+	}
+	cancel()
+	require.NoError(t, <-done)
+}
