@@ -97,7 +97,7 @@ func TestDerivedSurvivesSIGKILL(t *testing.T) {
 		require.Error(t, err, "kill %d: the child ended by itself: %s", kill, log)
 		require.Empty(t, string(log), "kill %d", kill)
 	}
-	d := openDerived(t, store, filepath.Join(dir, "ckpt"), 2)
+	d := openDerived(t, store, filepath.Join(dir, "ckpt"), 2, false)
 	before := d.Table().Position()
 	require.NoError(t, d.CatchUp(ctx))
 	t.Logf("derived table at step %s before the last catch-up, %s after; %d snapshots", before, d.Table().Position(), len(d.Table().Snapshots()))
