@@ -46,4 +46,8 @@
 // during an apply) leaves every table at its previous snapshot, and the restart
 // converges. Tables are independent: a transaction touching two tables becomes
 // visible in each at its own commit.
+//
+// A denormalised table, a silver table defined as a streaming query over others (each
+// customer with its latest address and its order summary), is maintained from their
+// change feeds by package silver/derive.
 package silver

@@ -1,5 +1,6 @@
 // Package sink delivers change batches to where results are read: CSV for debugging,
-// Parquet tables for gold marts, Kafka topics and PostgreSQL tables.
+// Parquet tables for gold marts, keyed silver tables, Kafka topics and PostgreSQL
+// tables.
 //
 // # The contract
 //
@@ -17,6 +18,10 @@
 //   - [Parquet] is exactly-once and two-phase ([TwoPhase]): PreCommit writes the table
 //     under attempt-scoped names, Commit publishes it by one manifest entry that also
 //     records the position.
+//   - [Silver] is exactly-once by position: each position becomes one transaction of a
+//     keyed silver table (silver.Table.Apply), whose snapshots record the position, and
+//     positions the table holds are skipped. It maintains denormalised silver tables
+//     (package silver/derive).
 //   - [Kafka] is at-least-once; every message carries its position and sequence in
 //     headers, so consumers (and compacted topics) are idempotent by (key, position).
 //   - [CSV] writes what it is given, for people reading it.
