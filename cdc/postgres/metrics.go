@@ -12,6 +12,8 @@ type Metrics struct {
 	snapshot   prometheus.Counter
 	reconnects prometheus.Counter
 	fallbacks  prometheus.Counter
+	segments   prometheus.Counter
+	spool      prometheus.Counter
 	flushed    prometheus.Gauge
 	lag        prometheus.Gauge
 }
@@ -29,13 +31,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Replication connections re-established after a failure."}),
 		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_postgres_text_fallback_columns_total",
 			Help: "Columns of a type without a mapping, kept as text."}),
+		segments: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_postgres_stream_segments_total",
+			Help: "Segments of large in-progress transactions the server streamed (Config.Streaming)."}),
+		spool: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_postgres_spooled_bytes_total",
+			Help: "Bytes of streamed in-progress transactions written to spool files beyond Config.StreamMemory."}),
 		flushed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_postgres_confirmed_flush_lsn",
 			Help: "LSN the slot was last confirmed to (acked downstream)."}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_postgres_lag_bytes",
 			Help: "Bytes of WAL between the server's end (last keepalive) and the confirmed flush LSN."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.txs, m.events, m.snapshot, m.reconnects, m.fallbacks, m.flushed, m.lag)
+		reg.MustRegister(m.txs, m.events, m.snapshot, m.reconnects, m.fallbacks, m.segments, m.spool, m.flushed, m.lag)
 	}
 	return m
 }
@@ -55,6 +61,18 @@ func (m *Metrics) delivered(events int, snapshot bool) {
 func (m *Metrics) reconnected() {
 	if m != nil {
 		m.reconnects.Inc()
+	}
+}
+
+func (m *Metrics) segment() {
+	if m != nil {
+		m.segments.Inc()
+	}
+}
+
+func (m *Metrics) spooled(n int) {
+	if m != nil {
+		m.spool.Add(float64(n))
 	}
 }
 

@@ -52,6 +52,13 @@ type reader struct {
 	txID       string
 	xidStr     string
 
+	// protocol 2: the streamed transactions in progress, and the one whose stream
+	// segment is being received (inStream)
+	spools    *spools
+	inStream  bool
+	streamSp  *spool
+	streamBuf []byte
+
 	walEnd     pglogrepl.LSN // server's WAL end from the last keepalive
 	streaming  bool          // START_REPLICATION succeeded on the current connection
 	recovering bool          // the connection failed since replication last started
@@ -211,6 +218,7 @@ func (r *reader) run(ctx context.Context) {
 	s := r.src
 	defer close(s.done)
 	defer r.closeConns()
+	defer r.dropStreams()
 	if r.snapshotAt != 0 {
 		if err := r.snapshot(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -488,9 +496,15 @@ func (r *reader) finalStatus() {
 // stream starts replication and processes messages until the connection fails or ctx ends.
 func (r *reader) stream(ctx context.Context) error {
 	cfg := &r.src.cfg
+	args := []string{"proto_version '1'", "publication_names " + quoteLiteral(cfg.Publication)}
+	if cfg.Streaming {
+		args = []string{"proto_version '2'", "publication_names " + quoteLiteral(cfg.Publication), "streaming 'on'"}
+	}
+	// What was streamed on an earlier connection is streamed again from its start.
+	r.dropStreams()
 	err := pglogrepl.StartReplication(ctx, r.repl, cfg.Slot, 0, pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
-		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(cfg.Publication)},
+		PluginArgs: args,
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: start replication on slot %s: %w", cfg.Slot, err)
@@ -546,7 +560,7 @@ func (r *reader) stream(ctx context.Context) error {
 				r.idleAdvance(ka.ServerWALEnd)
 				// A logical walsender's keepalive carries the end of the WAL it has
 				// decoded and sent: every transaction committed before it came before.
-				if !r.inTx && ka.ServerWALEnd >= r.src.target {
+				if !r.inTx && !r.inStream && ka.ServerWALEnd >= r.src.target {
 					r.src.caughtUp.Store(true)
 				}
 				if ka.ReplyRequested {
@@ -575,7 +589,7 @@ func (r *reader) stream(ctx context.Context) error {
 // and none is in progress: what lies before it was all delivered (or had nothing
 // published), so the slot need not keep that WAL.
 func (r *reader) idleAdvance(walEnd pglogrepl.LSN) {
-	if r.inTx {
+	if r.inTx || r.inStream {
 		return
 	}
 	s := r.src
@@ -592,6 +606,9 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 	if len(data) == 0 {
 		return nil
 	}
+	if r.inStream {
+		return r.streamed(data, uint64(xld.WALStart))
+	}
 	switch data[0] {
 	case 'B':
 		m, err := pglogrepl.Parse(data)
@@ -599,30 +616,16 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 			return fmt.Errorf("postgres: BEGIN: %w", err)
 		}
 		b := m.(*pglogrepl.BeginMessage)
-		r.inTx, r.xid, r.commitLSN, r.commitTime = true, b.Xid, b.FinalLSN, b.CommitTime.UTC()
-		r.txID, r.xidStr = "", ""
-		c := uint64(b.FinalLSN)
-		r.skipTx = c < r.floor.Major || c == r.floor.Major && r.floor.Minor > 0
-		r.events, r.seq = make([]cdc.Event, 0, min(r.lastSize, 4096)), 0
-		clear(r.perTable)
+		r.begin(b.Xid, b.FinalLSN, b.CommitTime)
 	case 'C':
 		m, err := pglogrepl.Parse(data)
 		if err != nil {
 			return fmt.Errorf("postgres: COMMIT: %w", err)
 		}
 		c := m.(*pglogrepl.CommitMessage)
-		r.inTx = false
-		if r.skipTx || len(r.events) == 0 {
-			r.events = nil
-			return nil
-		}
-		evs := r.events
-		r.events = nil
-		r.lastSize = len(evs)
-		tx := cdc.Tx{ID: evs[0].Tx.ID,
-			Events: evs, Commit: evs[len(evs)-1].Pos, CommitTime: c.CommitTime.UTC()}
-		r.src.cfg.Metrics.delivered(len(evs), false)
-		return r.deliver(ctx, tx, c.TransactionEndLSN)
+		return r.commit(ctx, c.CommitTime, c.TransactionEndLSN)
+	case 'S', 'c', 'A':
+		return r.streamControl(ctx, data)
 	case 'R':
 		m, err := pglogrepl.Parse(data)
 		if err != nil {
@@ -656,6 +659,33 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 	}
 	// Origin ('O'), type ('Y') and logical message ('M', not requested) carry nothing to emit.
 	return nil
+}
+
+// begin starts receiving transaction xid, which commits at commitLSN.
+func (r *reader) begin(xid uint32, commitLSN pglogrepl.LSN, commitTime time.Time) {
+	r.inTx, r.xid, r.commitLSN, r.commitTime = true, xid, commitLSN, commitTime.UTC()
+	r.txID, r.xidStr = "", ""
+	c := uint64(commitLSN)
+	r.skipTx = c < r.floor.Major || c == r.floor.Major && r.floor.Minor > 0
+	r.events, r.seq = make([]cdc.Event, 0, min(r.lastSize, 4096)), 0
+	clear(r.perTable)
+}
+
+// commit hands the transaction received to the consumer; end is the LSN after its
+// commit record.
+func (r *reader) commit(ctx context.Context, commitTime time.Time, end pglogrepl.LSN) error {
+	r.inTx = false
+	if r.skipTx || len(r.events) == 0 {
+		r.events = nil
+		return nil
+	}
+	evs := r.events
+	r.events = nil
+	r.lastSize = len(evs)
+	tx := cdc.Tx{ID: evs[0].Tx.ID,
+		Events: evs, Commit: evs[len(evs)-1].Pos, CommitTime: commitTime.UTC()}
+	r.src.cfg.Metrics.delivered(len(evs), false)
+	return r.deliver(ctx, tx, end)
 }
 
 func (r *reader) nextPos(lsn uint64) cdc.Position {
