@@ -516,20 +516,27 @@ func (r *reader) stream(ctx context.Context) error {
 		r.recovering = false
 		r.src.cfg.Metrics.reconnected()
 	}
+	pace := newPacer(r.repl.Conn())
 	for {
-		if err := r.status(false); err != nil {
-			return err
+		now := time.Now()
+		// A status update when one is due or an Ack happened (status sends only
+		// when the acked LSN moved or the interval passed).
+		due := !now.Before(r.nextStatus)
+		if !due {
+			select {
+			case <-r.src.wake:
+				due = true
+			default:
+			}
 		}
-		select {
-		case <-r.src.wake:
+		if due {
 			if err := r.status(false); err != nil {
 				return err
 			}
-		default:
 		}
 		// A read deadline rather than a context per message: a context makes pgconn
 		// watch it from another goroutine on every call. A timeout keeps the connection.
-		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		if err := pace.beforeReceive(now); err != nil {
 			return fmt.Errorf("postgres: receive: %w", err)
 		}
 		msg, err := r.repl.ReceiveMessage(context.Background())
@@ -538,6 +545,7 @@ func (r *reader) stream(ctx context.Context) error {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				pace.timedOut()
 				if err := r.askKeepalive(); err != nil {
 					return err
 				}
@@ -545,6 +553,7 @@ func (r *reader) stream(ctx context.Context) error {
 			}
 			return fmt.Errorf("postgres: receive: %w", err)
 		}
+		pace.received(now)
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
 			if len(m.Data) == 0 {
@@ -557,7 +566,11 @@ func (r *reader) stream(ctx context.Context) error {
 					return fmt.Errorf("postgres: keepalive: %w", err)
 				}
 				r.walEnd = ka.ServerWALEnd
-				r.idleAdvance(ka.ServerWALEnd)
+				if r.idleAdvance(ka.ServerWALEnd) {
+					if err := r.status(false); err != nil {
+						return err
+					}
+				}
 				// A logical walsender's keepalive carries the end of the WAL it has
 				// decoded and sent: every transaction committed before it came before.
 				if !r.inTx && !r.inStream && ka.ServerWALEnd >= r.src.target {
@@ -587,17 +600,19 @@ func (r *reader) stream(ctx context.Context) error {
 
 // idleAdvance confirms the server's WAL end when every delivered transaction is acked
 // and none is in progress: what lies before it was all delivered (or had nothing
-// published), so the slot need not keep that WAL.
-func (r *reader) idleAdvance(walEnd pglogrepl.LSN) {
+// published), so the slot need not keep that WAL. It reports whether the LSN moved.
+func (r *reader) idleAdvance(walEnd pglogrepl.LSN) bool {
 	if r.inTx || r.inStream {
-		return
+		return false
 	}
 	s := r.src
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.ends) == 0 && walEnd > s.flush {
 		s.flush = walEnd
+		return true
 	}
-	s.mu.Unlock()
+	return false
 }
 
 // handle processes one pgoutput message.
