@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -108,10 +107,10 @@ func benchIngest(b *testing.B, rowsPerTx, txs int) {
 		b.Fatal(err)
 	}
 	b.StartTimer()
-	t0, cpu0 := time.Now(), processCPU()
+	t0, cpu0 := time.Now(), postgres.ProcessCPU()
 	src := postgres.NewSource(cfg)
 	st, err := bronze.Ingest(context.Background(), bronze.IngestConfig{Source: src, Writer: bronze.WriterConfig{Store: store}, ExitWhenIdle: true})
-	d, cpu := time.Since(t0), processCPU()-cpu0
+	d, cpu := time.Since(t0), postgres.ProcessCPU()-cpu0
 	b.StopTimer()
 	walsender := walsenderCPU(b, connect(b, dsn)) // it served this run only
 	src.Close()
@@ -129,15 +128,6 @@ func benchIngest(b *testing.B, rowsPerTx, txs int) {
 	if walsender > 0 {
 		b.ReportMetric(float64(walsender.Microseconds())/float64(rows), "walsender-cpu-µs/change")
 	}
-}
-
-// processCPU returns the CPU time this process used (user + system).
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // walsenderCPU returns the CPU time of the slot's walsender process (0 when unknown).

@@ -51,6 +51,7 @@ type reader struct {
 	lastSize   int // events of the last transaction: the next one's first guess
 	txID       string
 	xidStr     string
+	slab       []change.Value // rows are carved from it (row)
 
 	// protocol 2: the streamed transactions in progress, and the one whose stream
 	// segment is being received (inStream)
@@ -375,10 +376,18 @@ func (r *reader) snapshot(ctx context.Context) error {
 
 // event builds a row event of rel.
 func (r *reader) event(rel *relation, op cdc.Op, before, after change.Row, pos cdc.Position) cdc.Event {
-	ev := cdc.Event{Table: rel.table, Op: op, Schema: rel.s, SchemaVersion: rel.version,
-		Before: before, After: after, Pos: pos,
-		Origin: cdc.Origin{Topic: r.src.cfg.Slot, Offset: int64(pos.Minor)},
-		Source: cdc.SourceInfo{Connector: "postgresql", DB: r.db, Schema: rel.schema, Table: rel.name, LSN: pos.Minor}}
+	var ev cdc.Event
+	r.fill(&ev, rel, op, before, after, pos)
+	return ev
+}
+
+// fill sets a row event of rel in place (an event is large: the stream's are built
+// where they stay, in the transaction's slice).
+func (r *reader) fill(ev *cdc.Event, rel *relation, op cdc.Op, before, after change.Row, pos cdc.Position) {
+	ev.Table, ev.Op, ev.Schema, ev.SchemaVersion = rel.table, op, rel.s, rel.version
+	ev.Before, ev.After, ev.Pos = before, after, pos
+	ev.Origin = cdc.Origin{Topic: r.src.cfg.Slot, Offset: int64(pos.Minor)}
+	ev.Source = cdc.SourceInfo{Connector: "postgresql", DB: r.db, Schema: rel.schema, Table: rel.name, LSN: pos.Minor}
 	if rel.key != nil {
 		img := after
 		if op == cdc.OpDelete {
@@ -386,13 +395,26 @@ func (r *reader) event(rel *relation, op cdc.Op, before, after change.Row, pos c
 		}
 		if img != nil {
 			ev.KeySchema = rel.key
-			ev.Key = make(change.Row, len(rel.keyIdx))
+			ev.Key = r.row(len(rel.keyIdx))
 			for i, k := range rel.keyIdx {
 				ev.Key[i] = img[k]
 			}
 		}
 	}
-	return ev
+}
+
+// rowSlab is how many values the stream's rows are carved from at once: one
+// allocation for many rows (a row kept alive keeps its slab).
+const rowSlab = 4096
+
+// row returns a zero row of n values for a streamed event.
+func (r *reader) row(n int) change.Row {
+	if len(r.slab) < n {
+		r.slab = make([]change.Value, max(n, rowSlab))
+	}
+	row := r.slab[:n:n]
+	r.slab = r.slab[n:]
+	return row
 }
 
 // deliver hands a transaction to the consumer, answering the server while it waits.
@@ -667,9 +689,8 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 			if rel == nil {
 				return &fatalError{fmt.Errorf("postgres: TRUNCATE of relation %d before its RELATION message", oid)}
 			}
-			ev := r.event(rel, cdc.OpTruncate, nil, nil, r.nextPos(uint64(xld.WALStart)))
+			ev := r.add(rel, cdc.OpTruncate, nil, nil, r.nextPos(uint64(xld.WALStart)))
 			ev.Schema, ev.SchemaVersion = nil, 0
-			r.add(ev)
 		}
 	}
 	// Origin ('O'), type ('Y') and logical message ('M', not requested) carry nothing to emit.
@@ -708,23 +729,27 @@ func (r *reader) nextPos(lsn uint64) cdc.Position {
 	return cdc.Position{Major: uint64(r.commitLSN), Minor: lsn, Seq: r.seq}
 }
 
-// add appends a row event to the transaction with its transaction metadata.
-func (r *reader) add(ev cdc.Event) {
+// add appends a row event of rel to the transaction, with its transaction metadata.
+func (r *reader) add(rel *relation, op cdc.Op, before, after change.Row, pos cdc.Position) *cdc.Event {
 	if r.perTable == nil {
 		r.perTable = map[string]int64{}
 	}
-	r.perTable[ev.Table]++
 	if r.txID == "" {
 		r.xidStr = strconv.FormatUint(uint64(r.xid), 10)
 		r.txID = r.xidStr + ":" + strconv.FormatUint(uint64(r.commitLSN), 10)
 	}
-	ev.Tx = cdc.TxInfo{ID: r.txID, TotalOrder: int64(len(r.events) + 1), CollectionOrder: r.perTable[ev.Table]}
+	r.events = append(r.events, cdc.Event{})
+	ev := &r.events[len(r.events)-1]
+	r.fill(ev, rel, op, before, after, pos)
+	n := r.perTable[ev.Table] + 1
+	r.perTable[ev.Table] = n
+	ev.Tx = cdc.TxInfo{ID: r.txID, TotalOrder: int64(len(r.events)), CollectionOrder: n}
 	ev.Source.TxID = r.xidStr
 	ev.Source.Snapshot = "false"
 	ev.CommitTime = r.commitTime
 	ev.Source.TsMs = r.commitTime.UnixMilli()
 	ev.TsMs = ev.Source.TsMs
-	r.events = append(r.events, ev)
+	return ev
 }
 
 func (r *reader) relationMsg(ctx context.Context, m *pglogrepl.RelationMessage) error {
@@ -777,7 +802,7 @@ func (r *reader) change(data []byte, lsn uint64) error {
 		if after, _, err = r.tuple(rel, p[1:], false, lsn); err != nil {
 			return err
 		}
-		r.add(r.event(rel, cdc.OpCreate, nil, after, r.nextPos(lsn)))
+		r.add(rel, cdc.OpCreate, nil, after, r.nextPos(lsn))
 	case 'U':
 		if p[0] == 'K' || p[0] == 'O' {
 			if before, p, err = r.tuple(rel, p[1:], p[0] == 'K', lsn); err != nil {
@@ -803,11 +828,11 @@ func (r *reader) change(data []byte, lsn uint64) error {
 			// Debezium emits it; but when unchanged TOAST values are absent from the new
 			// tuple only the old key's row holds them, so it stays one update from the
 			// old key to the new, which downstream (silver) completes from the old row.
-			r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
-			r.add(r.event(rel, cdc.OpCreate, nil, after, r.nextPos(lsn)))
+			r.add(rel, cdc.OpDelete, before, nil, r.nextPos(lsn))
+			r.add(rel, cdc.OpCreate, nil, after, r.nextPos(lsn))
 			return nil
 		}
-		r.add(r.event(rel, cdc.OpUpdate, before, after, r.nextPos(lsn)))
+		r.add(rel, cdc.OpUpdate, before, after, r.nextPos(lsn))
 	case 'D':
 		if p[0] != 'K' && p[0] != 'O' {
 			return fmt.Errorf("%w: DELETE of %s at %s: tuple type %q", ErrDecode, rel.table, pglogrepl.LSN(lsn), p[0])
@@ -815,7 +840,7 @@ func (r *reader) change(data []byte, lsn uint64) error {
 		if before, _, err = r.tuple(rel, p[1:], p[0] == 'K', lsn); err != nil {
 			return err
 		}
-		r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
+		r.add(rel, cdc.OpDelete, before, nil, r.nextPos(lsn))
 	}
 	return nil
 }
@@ -853,7 +878,7 @@ func (r *reader) tuple(rel *relation, p []byte, keyOnly bool, lsn uint64) (chang
 	if n != len(rel.cols) {
 		return bad(fmt.Sprintf("tuple has %d columns, relation %d", n, len(rel.cols)))
 	}
-	row := make(change.Row, n)
+	row := r.row(n)
 	for i := 0; i < n; i++ {
 		if len(p) == 0 {
 			return bad("short tuple")
