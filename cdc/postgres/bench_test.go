@@ -37,10 +37,15 @@ func BenchmarkIngestToBronze(b *testing.B) {
 		name      string
 		rowsPerTx int
 		txs       int
-	}{{"tx=10rows", 10, 20_000}, {"tx=1000rows", 1000, 200}} {
+		streaming bool
+	}{{"tx=10rows", 10, 20_000, false}, {"tx=1000rows", 1000, 200, false},
+		// Large transactions, decoded whole by the server (spilling to its disk) or
+		// streamed in progress (protocol 2) past a 1 MB logical_decoding_work_mem, spooled
+		// by the source past its default 64 MiB.
+		{"tx=100000rows", 100_000, 2, false}, {"tx=100000rows-streaming", 100_000, 2, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				benchIngest(b, tc.rowsPerTx, tc.txs)
+				benchIngest(b, tc.rowsPerTx, tc.txs, tc.streaming)
 			}
 		})
 	}
@@ -98,10 +103,15 @@ func benchRaw(b *testing.B, rowsPerTx, txs int) {
 	b.ReportMetric(float64(rows)/d.Seconds(), "changes/s")
 }
 
-func benchIngest(b *testing.B, rowsPerTx, txs int) {
+func benchIngest(b *testing.B, rowsPerTx, txs int, streaming bool) {
 	b.StopTimer()
 	dsn, rows := backlog(b, rowsPerTx, txs)
-	cfg := postgres.Config{DSN: dsn, Snapshot: postgres.SnapshotNever}
+	cfg := postgres.Config{DSN: dsn, Snapshot: postgres.SnapshotNever, Streaming: streaming}
+	if rowsPerTx > 10_000 {
+		// The walsender reads the setting when it starts (after this).
+		conn := connect(b, dsn)
+		exec(b, conn, "ALTER DATABASE "+conn.Config().Database+" SET logical_decoding_work_mem = '1MB'")
+	}
 	store, err := bronze.OpenDir(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
