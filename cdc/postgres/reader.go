@@ -404,8 +404,10 @@ func (r *reader) fill(ev *cdc.Event, rel *relation, op cdc.Op, before, after cha
 }
 
 // rowSlab is how many values the stream's rows are carved from at once: one
-// allocation for many rows (a row kept alive keeps its slab).
-const rowSlab = 4096
+// allocation for many rows (a row kept alive keeps its slab). 819 values of 40 bytes
+// are the largest small object (32 kB): larger ones come from the page heap, and
+// fresh pages fault in on first use.
+const rowSlab = 819
 
 // row returns a zero row of n values for a streamed event.
 func (r *reader) row(n int) change.Row {
