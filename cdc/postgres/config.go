@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -89,6 +90,7 @@ const (
 	DefaultReconnectTimeout = time.Minute
 	DefaultQueueTxs         = 256
 	DefaultQueueEvents      = 100_000
+	DefaultStreamMemory     = 64 << 20
 )
 
 // Config configures a Source. DSN is required; every other zero field takes its default.
@@ -124,6 +126,19 @@ type Config struct {
 	// transaction still passes, alone).
 	QueueTxs    int
 	QueueEvents int
+	// Streaming asks the server to stream large in-progress transactions (pgoutput
+	// protocol 2, PostgreSQL 14 or later) instead of decoding each one whole, spilling to
+	// disk, before it sends it: the server sends a transaction's changes in chunks once
+	// its memory for decoding (logical_decoding_work_mem) is full, the source keeps
+	// them, and emits the transaction at its commit, in commit order, as protocol 1
+	// would. An aborted transaction (or rolled-back savepoint) is discarded.
+	Streaming bool
+	// StreamMemory bounds the bytes of streamed, still uncommitted changes the source
+	// holds in memory (default 64 MiB); beyond it they are spooled to files in SpoolDir.
+	StreamMemory int64
+	// SpoolDir holds the spool files of streamed transactions (default os.TempDir()).
+	// They are removed when the transaction commits or aborts and when the source closes.
+	SpoolDir string
 	// AllowNoIdentity lets Open accept published tables that have no primary key and
 	// REPLICA IDENTITY DEFAULT or NOTHING (their updates and deletes fail in
 	// PostgreSQL); by default Open fails naming them.
@@ -160,6 +175,12 @@ func (c *Config) EnsureDefaults() {
 	if c.QueueEvents == 0 {
 		c.QueueEvents = DefaultQueueEvents
 	}
+	if c.StreamMemory == 0 {
+		c.StreamMemory = DefaultStreamMemory
+	}
+	if c.SpoolDir == "" {
+		c.SpoolDir = os.TempDir()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -189,8 +210,8 @@ func (c *Config) Validate() error {
 	if c.Snapshot > SnapshotWhenNeeded {
 		return bad("Snapshot = %v", c.Snapshot)
 	}
-	if c.SnapshotChunk < 0 || c.QueueTxs < 0 || c.QueueEvents < 0 || c.IdleWait < 0 || c.StatusInterval < 0 || c.ReconnectTimeout < 0 {
-		return bad("SnapshotChunk, QueueTxs, QueueEvents, IdleWait, StatusInterval and ReconnectTimeout must not be negative")
+	if c.SnapshotChunk < 0 || c.QueueTxs < 0 || c.QueueEvents < 0 || c.IdleWait < 0 || c.StatusInterval < 0 || c.ReconnectTimeout < 0 || c.StreamMemory < 0 {
+		return bad("SnapshotChunk, QueueTxs, QueueEvents, IdleWait, StatusInterval, ReconnectTimeout and StreamMemory must not be negative")
 	}
 	return nil
 }
@@ -211,8 +232,8 @@ func validName(s string) bool {
 }
 
 // ParseURL reads a source URL: a postgres:// connection URL whose query may also hold
-// publication=P, slot=S, tables=a,b and snapshot=initial|never|when_needed; the other parameters
-// stay in the DSN.
+// publication=P, slot=S, tables=a,b, snapshot=initial|never|when_needed and
+// streaming=on|off (Config.Streaming); the other parameters stay in the DSN.
 func ParseURL(s string) (Config, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -231,7 +252,14 @@ func ParseURL(s string) (Config, error) {
 	if c.Snapshot, err = ParseSnapshotMode(q.Get("snapshot")); err != nil {
 		return Config{}, err
 	}
-	for _, k := range []string{"publication", "slot", "tables", "snapshot"} {
+	switch v := q.Get("streaming"); v {
+	case "on", "true", "1":
+		c.Streaming = true
+	case "", "off", "false", "0":
+	default:
+		return Config{}, fmt.Errorf("%w: streaming=%q: want on or off", ErrConfig, v)
+	}
+	for _, k := range []string{"publication", "slot", "tables", "snapshot", "streaming"} {
 		q.Del(k)
 	}
 	u.RawQuery = q.Encode()

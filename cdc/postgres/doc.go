@@ -1,5 +1,6 @@
 // Package postgres is a cdc.Source reading PostgreSQL's logical replication stream
-// directly (pgoutput, protocol 1, through github.com/jackc/pglogrepl): change data
+// directly (pgoutput protocol 1, or 2 to stream large transactions, through
+// github.com/jackc/pglogrepl): change data
 // capture with no Debezium and no Kafka.
 //
 // # Setup
@@ -70,7 +71,22 @@
 // Decoded transactions wait for the consumer in a queue bounded by QueueTxs and
 // QueueEvents; a transaction is held whole in memory until it is read (protocol 1 sends
 // a transaction only once it committed; a very large one is buffered by the server,
-// spilling to disk, then by the source). Metrics (NewMetrics) count transactions,
+// spilling to disk, then by the source).
+//
+// # Streaming large transactions
+//
+// With Config.Streaming (URL parameter streaming=on; PostgreSQL 14 or later) the source
+// asks for pgoutput protocol 2 with streaming: once a transaction in progress holds
+// more than the server's logical_decoding_work_mem of changes, the server sends them in
+// segments (Stream Start ... Stream Stop) instead of spilling them to its own disk. The
+// source keeps each such transaction's changes, undecoded, in memory up to
+// Config.StreamMemory across all of them and in a spool file in Config.SpoolDir beyond
+// it. A Stream Abort of the transaction drops them; of a subtransaction (ROLLBACK TO
+// SAVEPOINT), drops that subtransaction's changes and those of its children. At Stream
+// Commit the changes are decoded and emitted as one transaction, in commit order among
+// the others, with the positions, ids and ack semantics protocol 1 gives it (it is
+// then held whole in memory like any other). A dropped connection drops what was
+// streamed: the server streams transactions still in progress again from their start. Metrics (NewMetrics) count transactions,
 // events, snapshot rows, reconnects and text fallbacks, and show the confirmed LSN and
 // the slot's lag.
 //

@@ -13,6 +13,8 @@ type Metrics struct {
 	reconnects prometheus.Counter
 	fallbacks  prometheus.Counter
 	renewals   prometheus.Counter
+	segments   prometheus.Counter
+	spool      prometheus.Counter
 	flushed    prometheus.Gauge
 	lag        prometheus.Gauge
 }
@@ -32,13 +34,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Columns of a type without a mapping, kept as text."}),
 		renewals: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_postgres_slot_renewals_total",
 			Help: "Slots dropped and created again with a new snapshot because they could not go on (snapshot mode when_needed)."}),
+		segments: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_postgres_stream_segments_total",
+			Help: "Segments of large in-progress transactions the server streamed (Config.Streaming)."}),
+		spool: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_postgres_spooled_bytes_total",
+			Help: "Bytes of streamed in-progress transactions written to spool files beyond Config.StreamMemory."}),
 		flushed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_postgres_confirmed_flush_lsn",
 			Help: "LSN the slot was last confirmed to (acked downstream)."}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_postgres_lag_bytes",
 			Help: "Bytes of WAL between the server's end (last keepalive) and the confirmed flush LSN."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.txs, m.events, m.snapshot, m.reconnects, m.fallbacks, m.renewals, m.flushed, m.lag)
+		reg.MustRegister(m.txs, m.events, m.snapshot, m.reconnects, m.fallbacks, m.renewals, m.segments, m.spool, m.flushed, m.lag)
 	}
 	return m
 }
@@ -64,6 +70,18 @@ func (m *Metrics) renewed() {
 func (m *Metrics) reconnected() {
 	if m != nil {
 		m.reconnects.Inc()
+	}
+}
+
+func (m *Metrics) segment() {
+	if m != nil {
+		m.segments.Inc()
+	}
+}
+
+func (m *Metrics) spooled(n int) {
+	if m != nil {
+		m.spool.Add(float64(n))
 	}
 }
 

@@ -51,6 +51,14 @@ type reader struct {
 	lastSize   int // events of the last transaction: the next one's first guess
 	txID       string
 	xidStr     string
+	slab       []change.Value // rows are carved from it (row)
+
+	// protocol 2: the streamed transactions in progress, and the one whose stream
+	// segment is being received (inStream)
+	spools    *spools
+	inStream  bool
+	streamSp  *spool
+	streamBuf []byte
 
 	walEnd     pglogrepl.LSN // server's WAL end from the last keepalive
 	streaming  bool          // START_REPLICATION succeeded on the current connection
@@ -253,6 +261,7 @@ func (r *reader) run(ctx context.Context) {
 	s := r.src
 	defer close(s.done)
 	defer r.closeConns()
+	defer r.dropStreams()
 	if r.snapshotAt != 0 {
 		if err := r.snapshot(ctx); err != nil {
 			if ctx.Err() == nil {
@@ -484,10 +493,18 @@ func (r *reader) snapshot(ctx context.Context) error {
 
 // event builds a row event of rel.
 func (r *reader) event(rel *relation, op cdc.Op, before, after change.Row, pos cdc.Position) cdc.Event {
-	ev := cdc.Event{Table: rel.table, Op: op, Schema: rel.s, SchemaVersion: rel.version,
-		Before: before, After: after, Pos: pos,
-		Origin: cdc.Origin{Topic: r.src.cfg.Slot, Offset: int64(pos.Minor)},
-		Source: cdc.SourceInfo{Connector: "postgresql", DB: r.db, Schema: rel.schema, Table: rel.name, LSN: pos.Minor}}
+	var ev cdc.Event
+	r.fill(&ev, rel, op, before, after, pos)
+	return ev
+}
+
+// fill sets a row event of rel in place (an event is large: the stream's are built
+// where they stay, in the transaction's slice).
+func (r *reader) fill(ev *cdc.Event, rel *relation, op cdc.Op, before, after change.Row, pos cdc.Position) {
+	ev.Table, ev.Op, ev.Schema, ev.SchemaVersion = rel.table, op, rel.s, rel.version
+	ev.Before, ev.After, ev.Pos = before, after, pos
+	ev.Origin = cdc.Origin{Topic: r.src.cfg.Slot, Offset: int64(pos.Minor)}
+	ev.Source = cdc.SourceInfo{Connector: "postgresql", DB: r.db, Schema: rel.schema, Table: rel.name, LSN: pos.Minor}
 	if rel.key != nil {
 		img := after
 		if op == cdc.OpDelete {
@@ -495,13 +512,28 @@ func (r *reader) event(rel *relation, op cdc.Op, before, after change.Row, pos c
 		}
 		if img != nil {
 			ev.KeySchema = rel.key
-			ev.Key = make(change.Row, len(rel.keyIdx))
+			ev.Key = r.row(len(rel.keyIdx))
 			for i, k := range rel.keyIdx {
 				ev.Key[i] = img[k]
 			}
 		}
 	}
-	return ev
+}
+
+// rowSlab is how many values the stream's rows are carved from at once: one
+// allocation for many rows (a row kept alive keeps its slab). 819 values of 40 bytes
+// are the largest small object (32 kB): larger ones come from the page heap, and
+// fresh pages fault in on first use.
+const rowSlab = 819
+
+// row returns a zero row of n values for a streamed event.
+func (r *reader) row(n int) change.Row {
+	if len(r.slab) < n {
+		r.slab = make([]change.Value, max(n, rowSlab))
+	}
+	row := r.slab[:n:n]
+	r.slab = r.slab[n:]
+	return row
 }
 
 // deliver hands a transaction to the consumer, answering the server while it waits.
@@ -605,9 +637,15 @@ func (r *reader) finalStatus() {
 // stream starts replication and processes messages until the connection fails or ctx ends.
 func (r *reader) stream(ctx context.Context) error {
 	cfg := &r.src.cfg
+	args := []string{"proto_version '1'", "publication_names " + quoteLiteral(cfg.Publication)}
+	if cfg.Streaming {
+		args = []string{"proto_version '2'", "publication_names " + quoteLiteral(cfg.Publication), "streaming 'on'"}
+	}
+	// What was streamed on an earlier connection is streamed again from its start.
+	r.dropStreams()
 	err := pglogrepl.StartReplication(ctx, r.repl, cfg.Slot, 0, pglogrepl.StartReplicationOptions{
 		Mode:       pglogrepl.LogicalReplication,
-		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(cfg.Publication)},
+		PluginArgs: args,
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: start replication on slot %s: %w", cfg.Slot, err)
@@ -619,20 +657,27 @@ func (r *reader) stream(ctx context.Context) error {
 		r.recovering = false
 		r.src.cfg.Metrics.reconnected()
 	}
+	pace := newPacer(r.repl.Conn())
 	for {
-		if err := r.status(false); err != nil {
-			return err
+		now := time.Now()
+		// A status update when one is due or an Ack happened (status sends only
+		// when the acked LSN moved or the interval passed).
+		due := !now.Before(r.nextStatus)
+		if !due {
+			select {
+			case <-r.src.wake:
+				due = true
+			default:
+			}
 		}
-		select {
-		case <-r.src.wake:
+		if due {
 			if err := r.status(false); err != nil {
 				return err
 			}
-		default:
 		}
 		// A read deadline rather than a context per message: a context makes pgconn
 		// watch it from another goroutine on every call. A timeout keeps the connection.
-		if err := r.repl.Conn().SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		if err := pace.beforeReceive(now); err != nil {
 			return fmt.Errorf("postgres: receive: %w", err)
 		}
 		msg, err := r.repl.ReceiveMessage(context.Background())
@@ -641,6 +686,7 @@ func (r *reader) stream(ctx context.Context) error {
 				return ctx.Err()
 			}
 			if pgconn.Timeout(err) {
+				pace.timedOut()
 				if err := r.askKeepalive(); err != nil {
 					return err
 				}
@@ -648,6 +694,7 @@ func (r *reader) stream(ctx context.Context) error {
 			}
 			return fmt.Errorf("postgres: receive: %w", err)
 		}
+		pace.received(now)
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
 			if len(m.Data) == 0 {
@@ -660,10 +707,14 @@ func (r *reader) stream(ctx context.Context) error {
 					return fmt.Errorf("postgres: keepalive: %w", err)
 				}
 				r.walEnd = ka.ServerWALEnd
-				r.idleAdvance(ka.ServerWALEnd)
+				if r.idleAdvance(ka.ServerWALEnd) {
+					if err := r.status(false); err != nil {
+						return err
+					}
+				}
 				// A logical walsender's keepalive carries the end of the WAL it has
 				// decoded and sent: every transaction committed before it came before.
-				if !r.inTx && ka.ServerWALEnd >= r.src.target {
+				if !r.inTx && !r.inStream && ka.ServerWALEnd >= r.src.target {
 					r.src.caughtUp.Store(true)
 				}
 				if ka.ReplyRequested {
@@ -690,17 +741,19 @@ func (r *reader) stream(ctx context.Context) error {
 
 // idleAdvance confirms the server's WAL end when every delivered transaction is acked
 // and none is in progress: what lies before it was all delivered (or had nothing
-// published), so the slot need not keep that WAL.
-func (r *reader) idleAdvance(walEnd pglogrepl.LSN) {
-	if r.inTx {
-		return
+// published), so the slot need not keep that WAL. It reports whether the LSN moved.
+func (r *reader) idleAdvance(walEnd pglogrepl.LSN) bool {
+	if r.inTx || r.inStream {
+		return false
 	}
 	s := r.src
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.ends) == 0 && walEnd > s.flush {
 		s.flush = walEnd
+		return true
 	}
-	s.mu.Unlock()
+	return false
 }
 
 // handle processes one pgoutput message.
@@ -709,6 +762,9 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 	if len(data) == 0 {
 		return nil
 	}
+	if r.inStream {
+		return r.streamed(data, uint64(xld.WALStart))
+	}
 	switch data[0] {
 	case 'B':
 		m, err := pglogrepl.Parse(data)
@@ -716,30 +772,16 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 			return fmt.Errorf("postgres: BEGIN: %w", err)
 		}
 		b := m.(*pglogrepl.BeginMessage)
-		r.inTx, r.xid, r.commitLSN, r.commitTime = true, b.Xid, b.FinalLSN, b.CommitTime.UTC()
-		r.txID, r.xidStr = "", ""
-		c := uint64(b.FinalLSN)
-		r.skipTx = c < r.floor.Major || c == r.floor.Major && r.floor.Minor > 0
-		r.events, r.seq = make([]cdc.Event, 0, min(r.lastSize, 4096)), 0
-		clear(r.perTable)
+		r.begin(b.Xid, b.FinalLSN, b.CommitTime)
 	case 'C':
 		m, err := pglogrepl.Parse(data)
 		if err != nil {
 			return fmt.Errorf("postgres: COMMIT: %w", err)
 		}
 		c := m.(*pglogrepl.CommitMessage)
-		r.inTx = false
-		if r.skipTx || len(r.events) == 0 {
-			r.events = nil
-			return nil
-		}
-		evs := r.events
-		r.events = nil
-		r.lastSize = len(evs)
-		tx := cdc.Tx{ID: evs[0].Tx.ID,
-			Events: evs, Commit: evs[len(evs)-1].Pos, CommitTime: c.CommitTime.UTC()}
-		r.src.cfg.Metrics.delivered(len(evs), false)
-		return r.deliver(ctx, tx, c.TransactionEndLSN)
+		return r.commit(ctx, c.CommitTime, c.TransactionEndLSN)
+	case 'S', 'c', 'A':
+		return r.streamControl(ctx, data)
 	case 'R':
 		m, err := pglogrepl.Parse(data)
 		if err != nil {
@@ -766,13 +808,39 @@ func (r *reader) handle(ctx context.Context, xld pglogrepl.XLogData) error {
 			if rel == nil {
 				return &fatalError{fmt.Errorf("postgres: TRUNCATE of relation %d before its RELATION message", oid)}
 			}
-			ev := r.event(rel, cdc.OpTruncate, nil, nil, r.nextPos(uint64(xld.WALStart)))
+			ev := r.add(rel, cdc.OpTruncate, nil, nil, r.nextPos(uint64(xld.WALStart)))
 			ev.Schema, ev.SchemaVersion = nil, 0
-			r.add(ev)
 		}
 	}
 	// Origin ('O'), type ('Y') and logical message ('M', not requested) carry nothing to emit.
 	return nil
+}
+
+// begin starts receiving transaction xid, which commits at commitLSN.
+func (r *reader) begin(xid uint32, commitLSN pglogrepl.LSN, commitTime time.Time) {
+	r.inTx, r.xid, r.commitLSN, r.commitTime = true, xid, commitLSN, commitTime.UTC()
+	r.txID, r.xidStr = "", ""
+	c := uint64(commitLSN)
+	r.skipTx = c < r.floor.Major || c == r.floor.Major && r.floor.Minor > 0
+	r.events, r.seq = make([]cdc.Event, 0, min(r.lastSize, 4096)), 0
+	clear(r.perTable)
+}
+
+// commit hands the transaction received to the consumer; end is the LSN after its
+// commit record.
+func (r *reader) commit(ctx context.Context, commitTime time.Time, end pglogrepl.LSN) error {
+	r.inTx = false
+	if r.skipTx || len(r.events) == 0 {
+		r.events = nil
+		return nil
+	}
+	evs := r.events
+	r.events = nil
+	r.lastSize = len(evs)
+	tx := cdc.Tx{ID: evs[0].Tx.ID,
+		Events: evs, Commit: evs[len(evs)-1].Pos, CommitTime: commitTime.UTC()}
+	r.src.cfg.Metrics.delivered(len(evs), false)
+	return r.deliver(ctx, tx, end)
 }
 
 func (r *reader) nextPos(lsn uint64) cdc.Position {
@@ -780,23 +848,27 @@ func (r *reader) nextPos(lsn uint64) cdc.Position {
 	return cdc.Position{Major: uint64(r.commitLSN), Minor: lsn, Seq: r.seq}
 }
 
-// add appends a row event to the transaction with its transaction metadata.
-func (r *reader) add(ev cdc.Event) {
+// add appends a row event of rel to the transaction, with its transaction metadata.
+func (r *reader) add(rel *relation, op cdc.Op, before, after change.Row, pos cdc.Position) *cdc.Event {
 	if r.perTable == nil {
 		r.perTable = map[string]int64{}
 	}
-	r.perTable[ev.Table]++
 	if r.txID == "" {
 		r.xidStr = strconv.FormatUint(uint64(r.xid), 10)
 		r.txID = r.xidStr + ":" + strconv.FormatUint(uint64(r.commitLSN), 10)
 	}
-	ev.Tx = cdc.TxInfo{ID: r.txID, TotalOrder: int64(len(r.events) + 1), CollectionOrder: r.perTable[ev.Table]}
+	r.events = append(r.events, cdc.Event{})
+	ev := &r.events[len(r.events)-1]
+	r.fill(ev, rel, op, before, after, pos)
+	n := r.perTable[ev.Table] + 1
+	r.perTable[ev.Table] = n
+	ev.Tx = cdc.TxInfo{ID: r.txID, TotalOrder: int64(len(r.events)), CollectionOrder: n}
 	ev.Source.TxID = r.xidStr
 	ev.Source.Snapshot = "false"
 	ev.CommitTime = r.commitTime
 	ev.Source.TsMs = r.commitTime.UnixMilli()
 	ev.TsMs = ev.Source.TsMs
-	r.events = append(r.events, ev)
+	return ev
 }
 
 func (r *reader) relationMsg(ctx context.Context, m *pglogrepl.RelationMessage) error {
@@ -849,7 +921,7 @@ func (r *reader) change(data []byte, lsn uint64) error {
 		if after, _, err = r.tuple(rel, p[1:], false, lsn); err != nil {
 			return err
 		}
-		r.add(r.event(rel, cdc.OpCreate, nil, after, r.nextPos(lsn)))
+		r.add(rel, cdc.OpCreate, nil, after, r.nextPos(lsn))
 	case 'U':
 		if p[0] == 'K' || p[0] == 'O' {
 			if before, p, err = r.tuple(rel, p[1:], p[0] == 'K', lsn); err != nil {
@@ -875,11 +947,11 @@ func (r *reader) change(data []byte, lsn uint64) error {
 			// Debezium emits it; but when unchanged TOAST values are absent from the new
 			// tuple only the old key's row holds them, so it stays one update from the
 			// old key to the new, which downstream (silver) completes from the old row.
-			r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
-			r.add(r.event(rel, cdc.OpCreate, nil, after, r.nextPos(lsn)))
+			r.add(rel, cdc.OpDelete, before, nil, r.nextPos(lsn))
+			r.add(rel, cdc.OpCreate, nil, after, r.nextPos(lsn))
 			return nil
 		}
-		r.add(r.event(rel, cdc.OpUpdate, before, after, r.nextPos(lsn)))
+		r.add(rel, cdc.OpUpdate, before, after, r.nextPos(lsn))
 	case 'D':
 		if p[0] != 'K' && p[0] != 'O' {
 			return fmt.Errorf("%w: DELETE of %s at %s: tuple type %q", ErrDecode, rel.table, pglogrepl.LSN(lsn), p[0])
@@ -887,7 +959,7 @@ func (r *reader) change(data []byte, lsn uint64) error {
 		if before, _, err = r.tuple(rel, p[1:], p[0] == 'K', lsn); err != nil {
 			return err
 		}
-		r.add(r.event(rel, cdc.OpDelete, before, nil, r.nextPos(lsn)))
+		r.add(rel, cdc.OpDelete, before, nil, r.nextPos(lsn))
 	}
 	return nil
 }
@@ -925,7 +997,7 @@ func (r *reader) tuple(rel *relation, p []byte, keyOnly bool, lsn uint64) (chang
 	if n != len(rel.cols) {
 		return bad(fmt.Sprintf("tuple has %d columns, relation %d", n, len(rel.cols)))
 	}
-	row := make(change.Row, n)
+	row := r.row(n)
 	for i := 0; i < n; i++ {
 		if len(p) == 0 {
 			return bad("short tuple")

@@ -94,7 +94,8 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	if s.opened {
 		return fmt.Errorf("postgres: Open called twice")
 	}
-	r := &reader{src: s, dec: newDecoder(), rels: map[uint32]*relation{}, tables: map[string]*tableVersion{}, floor: from}
+	r := &reader{src: s, dec: newDecoder(), rels: map[uint32]*relation{}, tables: map[string]*tableVersion{}, floor: from,
+		spools: newSpools(s.cfg.SpoolDir, s.cfg.StreamMemory, s.cfg.Metrics)}
 	if err := r.connect(ctx); err != nil {
 		return err
 	}
@@ -104,6 +105,15 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 			r.closeConns()
 		}
 	}()
+	if s.cfg.Streaming {
+		var v int
+		if err := r.conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&v); err != nil {
+			return fmt.Errorf("postgres: server version: %w", err)
+		}
+		if v < 140000 {
+			return fmt.Errorf("%w: Streaming needs PostgreSQL 14 or later (pgoutput protocol 2); the server is %d", ErrConfig, v)
+		}
+	}
 	if err := r.preparePublication(ctx); err != nil {
 		return err
 	}

@@ -34,7 +34,8 @@ Sources:
                                                        PostgreSQL logical replication (pgoutput);
                                                        the publication and slot are created when
                                                        missing (default names: strata), the tables
-                                                       snapshotted first
+                                                       snapshotted first; streaming=on streams large
+                                                       transactions in progress (protocol 2, PG 14+)
 
 With --silver (the default) the lake's silver tables follow: every keyed table is
 applied from bronze as commits land, and caught up before ingest exits ("strata silver
