@@ -346,8 +346,11 @@ func (c *countingBackend) PutTTL(ns string, k, v []byte, ttl time.Duration) erro
 	c.puts++
 	return c.Backend.PutTTL(ns, k, v, ttl)
 }
-func (c *countingBackend) Delete(ns string, k []byte) error { c.deletes++; return c.Backend.Delete(ns, k) }
-func (c *countingBackend) Apply(b *state.Batch) error      { c.applies++; return c.Backend.Apply(b) }
+func (c *countingBackend) Delete(ns string, k []byte) error {
+	c.deletes++
+	return c.Backend.Delete(ns, k)
+}
+func (c *countingBackend) Apply(b *state.Batch) error { c.applies++; return c.Backend.Apply(b) }
 
 // A batch's state writes reach the backend in one Apply; an update pair that
 // keeps the key and join key is applied in one probe (-U/+U per joined row, in

@@ -210,14 +210,61 @@ func TestDataflowGeneratorDifferential(t *testing.T) {
 	for _, tc := range []struct {
 		backend    string
 		partitions int
-	}{{"memory", 1}, {"memory", 3}, {"pebble", 2}} {
-		t.Run(fmt.Sprintf("%s-%d", tc.backend, tc.partitions), func(t *testing.T) {
-			testGeneratorDifferential(t, tc.backend, tc.partitions, 3000)
+		epoch      int
+	}{{"memory", 1, 1}, {"memory", 3, 1}, {"pebble", 2, 1}, {"memory", 1, 7}, {"memory", 2, 50}} {
+		t.Run(fmt.Sprintf("%s-%d-epoch%d", tc.backend, tc.partitions, tc.epoch), func(t *testing.T) {
+			testGeneratorDifferential(t, tc.backend, tc.partitions, tc.epoch, 3000)
 		})
 	}
 }
 
-func testGeneratorDifferential(t *testing.T, backend string, partitions, events int) {
+// countingNode counts the batches a stage's partition processes.
+type countingNode struct {
+	stream.Node
+	batches *int
+}
+
+func (c countingNode) ProcessPort(ctx context.Context, port int, in *change.Batch, emit stream.Emit) error {
+	*c.batches++
+	return c.Node.ProcessPort(ctx, port, in, emit)
+}
+
+// Within an epoch, a table's changes from consecutive transactions reach the
+// operators as one batch (the differential test above checks the results).
+func TestDataflowCoalescesEpochs(t *testing.T) {
+	txs, _ := readTxs(t, 3000)
+	defer func() {
+		for i := range txs {
+			txs[i].Release()
+		}
+	}()
+	sc := shopSchemas(t)
+	for _, epoch := range []int{1, 50} {
+		be := openBackend(t, "memory")
+		stages := revenueStages(sc, be, nil)
+		batches := 0
+		build := stages[0].Build
+		stages[0].Build = func(p int) (stream.Node, error) {
+			n, err := build(p)
+			return countingNode{n, &batches}, err
+		}
+		df, err := stream.NewDataflow(stream.DataflowConfig{Source: &sliceSource{txs: txs}, Stages: stages,
+			Sink: &recordSink{}, State: be, Partitions: 1, EpochTxs: epoch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := df.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// Each transaction touches orders or customers or both; an epoch of 50
+		// gives at most two batches (one per table), a few more at the row limit.
+		if epoch == 1 && batches < len(txs) || epoch > 1 && batches > 3*(len(txs)/epoch+1) {
+			t.Fatalf("epoch %d: %d transactions reached the first stage in %d batches", epoch, len(txs), batches)
+		}
+	}
+}
+
+func testGeneratorDifferential(t *testing.T, backend string, partitions, epochTxs, events int) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -229,7 +276,7 @@ func testGeneratorDifferential(t *testing.T, backend string, partitions, events 
 	}
 	out := &recordSink{}
 	df, err := stream.NewDataflow(stream.DataflowConfig{Source: src, Stages: revenueStages(sc, be, mem), Sink: out,
-		State: be, Partitions: partitions, ChannelDepth: 4, Mem: mem})
+		State: be, Partitions: partitions, ChannelDepth: 4, Mem: mem, EpochTxs: epochTxs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +297,7 @@ func testGeneratorDifferential(t *testing.T, backend string, partitions, events 
 	defer ref.Close()
 	tables := map[string]map[int64]change.Row{}
 	got := map[string]revenue{}
-	w, txs, nonEmpty := 0, 0, 0
+	w, txs, nonEmpty, checked := 0, 0, 0, 0
 	for {
 		tx, err := ref.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -268,19 +315,26 @@ func testGeneratorDifferential(t *testing.T, backend string, partitions, events 
 			}
 			applyRevenue(t, got, out.writes[w])
 		}
+		if txs%epochTxs != 0 {
+			continue // the sink sees an epoch's output at its end
+		}
 		want := refRevenue(tables, sc)
 		if !maps.Equal(got, want) {
 			t.Fatalf("after transaction %d (commit %s): streaming %v, batch %v", txs, tx.Commit, got, want)
 		}
+		checked++
 		if len(want) > 0 {
 			nonEmpty++
 		}
 	}
+	if want := refRevenue(tables, sc); !maps.Equal(got, want) {
+		t.Fatalf("at the end: streaming %v, batch %v", got, want)
+	}
 	if w != len(out.writes) {
 		t.Fatalf("%d writes past the last transaction", len(out.writes)-w)
 	}
-	if nonEmpty < txs/2 {
-		t.Fatalf("only %d of %d transactions had revenue: the workload checks little", nonEmpty, txs)
+	if nonEmpty < checked/2 {
+		t.Fatalf("only %d of %d checked transactions had revenue: the workload checks little", nonEmpty, checked)
 	}
 	t.Logf("%d transactions, %d sink writes, %d segments at the end", txs, len(out.writes), len(got))
 }
