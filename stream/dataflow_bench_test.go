@@ -5,7 +5,11 @@ import (
 	"io"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
 	"github.com/strata-data/strata/cdc"
+	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/state"
 	"github.com/strata-data/strata/stream"
 )
 
@@ -72,7 +76,13 @@ func readTxs(b testing.TB, events int) ([]stream.TxBatches, int) {
 
 // BenchmarkRevenueDataflow: orders ⟕ customers ⋈ payments → revenue per segment on
 // the generator workload, one partition; events/s counts source row changes.
-func BenchmarkRevenueDataflow(b *testing.B) {
+func BenchmarkRevenueDataflow(b *testing.B) { benchRevenue(b, revenueStages) }
+
+// BenchmarkRevenueDataflowPruned: the same with each table projected to the
+// columns the flow reads before the joins (projection pushdown).
+func BenchmarkRevenueDataflowPruned(b *testing.B) { benchRevenue(b, revenueStagesPruned) }
+
+func benchRevenue(b *testing.B, stagesOf func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage) {
 	const events = 20000
 	txs, rows := readTxs(b, events)
 	defer func() {
@@ -88,7 +98,7 @@ func BenchmarkRevenueDataflow(b *testing.B) {
 				for range b.N {
 					be := openBackendB(b, backend)
 					df, err := stream.NewDataflow(stream.DataflowConfig{Source: &sliceSource{txs: txs},
-						Stages: revenueStages(sc, be, nil), Sink: &recordSink{}, State: be, Partitions: 1, EpochTxs: epoch})
+						Stages: stagesOf(sc, be, nil), Sink: &recordSink{}, State: be, Partitions: 1, EpochTxs: epoch})
 					if err != nil {
 						b.Fatal(err)
 					}
