@@ -95,6 +95,7 @@ func benchRevenue(b *testing.B, stagesOf func(map[string]*change.Schema, state.B
 		for _, epoch := range []int{1, 64} {
 			b.Run(backend+"/epoch="+itoa(epoch), func(b *testing.B) {
 				cpu0 := cpuTime()
+				var keys, bytes int64
 				for range b.N {
 					be := openBackendB(b, backend)
 					df, err := stream.NewDataflow(stream.DataflowConfig{Source: &sliceSource{txs: txs},
@@ -105,13 +106,34 @@ func benchRevenue(b *testing.B, stagesOf func(map[string]*change.Schema, state.B
 					if err := df.Run(context.Background()); err != nil {
 						b.Fatal(err)
 					}
+					b.StopTimer()
+					keys, bytes = stateSize(b, be)
 					be.Close()
+					b.StartTimer()
 				}
+				cpu := cpuTime() - cpu0 // Stats is in it, a small part
+				// The state at the end: keys over every namespace, and their
+				// logical size (key and value bytes) per key.
+				b.ReportMetric(float64(keys), "state-keys")
+				b.ReportMetric(float64(bytes)/float64(keys), "state-B/key")
 				b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 				// The machine is shared: events per second of this process's CPU
 				// time (all goroutines) is the steadier figure.
-				b.ReportMetric(float64(rows)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
+				b.ReportMetric(float64(rows)*float64(b.N)/cpu.Seconds(), "events/cpu-s")
 			})
 		}
 	}
+}
+
+// stateSize sums the backend's entries and their logical bytes.
+func stateSize(b *testing.B, be state.Backend) (keys, bytes int64) {
+	st, err := be.Stats(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, ns := range st {
+		keys += ns.Keys
+		bytes += ns.Bytes
+	}
+	return keys, bytes
 }
