@@ -110,14 +110,8 @@ type Join struct {
 	// commit for Pebble). Reads of the batch's own side go through overlay first;
 	// the other side is not written while a batch is processed.
 	pending  state.Batch
-	overlay  map[string]overlayVal // tag byte ++ key
-	pendingN [4]int                // pending writes per tag (port*2, +1 for nsKey)
-}
-
-// overlayVal is a pending write: the value at arena offsets, or a delete.
-type overlayVal struct {
-	val []byte
-	del bool
+	overlay  map[string]int // tag byte ++ key -> its latest write in pending
+	pendingN [4]int         // pending writes per tag (port*2, +1 for nsKey)
 }
 
 // outRow is a queued joined row: its left and right encodings in the arena (no
@@ -266,7 +260,7 @@ func (j *Join) ProcessPort(ctx context.Context, port int, in *change.Batch, emit
 	if j.rb == nil {
 		j.rb = array.NewRecordBuilder(j.cfg.Mem, j.out.Arrow())
 		j.fb = j.rb.Fields()
-		j.overlay = map[string]overlayVal{}
+		j.overlay = map[string]int{}
 	}
 	ops := in.Ops()
 	cols := make([]arrow.Array, in.Record().NumCols())
@@ -401,11 +395,12 @@ func (j *Join) nsOf(tag int) string {
 func (j *Join) get(tag int, key, dst []byte) ([]byte, bool, error) {
 	if j.pendingN[tag] > 0 {
 		j.nbuf = append(append(j.nbuf[:0], byte(tag)), key...)
-		if v, ok := j.overlay[string(j.nbuf)]; ok {
-			if v.del {
+		if i, ok := j.overlay[string(j.nbuf)]; ok {
+			e := j.pending.Entry(i)
+			if e.Op == state.OpDelete {
 				return dst, false, nil
 			}
-			return append(dst, v.val...), true, nil
+			return append(dst, e.Value...), true, nil
 		}
 	}
 	v, ok, err := j.cfg.State.Get(j.nsOf(tag), key, dst)
@@ -416,15 +411,20 @@ func (j *Join) get(tag int, key, dst []byte) ([]byte, bool, error) {
 }
 
 func (j *Join) putState(tag int, key, val []byte) {
+	j.overlay[j.overlayKey(tag, key)] = j.pending.Len()
 	j.pending.PutTTL(j.nsOf(tag), key, val, j.cfg.TTL)
 	j.pendingN[tag]++
-	j.overlay[string(append([]byte{byte(tag)}, key...))] = overlayVal{val: slices.Clone(val)}
 }
 
 func (j *Join) deleteState(tag int, key []byte) {
+	j.overlay[j.overlayKey(tag, key)] = j.pending.Len()
 	j.pending.Delete(j.nsOf(tag), key)
 	j.pendingN[tag]++
-	j.overlay[string(append([]byte{byte(tag)}, key...))] = overlayVal{del: true}
+}
+
+func (j *Join) overlayKey(tag int, key []byte) string {
+	j.nbuf = append(append(j.nbuf[:0], byte(tag)), key...)
+	return string(j.nbuf)
 }
 
 // applyPending writes the batch's pending writes to the backend.
