@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-data/strata/cdc"
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/cputime"
 )
 
 // generated returns n records of the generator's workload (envelope JSON with schemas),
@@ -146,6 +147,7 @@ func benchDecode(b *testing.B, recs []cdc.Record, assemble, steady bool) {
 	}
 	b.SetBytes(size / int64(len(recs)))
 	b.ResetTimer()
+	cpu0 := cputime.Process()
 	for i := first; i < first+b.N; i++ {
 		if steady {
 			step(i)
@@ -160,6 +162,7 @@ func benchDecode(b *testing.B, recs []cdc.Record, assemble, steady bool) {
 		step(i % len(recs)) // each pass as new to a new assembler
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	cputime.Report(b, cpu0, b.N, "events") // cold: includes the untimed resets between passes
 	if asm.Duplicates() != 0 || dls.Len() != 0 {
 		b.Fatalf("the assembler dropped %d events as duplicates and dead-lettered %d", asm.Duplicates(), dls.Len())
 	}

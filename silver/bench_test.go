@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/strata-data/strata/bronze"
 	"github.com/strata-data/strata/cdc"
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/cputime"
 	"github.com/strata-data/strata/silver"
 )
 
@@ -104,27 +104,18 @@ func BenchmarkApplyUpdates(b *testing.B) {
 		b.StopTimer()
 		txs := g.txs(batch, 10, false, 0, keys)
 		b.StartTimer()
-		start, cpu0 := time.Now(), cpuTime()
+		start, cpu0 := time.Now(), cputime.Process()
 		if _, err := tb.Apply(ctx, txs); err != nil {
 			b.Fatal(err)
 		}
 		busy += time.Since(start)
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Process() - cpu0
 		applied += batch
 	}
 	b.ReportMetric(float64(applied)/busy.Seconds(), "changes/s")
 	// On a shared machine the wall clock counts other processes' turns too: the CPU
 	// time this process spent (one core with -cpu 1) is the steadier figure.
 	b.ReportMetric(float64(applied)/cpu.Seconds(), "changes/cpu-s")
-}
-
-// cpuTime is the CPU time this process has used (user + system).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchRows is the size of the read benchmark's table: 10M rows by the issue, fewer
@@ -215,27 +206,27 @@ func BenchmarkRead(b *testing.B) {
 	store, tb := readTable(b, n)
 	ctx := context.Background()
 	b.Run(fmt.Sprintf("rows=%d/silver-merge-on-read", n), func(b *testing.B) {
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		for b.Loop() {
 			if got := scanAll(b, tb); got != int64(n) {
 				b.Fatalf("%d rows, want %d", got, n)
 			}
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-		b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
+		b.ReportMetric(float64(n)*float64(b.N)/(cputime.Process()-cpu0).Seconds(), "rows/cpu-s")
 	})
 	if _, _, err := tb.Compact(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.Run(fmt.Sprintf("rows=%d/silver-compacted", n), func(b *testing.B) {
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		for b.Loop() {
 			if got := scanAll(b, tb); got != int64(n) {
 				b.Fatalf("%d rows, want %d", got, n)
 			}
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-		b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
+		b.ReportMetric(float64(n)*float64(b.N)/(cputime.Process()-cpu0).Seconds(), "rows/cpu-s")
 	})
 	s, _ := tb.Latest()
 	if len(s.Added) != 1 {
@@ -243,7 +234,7 @@ func BenchmarkRead(b *testing.B) {
 	}
 	path := filepath.Join(store.Root(), filepath.FromSlash(s.Added[0].Name))
 	b.Run(fmt.Sprintf("rows=%d/one-parquet-file", n), func(b *testing.B) {
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		for b.Loop() {
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -254,6 +245,6 @@ func BenchmarkRead(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-		b.ReportMetric(float64(n)*float64(b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
+		b.ReportMetric(float64(n)*float64(b.N)/(cputime.Process()-cpu0).Seconds(), "rows/cpu-s")
 	})
 }

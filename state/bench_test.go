@@ -2,9 +2,9 @@ package state_test
 
 import (
 	"encoding/binary"
-	"syscall"
 	"testing"
 
+	"github.com/strata-data/strata/internal/cputime"
 	"github.com/strata-data/strata/state"
 )
 
@@ -33,12 +33,9 @@ func benchBackends(b *testing.B, fn func(b *testing.B, be state.Backend)) {
 // machine the wall time mostly measures the neighbours. It counts from the start,
 // so it includes the load phase; ops are many, loads are 100k entries once.
 func withCPU(b *testing.B, run func()) {
-	var r0, r1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+	c0 := cputime.Process()
 	run()
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
-	cpu := (r1.Utime.Nano() + r1.Stime.Nano()) - (r0.Utime.Nano() + r0.Stime.Nano())
-	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	cputime.Report(b, c0, b.N, "ops")
 }
 
 func benchKey(dst []byte, i uint64) []byte {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/strata-data/strata/cdc"
 	"github.com/strata-data/strata/sink"
@@ -110,9 +111,11 @@ func (d *Dataflow) restore(ctx context.Context) (uint64, cdc.Position, error) {
 // checkpoint sends a checkpoint barrier at position last (a transaction boundary:
 // the source is between two transactions and stays there) and waits until the
 // sink has completed it; then it acks the source.
-func (f *flow) checkpoint(ctx context.Context, last cdc.Position, bar func(*barrier) error) error {
+func (f *flow) checkpoint(ctx context.Context, last cdc.Position, bar func(*barrier) error) (err error) {
 	d := f.d
 	b := &barrier{pos: last, checkpoint: d.lastCheckpoint() + 1, done: make(chan error, 1)}
+	t0 := time.Now()
+	defer func() { f.m.checkpointed(b.checkpoint, time.Since(t0), err) }()
 	if err := bar(b); err != nil {
 		return err
 	}

@@ -111,6 +111,14 @@ type DataflowConfig struct {
 	Mem memory.Allocator
 	// Logger gets checkpoint and restore messages (default slog.Default()).
 	Logger *slog.Logger
+	// Watermark, when set, makes the source send event-time watermarks to every
+	// partition (see WatermarkConfig); nodes that handle them get OnWatermark.
+	Watermark WatermarkConfig
+	// Name labels the dataflow's metrics and log lines (default "dataflow").
+	Name string
+	// Metrics counts what the source read, what each stage took in, emitted and
+	// spent, what reached the sink, and the checkpoints (nil: nothing).
+	Metrics *Metrics
 }
 
 // Validate reports whether the configuration can work.
@@ -138,6 +146,9 @@ func (c *DataflowConfig) ensureDefaults() {
 	}
 	if c.Mem == nil {
 		c.Mem = memory.DefaultAllocator
+	}
+	if c.Name == "" {
+		c.Name = "dataflow"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -188,6 +199,9 @@ type msg struct {
 	b       *change.Batch
 	barrier *barrier
 	end     bool
+	// watermark: wm (Unix ns) is the sender's event-time watermark.
+	watermark bool
+	wm        int64
 }
 
 type barrier struct {
@@ -210,6 +224,7 @@ type flow struct {
 	conKey   [][]int // columns of this stage's output the consumer partitions by
 	tables   map[string][]tableRoute
 	srcFed   []bool
+	m        *flowMetrics // nil: none
 }
 
 type tableRoute struct {
@@ -225,7 +240,7 @@ type tableRoute struct {
 
 func (d *Dataflow) wire() (*flow, error) {
 	cfg := &d.cfg
-	f := &flow{d: d, p: cfg.Partitions, tables: map[string][]tableRoute{}}
+	f := &flow{d: d, p: cfg.Partitions, tables: map[string][]tableRoute{}, m: cfg.Metrics.forFlow(cfg.Name, cfg.Stages)}
 	n := len(cfg.Stages)
 	f.nodes = make([][]Node, n)
 	f.in = make([][]chan msg, n)
@@ -247,6 +262,9 @@ func (d *Dataflow) wire() (*flow, error) {
 			}
 			if node.Inputs() != len(st.Inputs) {
 				return nil, fmt.Errorf("%w: dataflow: stage %s has %d inputs, its node %d", ErrConfig, st.Name, len(st.Inputs), node.Inputs())
+			}
+			if err := setPartition(node, p, f.p); err != nil {
+				return nil, fmt.Errorf("stream: dataflow: stage %s: %w", st.Name, err)
 			}
 			f.nodes[s] = append(f.nodes[s], node)
 			f.in[s] = append(f.in[s], make(chan msg, cfg.ChannelDepth))
@@ -559,7 +577,9 @@ func (d *Dataflow) Run(ctx context.Context) error {
 func (f *flow) worker(ctx context.Context, s, p int) error {
 	node := f.nodes[s][p]
 	c := f.consumer[s]
+	out := 0 // rows emitted by the current ProcessPort
 	emit := func(b *change.Batch) error {
+		out += b.Len()
 		if c < 0 {
 			return send(ctx, f.sinkIn, msg{from: p, b: b})
 		}
@@ -578,8 +598,26 @@ func (f *flow) worker(ctx context.Context, s, p int) error {
 		}
 		return nil
 	}
+	wms := newWatermarkMerge(f.senders[s])
 	err := aligned(ctx, f.in[s][p], f.senders[s],
-		func(m msg) error { return node.ProcessPort(ctx, m.port, m.b, emit) },
+		func(m msg) error {
+			if m.watermark {
+				return wms.on(ctx, m, node, emit, func(wm int64) error {
+					if c < 0 {
+						return nil // the sink has no use for it
+					}
+					return broadcast(msg{watermark: true, wm: wm})
+				})
+			}
+			if f.m == nil {
+				return node.ProcessPort(ctx, m.port, m.b, emit)
+			}
+			in, t0 := m.b.Len(), time.Now()
+			out = 0
+			err := node.ProcessPort(ctx, m.port, m.b, emit)
+			f.m.stage(s, in, out, time.Since(t0))
+			return err
+		},
 		func(b *barrier) error { return broadcast(msg{barrier: b}) })
 	if err != nil {
 		return fmt.Errorf("stream: dataflow: stage %s partition %d: %w", f.d.cfg.Stages[s].Name, p, err)
@@ -599,8 +637,10 @@ func (f *flow) sinkLoop(ctx context.Context) error {
 	err := aligned(ctx, f.sinkIn, f.p,
 		func(m msg) error { epoch = append(epoch, m.b); return nil },
 		func(b *barrier) error {
+			f.m.epoch()
 			for i, out := range epoch {
 				epoch[i] = nil
+				f.m.sink(out.Len())
 				if err := d.cfg.Sink.Write(ctx, out, b.pos); err != nil {
 					for _, rest := range epoch[i+1:] {
 						rest.Release()
@@ -658,6 +698,7 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 	periodic := d.cfg.CheckpointInterval > 0 && d.cfg.CheckpointDir != ""
 	nextDue := time.Now().Add(d.cfg.CheckpointInterval)
 	var waiting []chan error
+	wms := newSourceWatermark(d.cfg.Watermark)
 	since, inEpoch := 0, 0 // transactions since the last checkpoint, in the epoch
 	var pend pending
 	defer pend.release()
@@ -718,6 +759,12 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		}
 		tx, err := d.cfg.Source.Next(ctx)
 		if errors.Is(err, io.EOF) {
+			if wm, ok := wms.end(); ok { // close every window; a barrier takes the output to the sink
+				if err := f.sendWatermark(ctx, wm); err != nil {
+					return err
+				}
+				since, inEpoch = max(since, 1), max(inEpoch, 1)
+			}
 			if d.cfg.CheckpointDir != "" {
 				if since > 0 || d.lastCheckpoint() == 0 {
 					since = max(since, 1)
@@ -736,6 +783,17 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		if err != nil {
 			return fmt.Errorf("stream: dataflow: source: %w", err)
 		}
+		if err := wms.observe(&tx); err != nil {
+			tx.Release()
+			return err
+		}
+		if f.m != nil {
+			n := 0
+			for _, b := range tx.Batches {
+				n += b.Len()
+			}
+			f.m.source(n)
+		}
 		for i, b := range tx.Batches {
 			tx.Batches[i] = nil
 			if len(f.tables[tx.Tables[i]]) == 0 {
@@ -745,6 +803,11 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 			pend.add(tx.Tables[i], b)
 		}
 		last = tx.Commit
+		if wm, ok := wms.next(); ok {
+			if err := f.sendWatermark(ctx, wm); err != nil {
+				return err
+			}
+		}
 		since++
 		inEpoch++
 		if inEpoch >= d.cfg.EpochTxs || pend.rows >= coalesceRows {

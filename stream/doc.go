@@ -7,4 +7,12 @@
 // emits retractions: when a group's result changes it emits -U with the old row and
 // +U with the new one, +I for a new group and -D for a group that disappears, so a
 // consumer applying the output by key holds the current result at every step.
+//
+// WindowAggregate aggregates per group and event-time window (Tumbling, Hopping,
+// Session). Its watermark (bounded out-of-orderness) decides when a window is
+// complete: it emits the window's rows then, updates them with -U/+U for late rows
+// within AllowedLateness, and hands rows later than that to a side output. In a
+// Dataflow the source computes the watermark (DataflowConfig.Watermark) and sends
+// it to every partition like a barrier, so partitions without events do not hold
+// windows open; operators implementing WatermarkHandler receive it.
 package stream

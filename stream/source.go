@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/cdc"
@@ -54,6 +57,14 @@ type CDCSourceConfig struct {
 	Assembler cdc.AssemblerConfig
 	// Mem allocates the batches (default memory.DefaultAllocator).
 	Mem memory.Allocator
+	// Schemas are the schemas the operators were built for, by table. Events of
+	// another version of a table's schema (a column added or dropped mid-stream) are
+	// projected onto it: columns it lacks are dropped, its nullable columns the
+	// event's schema lacks are NULL, and its other columns must exist in the event's
+	// schema with the same type (and not turn nullable where it is NOT NULL);
+	// otherwise Next fails naming the table, the position and the columns. A table not listed keeps each event's own schema, so a change of
+	// version reaches the operators, which reject a schema they were not built for.
+	Schemas map[string]*change.Schema
 }
 
 // Validate reports whether the configuration can work.
@@ -70,11 +81,88 @@ func (c CDCSourceConfig) Validate() error {
 // truncate is an error: incremental operators cannot retract rows they were not
 // told about.
 type CDCSource struct {
-	cfg  CDCSourceConfig
-	asm  *cdc.Assembler
-	txs  cdc.TxSource
-	keep map[string]bool
-	eof  bool
+	cfg   CDCSourceConfig
+	asm   *cdc.Assembler
+	txs   cdc.TxSource
+	keep  map[string]bool
+	eof   bool
+	projs map[*change.Schema]*projection // by event schema
+	ev    cdc.Event                      // an event projected onto its pipeline schema
+}
+
+// projection maps rows of an event's schema onto the pipeline's schema of its table.
+type projection struct {
+	to   *change.Schema
+	cols []int // by column of to: the column of the event's schema
+}
+
+// newProjection checks that rows of from can feed operators built for to.
+func newProjection(from, to *change.Schema) (*projection, error) {
+	p := &projection{to: to, cols: make([]int, to.NumFields())}
+	var problems []string
+	if fk, tk := from.KeyNames(), to.KeyNames(); !slices.Equal(fk, tk) {
+		problems = append(problems, fmt.Sprintf("primary key (%s) is now (%s)", strings.Join(tk, ", "), strings.Join(fk, ", ")))
+	}
+	for i, f := range to.Fields() {
+		j := from.FieldIndex(f.Name)
+		p.cols[i] = j
+		switch {
+		case j < 0 && f.Nullable: // added later or dropped since: NULL, as silver reads it
+		case j < 0:
+			problems = append(problems, fmt.Sprintf("column %q is missing and the pipeline takes it NOT NULL", f.Name))
+		case !arrow.TypeEqual(from.Field(j).Type, f.Type):
+			problems = append(problems, fmt.Sprintf("column %q is %s, the pipeline takes %s", f.Name, from.Field(j).Type, f.Type))
+		case from.Field(j).Nullable && !f.Nullable:
+			problems = append(problems, fmt.Sprintf("column %q became nullable, the pipeline takes it NOT NULL", f.Name))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return p, nil
+}
+
+func (p *projection) row(src change.Row) change.Row {
+	if src == nil {
+		return nil
+	}
+	dst := make(change.Row, len(p.cols))
+	for i, j := range p.cols {
+		if j >= 0 {
+			dst[i] = src[j]
+		}
+	}
+	return dst
+}
+
+// project returns ev as the operators of its table take it.
+func (s *CDCSource) project(ev *cdc.Event) (*cdc.Event, error) {
+	to := s.cfg.Schemas[ev.Table]
+	if to == nil || to == ev.Schema {
+		return ev, nil
+	}
+	p, ok := s.projs[ev.Schema]
+	if !ok {
+		if to.Equal(ev.Schema) {
+			p = nil
+		} else {
+			var err error
+			if p, err = newProjection(ev.Schema, to); err != nil {
+				return nil, fmt.Errorf("%w: %s at %s: schema version %d (%s) cannot feed the pipeline's schema (%s): %v",
+					ErrInput, ev.Table, ev.Pos, ev.SchemaVersion, ev.Schema, to, err)
+			}
+		}
+		if s.projs == nil {
+			s.projs = map[*change.Schema]*projection{}
+		}
+		s.projs[ev.Schema] = p
+	}
+	s.ev = *ev
+	s.ev.Schema = to
+	if p != nil {
+		s.ev.Before, s.ev.After = p.row(ev.Before), p.row(ev.After)
+	}
+	return &s.ev, nil
 }
 
 // NewCDCSource checks cfg and returns the adapter.
@@ -179,6 +267,10 @@ func (s *CDCSource) convert(tx cdc.Tx) (TxBatches, error) {
 		}
 		if ev.Op == cdc.OpTruncate {
 			return TxBatches{}, fmt.Errorf("%w: truncate of %s at %s", ErrInput, ev.Table, ev.Pos)
+		}
+		ev, err := s.project(ev)
+		if err != nil {
+			return TxBatches{}, err
 		}
 		bi := -1
 		for j, t := range out.Tables {

@@ -22,6 +22,10 @@ var (
 	ErrPublication = errors.New("postgres: publication")
 	// ErrSlot: the replication slot exists but cannot be used (another plugin, in use).
 	ErrSlot = errors.New("postgres: replication slot")
+	// ErrSlotLost: the slot can no longer deliver the changes downstream still needs
+	// (invalidated, its WAL removed, or undecodable at its confirmed position). With
+	// SnapshotWhenNeeded the source recovers by itself with a new snapshot.
+	ErrSlotLost = errors.New("postgres: replication slot lost")
 	// ErrDecode: a value of the stream could not be decoded; the error names the table,
 	// column and LSN.
 	ErrDecode = errors.New("postgres: cannot decode value")
@@ -40,6 +44,13 @@ const (
 	SnapshotInitial SnapshotMode = iota
 	// SnapshotNever streams changes only.
 	SnapshotNever
+	// SnapshotWhenNeeded is SnapshotInitial, and when the slot can no longer deliver the
+	// changes after the position downstream holds (PostgreSQL invalidated it, removed the
+	// WAL it needs, or fails to decode it, again and again, at the same position), the
+	// slot is dropped and created again with a new snapshot that truncates each table
+	// first: downstream converges on the tables' contents instead of stopping.
+	// Debezium's snapshot.mode=when_needed.
+	SnapshotWhenNeeded
 )
 
 // String returns "initial" or "never".
@@ -49,19 +60,23 @@ func (m SnapshotMode) String() string {
 		return "initial"
 	case SnapshotNever:
 		return "never"
+	case SnapshotWhenNeeded:
+		return "when_needed"
 	}
 	return fmt.Sprintf("SnapshotMode(%d)", m)
 }
 
-// ParseSnapshotMode parses "initial" or "never".
+// ParseSnapshotMode parses "initial", "never" or "when_needed".
 func ParseSnapshotMode(s string) (SnapshotMode, error) {
 	switch s {
 	case "initial", "":
 		return SnapshotInitial, nil
 	case "never":
 		return SnapshotNever, nil
+	case "when_needed":
+		return SnapshotWhenNeeded, nil
 	}
-	return 0, fmt.Errorf("%w: snapshot mode %q: want initial or never", ErrConfig, s)
+	return 0, fmt.Errorf("%w: snapshot mode %q: want initial, never or when_needed", ErrConfig, s)
 }
 
 // Defaults filled in by Config.EnsureDefaults.
@@ -171,7 +186,7 @@ func (c *Config) Validate() error {
 			return bad("Tables[%d] = %q: want table or schema.table", i, t)
 		}
 	}
-	if c.Snapshot > SnapshotNever {
+	if c.Snapshot > SnapshotWhenNeeded {
 		return bad("Snapshot = %v", c.Snapshot)
 	}
 	if c.SnapshotChunk < 0 || c.QueueTxs < 0 || c.QueueEvents < 0 || c.IdleWait < 0 || c.StatusInterval < 0 || c.ReconnectTimeout < 0 {
@@ -196,7 +211,7 @@ func validName(s string) bool {
 }
 
 // ParseURL reads a source URL: a postgres:// connection URL whose query may also hold
-// publication=P, slot=S, tables=a,b and snapshot=initial|never; the other parameters
+// publication=P, slot=S, tables=a,b and snapshot=initial|never|when_needed; the other parameters
 // stay in the DSN.
 func ParseURL(s string) (Config, error) {
 	u, err := url.Parse(s)

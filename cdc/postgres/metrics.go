@@ -12,6 +12,7 @@ type Metrics struct {
 	snapshot   prometheus.Counter
 	reconnects prometheus.Counter
 	fallbacks  prometheus.Counter
+	renewals   prometheus.Counter
 	flushed    prometheus.Gauge
 	lag        prometheus.Gauge
 }
@@ -29,13 +30,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Replication connections re-established after a failure."}),
 		fallbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_postgres_text_fallback_columns_total",
 			Help: "Columns of a type without a mapping, kept as text."}),
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_postgres_slot_renewals_total",
+			Help: "Slots dropped and created again with a new snapshot because they could not go on (snapshot mode when_needed)."}),
 		flushed: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_postgres_confirmed_flush_lsn",
 			Help: "LSN the slot was last confirmed to (acked downstream)."}),
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_postgres_lag_bytes",
 			Help: "Bytes of WAL between the server's end (last keepalive) and the confirmed flush LSN."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.txs, m.events, m.snapshot, m.reconnects, m.fallbacks, m.flushed, m.lag)
+		reg.MustRegister(m.txs, m.events, m.snapshot, m.reconnects, m.fallbacks, m.renewals, m.flushed, m.lag)
 	}
 	return m
 }
@@ -50,6 +53,12 @@ func (m *Metrics) delivered(events int, snapshot bool) {
 	}
 	m.txs.Inc()
 	m.events.Add(float64(events))
+}
+
+func (m *Metrics) renewed() {
+	if m != nil {
+		m.renewals.Inc()
+	}
 }
 
 func (m *Metrics) reconnected() {

@@ -57,7 +57,9 @@ type reader struct {
 	recovering bool          // the connection failed since replication last started
 	sentFlush  pglogrepl.LSN
 	nextStatus time.Time
-	nextPing   time.Time // when askKeepalive may ask again
+	nextPing   time.Time    // when askKeepalive may ask again
+	stuckAt    cdc.Position // floor at the last server failure of the slot
+	stuckN     int          // server failures in a row at stuckAt
 }
 
 func (r *reader) connect(ctx context.Context) error {
@@ -170,14 +172,17 @@ func (r *reader) preparePublication(ctx context.Context) error {
 type slotInfo struct {
 	exists, active bool
 	plugin         string
+	walStatus      string // "lost" once PostgreSQL invalidated the slot ("" before 13)
 	confirmed      pglogrepl.LSN
 }
 
 func (r *reader) slotState(ctx context.Context) (slotInfo, error) {
 	var si slotInfo
 	var confirmed *string
-	err := r.conn.QueryRow(ctx, `SELECT coalesce(plugin, ''), active, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`,
-		r.src.cfg.Slot).Scan(&si.plugin, &si.active, &confirmed)
+	// wal_status through jsonb: the column exists from PostgreSQL 13 on.
+	err := r.conn.QueryRow(ctx, `SELECT coalesce(plugin, ''), active, coalesce(to_jsonb(s)->>'wal_status', ''), confirmed_flush_lsn::text
+		FROM pg_replication_slots s WHERE slot_name = $1`,
+		r.src.cfg.Slot).Scan(&si.plugin, &si.active, &si.walStatus, &confirmed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return si, nil
 	}
@@ -191,6 +196,43 @@ func (r *reader) slotState(ctx context.Context) (slotInfo, error) {
 		}
 	}
 	return si, nil
+}
+
+// createSlot creates the slot; with snapshot, it exports a snapshot that the catalog
+// connection imports for the reader to read first (truncating each table first when
+// downstream already holds rows: resnapshot).
+func (r *reader) createSlot(ctx context.Context, snapshot, resnapshot bool) error {
+	s := r.src
+	action := "NOEXPORT_SNAPSHOT"
+	if snapshot {
+		action = "EXPORT_SNAPSHOT"
+	}
+	res, err := pglogrepl.CreateReplicationSlot(ctx, r.repl, s.cfg.Slot, "pgoutput",
+		pglogrepl.CreateReplicationSlotOptions{SnapshotAction: action, Mode: pglogrepl.LogicalReplication})
+	if err != nil {
+		return fmt.Errorf("%w: create %s: %v", ErrSlot, s.cfg.Slot, err)
+	}
+	cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
+	if err != nil {
+		return fmt.Errorf("%w: create %s: consistent point %q: %v", ErrSlot, s.cfg.Slot, res.ConsistentPoint, err)
+	}
+	s.mu.Lock()
+	s.flush = cp
+	s.mu.Unlock()
+	if !snapshot {
+		return nil
+	}
+	// Import the snapshot now: it is valid only until the replication connection runs
+	// its next command.
+	if _, err := r.conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return fmt.Errorf("postgres: begin snapshot: %w", err)
+	}
+	if _, err := r.conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(res.SnapshotName)); err != nil {
+		return fmt.Errorf("postgres: import snapshot %s: %w", res.SnapshotName, err)
+	}
+	r.snapshotAt = cp
+	r.resnapshot = resnapshot
+	return nil
 }
 
 // walFlush returns the server's current WAL flush LSN.
@@ -245,11 +287,86 @@ func (r *reader) run(ctx context.Context) {
 			return
 		}
 		r.closeConns()
+		if r.stuck(err) {
+			if s.cfg.Snapshot != SnapshotWhenNeeded {
+				s.deliverErr(ctx, fmt.Errorf("%w: %s cannot be decoded after %s: %v; drop the slot to take a new snapshot, or use snapshot mode when_needed",
+					ErrSlotLost, s.cfg.Slot, r.floor, err))
+				return
+			}
+			if err := r.renew(ctx); err != nil {
+				if ctx.Err() == nil {
+					s.deliverErr(ctx, err)
+				}
+				return
+			}
+			continue
+		}
 		if r.giveUp(ctx, &down, err) {
 			return
 		}
 		r.recovering = true
 	}
+}
+
+// stuckAfter is how many times in a row the server must fail the same way, with nothing
+// delivered in between, before the slot counts as unable to go on.
+const stuckAfter = 3
+
+// stuck reports whether err is the server failing the slot at the same position for
+// the stuckAfter-th time in a row: an internal error while decoding (PostgreSQL's own
+// bugs: "could not map filenode"), an invalidated slot, or WAL that is gone. A dropped
+// connection or a restarting server never counts.
+func (r *reader) stuck(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "XX000", // internal_error
+		"55000", // object_not_in_prerequisite_state: "can no longer get changes from replication slot"
+		"58P01": // undefined_file: "requested WAL segment ... has already been removed"
+	default:
+		return false
+	}
+	if r.stuckN == 0 || r.stuckAt != r.floor {
+		r.stuckAt, r.stuckN = r.floor, 0
+	}
+	r.stuckN++
+	r.src.log.Warn("postgres: the server failed the slot", "slot", r.src.cfg.Slot, "after", r.floor.String(),
+		"times", r.stuckN, "err", err)
+	return r.stuckN >= stuckAfter
+}
+
+// renew drops the slot that cannot go on, creates it again and reads a new snapshot
+// that truncates each table first, then lets the stream go on from the new slot.
+func (r *reader) renew(ctx context.Context) error {
+	s := r.src
+	s.log.Warn("postgres: dropping the slot to take a new snapshot (snapshot mode when_needed)", "slot", s.cfg.Slot, "after", r.floor.String())
+	if err := r.connect(ctx); err != nil {
+		return err
+	}
+	// The walsender that failed may still hold the slot for a moment.
+	for wait := time.Now().Add(30 * time.Second); ; {
+		err := pglogrepl.DropReplicationSlot(ctx, r.repl, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{})
+		if err == nil {
+			break
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "55006" || time.Now().After(wait) { // object_in_use
+			return fmt.Errorf("%w: drop %s: %v", ErrSlot, s.cfg.Slot, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := r.createSlot(ctx, true, true); err != nil {
+		return err
+	}
+	r.stuckN = 0
+	s.cfg.Metrics.renewed()
+	return r.snapshot(ctx)
 }
 
 // fatalError stops the reader: retrying cannot help (a value that does not decode).

@@ -125,13 +125,23 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 		return err
 	}
 	incomplete := from.IsZero() || from.Minor == 0 && from.Seq != snapshotEnd
-	snapshot := s.cfg.Snapshot == SnapshotInitial && (!slot.exists || incomplete)
+	snapshot := s.cfg.Snapshot != SnapshotNever && (!slot.exists || incomplete)
+	if slot.exists && slot.walStatus == "lost" {
+		if s.cfg.Snapshot != SnapshotWhenNeeded {
+			return fmt.Errorf("%w: %s: PostgreSQL invalidated it (wal_status lost, max_slot_wal_keep_size?): the changes after %s are gone; "+
+				"drop the slot to take a new snapshot, or use snapshot mode when_needed", ErrSlotLost, s.cfg.Slot, from)
+		}
+		snapshot = true
+	}
 	if slot.exists && snapshot {
 		if slot.active {
 			return fmt.Errorf("%w: %s is in use by another connection", ErrSlot, s.cfg.Slot)
 		}
-		s.log.Warn("postgres: the slot's snapshot never reached downstream whole; dropping the slot to take a new snapshot",
-			"slot", s.cfg.Slot, "from", from.String())
+		why := "the slot's snapshot never reached downstream whole"
+		if slot.walStatus == "lost" {
+			why = "PostgreSQL invalidated the slot (wal_status lost)"
+		}
+		s.log.Warn("postgres: "+why+"; dropping the slot to take a new snapshot", "slot", s.cfg.Slot, "from", from.String())
 		if err := pglogrepl.DropReplicationSlot(ctx, r.repl, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
 			return fmt.Errorf("%w: drop %s: %v", ErrSlot, s.cfg.Slot, err)
 		}
@@ -145,33 +155,8 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 			return fmt.Errorf("%w: %s is in use by another connection", ErrSlot, s.cfg.Slot)
 		}
 		s.flush = slot.confirmed
-	} else {
-		action := "NOEXPORT_SNAPSHOT"
-		if snapshot {
-			action = "EXPORT_SNAPSHOT"
-		}
-		res, err := pglogrepl.CreateReplicationSlot(ctx, r.repl, s.cfg.Slot, "pgoutput",
-			pglogrepl.CreateReplicationSlotOptions{SnapshotAction: action, Mode: pglogrepl.LogicalReplication})
-		if err != nil {
-			return fmt.Errorf("%w: create %s: %v", ErrSlot, s.cfg.Slot, err)
-		}
-		cp, err := pglogrepl.ParseLSN(res.ConsistentPoint)
-		if err != nil {
-			return fmt.Errorf("%w: create %s: consistent point %q: %v", ErrSlot, s.cfg.Slot, res.ConsistentPoint, err)
-		}
-		s.flush = cp
-		if snapshot {
-			// Import the snapshot now: it is valid only until the replication connection
-			// runs its next command.
-			if _, err := r.conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-				return fmt.Errorf("postgres: begin snapshot: %w", err)
-			}
-			if _, err := r.conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(res.SnapshotName)); err != nil {
-				return fmt.Errorf("postgres: import snapshot %s: %w", res.SnapshotName, err)
-			}
-			r.snapshotAt = cp
-			r.resnapshot = !from.IsZero()
-		}
+	} else if err := r.createSlot(ctx, snapshot, !from.IsZero()); err != nil {
+		return err
 	}
 	s.ch = make(chan item, s.cfg.QueueTxs)
 	s.wake = make(chan struct{}, 1)

@@ -30,7 +30,7 @@ Sources:
   file://PATH.jsonl                                    Debezium JSON records, one per line
   kafka://HOST:PORT/TOPIC[,TOPIC]?group=G&tx=TXTOPIC   Debezium topics, as a consumer group
   lake://DIR                                           another bronze lake, replayed
-  postgres://USER@HOST:PORT/DB?publication=P&slot=S&tables=a,b&snapshot=initial|never
+  postgres://USER@HOST:PORT/DB?publication=P&slot=S&tables=a,b&snapshot=initial|never|when_needed
                                                        PostgreSQL logical replication (pgoutput);
                                                        the publication and slot are created when
                                                        missing (default names: strata), the tables

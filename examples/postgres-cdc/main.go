@@ -23,6 +23,7 @@ type config struct {
 	dsn, lake, publication, slot string
 	tables                       []string
 	exitWhenIdle                 bool
+	snapshot                     postgres.SnapshotMode
 }
 
 func main() {
@@ -34,6 +35,7 @@ func main() {
 	tables := flag.String("tables", "", "comma-separated tables to publish when the publication is created (default: all tables)")
 	flag.BoolVar(&c.exitWhenIdle, "exit-when-idle", false, "stop once everything the server has is in the lake")
 	duration := flag.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
+	snapshot := flag.String("snapshot", "initial", "initial (read the tables first), never, or when_needed (also take a new snapshot when the slot is lost or cannot be decoded)")
 	flag.Parse()
 	if c.dsn == "" {
 		fmt.Fprintln(os.Stderr, "postgres-cdc: -dsn is required (a database with wal_level=logical)")
@@ -42,6 +44,11 @@ func main() {
 	}
 	if *tables != "" {
 		c.tables = strings.Split(*tables, ",")
+	}
+	var err error
+	if c.snapshot, err = postgres.ParseSnapshotMode(*snapshot); err != nil {
+		fmt.Fprintln(os.Stderr, "postgres-cdc:", err)
+		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,7 +71,7 @@ func run(ctx context.Context, out io.Writer, c config) error {
 	if err != nil {
 		return err
 	}
-	src := postgres.NewSource(postgres.Config{DSN: c.dsn, Publication: c.publication, Slot: c.slot, Tables: c.tables, Logger: logger})
+	src := postgres.NewSource(postgres.Config{DSN: c.dsn, Publication: c.publication, Slot: c.slot, Tables: c.tables, Snapshot: c.snapshot, Logger: logger})
 	defer src.Close()
 
 	var (

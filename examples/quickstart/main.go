@@ -75,10 +75,11 @@ func run(ctx context.Context, out io.Writer, c config) error {
 		return err
 	}
 	defer dead.Close()
-	// AddColumnAt -1: the schema stays put, so the streaming mart's operators (built
-	// for one schema per table) can follow every event.
+	// From the 10 000th event on, orders have a new column (discount): silver reads
+	// older rows through the new schema, and the streaming mart's source projects
+	// every event onto the schemas its operators were built for.
 	src := cdc.NewGenerator(cdc.GeneratorConfig{Seed: c.seed, Rate: c.rate, Events: c.events, TxMetadata: true,
-		AddColumnAt: -1, Metrics: cdcMetrics, DeadLetters: dead})
+		AddColumnAt: 10_000, Metrics: cdcMetrics, DeadLetters: dead})
 	defer src.Close()
 
 	var (
@@ -213,7 +214,7 @@ func streamMart(ctx context.Context, out io.Writer, store bronze.Store, dir stri
 	}
 	defer pq.Close()
 	src, err := stream.NewCDCSource(stream.CDCSourceConfig{Source: bronze.NewSource(bronze.SourceConfig{Store: store}),
-		Tables: []string{"public.orders", "public.customers", "public.payments"}})
+		Tables: []string{"public.orders", "public.customers", "public.payments"}, Schemas: schemas})
 	if err != nil {
 		return nil, err
 	}
