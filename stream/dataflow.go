@@ -760,6 +760,9 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		tx, err := d.cfg.Source.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			if wm, ok := wms.end(); ok { // close every window; a barrier takes the output to the sink
+				if err := flushPending(); err != nil { // the rows before the watermark
+					return err
+				}
 				if err := f.sendWatermark(ctx, wm); err != nil {
 					return err
 				}
@@ -804,6 +807,10 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		}
 		last = tx.Commit
 		if wm, ok := wms.next(); ok {
+			// A watermark goes after the rows before it: they must not turn late.
+			if err := flushPending(); err != nil {
+				return err
+			}
 			if err := f.sendWatermark(ctx, wm); err != nil {
 				return err
 			}
@@ -832,7 +839,8 @@ const coalesceRows = 4096
 // same row changes in each table's order, in fewer and larger batches. Every
 // operator's output is a function of the changes each input port has seen, not
 // of how they are cut into batches or interleaved across ports, and the sink only
-// sees an epoch's output at its barrier.
+// sees an epoch's output at its barrier. Watermarks cut it: the rows before a
+// watermark reach the operators before it.
 type pending struct {
 	tables  []string
 	batches [][]*change.Batch
