@@ -23,7 +23,10 @@ type PebbleConfig struct {
 	Config
 	// Dir is the database directory (created if missing).
 	Dir string
-	// CacheSize is the block cache in bytes (default 64 MiB).
+	// CacheSize is the block cache in bytes (default 64 MiB). Pebble charges its
+	// memtables to the same cache, so the cache is made 2 × MemTableSize larger:
+	// otherwise memtables as large as the cache leave no room for blocks, and
+	// every read goes to the files.
 	CacheSize int64
 	// BloomBitsPerKey sizes the bloom filters of every level (default 10, about
 	// 1% false positives): most point reads of absent keys touch no block.
@@ -99,7 +102,8 @@ func OpenPebble(cfg PebbleConfig) (*Pebble, error) {
 }
 
 func (p *Pebble) open() (*pebble.DB, error) {
-	cache := pebble.NewCache(p.cfg.CacheSize)
+	// Pebble reserves cache space for the mutable and the flushing memtable.
+	cache := pebble.NewCache(p.cfg.CacheSize + 2*int64(p.cfg.MemTableSize))
 	defer cache.Unref() // the DB holds its own reference
 	opts := &pebble.Options{
 		Cache:        cache,

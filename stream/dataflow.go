@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/cdc"
@@ -95,7 +97,9 @@ type DataflowConfig struct {
 	ChannelDepth int
 	// EpochTxs is how many source transactions make an epoch (default 1). A barrier
 	// after each epoch aligns the stages; the sink gets an epoch's output in one go,
-	// with the position of its last transaction.
+	// with the position of its last transaction. Within an epoch, the changes of
+	// consecutive transactions to a table reach the operators as one batch (up to
+	// 4096 rows): larger epochs mean fewer, larger batches.
 	EpochTxs int
 	// CheckpointDir, when set, enables checkpoints (see Checkpoint) and restores
 	// the latest one at Run.
@@ -696,7 +700,38 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 	var waiting []chan error
 	wms := newSourceWatermark(d.cfg.Watermark)
 	since, inEpoch := 0, 0 // transactions since the last checkpoint, in the epoch
+	var pend pending
+	defer pend.release()
+	flushPending := func() error {
+		defer pend.reset()
+		for i, table := range pend.tables {
+			b, err := concatBatches(d.cfg.Mem, pend.batches[i])
+			pend.batches[i] = nil
+			if err != nil {
+				return err
+			}
+			routes := f.tables[table]
+			for k := range routes {
+				if k < len(routes)-1 {
+					b.Retain()
+				}
+				r := &routes[k]
+				if err := f.route(ctx, b, r.stage, r.port, r.key, 0, r); err != nil {
+					for _, bs := range pend.batches[i+1:] {
+						for _, b := range bs {
+							b.Release()
+						}
+					}
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	checkpoint := func() error {
+		if err := flushPending(); err != nil {
+			return err
+		}
 		var err error
 		if since > 0 || len(waiting) == 0 {
 			err = f.checkpoint(ctx, last, bar)
@@ -725,6 +760,9 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		tx, err := d.cfg.Source.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			if wm, ok := wms.end(); ok { // close every window; a barrier takes the output to the sink
+				if err := flushPending(); err != nil { // the rows before the watermark
+					return err
+				}
 				if err := f.sendWatermark(ctx, wm); err != nil {
 					return err
 				}
@@ -738,6 +776,9 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 				return nil
 			}
 			if inEpoch > 0 {
+				if err := flushPending(); err != nil {
+					return err
+				}
 				return bar(&barrier{pos: last})
 			}
 			return nil
@@ -757,36 +798,114 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 			f.m.source(n)
 		}
 		for i, b := range tx.Batches {
-			routes := f.tables[tx.Tables[i]]
 			tx.Batches[i] = nil
-			for k := range routes {
-				if k < len(routes)-1 {
-					b.Retain()
-				}
-				r := &routes[k]
-				if err := f.route(ctx, b, r.stage, r.port, r.key, 0, r); err != nil {
-					tx.Release()
-					return err
-				}
-			}
-			if len(routes) == 0 {
+			if len(f.tables[tx.Tables[i]]) == 0 {
 				b.Release()
+				continue
 			}
+			pend.add(tx.Tables[i], b)
 		}
 		last = tx.Commit
 		if wm, ok := wms.next(); ok {
+			// A watermark goes after the rows before it: they must not turn late.
+			if err := flushPending(); err != nil {
+				return err
+			}
 			if err := f.sendWatermark(ctx, wm); err != nil {
 				return err
 			}
 		}
 		since++
-		if inEpoch++; inEpoch >= d.cfg.EpochTxs {
+		inEpoch++
+		if inEpoch >= d.cfg.EpochTxs || pend.rows >= coalesceRows {
+			if err := flushPending(); err != nil {
+				return err
+			}
+		}
+		if inEpoch >= d.cfg.EpochTxs {
 			inEpoch = 0
 			if err := bar(&barrier{pos: last}); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// coalesceRows bounds the rows of one table a source holds back to coalesce.
+const coalesceRows = 4096
+
+// pending holds the batches of an epoch's transactions per table (in the order
+// the epoch first touches each table), to go out as one batch per table: the
+// same row changes in each table's order, in fewer and larger batches. Every
+// operator's output is a function of the changes each input port has seen, not
+// of how they are cut into batches or interleaved across ports, and the sink only
+// sees an epoch's output at its barrier. Watermarks cut it: the rows before a
+// watermark reach the operators before it.
+type pending struct {
+	tables  []string
+	batches [][]*change.Batch
+	rows    int
+}
+
+func (p *pending) add(table string, b *change.Batch) {
+	i := slices.Index(p.tables, table)
+	if i < 0 {
+		i = len(p.tables)
+		p.tables = append(p.tables, table)
+		p.batches = append(p.batches, nil)
+	}
+	p.batches[i] = append(p.batches[i], b)
+	p.rows += b.Len()
+}
+
+func (p *pending) release() {
+	for _, bs := range p.batches {
+		for _, b := range bs {
+			b.Release()
+		}
+	}
+	p.reset()
+}
+
+func (p *pending) reset() {
+	p.tables, p.batches, p.rows = p.tables[:0], p.batches[:0], 0
+}
+
+// concatBatches joins batches of one schema into one, taking over their references.
+func concatBatches(mem memory.Allocator, bs []*change.Batch) (*change.Batch, error) {
+	if len(bs) == 1 {
+		return bs[0], nil
+	}
+	defer func() {
+		for _, b := range bs {
+			b.Release()
+		}
+	}()
+	s := bs[0].Schema()
+	var ops []change.Op
+	for _, b := range bs {
+		ops = append(ops, b.Ops()...)
+	}
+	cols := make([]arrow.Array, len(s.Fields()))
+	parts := make([]arrow.Array, len(bs))
+	for c := range cols {
+		for i, b := range bs {
+			parts[i] = b.Column(c)
+		}
+		a, err := array.Concatenate(parts, mem)
+		if err != nil {
+			for _, a := range cols[:c] {
+				a.Release()
+			}
+			return nil, fmt.Errorf("stream: dataflow: concatenate batches: %w", err)
+		}
+		cols[c] = a
+	}
+	rec := array.NewRecordBatch(s.Arrow(), cols, int64(len(ops)))
+	for _, a := range cols {
+		a.Release()
+	}
+	return change.NewBatch(s, rec, ops)
 }
 
 // Checkpoint asks the running dataflow for a checkpoint at the next transaction

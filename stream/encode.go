@@ -207,3 +207,131 @@ func invert(dst, src []byte) []byte {
 	}
 	return dst
 }
+
+// decodeInto decodes one value of kind k from the front of src and appends it to
+// b, a builder of the type the value was encoded from (decodeKey and a
+// change.Builder in one step, without a change.Value in between). On error
+// nothing is appended.
+func decodeInto(b array.Builder, k encKind, src []byte) ([]byte, error) {
+	if len(src) == 0 {
+		return nil, errShortKey
+	}
+	switch src[0] {
+	case encNull:
+		b.AppendNull()
+		return src[1:], nil
+	case encPresent:
+	default:
+		return nil, errBadKey
+	}
+	src = src[1:]
+	switch k {
+	case encBool:
+		if len(src) < 1 {
+			return nil, errShortKey
+		}
+		if src[0] > 1 {
+			return nil, errBadKey
+		}
+		b.(*array.BooleanBuilder).Append(src[0] == 1)
+		return src[1:], nil
+	case encBytes:
+		end, escaped := -1, false
+		for i := 0; i < len(src); i++ {
+			if src[i] != 0 {
+				continue
+			}
+			if i+1 >= len(src) {
+				return nil, errShortKey
+			}
+			if src[i+1] == 0x01 {
+				end = i
+				break
+			}
+			if src[i+1] != 0xff {
+				return nil, errBadKey
+			}
+			escaped = true
+			i++
+		}
+		if end < 0 {
+			return nil, errShortKey
+		}
+		v := src[:end]
+		if escaped {
+			out := make([]byte, 0, end)
+			for i := 0; i < end; i++ {
+				out = append(out, v[i])
+				if v[i] == 0 {
+					i++
+				}
+			}
+			v = out
+		}
+		switch b := b.(type) {
+		case *array.StringBuilder:
+			b.BinaryBuilder.Append(v)
+		case *array.BinaryBuilder:
+			b.Append(v)
+		}
+		return src[end+2:], nil
+	case encDecimal:
+		if len(src) < 16 {
+			return nil, errShortKey
+		}
+		hi := int64(binary.BigEndian.Uint64(src) ^ (1 << 63))
+		b.(*array.Decimal128Builder).Append(decimal128.New(hi, binary.BigEndian.Uint64(src[8:])))
+		return src[16:], nil
+	}
+	if len(src) < 8 {
+		return nil, errShortKey
+	}
+	w := binary.BigEndian.Uint64(src)
+	switch k {
+	case encSigned:
+		i := int64(w ^ (1 << 63))
+		switch b := b.(type) {
+		case *array.Int64Builder:
+			b.Append(i)
+		case *array.Int32Builder:
+			b.Append(int32(i))
+		case *array.Int16Builder:
+			b.Append(int16(i))
+		case *array.Int8Builder:
+			b.Append(int8(i))
+		case *array.Date32Builder:
+			b.Append(arrow.Date32(i))
+		case *array.Time32Builder:
+			b.Append(arrow.Time32(i))
+		case *array.Time64Builder:
+			b.Append(arrow.Time64(i))
+		case *array.TimestampBuilder:
+			b.Append(arrow.Timestamp(i))
+		}
+	case encUnsigned:
+		switch b := b.(type) {
+		case *array.Uint64Builder:
+			b.Append(w)
+		case *array.Uint32Builder:
+			b.Append(uint32(w))
+		case *array.Uint16Builder:
+			b.Append(uint16(w))
+		case *array.Uint8Builder:
+			b.Append(uint8(w))
+		}
+	default: // encFloat
+		if w>>63 == 1 {
+			w &^= 1 << 63
+		} else {
+			w = ^w
+		}
+		f := math.Float64frombits(w)
+		switch b := b.(type) {
+		case *array.Float64Builder:
+			b.Append(f)
+		case *array.Float32Builder:
+			b.Append(float32(f))
+		}
+	}
+	return src[8:], nil
+}

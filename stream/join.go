@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/change"
@@ -94,9 +96,29 @@ type Join struct {
 	expired int64
 
 	// scratch, reused across rows
-	kbuf, vbuf, obuf, jbuf, pbuf []byte
-	minus, plus                  []change.Row
-	rowsFree                     []change.Row
+	kbuf, vbuf, obuf, jbuf, pbuf, nbuf []byte
+
+	// Output under construction: joined rows queued by the current input row (or
+	// update pair) as encodings in arena, then decoded straight into the builder.
+	rb          *array.RecordBuilder
+	fb          []array.Builder
+	ops         []change.Op
+	arena       []byte
+	minus, plus []outRow
+
+	// Writes of the current input batch, applied in one Apply at its end (one
+	// commit for Pebble). Reads of the batch's own side go through overlay first;
+	// the other side is not written while a batch is processed.
+	pending  state.Batch
+	overlay  map[string]int // tag byte ++ key -> its latest write in pending
+	pendingN [4]int         // pending writes per tag (port*2, +1 for nsKey)
+}
+
+// outRow is a queued joined row: its left and right encodings in the arena (no
+// right: NULL-padded).
+type outRow struct {
+	l0, l1, r0, r1 int
+	pad            bool
 }
 
 type joinSide struct {
@@ -235,57 +257,193 @@ func (j *Join) ProcessPort(ctx context.Context, port int, in *change.Batch, emit
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b := change.NewBuilder(j.cfg.Mem, j.out)
-	defer b.Release()
+	if j.rb == nil {
+		j.rb = array.NewRecordBuilder(j.cfg.Mem, j.out.Arrow())
+		j.fb = j.rb.Fields()
+		j.overlay = map[string]int{}
+	}
 	ops := in.Ops()
 	cols := make([]arrow.Array, in.Record().NumCols())
 	for i := range cols {
 		cols[i] = in.Column(i)
 	}
-	j.minus, j.plus = j.minus[:0], j.plus[:0]
-	for r, op := range ops {
-		if err := j.row(port, cols, r, op.IsRetraction()); err != nil {
-			return err
+	j.resetQueue()
+	err := func() error {
+		for r := 0; r < len(ops); r++ {
+			op := ops[r]
+			pair := op == change.UpdateBefore && r+1 < len(ops) && ops[r+1] == change.UpdateAfter
+			if pair && sd.pk != nil {
+				done, err := j.updatePair(port, cols, r)
+				if err != nil {
+					return err
+				}
+				if done {
+					r++
+					if err := j.flush(); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			if err := j.row(port, cols, r, op.IsRetraction()); err != nil {
+				return err
+			}
+			if pair {
+				continue // pair this row's retractions with the next one's additions
+			}
+			if err := j.flush(); err != nil {
+				return err
+			}
 		}
-		if op == change.UpdateBefore && r+1 < len(ops) && ops[r+1] == change.UpdateAfter {
-			continue // pair this row's retractions with the next one's additions
-		}
-		if err := j.flush(b); err != nil {
-			return err
-		}
+		return j.applyPending()
+	}()
+	if err != nil {
+		j.discardPending()
+		j.discardOutput()
+		return err
 	}
-	if b.Len() == 0 {
+	if len(j.ops) == 0 {
 		return nil
 	}
-	return emit(b.NewBatch())
+	rec := j.rb.NewRecordBatch()
+	out, err := change.NewBatch(j.out, rec, j.ops)
+	j.ops = nil
+	if err != nil {
+		rec.Release()
+		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return emit(out)
+}
+
+// discardOutput drops the rows built so far (after an error).
+func (j *Join) discardOutput() {
+	if len(j.ops) > 0 {
+		j.rb.NewRecordBatch().Release()
+		j.ops = j.ops[:0]
+	}
+	j.resetQueue()
+}
+
+func (j *Join) resetQueue() {
+	j.minus, j.plus, j.arena = j.minus[:0], j.plus[:0], j.arena[:0]
 }
 
 // flush appends the pending retractions and additions: as -U/+U pairs while both
 // remain, then -D and +I.
-func (j *Join) flush(b *change.Builder) error {
+func (j *Join) flush() error {
 	n := min(len(j.minus), len(j.plus))
 	var err error
 	for i := 0; i < n && err == nil; i++ {
-		if err = b.Append(change.UpdateBefore, j.minus[i]); err == nil {
-			err = b.Append(change.UpdateAfter, j.plus[i])
+		if err = j.appendOut(change.UpdateBefore, j.minus[i]); err == nil {
+			err = j.appendOut(change.UpdateAfter, j.plus[i])
 		}
 	}
 	for _, r := range j.minus[n:] {
 		if err == nil {
-			err = b.Append(change.Delete, r)
+			err = j.appendOut(change.Delete, r)
 		}
 	}
 	for _, r := range j.plus[n:] {
 		if err == nil {
-			err = b.Append(change.Insert, r)
+			err = j.appendOut(change.Insert, r)
 		}
 	}
-	j.rowsFree = append(append(j.rowsFree, j.minus...), j.plus...)
-	j.minus, j.plus = j.minus[:0], j.plus[:0]
+	j.resetQueue()
+	return err
+}
+
+// appendOut decodes a queued joined row into the output builder.
+func (j *Join) appendOut(op change.Op, o outRow) error {
+	nl := j.sides[0].schema.NumFields()
+	if err := j.decodeInto(j.fb[:nl], &j.sides[0], j.arena[o.l0:o.l1]); err != nil {
+		return err
+	}
+	if o.pad {
+		for _, b := range j.fb[nl:] {
+			b.AppendNull()
+		}
+	} else if err := j.decodeInto(j.fb[nl:], &j.sides[1], j.arena[o.r0:o.r1]); err != nil {
+		return err
+	}
+	j.ops = append(j.ops, op)
+	return nil
+}
+
+func (j *Join) decodeInto(dst []array.Builder, sd *joinSide, enc []byte) error {
+	for i, k := range sd.kinds {
+		var err error
+		if enc, err = decodeInto(dst[i], k, enc); err != nil {
+			return fmt.Errorf("%w: join %s: %s row: %w", state.ErrCorrupt, j.cfg.ID, sd.name, err)
+		}
+	}
+	if len(enc) != 0 {
+		return fmt.Errorf("%w: join %s: %s row has trailing bytes", state.ErrCorrupt, j.cfg.ID, sd.name)
+	}
+	return nil
+}
+
+// The state, read through the batch's pending writes. tag names the namespace:
+// port*2 for its rows, +1 for its primary-key namespace.
+
+func (j *Join) nsOf(tag int) string {
+	if tag&1 == 1 {
+		return j.sides[tag>>1].nsKey
+	}
+	return j.sides[tag>>1].ns
+}
+
+func (j *Join) get(tag int, key, dst []byte) ([]byte, bool, error) {
+	if j.pendingN[tag] > 0 {
+		j.nbuf = append(append(j.nbuf[:0], byte(tag)), key...)
+		if i, ok := j.overlay[string(j.nbuf)]; ok {
+			e := j.pending.Entry(i)
+			if e.Op == state.OpDelete {
+				return dst, false, nil
+			}
+			return append(dst, e.Value...), true, nil
+		}
+	}
+	v, ok, err := j.cfg.State.Get(j.nsOf(tag), key, dst)
+	if err != nil {
+		return v, ok, fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+	}
+	return v, ok, nil
+}
+
+func (j *Join) putState(tag int, key, val []byte) {
+	j.overlay[j.overlayKey(tag, key)] = j.pending.Len()
+	j.pending.PutTTL(j.nsOf(tag), key, val, j.cfg.TTL)
+	j.pendingN[tag]++
+}
+
+func (j *Join) deleteState(tag int, key []byte) {
+	j.overlay[j.overlayKey(tag, key)] = j.pending.Len()
+	j.pending.Delete(j.nsOf(tag), key)
+	j.pendingN[tag]++
+}
+
+func (j *Join) overlayKey(tag int, key []byte) string {
+	j.nbuf = append(append(j.nbuf[:0], byte(tag)), key...)
+	return string(j.nbuf)
+}
+
+// applyPending writes the batch's pending writes to the backend.
+func (j *Join) applyPending() error {
+	if j.pending.Len() == 0 {
+		return nil
+	}
+	err := j.cfg.State.Apply(&j.pending)
+	j.discardPending()
 	if err != nil {
 		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
 	}
 	return nil
+}
+
+func (j *Join) discardPending() {
+	j.pending.Reset()
+	clear(j.overlay)
+	j.pendingN = [4]int{}
 }
 
 // row applies row r of an input of port (a retraction if retract) to the state and
@@ -293,35 +451,25 @@ func (j *Join) flush(b *change.Builder) error {
 func (j *Join) row(port int, cols []arrow.Array, r int, retract bool) error {
 	sd := &j.sides[port]
 	// The row's encoding, as stored and as decoded for output.
-	j.vbuf = j.vbuf[:0]
-	for _, c := range cols {
-		j.vbuf = appendKey(j.vbuf, c, r)
-	}
+	j.vbuf = j.encodeRow(j.vbuf[:0], cols, r)
 	// Its join key's encoding (nil: a NULL in it, matching nothing).
-	j.jbuf = j.jbuf[:0]
 	var jk []byte
-	for _, c := range sd.keys {
-		if cols[c].IsNull(r) {
-			jk = nil
-			break
-		}
-		j.jbuf = appendKey(j.jbuf, cols[c], r)
-		jk = j.jbuf
-	}
+	j.jbuf, jk = j.joinKey(j.jbuf[:0], sd, cols, r)
 	if sd.pk != nil {
 		return j.keyedRow(port, cols, r, jk, retract)
 	}
 	if jk == nil { // a keyless row that matches nothing is not stored
 		if port == 0 && j.cfg.Type == reduce.LeftJoin {
-			return j.queue(retract, j.vbuf, nil, 1)
+			j.queue(retract, j.vbuf, nil, 1)
 		}
 		return nil
 	}
 	// A keyless input is a multiset: join key ++ row -> count, row.
+	tag := port * 2
 	j.kbuf = append(append(j.kbuf[:0], jk...), j.vbuf...)
-	stored, found, err := j.cfg.State.Get(sd.ns, j.kbuf, j.obuf[:0])
+	stored, found, err := j.get(tag, j.kbuf, j.obuf[:0])
 	if err != nil {
-		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+		return err
 	}
 	j.obuf = stored
 	var count uint64
@@ -332,31 +480,45 @@ func (j *Join) row(port int, cols []arrow.Array, r int, retract bool) error {
 		}
 		count = n
 	}
-	row := slices.Clone(j.vbuf)
+	row := j.vbuf
 	if retract {
 		if !found {
 			return j.unknown(sd)
 		}
 		if count > 1 {
-			err = j.put(sd.ns, j.kbuf, count-1, row)
+			j.put(tag, j.kbuf, count-1, row)
 		} else {
-			err = j.cfg.State.Delete(sd.ns, j.kbuf)
-		}
-		if err != nil {
-			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+			j.deleteState(tag, j.kbuf)
 		}
 		return j.effects(port, jk, row, true, count == 1)
 	}
 	wasEmpty := false
 	if port == 1 && j.cfg.Type == reduce.LeftJoin && !found {
-		if wasEmpty, err = j.emptyAt(sd.ns, jk); err != nil {
+		if wasEmpty, err = j.emptyAt(tag, jk); err != nil {
 			return err
 		}
 	}
-	if err := j.put(sd.ns, j.kbuf, count+1, row); err != nil {
-		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
-	}
+	j.put(tag, j.kbuf, count+1, row)
 	return j.effects(port, jk, row, false, wasEmpty)
+}
+
+func (j *Join) encodeRow(dst []byte, cols []arrow.Array, r int) []byte {
+	for _, c := range cols {
+		dst = appendKey(dst, c, r)
+	}
+	return dst
+}
+
+// joinKey appends the encoding of row r's join key to dst; the key is nil when
+// a NULL in it matches nothing.
+func (j *Join) joinKey(dst []byte, sd *joinSide, cols []arrow.Array, r int) ([]byte, []byte) {
+	for _, c := range sd.keys {
+		if cols[c].IsNull(r) {
+			return dst, nil
+		}
+		dst = appendKey(dst, cols[c], r)
+	}
+	return dst, dst
 }
 
 // keyedRow applies a row of an input with a primary key. The row is found by its
@@ -366,36 +528,28 @@ func (j *Join) row(port int, cols []arrow.Array, r int, retract bool) error {
 // join key ++ primary key in "ID/l", where the other side's changes find them.
 func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract bool) error {
 	sd := &j.sides[port]
+	tag := port * 2
 	j.pbuf = j.pbuf[:0]
 	for _, c := range sd.pk {
 		j.pbuf = appendKey(j.pbuf, cols[c], r)
 	}
-	stored, found, err := j.cfg.State.Get(sd.nsKey, j.pbuf, j.obuf[:0])
+	stored, found, err := j.get(tag+1, j.pbuf, j.obuf[:0])
 	if err != nil {
-		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+		return err
 	}
 	j.obuf = stored
 	if retract {
 		if !found {
 			return j.unknown(sd)
 		}
-		n, w := binary.Uvarint(stored)
-		if w <= 0 || uint64(len(stored)-w) < n {
-			return fmt.Errorf("%w: join %s: malformed %s key state", state.ErrCorrupt, j.cfg.ID, sd.name)
+		sjk, row, err := j.splitKeyState(sd, stored)
+		if err != nil {
+			return err
 		}
-		var sjk []byte
-		if n > 0 {
-			sjk = slices.Clone(stored[w : w+int(n)])
-		}
-		row := slices.Clone(stored[w+int(n):])
-		if err := j.cfg.State.Delete(sd.nsKey, j.pbuf); err != nil {
-			return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
-		}
+		j.deleteState(tag+1, j.pbuf)
 		if sjk != nil {
 			j.kbuf = append(append(j.kbuf[:0], sjk...), j.pbuf...)
-			if err := j.cfg.State.Delete(sd.ns, j.kbuf); err != nil {
-				return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
-			}
+			j.deleteState(tag, j.kbuf)
 		}
 		return j.effects(port, sjk, row, true, true)
 	}
@@ -403,27 +557,131 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 		return fmt.Errorf("%w: join %s: %s row inserted twice (same primary key) without a retraction between",
 			ErrInput, j.cfg.ID, sd.name)
 	}
-	row := slices.Clone(j.vbuf)
+	row := j.vbuf
 	v := binary.AppendUvarint(j.obuf[:0], uint64(len(jk)))
 	v = append(append(v, jk...), row...)
 	j.obuf = v
-	if err := j.cfg.State.PutTTL(sd.nsKey, j.pbuf, v, j.cfg.TTL); err != nil {
-		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
-	}
+	j.putState(tag+1, j.pbuf, v)
 	if jk == nil {
 		return j.effects(port, nil, row, false, false)
 	}
 	wasEmpty := false
 	if port == 1 && j.cfg.Type == reduce.LeftJoin {
-		if wasEmpty, err = j.emptyAt(sd.ns, jk); err != nil {
+		if wasEmpty, err = j.emptyAt(tag, jk); err != nil {
 			return err
 		}
 	}
 	j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
-	if err := j.put(sd.ns, j.kbuf, 1, row); err != nil {
-		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
-	}
+	j.put(tag, j.kbuf, 1, row)
 	return j.effects(port, jk, row, false, wasEmpty)
+}
+
+// splitKeyState splits a primary-key entry into its join key (nil: NULL) and row.
+func (j *Join) splitKeyState(sd *joinSide, stored []byte) (jk, row []byte, err error) {
+	n, w := binary.Uvarint(stored)
+	if w <= 0 || uint64(len(stored)-w) < n {
+		return nil, nil, fmt.Errorf("%w: join %s: malformed %s key state", state.ErrCorrupt, j.cfg.ID, sd.name)
+	}
+	if n > 0 {
+		jk = stored[w : w+int(n) : w+int(n)]
+	}
+	return jk, stored[w+int(n):], nil
+}
+
+// updatePair applies the update of rows r (-U) and r+1 (+U) of a keyed input in
+// one step when both have the same primary key and join key and the old row is
+// held: the stored row is replaced, and one probe of the other side pairs each
+// old joined row (-U) with its new one (+U). Unchanged rows emit nothing. It
+// reports false, having done nothing, when the pair does not qualify.
+func (j *Join) updatePair(port int, cols []arrow.Array, r int) (bool, error) {
+	sd := &j.sides[port]
+	tag := port * 2
+	j.pbuf = j.pbuf[:0]
+	for _, c := range sd.pk {
+		j.pbuf = appendKey(j.pbuf, cols[c], r)
+	}
+	pk := len(j.pbuf)
+	for _, c := range sd.pk {
+		j.pbuf = appendKey(j.pbuf, cols[c], r+1)
+	}
+	if !bytes.Equal(j.pbuf[:pk], j.pbuf[pk:]) {
+		return false, nil
+	}
+	j.pbuf = j.pbuf[:pk]
+	stored, found, err := j.get(tag+1, j.pbuf, j.obuf[:0])
+	if err != nil || !found {
+		return false, err
+	}
+	j.obuf = stored
+	sjk, old, err := j.splitKeyState(sd, stored)
+	if err != nil {
+		return false, err
+	}
+	var jk []byte
+	j.jbuf, jk = j.joinKey(j.jbuf[:0], sd, cols, r+1)
+	if (jk == nil) != (sjk == nil) || !bytes.Equal(jk, sjk) {
+		return false, nil
+	}
+	j.vbuf = j.encodeRow(j.vbuf[:0], cols, r+1)
+	row := j.vbuf
+	same := bytes.Equal(old, row)
+	if same && j.cfg.TTL <= 0 {
+		return true, nil // nothing changes, not even an expiry
+	}
+	// The old row is kept in the arena: the writes below reuse obuf.
+	o0 := len(j.arena)
+	j.arena = append(j.arena, old...)
+	o1 := len(j.arena)
+	v := binary.AppendUvarint(j.kbuf[:0], uint64(len(jk)))
+	v = append(append(v, jk...), row...)
+	j.kbuf = v
+	j.putState(tag+1, j.pbuf, v)
+	if jk != nil {
+		j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
+		j.put(tag, j.kbuf, 1, row)
+	}
+	if same {
+		return true, nil
+	}
+	r0 := len(j.arena)
+	j.arena = append(j.arena, row...)
+	r1 := len(j.arena)
+	matched := false
+	if jk != nil {
+		od := &j.sides[1-port]
+		it := j.cfg.State.ScanPrefix(od.ns, jk)
+		for it.Next() {
+			matched = true
+			v := it.Value()
+			n, w := binary.Uvarint(v)
+			if w <= 0 {
+				it.Close()
+				return false, fmt.Errorf("%w: join %s: malformed %s row state", state.ErrCorrupt, j.cfg.ID, od.name)
+			}
+			m0 := len(j.arena)
+			j.arena = append(j.arena, v[w:]...)
+			m1 := len(j.arena)
+			for range n {
+				if port == 0 {
+					j.minus = append(j.minus, outRow{l0: o0, l1: o1, r0: m0, r1: m1})
+					j.plus = append(j.plus, outRow{l0: r0, l1: r1, r0: m0, r1: m1})
+				} else {
+					j.minus = append(j.minus, outRow{l0: m0, l1: m1, r0: o0, r1: o1})
+					j.plus = append(j.plus, outRow{l0: m0, l1: m1, r0: r0, r1: r1})
+				}
+			}
+		}
+		err := it.Err()
+		it.Close()
+		if err != nil {
+			return false, fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
+		}
+	}
+	if port == 0 && j.cfg.Type == reduce.LeftJoin && !matched {
+		j.minus = append(j.minus, outRow{l0: o0, l1: o1, pad: true})
+		j.plus = append(j.plus, outRow{l0: r0, l1: r1, pad: true})
+	}
+	return true, nil
 }
 
 // unknown handles the retraction of a row the state does not hold.
@@ -454,10 +712,11 @@ func (j *Join) effects(port int, jk, row []byte, retract, flip bool) error {
 		}
 	}
 	if port == 0 && outer && !matched {
-		return j.queue(retract, row, nil, 1)
+		j.queue(retract, row, nil, 1)
+		return nil
 	}
 	if port == 1 && outer && flip && retract && jk != nil {
-		if empty, err := j.emptyAt(j.sides[1].ns, jk); err != nil {
+		if empty, err := j.emptyAt(2, jk); err != nil {
 			return err
 		} else if empty {
 			return j.padLeft(jk, false)
@@ -466,16 +725,22 @@ func (j *Join) effects(port int, jk, row []byte, retract, flip bool) error {
 	return nil
 }
 
-func (j *Join) put(ns string, key []byte, count uint64, row []byte) error {
+func (j *Join) put(tag int, key []byte, count uint64, row []byte) {
 	v := binary.AppendUvarint(j.obuf[:0], count)
 	v = append(v, row...)
 	j.obuf = v
-	return j.cfg.State.PutTTL(ns, key, v, j.cfg.TTL)
+	j.putState(tag, key, v)
 }
 
-// emptyAt reports whether no row of ns is stored under join key jk.
-func (j *Join) emptyAt(ns string, jk []byte) (bool, error) {
-	it := j.cfg.State.ScanPrefix(ns, jk)
+// emptyAt reports whether no row of namespace tag is stored under join key jk.
+// The batch's writes to it are applied first, so the scan sees them.
+func (j *Join) emptyAt(tag int, jk []byte) (bool, error) {
+	if j.pendingN[tag] > 0 {
+		if err := j.applyPending(); err != nil {
+			return false, err
+		}
+	}
+	it := j.cfg.State.ScanPrefix(j.nsOf(tag), jk)
 	has := it.Next()
 	err := it.Err()
 	it.Close()
@@ -492,6 +757,9 @@ func (j *Join) probe(port int, jk, row []byte, retract bool) (bool, error) {
 	it := j.cfg.State.ScanPrefix(od.ns, jk)
 	defer it.Close()
 	matched := false
+	s0 := len(j.arena)
+	j.arena = append(j.arena, row...)
+	s1 := len(j.arena)
 	for it.Next() {
 		matched = true
 		v := it.Value()
@@ -499,15 +767,14 @@ func (j *Join) probe(port int, jk, row []byte, retract bool) (bool, error) {
 		if w <= 0 {
 			return false, fmt.Errorf("%w: join %s: malformed %s row state", state.ErrCorrupt, j.cfg.ID, od.name)
 		}
-		var err error
-		if port == 0 {
-			err = j.queue(retract, row, v[w:], int(n))
-		} else {
-			err = j.queue(retract, v[w:], row, int(n))
+		m0 := len(j.arena)
+		j.arena = append(j.arena, v[w:]...)
+		m1 := len(j.arena)
+		o := outRow{l0: s0, l1: s1, r0: m0, r1: m1}
+		if port == 1 {
+			o = outRow{l0: m0, l1: m1, r0: s0, r1: s1}
 		}
-		if err != nil {
-			return false, err
-		}
+		j.queueN(retract, o, int(n))
 	}
 	if err := it.Err(); err != nil {
 		return false, fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
@@ -526,9 +793,7 @@ func (j *Join) padLeft(jk []byte, retract bool) error {
 		if w <= 0 {
 			return fmt.Errorf("%w: join %s: malformed left row state", state.ErrCorrupt, j.cfg.ID)
 		}
-		if err := j.queue(retract, v[w:], nil, int(n)); err != nil {
-			return err
-		}
+		j.queue(retract, v[w:], nil, int(n))
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("stream: join %s: %w", j.cfg.ID, err)
@@ -536,50 +801,27 @@ func (j *Join) padLeft(jk []byte, retract bool) error {
 	return nil
 }
 
-// queue decodes the joined row of encodings left and right (nil: NULLs) and
-// queues it n times, as a retraction or an addition.
-func (j *Join) queue(retract bool, left, right []byte, n int) error {
-	var row change.Row
-	if k := len(j.rowsFree); k > 0 {
-		row, j.rowsFree = j.rowsFree[k-1], j.rowsFree[:k-1]
-	} else {
-		row = make(change.Row, j.out.NumFields())
-	}
-	nl := j.sides[0].schema.NumFields()
-	if err := j.decodeRow(row[:nl], &j.sides[0], left); err != nil {
-		return err
-	}
+// queue queues the joined row of encodings left and right (nil: NULLs) n times,
+// as a retraction or an addition.
+func (j *Join) queue(retract bool, left, right []byte, n int) {
+	o := outRow{l0: len(j.arena)}
+	j.arena = append(j.arena, left...)
+	o.l1, o.r0 = len(j.arena), len(j.arena)
 	if right == nil {
-		for i := nl; i < len(row); i++ {
-			row[i] = change.Null()
-		}
-	} else if err := j.decodeRow(row[nl:], &j.sides[1], right); err != nil {
-		return err
+		o.pad = true
+	} else {
+		j.arena = append(j.arena, right...)
 	}
-	for i := 0; i < n; i++ {
-		r := row
-		if i > 0 {
-			r = slices.Clone(row)
-		}
-		if retract {
-			j.minus = append(j.minus, r)
-		} else {
-			j.plus = append(j.plus, r)
-		}
-	}
-	return nil
+	o.r1 = len(j.arena)
+	j.queueN(retract, o, n)
 }
 
-func (j *Join) decodeRow(dst change.Row, sd *joinSide, enc []byte) error {
-	for i, k := range sd.kinds {
-		v, rest, err := decodeKey(k, enc)
-		if err != nil {
-			return fmt.Errorf("%w: join %s: %s row: %w", state.ErrCorrupt, j.cfg.ID, sd.name, err)
+func (j *Join) queueN(retract bool, o outRow, n int) {
+	for range n {
+		if retract {
+			j.minus = append(j.minus, o)
+		} else {
+			j.plus = append(j.plus, o)
 		}
-		dst[i], enc = asType(v, sd.schema.Field(i).Type), rest
 	}
-	if len(enc) != 0 {
-		return fmt.Errorf("%w: join %s: %s row has trailing bytes", state.ErrCorrupt, j.cfg.ID, sd.name)
-	}
-	return nil
 }

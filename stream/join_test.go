@@ -334,3 +334,81 @@ func TestJoinTTL(t *testing.T) {
 		t.Fatalf("after expiry: %v, expired %d", out, j.Expired())
 	}
 }
+
+// countingBackend counts the writes that reach a backend.
+type countingBackend struct {
+	state.Backend
+	puts, deletes, applies int
+}
+
+func (c *countingBackend) Put(ns string, k, v []byte) error { c.puts++; return c.Backend.Put(ns, k, v) }
+func (c *countingBackend) PutTTL(ns string, k, v []byte, ttl time.Duration) error {
+	c.puts++
+	return c.Backend.PutTTL(ns, k, v, ttl)
+}
+func (c *countingBackend) Delete(ns string, k []byte) error {
+	c.deletes++
+	return c.Backend.Delete(ns, k)
+}
+func (c *countingBackend) Apply(b *state.Batch) error { c.applies++; return c.Backend.Apply(b) }
+
+// A batch's state writes reach the backend in one Apply; an update pair that
+// keeps the key and join key is applied in one probe (-U/+U per joined row, in
+// order), and one that changes nothing emits nothing.
+func TestJoinBatchedWritesAndUpdatePairs(t *testing.T) {
+	ctx := context.Background()
+	be := &countingBackend{Backend: openBackend(t, "memory")}
+	j, err := stream.NewJoin(stream.JoinConfig{ID: "j", Type: reduce.LeftJoin, Left: jaSchema, Right: jbSchema,
+		LeftKeys: []string{"ck"}, RightKeys: []string{"bk"}, State: be})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]any
+	emit := func(b *change.Batch) error { out = append(out, b.Plain()...); b.Release(); return nil }
+	run := func(port int, s *change.Schema, rows ...[]any) {
+		t.Helper()
+		out = nil
+		b, err := change.FromRows(nil, s, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.ProcessPort(ctx, port, b, emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(0, jaSchema, []any{change.Insert, int64(1), int32(5), "a"}, []any{change.Insert, int64(2), int32(5), "b"},
+		[]any{change.Insert, int64(3), int32(6), "c"})
+	if be.puts != 0 || be.deletes != 0 || be.applies != 1 || len(out) != 3 {
+		t.Fatalf("3 inserts: %d puts, %d deletes, %d applies, output %v", be.puts, be.deletes, be.applies, out)
+	}
+	run(1, jbSchema, []any{change.Insert, int64(10), int64(5), "n"})
+	if len(out) != 4 { // the two padded rows retracted, two joined rows added
+		t.Fatalf("right insert: %v", out)
+	}
+	run(1, jbSchema, []any{change.UpdateBefore, int64(10), int64(5), "n"}, []any{change.UpdateAfter, int64(10), int64(5), "n"})
+	if len(out) != 0 {
+		t.Fatalf("an update changing nothing emitted %v", out)
+	}
+	run(1, jbSchema, []any{change.UpdateBefore, int64(10), nil, nil}, []any{change.UpdateAfter, int64(10), int64(5), "m"})
+	want := [][]any{
+		{change.UpdateBefore, int64(1), int32(5), "a", int64(10), int64(5), "n"},
+		{change.UpdateAfter, int64(1), int32(5), "a", int64(10), int64(5), "m"},
+		{change.UpdateBefore, int64(2), int32(5), "b", int64(10), int64(5), "n"},
+		{change.UpdateAfter, int64(2), int32(5), "b", int64(10), int64(5), "m"},
+	}
+	if fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Fatalf("right update (key-only before-image):\n got %v\nwant %v", out, want)
+	}
+	// A left update without match keeps its padded row: -U/+U of it.
+	run(0, jaSchema, []any{change.UpdateBefore, int64(3), int32(6), "c"}, []any{change.UpdateAfter, int64(3), int32(6), "d"})
+	want = [][]any{
+		{change.UpdateBefore, int64(3), int32(6), "c", nil, nil, nil},
+		{change.UpdateAfter, int64(3), int32(6), "d", nil, nil, nil},
+	}
+	if fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Fatalf("unmatched left update:\n got %v\nwant %v", out, want)
+	}
+	if be.puts != 0 || be.deletes != 0 {
+		t.Fatalf("%d puts and %d deletes outside batches", be.puts, be.deletes)
+	}
+}

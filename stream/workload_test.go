@@ -97,6 +97,76 @@ func revenueStages(sc map[string]*change.Schema, be state.Backend, mem memory.Al
 	}
 }
 
+// projectedJoin is a join whose inputs are first projected to the columns the
+// flow needs: what a planner's projection pushdown makes of revenueStages. A
+// change to a column nobody reads then becomes an update pair that changes
+// nothing, which the join drops.
+type projectedJoin struct {
+	*stream.Join
+	in   [2]*change.Schema
+	proj [2]*stream.Project // nil: the input as it is
+}
+
+func (p projectedJoin) InputSchema(port int) *change.Schema { return p.in[port] }
+func (p projectedJoin) ProcessPort(ctx context.Context, port int, b *change.Batch, emit stream.Emit) error {
+	if p.proj[port] == nil {
+		return p.Join.ProcessPort(ctx, port, b, emit)
+	}
+	return p.proj[port].Process(ctx, b, func(pb *change.Batch) error { return p.Join.ProcessPort(ctx, port, pb, emit) })
+}
+
+// revenueStagesPruned computes what revenueStages does, each table projected to
+// the columns the joins and the aggregate read.
+func revenueStagesPruned(sc map[string]*change.Schema, be state.Backend, mem memory.Allocator) []stream.Stage {
+	orders, customers, payments := sc["public.orders"], sc["public.customers"], sc["public.payments"]
+	must := func(p *stream.Project, err error) *stream.Project {
+		if err != nil {
+			panic(err)
+		}
+		return p
+	}
+	po := must(stream.NewProject(orders, []string{"id", "customer_id"}))
+	pc := must(stream.NewProject(customers, []string{"id", "segment"}))
+	pp := must(stream.NewProject(payments, []string{"id", "order_id", "amount"}))
+	oc := func() (stream.Node, error) {
+		j, err := stream.NewJoin(stream.JoinConfig{ID: "oc", Type: reduce.LeftJoin, Left: po.Schema(), Right: pc.Schema(),
+			LeftKeys: []string{"customer_id"}, RightKeys: []string{"id"}, RightPrefix: "c_", State: be, Mem: mem})
+		return projectedJoin{j, [2]*change.Schema{orders, customers}, [2]*stream.Project{po, pc}}, err
+	}
+	j1, err := oc()
+	if err != nil {
+		panic(err)
+	}
+	ocp := func() (stream.Node, error) {
+		j, err := stream.NewJoin(stream.JoinConfig{ID: "ocp", Left: j1.Schema(), Right: pp.Schema(),
+			LeftKeys: []string{"id"}, RightKeys: []string{"order_id"}, RightPrefix: "p_", State: be, Mem: mem})
+		return projectedJoin{j, [2]*change.Schema{j1.Schema(), payments}, [2]*stream.Project{nil, pp}}, err
+	}
+	j2, err := ocp()
+	if err != nil {
+		panic(err)
+	}
+	agg := func() (stream.Node, error) {
+		proj, err := stream.NewProject(j2.Schema(), []string{"segment", "amount"})
+		if err != nil {
+			return nil, err
+		}
+		a, err := stream.NewAggregate(stream.AggregateConfig{ID: "rev", Schema: proj.Schema(), GroupBy: []string{"segment"},
+			Aggs: []reduce.Agg{{Func: reduce.Sum, Column: "amount"}, {Func: reduce.CountStar}}, State: be, Mem: mem})
+		if err != nil {
+			return nil, err
+		}
+		return stream.Single(j2.Schema(), stream.Chain(proj, a)), nil
+	}
+	return []stream.Stage{
+		{Name: "orders-customers", Inputs: []stream.StageInput{{Table: "public.orders", Key: []string{"customer_id"}},
+			{Table: "public.customers", Key: []string{"id"}}}, Build: func(int) (stream.Node, error) { return oc() }},
+		{Name: "payments", Inputs: []stream.StageInput{{Stage: "orders-customers", Key: []string{"id"}},
+			{Table: "public.payments", Key: []string{"order_id"}}}, Build: func(int) (stream.Node, error) { return ocp() }},
+		{Name: "revenue", Inputs: []stream.StageInput{{Stage: "payments", Key: []string{"segment"}}}, Build: func(int) (stream.Node, error) { return agg() }},
+	}
+}
+
 // revenue is one segment's result: the sum's unscaled value and the count.
 type revenue struct {
 	sum   int64
@@ -210,14 +280,69 @@ func TestDataflowGeneratorDifferential(t *testing.T) {
 	for _, tc := range []struct {
 		backend    string
 		partitions int
-	}{{"memory", 1}, {"memory", 3}, {"pebble", 2}} {
-		t.Run(fmt.Sprintf("%s-%d", tc.backend, tc.partitions), func(t *testing.T) {
-			testGeneratorDifferential(t, tc.backend, tc.partitions, 3000)
+		epoch      int
+		pruned     bool
+	}{{"memory", 1, 1, false}, {"memory", 3, 1, false}, {"pebble", 2, 1, false}, {"memory", 1, 7, false},
+		{"memory", 2, 50, false}, {"memory", 2, 1, true}, {"memory", 1, 9, true}} {
+		name := fmt.Sprintf("%s-%d-epoch%d", tc.backend, tc.partitions, tc.epoch)
+		stages := revenueStages
+		if tc.pruned {
+			name, stages = name+"-pruned", revenueStagesPruned
+		}
+		t.Run(name, func(t *testing.T) {
+			testGeneratorDifferential(t, stages, tc.backend, tc.partitions, tc.epoch, 3000)
 		})
 	}
 }
 
-func testGeneratorDifferential(t *testing.T, backend string, partitions, events int) {
+// countingNode counts the batches a stage's partition processes.
+type countingNode struct {
+	stream.Node
+	batches *int
+}
+
+func (c countingNode) ProcessPort(ctx context.Context, port int, in *change.Batch, emit stream.Emit) error {
+	*c.batches++
+	return c.Node.ProcessPort(ctx, port, in, emit)
+}
+
+// Within an epoch, a table's changes from consecutive transactions reach the
+// operators as one batch (the differential test above checks the results).
+func TestDataflowCoalescesEpochs(t *testing.T) {
+	txs, _ := readTxs(t, 3000)
+	defer func() {
+		for i := range txs {
+			txs[i].Release()
+		}
+	}()
+	sc := shopSchemas(t)
+	for _, epoch := range []int{1, 50} {
+		be := openBackend(t, "memory")
+		stages := revenueStages(sc, be, nil)
+		batches := 0
+		build := stages[0].Build
+		stages[0].Build = func(p int) (stream.Node, error) {
+			n, err := build(p)
+			return countingNode{n, &batches}, err
+		}
+		df, err := stream.NewDataflow(stream.DataflowConfig{Source: &sliceSource{txs: txs}, Stages: stages,
+			Sink: &recordSink{}, State: be, Partitions: 1, EpochTxs: epoch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := df.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		// Each transaction touches orders or customers or both; an epoch of 50
+		// gives at most two batches (one per table), a few more at the row limit.
+		if epoch == 1 && batches < len(txs) || epoch > 1 && batches > 3*(len(txs)/epoch+1) {
+			t.Fatalf("epoch %d: %d transactions reached the first stage in %d batches", epoch, len(txs), batches)
+		}
+	}
+}
+
+func testGeneratorDifferential(t *testing.T, stagesOf func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage,
+	backend string, partitions, epochTxs, events int) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -228,8 +353,8 @@ func testGeneratorDifferential(t *testing.T, backend string, partitions, events 
 		t.Fatal(err)
 	}
 	out := &recordSink{}
-	df, err := stream.NewDataflow(stream.DataflowConfig{Source: src, Stages: revenueStages(sc, be, mem), Sink: out,
-		State: be, Partitions: partitions, ChannelDepth: 4, Mem: mem})
+	df, err := stream.NewDataflow(stream.DataflowConfig{Source: src, Stages: stagesOf(sc, be, mem), Sink: out,
+		State: be, Partitions: partitions, ChannelDepth: 4, Mem: mem, EpochTxs: epochTxs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +375,7 @@ func testGeneratorDifferential(t *testing.T, backend string, partitions, events 
 	defer ref.Close()
 	tables := map[string]map[int64]change.Row{}
 	got := map[string]revenue{}
-	w, txs, nonEmpty := 0, 0, 0
+	w, txs, nonEmpty, checked := 0, 0, 0, 0
 	for {
 		tx, err := ref.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -268,19 +393,26 @@ func testGeneratorDifferential(t *testing.T, backend string, partitions, events 
 			}
 			applyRevenue(t, got, out.writes[w])
 		}
+		if txs%epochTxs != 0 {
+			continue // the sink sees an epoch's output at its end
+		}
 		want := refRevenue(tables, sc)
 		if !maps.Equal(got, want) {
 			t.Fatalf("after transaction %d (commit %s): streaming %v, batch %v", txs, tx.Commit, got, want)
 		}
+		checked++
 		if len(want) > 0 {
 			nonEmpty++
 		}
 	}
+	if want := refRevenue(tables, sc); !maps.Equal(got, want) {
+		t.Fatalf("at the end: streaming %v, batch %v", got, want)
+	}
 	if w != len(out.writes) {
 		t.Fatalf("%d writes past the last transaction", len(out.writes)-w)
 	}
-	if nonEmpty < txs/2 {
-		t.Fatalf("only %d of %d transactions had revenue: the workload checks little", nonEmpty, txs)
+	if nonEmpty < checked/2 {
+		t.Fatalf("only %d of %d checked transactions had revenue: the workload checks little", nonEmpty, checked)
 	}
 	t.Logf("%d transactions, %d sink writes, %d segments at the end", txs, len(out.writes), len(got))
 }
