@@ -27,6 +27,9 @@ import (
 type CheckpointMeta struct {
 	ID       uint64       `json:"id"`
 	Position cdc.Position `json:"position"`
+	// Partitions is the dataflow's partition count: partitioned state (a join's
+	// primary-key entries) restores only into as many partitions.
+	Partitions int `json:"partitions,omitempty"`
 }
 
 const ckptPrefix = "ckpt-"
@@ -101,6 +104,10 @@ func (d *Dataflow) restore(ctx context.Context) (uint64, cdc.Position, error) {
 	if !found {
 		return 0, cdc.Position{}, nil
 	}
+	if meta.Partitions != 0 && meta.Partitions != d.cfg.Partitions {
+		return 0, cdc.Position{}, fmt.Errorf("%w: dataflow: checkpoint %d in %s was taken with %d partitions, the dataflow has %d: set DataflowConfig.Partitions to %d",
+			ErrConfig, meta.ID, dir, meta.Partitions, d.cfg.Partitions, meta.Partitions)
+	}
 	if err := d.cfg.State.Restore(ctx, ckptName(dir, meta.ID, ".state")); err != nil {
 		return 0, cdc.Position{}, fmt.Errorf("stream: restore checkpoint %d: %w", meta.ID, err)
 	}
@@ -145,7 +152,7 @@ func (d *Dataflow) complete(ctx context.Context, b *barrier) error {
 	if err := d.cfg.State.Checkpoint(ctx, ckptName(dir, id, ".state")); err != nil {
 		return fmt.Errorf("stream: checkpoint %d: %w", id, err)
 	}
-	raw, err := json.Marshal(CheckpointMeta{ID: id, Position: b.pos})
+	raw, err := json.Marshal(CheckpointMeta{ID: id, Position: b.pos, Partitions: d.cfg.Partitions})
 	if err != nil {
 		return err
 	}

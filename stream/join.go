@@ -96,7 +96,11 @@ type Join struct {
 	expired int64
 
 	// scratch, reused across rows
-	kbuf, vbuf, obuf, jbuf, pbuf, nbuf []byte
+	kbuf, vbuf, obuf, jbuf, pbuf, nbuf, xbuf []byte
+	// part prefixes the primary-key entries ("ID/lk") in a partitioned dataflow: a
+	// row whose join key changes moves to another partition, where its insert may be
+	// applied before the old partition's retraction, so each partition keeps its own.
+	part []byte
 
 	// Output under construction: joined rows queued by the current input row (or
 	// update pair) as encodings in arena, then decoded straight into the builder.
@@ -533,7 +537,7 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 	for _, c := range sd.pk {
 		j.pbuf = appendKey(j.pbuf, cols[c], r)
 	}
-	stored, found, err := j.get(tag+1, j.pbuf, j.obuf[:0])
+	stored, found, err := j.get(tag+1, j.pkKey(), j.obuf[:0])
 	if err != nil {
 		return err
 	}
@@ -546,7 +550,7 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 		if err != nil {
 			return err
 		}
-		j.deleteState(tag+1, j.pbuf)
+		j.deleteState(tag+1, j.pkKey())
 		if sjk != nil {
 			j.kbuf = append(append(j.kbuf[:0], sjk...), j.pbuf...)
 			j.deleteState(tag, j.kbuf)
@@ -561,7 +565,7 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 	v := binary.AppendUvarint(j.obuf[:0], uint64(len(jk)))
 	v = append(append(v, jk...), row...)
 	j.obuf = v
-	j.putState(tag+1, j.pbuf, v)
+	j.putState(tag+1, j.pkKey(), v)
 	if jk == nil {
 		return j.effects(port, nil, row, false, false)
 	}
@@ -574,6 +578,24 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 	j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
 	j.put(tag, j.kbuf, 1, row)
 	return j.effects(port, jk, row, false, wasEmpty)
+}
+
+// pkKey returns the key of the primary key in j.pbuf in "ID/lk" (or "ID/rk"): the
+// partition's prefix, then the key.
+func (j *Join) pkKey() []byte {
+	j.xbuf = append(append(j.xbuf[:0], j.part...), j.pbuf...)
+	return j.xbuf
+}
+
+// setPartition implements partitioned: in a dataflow of several partitions, each
+// keeps its own primary-key entries (see part). A checkpoint holds them per
+// partition, so it restores only into as many partitions (Dataflow checks).
+func (j *Join) setPartition(p, n int) error {
+	j.part = nil
+	if n > 1 {
+		j.part = binary.AppendUvarint(nil, uint64(p))
+	}
+	return nil
 }
 
 // splitKeyState splits a primary-key entry into its join key (nil: NULL) and row.
@@ -608,7 +630,7 @@ func (j *Join) updatePair(port int, cols []arrow.Array, r int) (bool, error) {
 		return false, nil
 	}
 	j.pbuf = j.pbuf[:pk]
-	stored, found, err := j.get(tag+1, j.pbuf, j.obuf[:0])
+	stored, found, err := j.get(tag+1, j.pkKey(), j.obuf[:0])
 	if err != nil || !found {
 		return false, err
 	}
@@ -635,7 +657,7 @@ func (j *Join) updatePair(port int, cols []arrow.Array, r int) (bool, error) {
 	v := binary.AppendUvarint(j.kbuf[:0], uint64(len(jk)))
 	v = append(append(v, jk...), row...)
 	j.kbuf = v
-	j.putState(tag+1, j.pbuf, v)
+	j.putState(tag+1, j.pkKey(), v)
 	if jk != nil {
 		j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
 		j.put(tag, j.kbuf, 1, row)

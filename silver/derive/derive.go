@@ -70,10 +70,8 @@ type Config struct {
 	// State is the operators' state backend (default: an in-memory one, which
 	// Close closes).
 	State state.Backend
-	// Partitions is the number of copies of each stage (default 1). More than one is
-	// safe only while no keyed input row changes its join key: such a row moves
-	// between partitions, and the stream join's index by primary key, shared by
-	// the partitions, then sees its insert and its retraction race (a stream error).
+	// Partitions is the number of copies of each stage (default 1). A checkpoint
+	// restores only into as many partitions, so keep it fixed for a derived table.
 	Partitions int
 	// Table configures the derived table (partitioning, compaction, ...).
 	Table silver.Config

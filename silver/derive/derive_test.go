@@ -130,8 +130,7 @@ type workload struct {
 	rows  map[string]map[int64]change.Row
 	next  map[string]int64
 	// moveAddresses lets updates give an address to another customer: its join key
-	// changes. Only on one partition: the stream join's primary-key index is shared
-	// by the partitions, and a row moving between them races (see Config.Partitions).
+	// changes, and on several partitions the row moves between them.
 	moveAddresses bool
 }
 
@@ -319,7 +318,7 @@ func TestDerivedFollowsInputs(t *testing.T) {
 			ctx := context.Background()
 			store := bronze.NewMemStore()
 			wl := newWorkload(t, store, uint64(partitions))
-			wl.moveAddresses = partitions == 1
+			wl.moveAddresses = true
 			app := newApplier(t, store)
 			wl.round(t, 30) // every input has a snapshot before Open
 			_, err := app.CatchUp(ctx)
