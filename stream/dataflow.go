@@ -717,6 +717,9 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 				}
 				r := &routes[k]
 				if err := f.route(ctx, b, r.stage, r.port, r.key, 0, r); err != nil {
+					if k < len(routes)-1 {
+						b.Release() // the reference kept for the routes not taken
+					}
 					for _, bs := range pend.batches[i+1:] {
 						for _, b := range bs {
 							b.Release()

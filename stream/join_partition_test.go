@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/cdc"
 	"github.com/strata-data/strata/change"
@@ -151,5 +153,64 @@ func TestDataflowRestoreChecksPartitions(t *testing.T) {
 	}
 	if err := run(2); err != nil {
 		t.Fatalf("restore into 2 partitions: %v", err)
+	}
+}
+
+// stuckOp takes its first batch and then waits for the run to be cancelled, so the
+// channel before it fills up and the source waits to route to it.
+type stuckOp struct{ s *change.Schema }
+
+func (o stuckOp) Schema() *change.Schema { return o.s }
+func (o stuckOp) Process(ctx context.Context, in *change.Batch, emit stream.Emit) error {
+	in.Release()
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+// A run cancelled while the source waits to route a table that feeds two stages
+// releases every batch (the reference kept for a later route leaked).
+func TestDataflowCancelReleasesBatches(t *testing.T) {
+	kv := change.MustSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "v", Type: arrow.BinaryTypes.String}}, "id")
+	for round := range 5 {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		var txs []stream.TxBatches
+		for i := range 50 { // big transactions: the source routes every 4096 rows, no barrier between
+			var rows [][]any
+			for j := range 500 {
+				rows = append(rows, []any{change.Insert, int64(i*500 + j), "v"})
+			}
+			b, err := change.FromRows(mem, kv, rows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			txs = append(txs, stream.TxBatches{Commit: cdc.Position{Major: uint64(i + 1)}, Tables: []string{"kv"}, Batches: []*change.Batch{b}})
+		}
+		be := openBackend(t, "memory")
+		ctx, cancel := context.WithCancel(context.Background())
+		df, err := stream.NewDataflow(stream.DataflowConfig{Source: &sliceSource{txs: txs},
+			Stages: []stream.Stage{
+				{Name: "a", Inputs: []stream.StageInput{{Table: "kv", Key: []string{"id"}}},
+					Build: func(int) (stream.Node, error) { return stream.Single(kv, stuckOp{kv}), nil }},
+				{Name: "b", Inputs: []stream.StageInput{{Stage: "a", Key: []string{"id"}}, {Table: "kv", Key: []string{"id"}}},
+					Build: func(int) (stream.Node, error) {
+						return stream.NewJoin(stream.JoinConfig{ID: "j", Left: kv, Right: kv,
+							LeftKeys: []string{"id"}, RightKeys: []string{"id"}, State: be})
+					}}},
+			Sink: &recordSink{}, State: be, Partitions: 2, ChannelDepth: 1, EpochTxs: 1000, Mem: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- df.Run(ctx) }()
+		time.Sleep(time.Duration(10+round*10) * time.Millisecond)
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("run: %v, want canceled", err)
+		}
+		for _, tx := range txs {
+			tx.Release()
+		}
+		mem.AssertSize(t, 0)
 	}
 }
