@@ -11,11 +11,17 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // tmpMarker marks files of a Put in progress; List never shows them, and OpenDir removes
 // those a crash left behind.
 const tmpMarker = ".tmp-"
+
+// StaleTemp is how long a temporary file must have gone unmodified before OpenDir takes
+// it for the remains of an interrupted Put: a younger one may be another process's Put
+// in progress on the same lake (an ingest while a query opens the lake).
+const StaleTemp = 15 * time.Minute
 
 // DirStore is a Store in a local directory. Put writes a temporary file beside the
 // target, fsyncs it, renames it over the target and fsyncs the directory, so a crash at
@@ -25,7 +31,7 @@ type DirStore struct {
 }
 
 // OpenDir opens (creating it if needed) a directory store and removes temporary files
-// of Puts that a crash interrupted.
+// of Puts that a crash interrupted (those unmodified for StaleTemp).
 func OpenDir(root string) (*DirStore, error) {
 	abs, err := filepath.Abs(root)
 	if err != nil {
@@ -38,8 +44,21 @@ func OpenDir(root string) (*DirStore, error) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.Contains(d.Name(), tmpMarker) {
-			return os.Remove(p)
+		if d.IsDir() || !strings.Contains(d.Name(), tmpMarker) {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // its Put completed meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		if time.Since(fi.ModTime()) < StaleTemp {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
 		}
 		return nil
 	})

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,10 +55,17 @@ func TestDirStoreCleansInterruptedPuts(t *testing.T) {
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "a"), 0o755))
 	torn := filepath.Join(root, "a", "obj.tmp-0123456789abcdef")
 	require.NoError(t, os.WriteFile(torn, []byte("half"), 0o644))
+	old := time.Now().Add(-bronze.StaleTemp - time.Minute)
+	require.NoError(t, os.Chtimes(torn, old, old))
+	// Another process's Put in progress: too young to be the remains of a crash.
+	busy := filepath.Join(root, "a", "obj2.tmp-fedcba9876543210")
+	require.NoError(t, os.WriteFile(busy, []byte("writing"), 0o644))
 	s, err := bronze.OpenDir(root)
 	require.NoError(t, err)
 	_, err = os.Stat(torn)
 	assert.True(t, errors.Is(err, os.ErrNotExist), "OpenDir removes temporary files of interrupted puts")
+	_, err = os.Stat(busy)
+	assert.NoError(t, err, "OpenDir leaves a Put in progress alone")
 	names, err := s.List(context.Background(), "")
 	require.NoError(t, err)
 	assert.Empty(t, names)
