@@ -15,4 +15,14 @@
 // Dataflow the source computes the watermark (DataflowConfig.Watermark) and sends
 // it to every partition like a barrier, so partitions without events do not hold
 // windows open; operators implementing WatermarkHandler receive it.
+//
+// Join keeps each input's rows as keyed state and joins a change on either side
+// against the other's current rows, retracting what the change invalidates; joins
+// chain for n inputs.
+//
+// A Dataflow runs a BatchSource (CDCSource over a cdc.Source, SilverSource over silver
+// change feeds) through stages partitioned by key across goroutines into a sink.Sink,
+// with aligned barriers per epoch, checkpoints of the state with the source position
+// (two-phase sink commits), and Prometheus Metrics per stage. CDCSourceConfig.Schemas
+// lets a running dataflow follow a column added mid-stream.
 package stream
