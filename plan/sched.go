@@ -156,6 +156,7 @@ func (j *Job) Run(ctx context.Context) error {
 		if err := j.runStage(ctx, st); err != nil {
 			return err
 		}
+		st.release()
 	}
 	j.done = true
 	return nil
@@ -282,9 +283,17 @@ func (j *Job) attempt(ctx context.Context, st *Stage, task, attempt int) (err er
 	return nil
 }
 
-// Release frees what the job's exchanges hold.
+// Release frees what the job's exchanges (and the stages' shared tables) hold.
 func (j *Job) Release() {
 	for _, st := range j.stages {
+		st.release()
 		st.out.release()
+	}
+}
+
+// release frees what st's tasks share (a later run builds it again).
+func (st *Stage) release() {
+	for _, sb := range st.shared {
+		sb.release()
 	}
 }

@@ -170,3 +170,39 @@ func TestResume(t *testing.T) {
 	}
 	assert.Equal(t, want, got)
 }
+
+// TestBroadcastBuildIsShared: the tasks of a stage probing a broadcast join share one
+// table, built once; with a budget it does not fit, each task joins on its own
+// (spilling) and the answer is the same.
+func TestBroadcastBuildIsShared(t *testing.T) {
+	cat := bigCatalog(t)
+	want := runSQL(t, cat, bigQuery, func(o *Options) { o.BroadcastRows = 1; o.ShuffleRows = 1; o.Partitions = 4 })
+	j, err := NewPlanner(cat, Options{Parallelism: 2}).Plan(context.Background(), bigQuery)
+	require.NoError(t, err)
+	defer j.Release()
+	require.NoError(t, j.Run(context.Background()))
+	var shared int
+	for _, st := range j.Stages() {
+		for _, sb := range st.shared {
+			shared++
+			assert.Greater(t, st.Tasks, 1, "stage %d", st.ID)
+			assert.Equal(t, 1, sb.builds, "stage %d: one table for all its tasks", st.ID)
+			assert.Nil(t, sb.b, "freed once the stage completed")
+		}
+	}
+	assert.Equal(t, 1, shared)
+	got := runSQL(t, cat, bigQuery)
+	assert.Equal(t, want, got)
+	tight := runSQL(t, cat, bigQuery, func(o *Options) { o.MemoryLimit = 16 << 10; o.Parallelism = 1 })
+	assert.Equal(t, want, tight, "a build over the budget: joined task by task, spilling")
+	j, err = NewPlanner(cat, Options{MemoryLimit: 16 << 10, Parallelism: 1}).Plan(context.Background(), bigQuery)
+	require.NoError(t, err)
+	defer j.Release()
+	require.NoError(t, j.Run(context.Background()))
+	for _, st := range j.Stages() {
+		for _, sb := range st.shared {
+			assert.True(t, sb.tooLarge, "stage %d", st.ID)
+			assert.Zero(t, sb.builds)
+		}
+	}
+}
