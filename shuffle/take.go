@@ -33,6 +33,26 @@ func takeBatch(mem memory.Allocator, b *change.Batch, idx []int32) *change.Batch
 	return out
 }
 
+// CanTake reports whether Take serves arrays of type t: booleans, strings and binary,
+// and fixed-width types of 1, 2, 4, 8 or 16 bytes (not dictionaries).
+func CanTake(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.BOOL, arrow.STRING, arrow.BINARY:
+		return true
+	case arrow.DICTIONARY, arrow.NULL, arrow.EXTENSION:
+		return false
+	}
+	fw, ok := t.(arrow.FixedWidthDataType)
+	if !ok {
+		return false
+	}
+	switch fw.BitWidth() {
+	case 8, 16, 32, 64, 128:
+		return true
+	}
+	return false
+}
+
 // Take gathers elements idx of a into a new array allocated from mem (the caller
 // releases it), typed, without per-element interface calls. It serves every column
 // type change.Supported accepts and panics on others (a programmer error).
