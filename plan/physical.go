@@ -73,6 +73,18 @@ func (b *physBuilder) seal(st *Stage, p Partitioning) *exchange {
 	return st.out
 }
 
+// broadcasts reports whether a join side of est rows is broadcast to the tasks of the
+// other side, of other rows: when it is small (BroadcastRows), or up to
+// broadcastFactor times that and at most half the other side. The tasks share one
+// table of the broadcast side, so broadcasting it costs one build, where a partitioned
+// join shuffles both sides and still builds on all of one.
+func (b *physBuilder) broadcasts(est, other float64) bool {
+	return est <= b.opts.BroadcastRows || est <= broadcastFactor*b.opts.BroadcastRows && est <= other/2
+}
+
+// broadcastFactor bounds the side broadcast because the other is larger still.
+const broadcastFactor = 10
+
 // sharedBuild returns the shared build side of a broadcast join probed by stage st,
 // freed once st completes (or with the job).
 func (b *physBuilder) sharedBuild(st *Stage, cfg reduce.HashJoinConfig, x *exchange) *sharedBuild {
@@ -523,8 +535,8 @@ func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
 	ls, rs := l.schema, r.schema
 	cfg := reduce.HashJoinConfig{Type: reduceJoin[x.Kind], Left: ls, Right: rs, LeftKeys: lk, RightKeys: rk, Output: output,
 		Budget: b.opts.budget, SpillDir: b.opts.SpillDir}
-	broadcastRight := (x.Kind == InnerJoin || x.Kind == LeftJoin || x.Kind == SemiJoin || x.Kind == AntiJoin) && rEst <= b.opts.BroadcastRows
-	broadcastLeft := x.Kind == InnerJoin && lEst <= b.opts.BroadcastRows && lEst < rEst/4
+	broadcastRight := (x.Kind == InnerJoin || x.Kind == LeftJoin || x.Kind == SemiJoin || x.Kind == AntiJoin) && b.broadcasts(rEst, lEst)
+	broadcastLeft := x.Kind == InnerJoin && b.broadcasts(lEst, rEst) && lEst < rEst/2
 	label := x.label()
 	switch {
 	case broadcastLeft:

@@ -30,7 +30,8 @@ type Options struct {
 	// Partitions is the number of partitions of a shuffle (default 2 × Parallelism).
 	Partitions int
 	// BroadcastRows: a join side estimated at most this many rows is broadcast to
-	// every task of the other side instead of shuffling both (default 200000).
+	// every task of the other side instead of shuffling both (default 200000); so is
+	// one of up to 10 times that when the other side is at least twice its size.
 	BroadcastRows float64
 	// ShuffleRows: a join or aggregate of fewer estimated rows runs in one partition
 	// (default 50000).

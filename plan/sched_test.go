@@ -206,3 +206,24 @@ func TestBroadcastBuildIsShared(t *testing.T) {
 		}
 	}
 }
+
+// TestBroadcastOfTheMuchSmallerSide: a side over BroadcastRows is still broadcast when
+// within 10 times it and at most half the other side; beyond that both are shuffled.
+func TestBroadcastOfTheMuchSmallerSide(t *testing.T) {
+	cat := bigCatalog(t) // facts 20k rows, dims 500
+	for _, c := range []struct {
+		rows      float64
+		broadcast bool
+	}{{1000, true}, {100, true}, {40, false}} {
+		j, err := NewPlanner(cat, Options{BroadcastRows: c.rows, ShuffleRows: 1, Partitions: 4}).Plan(context.Background(), bigQuery)
+		require.NoError(t, err)
+		ex := j.Explain(false)
+		j.Release()
+		if c.broadcast {
+			assert.Contains(t, ex, "BroadcastHashJoin build=right", "BroadcastRows %g", c.rows)
+		} else {
+			assert.Contains(t, ex, "HashJoin inner", "BroadcastRows %g", c.rows)
+			assert.NotContains(t, ex, "Broadcast", "BroadcastRows %g", c.rows)
+		}
+	}
+}
