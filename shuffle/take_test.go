@@ -1,6 +1,9 @@
 package shuffle_test
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -50,5 +53,46 @@ func TestCanTakeAndTake(t *testing.T) {
 		arrow.ListOf(arrow.PrimitiveTypes.Int64),
 	} {
 		assert.False(t, shuffle.CanTake(no), "%s", no)
+	}
+}
+
+// Take copies runs of consecutive indices whole (as after a filter keeping most rows):
+// runs long and short, at the start and end, mixed with scattered indices, over sliced
+// fixed-width and string columns, give the rows asked for.
+func TestTakeCopiesRuns(t *testing.T) {
+	s := change.MustSchema([]arrow.Field{change.Col("i", arrow.PrimitiveTypes.Int64), change.Col("s", arrow.BinaryTypes.String),
+		change.Col("dec", &arrow.Decimal128Type{Precision: 12, Scale: 2})})
+	var rows [][]any
+	for i := range 300 {
+		var str any = strings.Repeat("x", i%5) + fmt.Sprint(i)
+		if i%11 == 0 {
+			str = nil
+		}
+		rows = append(rows, []any{change.Insert, i, str, fmt.Sprintf("%d.25", i)})
+	}
+	b, err := change.FromRows(nil, s, rows)
+	require.NoError(t, err)
+	defer b.Release()
+	rng := rand.New(rand.NewPCG(3, 4))
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	for trial := range 50 {
+		var idx []int32
+		for len(idx) < 200 {
+			start, n := rng.IntN(290), 1+rng.IntN(40)
+			for j := start; j < min(start+n, 290); j++ {
+				idx = append(idx, int32(j))
+			}
+		}
+		for c := range s.NumFields() {
+			col := array.NewSlice(b.Column(c), 7, 297)
+			got := shuffle.Take(mem, col, idx)
+			require.Equal(t, len(idx), got.Len())
+			for i, j := range idx {
+				require.Equal(t, change.ValueAt(col, int(j)), change.ValueAt(got, i), "trial %d column %d row %d", trial, c, i)
+			}
+			got.Release()
+			col.Release()
+		}
 	}
 }
