@@ -3,6 +3,7 @@ package expr
 import (
 	"context"
 	"fmt"
+	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -389,7 +390,17 @@ func trueRows(a arrow.Array, trues int) []int32 {
 	if a.NullN() > 0 {
 		valid = a.NullBitmapBytes()
 	}
-	for i := range a.Len() {
+	n := a.Len()
+	i := 0
+	if off%8 == 0 && valid == nil { // eight rows a byte, skipping bytes of none
+		w := v[off/8:]
+		for ; i+8 <= n; i += 8 {
+			for b := w[i/8]; b != 0; b &= b - 1 {
+				rows = append(rows, int32(i+bits.TrailingZeros8(b)))
+			}
+		}
+	}
+	for ; i < n; i++ {
 		if bitutil.BitIsSet(v, off+i) && (valid == nil || bitutil.BitIsSet(valid, off+i)) {
 			rows = append(rows, int32(i))
 		}
