@@ -3,6 +3,7 @@ package plan
 import (
 	"math"
 
+	"github.com/strata-data/strata/change"
 	"github.com/strata-data/strata/internal/expr"
 )
 
@@ -96,18 +97,8 @@ func ndvOf(n Node, c int, rows float64) float64 {
 	for {
 		switch x := n.(type) {
 		case *Scan:
-			cs := x.stats.Columns
-			col := x.Cols[c]
-			if col < len(cs) {
-				s := cs[col]
-				if s.Distinct > 0 {
-					return math.Min(float64(s.Distinct), rows)
-				}
-				if s.HasMinMax && s.Min.Kind() == s.Max.Kind() && s.Min.AsInt() != 0 || s.Max.AsInt() != 0 {
-					if span := float64(s.Max.AsInt()-s.Min.AsInt()) + 1; span > 0 && s.Max.Kind() == s.Min.Kind() {
-						return math.Min(span, rows)
-					}
-				}
+			if d, ok := scanDistinct(x, c); ok {
+				return math.Min(d, rows)
 			}
 			if x.stats.Rows > 0 {
 				return math.Min(float64(x.stats.Rows), rows)
@@ -140,6 +131,28 @@ func ndvOf(n Node, c int, rows float64) float64 {
 	}
 }
 
+// scanDistinct returns the distinct values of column c of x when its statistics tell:
+// a distinct estimate, or the span of an integer min/max (dates, ids). Text and other
+// columns without one are unknown: guessing them unique would make an equality with a
+// literal (l_returnflag = 'R') keep one row.
+func scanDistinct(x *Scan, c int) (float64, bool) {
+	cs := x.stats.Columns
+	col := x.Cols[c]
+	if col >= len(cs) {
+		return 0, false
+	}
+	s := cs[col]
+	if s.Distinct > 0 {
+		return float64(s.Distinct), true
+	}
+	if s.HasMinMax && s.Min.Kind() == change.KindInt && s.Max.Kind() == change.KindInt {
+		if span := float64(s.Max.AsInt()-s.Min.AsInt()) + 1; span > 0 {
+			return span, true
+		}
+	}
+	return 0, false
+}
+
 // selectivity guesses the fraction of rows a predicate keeps.
 func selectivity(e expr.Expr, s *Scan) float64 {
 	c, ok := e.(*expr.Call)
@@ -151,7 +164,9 @@ func selectivity(e expr.Expr, s *Scan) float64 {
 		if s != nil {
 			if col, ok := c.Args[0].(*expr.Column); ok {
 				if _, lit := c.Args[1].(*expr.Literal); lit {
-					return 1 / math.Max(ndvOf(s, col.Index, math.Max(float64(s.stats.Rows), 1)), 1)
+					if d, ok := scanDistinct(s, col.Index); ok {
+						return 1 / math.Max(math.Min(d, math.Max(float64(s.stats.Rows), 1)), 1)
+					}
 				}
 			}
 		}

@@ -219,16 +219,26 @@ func (x *exchange) release() {
 
 // takeRows gathers rows of b.
 func takeRows(ctx context.Context, mem memory.Allocator, b *change.Batch, rows []int32) (*change.Batch, error) {
-	ib := array.NewInt32Builder(mem)
-	ib.AppendValues(rows, nil)
-	idx := ib.NewArray()
-	ib.Release()
-	defer idx.Release()
-	cctx := exec.WithAllocator(ctx, mem)
 	rec := b.Record()
 	cols := make([]arrow.Array, rec.NumCols())
+	var idx arrow.Array // for the compute kernel, made once needed
+	defer func() {
+		if idx != nil {
+			idx.Release()
+		}
+	}()
 	for c := range cols {
-		a, err := compute.TakeArray(cctx, rec.Column(c), idx)
+		if shuffle.CanTake(rec.Column(c).DataType()) {
+			cols[c] = shuffle.Take(mem, rec.Column(c), rows)
+			continue
+		}
+		if idx == nil {
+			ib := array.NewInt32Builder(mem)
+			ib.AppendValues(rows, nil)
+			idx = ib.NewArray()
+			ib.Release()
+		}
+		a, err := compute.TakeArray(exec.WithAllocator(ctx, mem), rec.Column(c), idx)
 		if err != nil {
 			for _, x := range cols[:c] {
 				x.Release()

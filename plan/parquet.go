@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -293,7 +295,22 @@ func (s *parquetSplit) Open(ctx context.Context, mem memory.Allocator) (BatchRea
 	if err != nil {
 		return nil, fmt.Errorf("plan: open parquet %s: %w", path, err)
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: s.t.BatchRows}, mem)
+	props := pqarrow.ArrowReadProperties{BatchSize: s.t.BatchRows}
+	// String and binary columns are read as dictionaries where the file encodes them so
+	// (dense again in Next): decoding through a dictionary and one gather is far cheaper
+	// than pqarrow's value-by-value builder.
+	var dense []bool
+	for i, c := range s.cols {
+		switch s.t.schema.Field(c).Type.ID() {
+		case arrow.STRING, arrow.BINARY:
+			if dense == nil {
+				dense = make([]bool, len(s.cols))
+			}
+			dense[i] = true
+			props.SetReadDict(pf.MetaData().Schema.ColumnIndexByName(s.t.schema.Field(c).Name), true)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, props, mem)
 	if err != nil {
 		pf.Close()
 		return nil, fmt.Errorf("plan: parquet %s: %w", path, err)
@@ -311,13 +328,20 @@ func (s *parquetSplit) Open(ctx context.Context, mem memory.Allocator) (BatchRea
 		pf.Close()
 		return nil, fmt.Errorf("plan: parquet %s row group %d: %w", path, s.g.index, err)
 	}
-	return &parquetReader{rr: rr, f: pf, path: path}, nil
+	out := make([]arrow.Field, len(s.cols))
+	for i, c := range s.cols {
+		out[i] = s.t.schema.Field(c)
+	}
+	return &parquetReader{rr: rr, f: pf, path: path, dense: dense, schema: arrow.NewSchema(out, nil), mem: mem}, nil
 }
 
 type parquetReader struct {
-	rr   pqarrow.RecordReader
-	f    *file.Reader
-	path string
+	rr     pqarrow.RecordReader
+	f      *file.Reader
+	path   string
+	dense  []bool        // per column: read as a dictionary, returned dense
+	schema *arrow.Schema // of the records returned
+	mem    memory.Allocator
 }
 
 func (r *parquetReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
@@ -331,8 +355,95 @@ func (r *parquetReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: read parquet %s: %w", r.path, err)
 	}
-	rec.Retain()
-	return rec, nil
+	if r.dense == nil {
+		rec.Retain()
+		return rec, nil
+	}
+	cols := make([]arrow.Array, rec.NumCols())
+	for i, c := range rec.Columns() {
+		if d, ok := c.(*array.Dictionary); ok && r.dense[i] {
+			cols[i] = denseOf(r.mem, d, r.schema.Field(i).Type)
+			continue
+		}
+		c.Retain()
+		cols[i] = c
+	}
+	out := array.NewRecordBatch(r.schema, cols, rec.NumRows())
+	for _, c := range cols {
+		c.Release()
+	}
+	return out, nil
+}
+
+// denseOf returns the string or binary column d, dictionary-encoded, as a plain array
+// of type t: one pass to size the data, one to copy it.
+func denseOf(mem memory.Allocator, d *array.Dictionary, t arrow.DataType) arrow.Array {
+	ids := d.Indices().Data()
+	switch ids.DataType().ID() {
+	case arrow.INT32:
+		return denseFrom(mem, d, t, arrow.GetValues[int32](ids, 1))
+	case arrow.INT64:
+		return denseFrom(mem, d, t, arrow.GetValues[int64](ids, 1))
+	case arrow.INT16:
+		return denseFrom(mem, d, t, arrow.GetValues[int16](ids, 1))
+	case arrow.INT8:
+		return denseFrom(mem, d, t, arrow.GetValues[int8](ids, 1))
+	case arrow.UINT32:
+		return denseFrom(mem, d, t, arrow.GetValues[uint32](ids, 1))
+	case arrow.UINT16:
+		return denseFrom(mem, d, t, arrow.GetValues[uint16](ids, 1))
+	case arrow.UINT8:
+		return denseFrom(mem, d, t, arrow.GetValues[uint8](ids, 1))
+	}
+	return denseFrom(mem, d, t, arrow.GetValues[uint64](ids, 1))
+}
+
+func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](mem memory.Allocator, d *array.Dictionary, t arrow.DataType, idx []T) arrow.Array {
+	dict := d.Dictionary().Data()
+	doffs := arrow.GetOffsets[int32](dict, 1)
+	var dbytes []byte
+	if b := dict.Buffers()[2]; b != nil {
+		dbytes = b.Bytes()
+	}
+	n := d.Len()
+	var validity *memory.Buffer
+	var valid []byte
+	nulls := d.NullN()
+	if nulls > 0 {
+		validity = memory.NewResizableBuffer(mem)
+		validity.Resize(int(bitutil.BytesForBits(int64(n))))
+		valid = validity.Bytes()
+		bitutil.CopyBitmap(d.NullBitmapBytes(), d.Data().Offset(), n, valid, 0)
+	}
+	total := 0
+	for i, j := range idx {
+		if valid == nil || bitutil.BitIsSet(valid, i) {
+			total += int(doffs[j+1] - doffs[j])
+		}
+	}
+	offBuf := memory.NewResizableBuffer(mem)
+	offBuf.Resize(4 * (n + 1))
+	dataBuf := memory.NewResizableBuffer(mem)
+	dataBuf.Resize(total)
+	offs := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())
+	data := dataBuf.Bytes()
+	pos := int32(0)
+	offs[0] = 0
+	for i, j := range idx {
+		if valid == nil || bitutil.BitIsSet(valid, i) {
+			pos += int32(copy(data[pos:], dbytes[doffs[j]:doffs[j+1]]))
+		}
+		offs[i+1] = pos
+	}
+	ad := array.NewData(t, n, []*memory.Buffer{validity, offBuf, dataBuf}, nil, nulls, 0)
+	for _, b := range []*memory.Buffer{validity, offBuf, dataBuf} {
+		if b != nil {
+			b.Release()
+		}
+	}
+	out := array.MakeFromData(ad)
+	ad.Release()
+	return out
 }
 
 func (r *parquetReader) Close() error {

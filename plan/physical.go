@@ -36,6 +36,8 @@ type Stage struct {
 	inputs func(task int) []string
 	out    *exchange
 	stats  stageStats
+	// shared are the broadcast join tables the stage's tasks share, freed once it completes
+	shared []*sharedBuild
 }
 
 // RowID appends a unique int64 column to its input (used to rewrite joins with
@@ -69,6 +71,26 @@ func (b *physBuilder) seal(st *Stage, p Partitioning) *exchange {
 	st.ID = len(b.stages) + 1
 	b.stages = append(b.stages, st)
 	return st.out
+}
+
+// broadcasts reports whether a join side of est rows is broadcast to the tasks of the
+// other side, of other rows: when it is small (BroadcastRows), or up to
+// broadcastFactor times that and at most half the other side. The tasks share one
+// table of the broadcast side, so broadcasting it costs one build, where a partitioned
+// join shuffles both sides and still builds on all of one.
+func (b *physBuilder) broadcasts(est, other float64) bool {
+	return est <= b.opts.BroadcastRows || est <= broadcastFactor*b.opts.BroadcastRows && est <= other/2
+}
+
+// broadcastFactor bounds the side broadcast because the other is larger still.
+const broadcastFactor = 10
+
+// sharedBuild returns the shared build side of a broadcast join probed by stage st,
+// freed once st completes (or with the job).
+func (b *physBuilder) sharedBuild(st *Stage, cfg reduce.HashJoinConfig, x *exchange) *sharedBuild {
+	sb := &sharedBuild{cfg: cfg, x: x}
+	st.shared = append(st.shared, sb)
+	return sb
 }
 
 func (b *physBuilder) addOp(st *Stage, op opSpec, s *change.Schema) {
@@ -513,8 +535,8 @@ func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
 	ls, rs := l.schema, r.schema
 	cfg := reduce.HashJoinConfig{Type: reduceJoin[x.Kind], Left: ls, Right: rs, LeftKeys: lk, RightKeys: rk, Output: output,
 		Budget: b.opts.budget, SpillDir: b.opts.SpillDir}
-	broadcastRight := (x.Kind == InnerJoin || x.Kind == LeftJoin || x.Kind == SemiJoin || x.Kind == AntiJoin) && rEst <= b.opts.BroadcastRows
-	broadcastLeft := x.Kind == InnerJoin && lEst <= b.opts.BroadcastRows && lEst < rEst/4
+	broadcastRight := (x.Kind == InnerJoin || x.Kind == LeftJoin || x.Kind == SemiJoin || x.Kind == AntiJoin) && b.broadcasts(rEst, lEst)
+	broadcastLeft := x.Kind == InnerJoin && b.broadcasts(lEst, rEst) && lEst < rEst/2
 	label := x.label()
 	switch {
 	case broadcastLeft:
@@ -525,14 +547,9 @@ func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
 		if _, err := reduce.NewHashJoin(c); err != nil {
 			return nil, fmt.Errorf("plan: join: %w", err)
 		}
+		sb := b.sharedBuild(r, c, lx)
 		b.addOp(r, opSpec{desc: fmt.Sprintf("BroadcastHashJoin build=left (stage %d) %s", l.ID, strings.TrimPrefix(label, "Join ")), build: func(env *taskEnv, next sink) sink {
-			return newPipeOp(env.ctx(), next, func(ctx context.Context, in shuffle.Stream, emit func(*change.Batch) error) error {
-				j, err := reduce.NewHashJoin(c)
-				if err != nil {
-					return err
-				}
-				return j.Reduce(ctx, []shuffle.Stream{lx.read(0), in}, emit)
-			})
+			return newPipeOp(env.ctx(), next, sb.join)
 		}}, outS)
 		return finishStage(r), nil
 	case broadcastRight:
@@ -543,14 +560,9 @@ func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
 		if _, err := reduce.NewHashJoin(c); err != nil {
 			return nil, fmt.Errorf("plan: join: %w", err)
 		}
+		sb := b.sharedBuild(l, c, rx)
 		b.addOp(l, opSpec{desc: fmt.Sprintf("BroadcastHashJoin build=right (stage %d) %s", r.ID, strings.TrimPrefix(label, "Join ")), build: func(env *taskEnv, next sink) sink {
-			return newPipeOp(env.ctx(), next, func(ctx context.Context, in shuffle.Stream, emit func(*change.Batch) error) error {
-				j, err := reduce.NewHashJoin(c)
-				if err != nil {
-					return err
-				}
-				return j.Reduce(ctx, []shuffle.Stream{in, rx.read(0)}, emit)
-			})
+			return newPipeOp(env.ctx(), next, sb.join)
 		}}, outS)
 		return finishStage(l), nil
 	}

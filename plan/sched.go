@@ -30,7 +30,8 @@ type Options struct {
 	// Partitions is the number of partitions of a shuffle (default 2 × Parallelism).
 	Partitions int
 	// BroadcastRows: a join side estimated at most this many rows is broadcast to
-	// every task of the other side instead of shuffling both (default 200000).
+	// every task of the other side instead of shuffling both (default 200000); so is
+	// one of up to 10 times that when the other side is at least twice its size.
 	BroadcastRows float64
 	// ShuffleRows: a join or aggregate of fewer estimated rows runs in one partition
 	// (default 50000).
@@ -156,6 +157,7 @@ func (j *Job) Run(ctx context.Context) error {
 		if err := j.runStage(ctx, st); err != nil {
 			return err
 		}
+		st.release()
 	}
 	j.done = true
 	return nil
@@ -282,9 +284,17 @@ func (j *Job) attempt(ctx context.Context, st *Stage, task, attempt int) (err er
 	return nil
 }
 
-// Release frees what the job's exchanges hold.
+// Release frees what the job's exchanges (and the stages' shared tables) hold.
 func (j *Job) Release() {
 	for _, st := range j.stages {
+		st.release()
 		st.out.release()
+	}
+}
+
+// release frees what st's tasks share (a later run builds it again).
+func (st *Stage) release() {
+	for _, sb := range st.shared {
+		sb.release()
 	}
 }

@@ -170,3 +170,60 @@ func TestResume(t *testing.T) {
 	}
 	assert.Equal(t, want, got)
 }
+
+// TestBroadcastBuildIsShared: the tasks of a stage probing a broadcast join share one
+// table, built once; with a budget it does not fit, each task joins on its own
+// (spilling) and the answer is the same.
+func TestBroadcastBuildIsShared(t *testing.T) {
+	cat := bigCatalog(t)
+	want := runSQL(t, cat, bigQuery, func(o *Options) { o.BroadcastRows = 1; o.ShuffleRows = 1; o.Partitions = 4 })
+	j, err := NewPlanner(cat, Options{Parallelism: 2}).Plan(context.Background(), bigQuery)
+	require.NoError(t, err)
+	defer j.Release()
+	require.NoError(t, j.Run(context.Background()))
+	var shared int
+	for _, st := range j.Stages() {
+		for _, sb := range st.shared {
+			shared++
+			assert.Greater(t, st.Tasks, 1, "stage %d", st.ID)
+			assert.Equal(t, 1, sb.builds, "stage %d: one table for all its tasks", st.ID)
+			assert.Nil(t, sb.b, "freed once the stage completed")
+		}
+	}
+	assert.Equal(t, 1, shared)
+	got := runSQL(t, cat, bigQuery)
+	assert.Equal(t, want, got)
+	tight := runSQL(t, cat, bigQuery, func(o *Options) { o.MemoryLimit = 16 << 10; o.Parallelism = 1 })
+	assert.Equal(t, want, tight, "a build over the budget: joined task by task, spilling")
+	j, err = NewPlanner(cat, Options{MemoryLimit: 16 << 10, Parallelism: 1}).Plan(context.Background(), bigQuery)
+	require.NoError(t, err)
+	defer j.Release()
+	require.NoError(t, j.Run(context.Background()))
+	for _, st := range j.Stages() {
+		for _, sb := range st.shared {
+			assert.True(t, sb.tooLarge, "stage %d", st.ID)
+			assert.Zero(t, sb.builds)
+		}
+	}
+}
+
+// TestBroadcastOfTheMuchSmallerSide: a side over BroadcastRows is still broadcast when
+// within 10 times it and at most half the other side; beyond that both are shuffled.
+func TestBroadcastOfTheMuchSmallerSide(t *testing.T) {
+	cat := bigCatalog(t) // facts 20k rows, dims 500
+	for _, c := range []struct {
+		rows      float64
+		broadcast bool
+	}{{1000, true}, {100, true}, {40, false}} {
+		j, err := NewPlanner(cat, Options{BroadcastRows: c.rows, ShuffleRows: 1, Partitions: 4}).Plan(context.Background(), bigQuery)
+		require.NoError(t, err)
+		ex := j.Explain(false)
+		j.Release()
+		if c.broadcast {
+			assert.Contains(t, ex, "BroadcastHashJoin build=right", "BroadcastRows %g", c.rows)
+		} else {
+			assert.Contains(t, ex, "HashJoin inner", "BroadcastRows %g", c.rows)
+			assert.NotContains(t, ex, "Broadcast", "BroadcastRows %g", c.rows)
+		}
+	}
+}

@@ -119,6 +119,11 @@ type batchKeys struct {
 	nulls  []bool // buffer behind null
 	hash   []uint64
 	acct   account
+
+	// scratch of keyTable.lookup, here rather than in the table so that goroutines
+	// can probe one table at once, each with its own batchKeys
+	pos []uint64
+	sel []int32
 }
 
 func newBatchKeys(l *keyLayout, budget *change.Budget) *batchKeys {
@@ -159,7 +164,11 @@ func (k *batchKeys) load(b *change.Batch, cols []int) {
 		k.loadColumn(a, k.layout.parts[i], n)
 	}
 	k.hashKeys(b, cols)
-	k.acct.set(int64(cap(k.nulls)) + 8*int64(cap(k.hash)) + k.bufBytes())
+	k.count()
+}
+
+func (k *batchKeys) count() {
+	k.acct.set(int64(cap(k.nulls)) + 8*int64(cap(k.hash)) + 8*int64(cap(k.pos)) + 4*int64(cap(k.sel)) + k.bufBytes())
 }
 
 func (k *batchKeys) bufBytes() int64 {
@@ -293,7 +302,7 @@ func (k *batchKeys) hashKeys(b *change.Batch, cols []int) {
 // release gives back what the buffers counted.
 func (k *batchKeys) release() {
 	k.bufs = make([][]int64, len(k.bufs))
-	k.hash, k.nulls, k.null = nil, nil, nil
+	k.hash, k.nulls, k.null, k.pos, k.sel = nil, nil, nil, nil, nil
 	k.acct.set(0)
 }
 
@@ -329,10 +338,6 @@ type keyTable struct {
 	arena  [][]byte  // per string column: the strings of all groups, back to back
 	ends   [][]int64 // per string column, per group: where its string ends in arena
 	acct   account
-
-	// scratch of lookup
-	pos []uint64
-	sel []int32
 }
 
 const minSlots = 64
@@ -360,7 +365,7 @@ func (t *keyTable) Len() int { return len(t.hashes) }
 
 // bytes returns the table's Go-heap bytes.
 func (t *keyTable) bytes() int64 {
-	n := 8*int64(cap(t.slots)) + 8*int64(cap(t.hashes)) + 8*int64(cap(t.pos)) + 4*int64(cap(t.sel))
+	n := 8*int64(cap(t.slots)) + 8*int64(cap(t.hashes))
 	for _, w := range t.words {
 		n += 8 * int64(cap(w))
 	}
@@ -387,7 +392,7 @@ func (t *keyTable) bytesAfter(rows int, strBytes int64) int64 {
 	for gcap < groups {
 		gcap *= 2
 	}
-	n := 8*int64(slots) + 8*int64(gcap)*int64(1+len(t.words)) + 8*int64(max(cap(t.pos), rows)) + 4*int64(max(cap(t.sel), rows))
+	n := 8*int64(slots) + 8*int64(gcap)*int64(1+len(t.words))
 	for i := range t.arena {
 		acap := max(int64(cap(t.arena[i])), 1)
 		for acap < int64(len(t.arena[i]))+strBytes {
@@ -569,19 +574,20 @@ func (t *keyTable) equal(g int, k *batchKeys, r int) bool {
 // lookup writes the group of every row of k to groups[r], -1 when the key is absent or
 // has a NULL. It works a batch at a time: first every row walks the slots to its first
 // tag match, then the candidates are compared one key word (or string) at a time for
-// the whole batch, and only rows whose candidate differed walk on.
+// the whole batch, and only rows whose candidate differed walk on. It only reads the
+// table (its scratch is k's), so goroutines may look up in one table at once.
 func (t *keyTable) lookup(k *batchKeys, groups []int32) {
 	if t.stride == 2 {
 		t.lookupInline(k, groups)
 		return
 	}
 	n := k.n
-	if cap(t.pos) < n {
-		t.pos = make([]uint64, n, max(n, 2*cap(t.pos)))
-		t.sel = make([]int32, n, max(n, 2*cap(t.sel)))
-		t.count()
+	if cap(k.pos) < n {
+		k.pos = make([]uint64, n, max(n, 2*cap(k.pos)))
+		k.sel = make([]int32, n, max(n, 2*cap(k.sel)))
+		k.count()
 	}
-	pos, sel := t.pos[:n], t.sel[:0]
+	pos, sel := k.pos[:n], k.sel[:0]
 	for r := range n {
 		if k.null != nil && k.null[r] {
 			groups[r] = -1

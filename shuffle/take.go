@@ -33,6 +33,26 @@ func takeBatch(mem memory.Allocator, b *change.Batch, idx []int32) *change.Batch
 	return out
 }
 
+// CanTake reports whether Take serves arrays of type t: booleans, strings and binary,
+// and fixed-width types of 1, 2, 4, 8 or 16 bytes (not dictionaries).
+func CanTake(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.BOOL, arrow.STRING, arrow.BINARY:
+		return true
+	case arrow.DICTIONARY, arrow.NULL, arrow.EXTENSION:
+		return false
+	}
+	fw, ok := t.(arrow.FixedWidthDataType)
+	if !ok {
+		return false
+	}
+	switch fw.BitWidth() {
+	case 8, 16, 32, 64, 128:
+		return true
+	}
+	return false
+}
+
 // Take gathers elements idx of a into a new array allocated from mem (the caller
 // releases it), typed, without per-element interface calls. It serves every column
 // type change.Supported accepts and panics on others (a programmer error).
@@ -113,11 +133,33 @@ func Take(mem memory.Allocator, a arrow.Array, idx []int32) arrow.Array {
 	return out
 }
 
+// takeFixed gathers src[idx] into dst, copying runs of consecutive indices (a filter
+// that keeps most rows) whole.
 func takeFixed[T any](dst, src []T, idx []int32) {
 	dst = dst[:len(idx)]
-	for i, j := range idx {
-		dst[i] = src[j]
+	for i := 0; i < len(idx); {
+		k := runEnd(idx, i)
+		if k-i >= minRun {
+			copy(dst[i:k], src[idx[i]:int(idx[i])+k-i])
+		} else {
+			for ; i < k; i++ {
+				dst[i] = src[idx[i]]
+			}
+		}
+		i = k
 	}
+}
+
+// minRun is the shortest run of consecutive indices copied whole.
+const minRun = 8
+
+// runEnd returns the end of the run of consecutive indices starting at idx[i].
+func runEnd(idx []int32, i int) int {
+	k := i + 1
+	for k < len(idx) && idx[k] == idx[k-1]+1 {
+		k++
+	}
+	return k
 }
 
 // takeBinary gathers variable-width values: offsets (of the array's elements) index
@@ -135,9 +177,24 @@ func takeBinary(mem memory.Allocator, validity *memory.Buffer, offsets []int32, 
 	dst := dataBuf.Bytes()
 	pos, base := int32(0), offsets[0]
 	offs[0] = 0
-	for i, j := range idx {
-		pos += int32(copy(dst[pos:], data[offsets[j]-base:offsets[j+1]-base]))
-		offs[i+1] = pos
+	for i := 0; i < len(idx); {
+		k := runEnd(idx, i)
+		if k-i >= minRun { // one copy for the run, offsets shifted
+			first, last := idx[i], idx[k-1]
+			shift := pos - (offsets[first] - base)
+			copy(dst[pos:], data[offsets[first]-base:offsets[last+1]-base])
+			for r := i; r < k; r++ {
+				offs[r+1] = offsets[idx[r]+1] - base + shift
+			}
+			pos = offs[k]
+			i = k
+			continue
+		}
+		for ; i < k; i++ {
+			j := idx[i]
+			pos += int32(copy(dst[pos:], data[offsets[j]-base:offsets[j+1]-base]))
+			offs[i+1] = pos
+		}
 	}
 	return []*memory.Buffer{validity, offBuf, dataBuf}
 }

@@ -67,6 +67,22 @@ func packBits(out []byte, n int, f func(i int) bool) {
 	}
 }
 
+// strEqConst sets bit i of out when string i of s is c: lengths first, from the
+// offsets, so most rows are decided without touching their bytes.
+func strEqConst(out []byte, n int, s strs, c []byte) {
+	off, data, l := s.off, s.data, int32(len(c))
+	for i := 0; i < n; i += 8 {
+		var b byte
+		for j := 0; j < 8 && i+j < n; j++ {
+			lo, hi := off[i+j], off[i+j+1]
+			if hi-lo == l && string(data[lo:hi]) == string(c) {
+				b |= 1 << j
+			}
+		}
+		out[i/8] = b
+	}
+}
+
 // cmpOrdered compares columns or a column and a constant of an ordered type with
 // Go's operators (integers, dates, timestamps).
 func cmpOrdered[T cmp.Ordered](op int, x, y operand[T], n int, out []byte) {
@@ -269,8 +285,7 @@ func compareInto(op int, a, b datum, n int, t arrow.DataType, out []byte) {
 			op = swapOp(op)
 		}
 		if y.vc && op == opEq {
-			c := y.c
-			packBits(out, n, func(i int) bool { return bytes.Equal(x.s.at(i), c) })
+			strEqConst(out, n, x.s, y.c)
 			return
 		}
 		packBits(out, n, func(i int) bool { return cmpHolds(op, bytes.Compare(x.at(i), y.at(i))) })

@@ -2,8 +2,12 @@ package expr
 
 import (
 	"errors"
+	"math/rand/v2"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/stretchr/testify/require"
 )
 
@@ -312,4 +316,50 @@ func TestAndOrDecidedEverywhere(t *testing.T) {
 		{call(t, "or", call(t, "or", b, lit(true)), boom), []string{"true", "true", "true"}, nil},
 		{call(t, "and", b, boom), nil, ErrDivisionByZero},
 	})
+}
+
+// Filter keeps exactly the TRUE rows of a boolean column however the batch is sliced
+// (offsets on and off byte boundaries, lengths with a tail of under eight rows), with
+// and without NULLs, mostly-true and mostly-false.
+func TestFilterRowsOfSlicedBatches(t *testing.T) {
+	mem := newMem(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, pTrue := range []float64{0.05, 0.5, 0.98} {
+		for _, withNulls := range []bool{false, true} {
+			keep, ids := make([]string, 200), make([]string, 200)
+			for i := range keep {
+				keep[i] = strconv.FormatBool(r.Float64() < pTrue)
+				if withNulls && i%9 == 0 {
+					keep[i] = "null"
+				}
+				ids[i] = strconv.Itoa(i)
+			}
+			rb := mkBatch(t, mem, col{"k", arrow.FixedWidthTypes.Boolean, "[" + strings.Join(keep, ",") + "]"},
+				col{"i", Int32, "[" + strings.Join(ids, ",") + "]"})
+			for _, off := range []int64{0, 3, 8, 16, 21} {
+				for _, n := range []int64{0, 1, 7, 64, 150, 200 - off} {
+					if off+n > 200 {
+						continue
+					}
+					sl := rb.NewSlice(off, off+n)
+					var want []string
+					for i := off; i < off+n; i++ {
+						if keep[i] == "true" {
+							want = append(want, ids[i])
+						}
+					}
+					out, err := Filter(&Context{Alloc: mem}, sl, colRef(sl, "k"))
+					require.NoError(t, err)
+					got := texts(out.Column(1))
+					if len(want) == 0 {
+						want = []string{}
+					}
+					require.Equal(t, want, got, "p=%g nulls=%v slice [%d,+%d)", pTrue, withNulls, off, n)
+					out.Release()
+					sl.Release()
+				}
+			}
+			rb.Release()
+		}
+	}
 }

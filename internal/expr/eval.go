@@ -3,6 +3,7 @@ package expr
 import (
 	"context"
 	"fmt"
+	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -10,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/arrow/scalar"
+
+	"github.com/strata-data/strata/shuffle"
 )
 
 // datum is an evaluated operand: a column of n rows, or a constant.
@@ -195,8 +198,6 @@ func subset(ctx *Context, b arrow.RecordBatch, rows []int32, e ...Expr) (arrow.R
 			need[c] = true
 		}
 	}
-	idx := indexArray(ctx.mem(), rows)
-	defer idx.Release()
 	fields := make([]arrow.Field, b.NumCols())
 	cols := make([]arrow.Array, b.NumCols())
 	defer func() { releaseArrays(cols) }()
@@ -207,7 +208,7 @@ func subset(ctx *Context, b arrow.RecordBatch, rows []int32, e ...Expr) (arrow.R
 			fields[i] = arrow.Field{Name: f.Name, Type: arrow.Null, Nullable: true}
 			continue
 		}
-		t, err := compute.TakeArray(computeCtx(ctx), b.Column(i), idx)
+		t, err := takeArray(ctx, b.Column(i), rows)
 		if err != nil {
 			return nil, err
 		}
@@ -215,6 +216,31 @@ func subset(ctx *Context, b arrow.RecordBatch, rows []int32, e ...Expr) (arrow.R
 		fields[i] = f
 	}
 	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, int64(m)), nil
+}
+
+// takeArray gathers rows of a: with shuffle.Take (a typed loop) for the types it
+// serves, else with Arrow's compute kernel.
+func takeArray(ctx *Context, a arrow.Array, rows []int32) (arrow.Array, error) {
+	if shuffle.CanTake(a.DataType()) {
+		return shuffle.Take(ctx.mem(), a, rows), nil
+	}
+	idx := indexArray(ctx.mem(), rows)
+	defer idx.Release()
+	return compute.TakeArray(computeCtx(ctx), a, idx)
+}
+
+// takeRecord gathers rows of b (see takeArray).
+func takeRecord(ctx *Context, b arrow.RecordBatch, rows []int32) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, b.NumCols())
+	defer func() { releaseArrays(cols) }()
+	for i := range cols {
+		t, err := takeArray(ctx, b.Column(i), rows)
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = t
+	}
+	return array.NewRecordBatch(b.Schema(), cols, int64(len(rows))), nil
 }
 
 func indexArray(mem memory.Allocator, rows []int32) arrow.Array {
@@ -352,7 +378,34 @@ func Filter(ctx *Context, batch arrow.RecordBatch, pred Expr) (arrow.RecordBatch
 	case 0:
 		return batch.NewSlice(0, 0), nil
 	}
-	return compute.FilterRecordBatch(computeCtx(ctx), batch, d.arr, compute.DefaultFilterOptions())
+	return takeRecord(ctx, batch, trueRows(d.arr, trues))
+}
+
+// trueRows lists the rows of a boolean array that are TRUE (there are trues).
+func trueRows(a arrow.Array, trues int) []int32 {
+	rows := make([]int32, 0, trues)
+	off := a.Data().Offset()
+	v := a.Data().Buffers()[1].Bytes()
+	var valid []byte
+	if a.NullN() > 0 {
+		valid = a.NullBitmapBytes()
+	}
+	n := a.Len()
+	i := 0
+	if off%8 == 0 && valid == nil { // eight rows a byte, skipping bytes of none
+		w := v[off/8:]
+		for ; i+8 <= n; i += 8 {
+			for b := w[i/8]; b != 0; b &= b - 1 {
+				rows = append(rows, int32(i+bits.TrailingZeros8(b)))
+			}
+		}
+	}
+	for ; i < n; i++ {
+		if bitutil.BitIsSet(v, off+i) && (valid == nil || bitutil.BitIsSet(valid, off+i)) {
+			rows = append(rows, int32(i))
+		}
+	}
+	return rows
 }
 
 // countTrue counts the rows of a boolean array that are TRUE.
