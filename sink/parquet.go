@@ -213,15 +213,9 @@ func (s *Parquet) Write(ctx context.Context, b *change.Batch, pos cdc.Position) 
 	if err := checkSchema(s.cfg.Name, s.cfg.Schema, b); err != nil {
 		return s.m.fail(err)
 	}
-	ok, err := s.seq.admit(pos)
-	if err != nil {
-		return s.m.fail(err)
+	if ok, err := s.seq.admitCounted(pos, s.m); !ok {
+		return err
 	}
-	if !ok {
-		s.m.skip()
-		return nil
-	}
-	s.m.batch()
 	for i, op := range b.Ops() {
 		s.keyBuf = AppendKeyJSON(s.keyBuf[:0], b, i)
 		switch op {

@@ -390,17 +390,12 @@ func (s *Postgres) Write(ctx context.Context, b *change.Batch, pos cdc.Position)
 			return err
 		}
 	}
-	ok, err := s.seq.admit(pos)
-	if err != nil {
-		return s.m.fail(err)
+	if ok, err := s.seq.admitCounted(pos, s.m); !ok {
+		return err
 	}
-	if !ok {
-		s.m.skip()
-		return nil
-	}
-	s.m.batch()
 	n := len(s.buf)
 	fields := s.cfg.Schema.Fields()
+	var err error
 	for i, op := range b.Ops() {
 		s.buf = strconv.AppendInt(s.buf, s.ordinal, 10)
 		s.ordinal++

@@ -135,15 +135,9 @@ func (s *Silver) Write(ctx context.Context, b *change.Batch, pos cdc.Position) e
 	if err := checkSchema(s.cfg.Table, s.cfg.Schema, b); err != nil {
 		return s.m.fail(err)
 	}
-	ok, err := s.seq.admit(pos)
-	if err != nil {
-		return s.m.fail(err)
+	if ok, err := s.seq.admitCounted(pos, s.m); !ok {
+		return err
 	}
-	if !ok {
-		s.m.skip()
-		return nil
-	}
-	s.m.batch()
 	if pos != s.netPos {
 		if err := s.endPosition(); err != nil {
 			return s.m.fail(err)

@@ -149,6 +149,21 @@ func (q *sequencer) admit(pos cdc.Position) (bool, error) {
 	return true, nil
 }
 
+// admitCounted is admit counted in m: an error as a failure, a batch the target already
+// holds as skipped, a batch to write as a batch.
+func (q *sequencer) admitCounted(pos cdc.Position, m counters) (bool, error) {
+	ok, err := q.admit(pos)
+	switch {
+	case err != nil:
+		return false, m.fail(err)
+	case !ok:
+		m.skip()
+	default:
+		m.batch()
+	}
+	return ok, nil
+}
+
 // checkSchema reports whether b has the sink's schema.
 func checkSchema(name string, want *change.Schema, b *change.Batch) error {
 	if !b.Schema().Equal(want) {
