@@ -243,6 +243,26 @@ func (r *reader) createSlot(ctx context.Context, snapshot, resnapshot bool) erro
 	return nil
 }
 
+// dropSlot drops the slot, retrying for up to wait while another connection holds it.
+func (r *reader) dropSlot(ctx context.Context, wait time.Duration) error {
+	slot := r.src.cfg.Slot
+	for until := time.Now().Add(wait); ; {
+		err := pglogrepl.DropReplicationSlot(ctx, r.repl, slot, pglogrepl.DropReplicationSlotOptions{})
+		if err == nil {
+			return nil
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "55006" || !time.Now().Before(until) { // object_in_use
+			return fmt.Errorf("%w: drop %s: %v", ErrSlot, slot, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // walFlush returns the server's current WAL flush LSN.
 func (r *reader) walFlush(ctx context.Context) (pglogrepl.LSN, error) {
 	var txt string
@@ -355,20 +375,8 @@ func (r *reader) renew(ctx context.Context) error {
 		return err
 	}
 	// The walsender that failed may still hold the slot for a moment.
-	for wait := time.Now().Add(30 * time.Second); ; {
-		err := pglogrepl.DropReplicationSlot(ctx, r.repl, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{})
-		if err == nil {
-			break
-		}
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "55006" || time.Now().After(wait) { // object_in_use
-			return fmt.Errorf("%w: drop %s: %v", ErrSlot, s.cfg.Slot, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := r.dropSlot(ctx, 30*time.Second); err != nil {
+		return err
 	}
 	if err := r.createSlot(ctx, true, true); err != nil {
 		return err

@@ -152,8 +152,8 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 			why = "PostgreSQL invalidated the slot (wal_status lost)"
 		}
 		s.log.Warn("postgres: "+why+"; dropping the slot to take a new snapshot", "slot", s.cfg.Slot, "from", from.String())
-		if err := pglogrepl.DropReplicationSlot(ctx, r.repl, s.cfg.Slot, pglogrepl.DropReplicationSlotOptions{}); err != nil {
-			return fmt.Errorf("%w: drop %s: %v", ErrSlot, s.cfg.Slot, err)
+		if err := r.dropSlot(ctx, 0); err != nil {
+			return err
 		}
 		slot.exists = false
 	}
