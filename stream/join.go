@@ -583,6 +583,9 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 // pkKey returns the key of the primary key in j.pbuf in "ID/lk" (or "ID/rk"): the
 // partition's prefix, then the key.
 func (j *Join) pkKey() []byte {
+	if len(j.part) == 0 {
+		return j.pbuf // one partition: no prefix, no copy
+	}
 	j.xbuf = append(append(j.xbuf[:0], j.part...), j.pbuf...)
 	return j.xbuf
 }
