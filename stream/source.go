@@ -81,13 +81,14 @@ func (c CDCSourceConfig) Validate() error {
 // truncate is an error: incremental operators cannot retract rows they were not
 // told about.
 type CDCSource struct {
-	cfg   CDCSourceConfig
-	asm   *cdc.Assembler
-	txs   cdc.TxSource
-	keep  map[string]bool
-	eof   bool
-	projs map[*change.Schema]*projection // by event schema
-	ev    cdc.Event                      // an event projected onto its pipeline schema
+	cfg           CDCSourceConfig
+	asm           *cdc.Assembler
+	txs           cdc.TxSource
+	keep          map[string]bool
+	eof           bool
+	projs         map[*change.Schema]*projection // by event schema
+	ev            cdc.Event                      // an event projected onto its pipeline schema
+	before, after change.Row                     // its images, reused
 }
 
 // projection maps rows of an event's schema onto the pipeline's schema of its table.
@@ -122,14 +123,18 @@ func newProjection(from, to *change.Schema) (*projection, error) {
 	return p, nil
 }
 
-func (p *projection) row(src change.Row) change.Row {
+// row writes src projected over dst (reused: the rows are appended to a batch at
+// once) and returns it.
+func (p *projection) row(dst, src change.Row) change.Row {
 	if src == nil {
 		return nil
 	}
-	dst := make(change.Row, len(p.cols))
+	dst = slices.Grow(dst[:0], len(p.cols))[:len(p.cols)]
 	for i, j := range p.cols {
 		if j >= 0 {
 			dst[i] = src[j]
+		} else {
+			dst[i] = change.Null()
 		}
 	}
 	return dst
@@ -160,7 +165,8 @@ func (s *CDCSource) project(ev *cdc.Event) (*cdc.Event, error) {
 	s.ev = *ev
 	s.ev.Schema = to
 	if p != nil {
-		s.ev.Before, s.ev.After = p.row(ev.Before), p.row(ev.After)
+		s.before, s.after = p.row(s.before, ev.Before), p.row(s.after, ev.After)
+		s.ev.Before, s.ev.After = s.before, s.after
 	}
 	return &s.ev, nil
 }
