@@ -516,7 +516,7 @@ func TestPostgresTorture(t *testing.T) {
 		require.Equal(t, wantHead, gotHead, "table %s: columns", table)
 		if !slices.Equal(want, got) {
 			t.Errorf("table %s: silver differs from PostgreSQL (%d rows vs %d)\n%s", table, len(got), len(want), rowDiff(want, got))
-			t.Logf("bronze events of the first differing key:\n%s", bronzeHistory(t, lake, "public."+table, want, got))
+			t.Logf("bronze events of the first differing key:\n%s", bronzeHistory(t, dsn, lake, table, wantHead, want, got))
 		}
 	}
 	st, out, errOut = strata(t, "bronze", "verify", "--lake", lake)
@@ -547,9 +547,11 @@ func rowDiff(want, got []string) string {
 	return b.String()
 }
 
-// bronzeHistory returns the bronze events of table that mention the first column's value
-// of the first row only in want or only in got: what a failure needs to be explained.
-func bronzeHistory(t *testing.T, lake, table string, want, got []string) string {
+// bronzeHistory returns the bronze events of table that mention the primary key of the
+// first row only in want or only in got (as `"col":value,...` in the key, before or
+// after image): what a failure needs to be explained. The torture tables' keys are
+// their leading integer columns.
+func bronzeHistory(t *testing.T, dsn, lake, table, head string, want, got []string) string {
 	var first string
 	for i, j := 0, 0; first == "" && (i < len(want) || j < len(got)); i, j = i+1, j+1 {
 		switch {
@@ -559,19 +561,35 @@ func bronzeHistory(t *testing.T, lake, table string, want, got []string) string 
 			first = got[j]
 		}
 	}
-	key, _, _ := strings.Cut(first, ",")
-	if key == "" {
+	if first == "" {
 		return "(no differing row)"
 	}
-	st, out, errOut := strata(t, "bronze", "replay", "--lake", lake, "--table", table)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err.Error()
+	}
+	defer conn.Close(ctx)
+	var nkey int
+	if err := conn.QueryRow(ctx, `SELECT array_length(indkey, 1) FROM pg_index WHERE indrelid = $1::regclass AND indisprimary`, table).Scan(&nkey); err != nil {
+		return err.Error()
+	}
+	names, vals := strings.Split(head, ","), strings.Split(first, ",")
+	var pat []string
+	for i := range min(nkey, len(names), len(vals)) {
+		pat = append(pat, fmt.Sprintf("%q:%s", names[i], vals[i]))
+	}
+	key := strings.Join(pat, ",")
+	st, out, errOut := strata(t, "bronze", "replay", "--lake", lake, "--table", "public."+table)
 	if st != 0 {
 		return "replay failed: " + errOut
 	}
 	var b strings.Builder
+	fmt.Fprintf(&b, "  (events with %s)\n", key)
 	n := 0
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, ":"+key+",") || strings.Contains(line, ":"+key+"}") {
-			if n++; n > 40 {
+		if strings.Contains(line, key+",") || strings.Contains(line, key+"}") {
+			if n++; n > 60 {
 				b.WriteString("  ...\n")
 				break
 			}
