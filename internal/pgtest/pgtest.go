@@ -223,6 +223,16 @@ func owner() (*syscall.Credential, int, int, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
 }
 
+// Waldump runs pg_waldump over the cluster's WAL with args (e.g. "--xid", "742") and
+// returns what it printed, for failure diagnostics.
+func (c *Cluster) Waldump(args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(c.bin, "pg_waldump"), append([]string{"-p", filepath.Join(c.data, "pg_wal")}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	cmd.Dir = c.Dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 func (c *Cluster) run(name string, args ...string) error {
 	cmd := exec.Command(filepath.Join(c.bin, name), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
