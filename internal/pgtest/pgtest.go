@@ -225,8 +225,24 @@ func owner() (*syscall.Credential, int, int, error) {
 
 // Waldump runs pg_waldump over the cluster's WAL with args (e.g. "--xid", "742") and
 // returns what it printed, for failure diagnostics.
+// It reads from the oldest WAL segment still there to the end of the WAL.
 func (c *Cluster) Waldump(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(c.bin, "pg_waldump"), append([]string{"-p", filepath.Join(c.data, "pg_wal")}, args...)...)
+	dir := filepath.Join(c.data, "pg_wal")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	var first string
+	for _, e := range ents { // sorted by name: the oldest segment first
+		if len(e.Name()) == 24 && strings.Trim(e.Name(), "0123456789ABCDEF") == "" {
+			first = e.Name()
+			break
+		}
+	}
+	if first == "" {
+		return "", fmt.Errorf("pgtest: no WAL segment in %s", dir)
+	}
+	cmd := exec.Command(filepath.Join(c.bin, "pg_waldump"), append([]string{"-p", dir}, append(args, first)...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
 	cmd.Dir = c.Dir
 	out, err := cmd.CombinedOutput()
