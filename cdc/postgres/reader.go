@@ -78,6 +78,7 @@ type reader struct {
 }
 
 func (r *reader) connect(ctx context.Context) error {
+	r.copying = false
 	pc, err := pgxConfig(r.src.cfg.DSN)
 	if err != nil {
 		return err
@@ -99,6 +100,7 @@ func (r *reader) connect(ctx context.Context) error {
 }
 
 func (r *reader) closeConns() {
+	r.copying = false
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if r.repl != nil {
@@ -797,7 +799,6 @@ func (r *reader) stream(ctx context.Context) error {
 		return fmt.Errorf("postgres: start replication on slot %s: %w", cfg.Slot, err)
 	}
 	r.copying = true
-	defer func() { r.copying = false }()
 	r.inTx = false
 	r.nextStatus = time.Time{}
 	r.streaming = true
