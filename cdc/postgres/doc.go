@@ -24,7 +24,7 @@
 // "__resnapshot", physical, reserving no WAL) is created; it goes once downstream acks
 // the snapshot's end, and until then a restarted source takes the snapshot again.
 // Before reading, the snapshot waits until the commit log records every transaction the
-// snapshot counts as committed (servers before PostgreSQL 15.20 can export a snapshot
+// snapshot counts as committed (a server without the fix, which 15.20 has, can export a snapshot
 // whose visibility checks still see such a transaction as running).
 //
 // # Events and positions
