@@ -1,6 +1,7 @@
 package reduce
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -211,7 +212,7 @@ func gatherBytes(mem memory.Allocator, datas []arrow.ArrayData, refs []uint64) [
 	for i, d := range datas {
 		cols[i] = byteCol{offs: arrow.GetOffsets[int32](d, 1)}
 		if b := d.Buffers()[2]; b != nil {
-			cols[i].data = b.Bytes()
+			cols[i].data = b.Buf() // to its capacity: the copies below may read past the end
 		}
 	}
 	offBuf := memory.NewResizableBuffer(mem)
@@ -227,12 +228,25 @@ func gatherBytes(mem memory.Allocator, datas []arrow.ArrayData, refs []uint64) [
 		offs[i+1] = int32(total)
 	}
 	dataBuf := memory.NewResizableBuffer(mem)
-	dataBuf.Resize(total)
-	dst := dataBuf.Bytes()
+	dataBuf.Reserve(total + 16)
+	dataBuf.ResizeNoShrink(total)
+	dst := dataBuf.Buf()
 	for i, r := range refs {
-		if r != nullRef {
-			copy(dst[offs[i]:offs[i+1]], cols[refBatch(r)].at(refRow(r)))
+		if r == nullRef {
+			continue
 		}
+		c := &cols[refBatch(r)]
+		from, o, n := int(c.offs[refRow(r)]), int(offs[i]), int(offs[i+1]-offs[i])
+		if n <= 16 && from+16 <= len(c.data) {
+			// A short string (the usual key or label) is copied as two words, without
+			// a call: the bytes written past its end belong to the strings after it,
+			// which are written next, or to the slack reserved above.
+			binary.LittleEndian.PutUint64(dst[o:], binary.LittleEndian.Uint64(c.data[from:]))
+			binary.LittleEndian.PutUint64(dst[o+8:], binary.LittleEndian.Uint64(c.data[from+8:]))
+			continue
+		}
+		copy(dst[o:o+n], c.data[from:from+n])
 	}
+	clear(dst[total:])
 	return []*memory.Buffer{offBuf, dataBuf}
 }

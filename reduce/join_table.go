@@ -331,6 +331,12 @@ func (p *pass) probe(b *change.Batch) error {
 	groups := p.groups[:n]
 	t.keys.lookup(p.pk, groups)
 	inserts := !t.retractions && !hasRetraction(ops)
+	if p.pairs && p.pred == nil && !t.trackRW && !t.trackPW && p.probeMode == emitNone {
+		if err := p.pairsOf(groups, ops, inserts); err != nil {
+			return err
+		}
+		return p.e.flush()
+	}
 	for r, g := range groups {
 		var matched int64
 		if g >= 0 {
@@ -369,6 +375,71 @@ func (p *pass) probe(b *change.Batch) error {
 		}
 	}
 	return p.e.flush()
+}
+
+// pairsOf queues the pairs of every probe row r whose key found group groups[r] (an
+// inner join, or an outer one preserving the build side only: the common case). It
+// appends to the emitter's queues directly, without a call per pair, and when every
+// group holds one build row (a join on the build side's unique key) it skips the
+// chains: group g's row is refs[g], and the loop's loads of it do not depend on one
+// another, so the processor overlaps their cache misses.
+func (p *pass) pairsOf(groups []int32, ops []change.Op, inserts bool) error {
+	t, e := p.t, p.e
+	bs, ps := t.side, 1-t.side
+	limit := e.spec.batchRows
+	refs := t.refs
+	unique := len(t.refs) == len(t.head)
+	for r := 0; r < len(groups); {
+		bref, pref, eops := e.refs[bs], e.refs[ps], e.ops
+		if unique {
+			// Fill the output batch: rows of groups up to what it has room for.
+			end := min(len(groups), r+limit-len(eops))
+			for ; r < end; r++ {
+				g := groups[r]
+				if g < 0 {
+					continue
+				}
+				ref := refs[g]
+				op := change.Insert
+				if !inserts {
+					op = pairOp(t.op(ref), ops[r])
+				}
+				bref = append(bref, ref)
+				pref = append(pref, rowRef(0, r))
+				eops = append(eops, op)
+			}
+		} else {
+			for ; r < len(groups); r++ {
+				g := groups[r]
+				if g < 0 {
+					continue
+				}
+				for i := t.head[g]; i >= 0; i = t.next[i] {
+					op := change.Insert
+					if !inserts {
+						op = pairOp(t.op(refs[i]), ops[r])
+					}
+					bref = append(bref, refs[i])
+					pref = append(pref, rowRef(0, r))
+					eops = append(eops, op)
+					if len(eops) >= limit { // a key of many rows fills batches alone
+						e.refs[bs], e.refs[ps], e.ops = bref, pref, eops
+						if err := e.flush(); err != nil {
+							return err
+						}
+						bref, pref, eops = e.refs[bs], e.refs[ps], e.ops
+					}
+				}
+			}
+		}
+		e.refs[bs], e.refs[ps], e.ops = bref, pref, eops
+		if len(eops) >= limit {
+			if err := e.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // candidate joins build row i (an index into refs) with probe row r of b, if the

@@ -452,3 +452,84 @@ type reducerFunc func(ctx context.Context, in []shuffle.Stream, emit reduce.Emit
 func (f reducerFunc) Reduce(ctx context.Context, in []shuffle.Stream, emit reduce.Emit) error {
 	return f(ctx, in, emit)
 }
+
+// A build key of many rows fills output batches on its own: a probe row that matches
+// 1000 build rows still comes out in batches of BatchRows.
+func TestHashJoinOutputBatchSizeOfOneKeyOfManyRows(t *testing.T) {
+	many := reducetest.Generate(orders, 1000, func(i int, row change.Row) change.Op {
+		row[0], row[1] = change.Int(int64(i)), change.Int(1)
+		return change.Insert
+	})
+	var sizes []int
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"}, BatchRows: 300,
+		Build: reduce.RightSide,
+	})
+	res := reducetest.Run(t, reducerFunc(func(ctx context.Context, in []shuffle.Stream, emit reduce.Emit) error {
+		return j.Reduce(ctx, in, func(b *change.Batch) error {
+			sizes = append(sizes, b.Len())
+			return emit(b)
+		})
+	}), reducetest.Options{BatchRows: 1000}, customersIn(), many)
+	assert.Len(t, res.Rows, 1000)
+	assert.Equal(t, []int{300, 300, 300, 100}, sizes)
+}
+
+// An inner join built on unique keys (each build row its own key) gives each pair the
+// product of the rows' signs, in probe order, whichever side holds the retraction.
+func TestHashJoinUniqueBuildKeysOfChanges(t *testing.T) {
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: orders, Right: customers, LeftKeys: []string{"customer"}, RightKeys: []string{"id"},
+		Build: reduce.RightSide, Output: []reduce.Column{{Side: reduce.LeftSide, Name: "order"}, {Side: reduce.RightSide, Name: "name"}},
+	})
+	res := reducetest.Run(t, j, reducetest.Options{BatchRows: 2}, reducetest.Rows(orders,
+		[]any{10, 1, "book"},
+		[]any{change.Delete, 11, 2, "pen"},
+		[]any{12, 3, "ink"},
+		[]any{change.UpdateBefore, 13, 3, "cup"},
+		[]any{14, 7, "lost"},
+		[]any{change.UpdateAfter, 15, 1, "mug"},
+	), reducetest.Rows(customers,
+		[]any{1, "ann"},
+		[]any{2, "bob"},
+		[]any{change.Delete, 3, "cy"},
+		[]any{nil, "nobody"},
+	))
+	res.AssertOrdered(t,
+		[]any{change.Insert, 10, "ann"},
+		[]any{change.Delete, 11, "bob"},
+		[]any{change.Delete, 12, "cy"},
+		[]any{change.Insert, 13, "cy"},
+		[]any{change.Insert, 15, "ann"},
+	)
+}
+
+// Strings of every length around the two-word copy of short strings (0 to 40 bytes)
+// come out of a join whole, in any order of the probe rows, across input batches.
+func TestHashJoinGathersStringsOfEveryLength(t *testing.T) {
+	str := func(i int) string {
+		b := make([]byte, i%41)
+		for k := range b {
+			b[k] = byte('a' + (i+k)%26)
+		}
+		return string(b)
+	}
+	var build, probe [][]any
+	for i := range 200 {
+		build = append(build, []any{i, str(i)})
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var want [][]any
+	for k, i := range rng.Perm(260) { // ids 200..259 match nothing
+		probe = append(probe, []any{k, i, str(k)})
+		if i < 200 {
+			want = append(want, []any{k, str(k), str(i)})
+		}
+	}
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: orders, Right: customers, LeftKeys: []string{"customer"}, RightKeys: []string{"id"}, Build: reduce.RightSide,
+		Output: []reduce.Column{{Side: reduce.LeftSide, Name: "order"}, {Side: reduce.LeftSide, Name: "name"}, {Side: reduce.RightSide, Name: "name", As: "customer"}},
+	})
+	res := reducetest.Run(t, j, reducetest.Options{BatchRows: 37}, reducetest.Rows(orders, probe...), reducetest.Rows(customers, build...))
+	res.AssertMultiset(t, want...)
+}
