@@ -1,6 +1,8 @@
 package reduce
 
 import (
+	"math"
+
 	"github.com/strata-data/strata/change"
 )
 
@@ -58,6 +60,7 @@ type joinTable struct {
 
 	trackBW, trackPW, trackRW, keepNulls bool
 	retractions                          bool    // a row held is -U or -D
+	dense                                int64   // denseRows' answer, -1 until asked after an add
 	groups                               []int32 // scratch
 	acct                                 account
 }
@@ -173,6 +176,7 @@ func hasRetraction(ops []change.Op) bool {
 
 // add takes over b and indexes its rows.
 func (t *joinTable) add(b *change.Batch) {
+	t.dense = -1
 	bi := len(t.batches)
 	t.batches = append(t.batches, b)
 	t.arrow += batchBytes(b)
@@ -389,6 +393,10 @@ func (p *pass) pairsOf(groups []int32, ops []change.Op, inserts bool) error {
 	limit := e.spec.batchRows
 	refs := t.refs
 	unique := len(t.refs) == len(t.head)
+	dense := uint32(0)
+	if unique {
+		dense = t.denseRows()
+	}
 	for r := 0; r < len(groups); {
 		bref, pref, eops := e.refs[bs], e.refs[ps], e.ops
 		if unique {
@@ -399,7 +407,13 @@ func (p *pass) pairsOf(groups []int32, ops []change.Op, inserts bool) error {
 				if g < 0 {
 					continue
 				}
-				ref := refs[g]
+				var ref uint64
+				if dense > 0 {
+					bi := uint32(g) / dense
+					ref = rowRef(int(bi), int(uint32(g)-bi*dense))
+				} else {
+					ref = refs[g]
+				}
 				op := change.Insert
 				if !inserts {
 					op = pairOp(t.op(ref), ops[r])
@@ -440,6 +454,35 @@ func (p *pass) pairsOf(groups []int32, ops []change.Op, inserts bool) error {
 		}
 	}
 	return nil
+}
+
+// denseRows returns n > 0 when the table's groups are its rows in order, n to a
+// batch: every key unique and not NULL, and every batch but the last n rows long.
+// Then group g is row g%n of batch g/n, which pairsOf computes instead of loading
+// refs[g] (a cache miss per probe row when the table is large).
+func (t *joinTable) denseRows() uint32 {
+	if t.dense < 0 {
+		t.dense = int64(t.findDense())
+	}
+	return uint32(t.dense)
+}
+
+func (t *joinTable) findDense() uint32 {
+	if len(t.batches) == 0 || len(t.refs) != len(t.head) || len(t.nulls) > 0 {
+		return 0
+	}
+	n := t.batches[0].Len()
+	rows := 0
+	for i, b := range t.batches {
+		if i < len(t.batches)-1 && b.Len() != n || b.Len() > n {
+			return 0
+		}
+		rows += b.Len()
+	}
+	if n == 0 || rows != len(t.refs) || n > math.MaxUint32 {
+		return 0
+	}
+	return uint32(n)
 }
 
 // candidate joins build row i (an index into refs) with probe row r of b, if the

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -532,4 +534,59 @@ func TestHashJoinGathersStringsOfEveryLength(t *testing.T) {
 	})
 	res := reducetest.Run(t, j, reducetest.Options{BatchRows: 37}, reducetest.Rows(orders, probe...), reducetest.Rows(customers, build...))
 	res.AssertMultiset(t, want...)
+}
+
+// batchesOf streams in as batches of the given sizes, in turn.
+func batchesOf(t *testing.T, in reducetest.Input, sizes ...int) shuffle.Stream {
+	t.Helper()
+	all := in.Stream(memory.DefaultAllocator, in.Len())
+	b, err := all.Next(context.Background())
+	require.NoError(t, err)
+	defer b.Release()
+	var out []*change.Batch
+	at := 0
+	for _, n := range sizes {
+		s, err := change.NewBatch(b.Schema(), b.Record().NewSlice(int64(at), int64(at+n)), b.Ops()[at:at+n])
+		require.NoError(t, err)
+		out = append(out, s)
+		at += n
+	}
+	require.Equal(t, in.Len(), at)
+	return shuffle.NewSliceStream(out...)
+}
+
+// A build side of unique keys in batches of one size (but the last) is read by row
+// number; in batches of other sizes, or with a NULL key, it is not: the output is the
+// join either way.
+func TestHashJoinUniqueBuildKeysInBatchesOfAnySize(t *testing.T) {
+	var build, probe [][]any
+	for i := range 20 {
+		build = append(build, []any{i, fmt.Sprintf("c%d", i)})
+	}
+	var want [][]any
+	for k := range 50 {
+		c := (k * 7) % 25
+		probe = append(probe, []any{k, c, "x"})
+		if c < 20 {
+			want = append(want, []any{k, fmt.Sprintf("c%d", c)})
+		}
+	}
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: orders, Right: customers, LeftKeys: []string{"customer"}, RightKeys: []string{"id"}, Build: reduce.RightSide,
+		Output: []reduce.Column{{Side: reduce.LeftSide, Name: "order"}, {Side: reduce.RightSide, Name: "name"}},
+	})
+	for _, sizes := range [][]int{{20}, {8, 8, 4}, {4, 4, 4, 4, 4}, {3, 9, 8}, {8, 4, 8}, {1, 19}, {19, 1}} {
+		var got [][]any
+		err := j.Reduce(context.Background(), []shuffle.Stream{
+			batchesOf(t, reducetest.Rows(orders, probe...), 50), batchesOf(t, reducetest.Rows(customers, build...), sizes...),
+		}, func(b *change.Batch) error {
+			defer b.Release()
+			for r := range b.Len() {
+				got = append(got, []any{int(b.Column(0).(*array.Int32).Value(r)), b.Column(1).(*array.String).Value(r)})
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		require.ElementsMatch(t, want, got, "build batches of %v", sizes)
+	}
 }

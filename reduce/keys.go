@@ -453,7 +453,13 @@ func (t *keyTable) insertInline(k *batchKeys, groups []int32) {
 		for {
 			e := t.slots[2*p]
 			if e == 0 {
-				g := t.add(k, r, h)
+				// t.add, inlined for the one word
+				g := len(t.hashes)
+				if g == cap(t.hashes) {
+					t.growGroups(max(2*g, 16))
+				}
+				t.hashes = append(t.hashes, h)
+				t.words[0] = append(t.words[0], kw[r])
 				t.slots[2*p], t.slots[2*p+1] = tag<<32|uint64(g+1), uint64(kw[r])
 				groups[r] = int32(g)
 				if 2*len(t.hashes) > t.numSlots() {
