@@ -31,6 +31,7 @@ type emitter struct {
 	mem   memory.Allocator
 	emit  Emit
 	srcs  [2][]*change.Batch
+	dicts [2]joinDicts // per side: its columns encoded by the table (see joinDicts)
 	refs  [2][]uint64
 	ops   []change.Op
 	acct  account
@@ -68,6 +69,10 @@ func (e *emitter) flush() error {
 	}
 	cols := make([]arrow.Array, len(e.spec.cols))
 	for i, c := range e.spec.cols {
+		if d := e.dicts[c.side][c.col]; d != nil {
+			cols[i] = gatherWith(e.mem, e.spec.out.Field(i).Type, e.srcs[c.side], c.col, e.refs[c.side], d)
+			continue
+		}
 		cols[i] = gather(e.mem, e.spec.out.Field(i).Type, e.srcs[c.side], c.col, e.refs[c.side])
 	}
 	rec := array.NewRecordBatch(e.spec.out.Arrow(), cols, int64(n))
@@ -95,6 +100,11 @@ func (e *emitter) release() {
 // gather builds a column of type dt from column col of srcs, row by row as refs say
 // (nullRef: NULL), writing the Arrow buffers directly.
 func gather(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col int, refs []uint64) arrow.Array {
+	return gatherWith(mem, dt, srcs, col, refs, nil)
+}
+
+// gatherWith is gather of a string or binary column that dict (when not nil) encodes.
+func gatherWith(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col int, refs []uint64, dict *strDict) arrow.Array {
 	n := len(refs)
 	datas := make([]arrow.ArrayData, len(srcs))
 	withNulls := false
@@ -131,6 +141,10 @@ func gather(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col i
 	var bufs []*memory.Buffer
 	switch dt.ID() {
 	case arrow.STRING, arrow.BINARY:
+		if dict != nil {
+			bufs = gatherDict(mem, dict, refs)
+			break
+		}
 		bufs = gatherBytes(mem, datas, refs)
 	case arrow.BOOL:
 		bufs = []*memory.Buffer{gatherBools(mem, datas, refs)}

@@ -59,8 +59,9 @@ type joinTable struct {
 	nulls      []uint64 // rows with a NULL key (when they are emitted alone)
 
 	trackBW, trackPW, trackRW, keepNulls bool
-	retractions                          bool    // a row held is -U or -D
-	dense                                int64   // denseRows' answer, -1 until asked after an add
+	retractions                          bool  // a row held is -U or -D
+	dense                                int64 // denseRows' answer, -1 until asked after an add
+	dict                                 tableDicts
 	groups                               []int32 // scratch
 	acct                                 account
 }
@@ -176,6 +177,9 @@ func hasRetraction(ops []change.Op) bool {
 
 // add takes over b and indexes its rows.
 func (t *joinTable) add(b *change.Batch) {
+	if t.dict.ready.Load() != nil {
+		panic("reduce: rows added to a join table after its dictionaries were built")
+	}
 	t.dense = -1
 	bi := len(t.batches)
 	t.batches = append(t.batches, b)
@@ -262,6 +266,7 @@ func (t *joinTable) release() {
 	}
 	t.refs, t.next, t.head, t.tail, t.bw, t.pw, t.rw, t.nulls, t.groups = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	t.acct.set(0)
+	t.dict.acct.set(0)
 }
 
 // pass streams the other side's batches past a joinTable and emits what the join
@@ -276,6 +281,7 @@ type pass struct {
 	groups               []int32
 	one                  [1]*change.Batch
 	acct                 account
+	emitted              int64 // pairs queued by pairsOf, for the table's dictionaries
 }
 
 // newPass returns a pass over t. With a predicate, or without keys, probe rows cannot
@@ -314,7 +320,8 @@ func (p *pass) probe(b *change.Batch) error {
 	side := 1 - t.side
 	p.one[0] = b
 	p.e.srcs[t.side], p.e.srcs[side] = t.batches, p.one[:]
-	defer func() { p.e.srcs[side] = nil }()
+	p.e.dicts[t.side], p.e.dicts[side] = t.dicts(p.emitted), nil
+	defer func() { p.e.srcs[side], p.e.dicts[t.side] = nil, nil }()
 	n := b.Len()
 	ops := b.Ops()
 	if t.keys == nil {
@@ -437,6 +444,7 @@ func (p *pass) pairsOf(groups []int32, ops []change.Op, inserts bool) error {
 					pref = append(pref, rowRef(0, r))
 					eops = append(eops, op)
 					if len(eops) >= limit { // a key of many rows fills batches alone
+						p.emitted += int64(len(eops) - len(e.ops))
 						e.refs[bs], e.refs[ps], e.ops = bref, pref, eops
 						if err := e.flush(); err != nil {
 							return err
@@ -446,6 +454,7 @@ func (p *pass) pairsOf(groups []int32, ops []change.Op, inserts bool) error {
 				}
 			}
 		}
+		p.emitted += int64(len(eops) - len(e.ops))
 		e.refs[bs], e.refs[ps], e.ops = bref, pref, eops
 		if len(eops) >= limit {
 			if err := e.flush(); err != nil {
@@ -521,6 +530,8 @@ func (p *pass) finish() error {
 		return nil
 	}
 	p.e.srcs[t.side], p.e.srcs[1-t.side] = t.batches, nil
+	p.e.dicts[t.side], p.e.dicts[1-t.side] = t.dicts(p.emitted), nil
+	defer func() { p.e.dicts[t.side] = nil }()
 	want := p.buildMode == emitMatched
 	if t.trackRW {
 		for i, ref := range t.refs {
