@@ -157,10 +157,21 @@ func (t *joinTable) reserve(rows int) {
 	if t.keys != nil {
 		t.keys.reserve(t.keys.Len() + rows)
 	}
-	t.refs = grown(t.refs, capAfter(len(t.refs), cap(t.refs), rows))
-	t.next = grown(t.next, cap(t.refs))
+	t.refs = regrow(&uint64Slabs, t.refs, capAfter(len(t.refs), cap(t.refs), rows))
+	t.next = regrow(&int32Slabs, t.next, cap(t.refs))
 	if t.trackRW {
 		t.rw = grown(t.rw, cap(t.refs))
+	}
+	if t.keys != nil { // as many groups as rows, as growth counted
+		groups := capAfter(len(t.head), cap(t.head), rows)
+		t.head = regrow(&int32Slabs, t.head, groups)
+		t.tail = regrow(&int32Slabs, t.tail, groups)
+		if t.trackBW {
+			t.bw = grown(t.bw, groups)
+		}
+		if t.trackPW {
+			t.pw = grown(t.pw, groups)
+		}
 	}
 	t.count()
 }
@@ -264,6 +275,10 @@ func (t *joinTable) release() {
 		t.keys.release()
 		t.bk.release()
 	}
+	uint64Slabs.put(t.refs)
+	int32Slabs.put(t.next)
+	int32Slabs.put(t.head)
+	int32Slabs.put(t.tail)
 	t.refs, t.next, t.head, t.tail, t.bw, t.pw, t.rw, t.nulls, t.groups = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	t.acct.set(0)
 	t.dict.acct.set(0)
