@@ -92,19 +92,27 @@ func batchOf(s *change.Schema, builders ...array.Builder) *change.Batch {
 }
 
 // filterPaid keeps the fact rows whose status is 'paid', projected to (customer_id,
-// amount): the scan-side filter a plan pushes below the join.
+// amount): the scan-side filter a plan pushes below the join. As strata's expression
+// filter does, it decides a string = constant by the length from the offsets before
+// comparing bytes, lists the rows kept, then copies them into arrays of their size.
 func filterPaid(b *change.Batch, mem memory.Allocator) *change.Batch {
+	const want = "paid"
 	st := b.Column(3).(*array.String)
+	offs, data := st.ValueOffsets(), st.ValueBytes()
 	cust := b.Column(1).(*array.Int64).Int64Values()
 	amt := b.Column(2).(*array.Float64).Float64Values()
-	cb, ab := array.NewInt64Builder(mem), array.NewFloat64Builder(mem)
-	cb.Reserve(b.Len() / 3)
-	ab.Reserve(b.Len() / 3)
+	keep := make([]int32, 0, b.Len())
 	for i := range b.Len() {
-		if st.Value(i) == "paid" {
-			cb.UnsafeAppend(cust[i])
-			ab.UnsafeAppend(amt[i])
+		if offs[i+1]-offs[i] == int32(len(want)) && string(data[offs[i]-offs[0]:offs[i+1]-offs[0]]) == want {
+			keep = append(keep, int32(i))
 		}
+	}
+	cb, ab := array.NewInt64Builder(mem), array.NewFloat64Builder(mem)
+	cb.Reserve(len(keep))
+	ab.Reserve(len(keep))
+	for _, i := range keep {
+		cb.UnsafeAppend(cust[i])
+		ab.UnsafeAppend(amt[i])
 	}
 	return batchOf(paidSchema, cb, ab)
 }
