@@ -25,6 +25,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "timed runs per engine and thread count (medians)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	noDuck := flag.Bool("strata-only", false, "time strata alone (no DuckDB, no ratios): for profiling")
+	flag.BoolVar(&partitioned, "partitioned", false, "with threads=2, shuffle both sides into partitions instead of broadcasting the dimension")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
