@@ -95,13 +95,14 @@ func batchOf(s *change.Schema, builders ...array.Builder) *change.Batch {
 // amount): the scan-side filter a plan pushes below the join. As strata's expression
 // filter does, it decides a string = constant by the length from the offsets before
 // comparing bytes, lists the rows kept, then copies them into arrays of their size.
-func filterPaid(b *change.Batch, mem memory.Allocator) *change.Batch {
+func filterPaid(b *change.Batch, mem memory.Allocator, scratch *[]int32) *change.Batch {
 	const want = "paid"
 	st := b.Column(3).(*array.String)
 	offs, data := st.ValueOffsets(), st.ValueBytes()
 	cust := b.Column(1).(*array.Int64).Int64Values()
 	amt := b.Column(2).(*array.Float64).Float64Values()
-	keep := make([]int32, 0, b.Len())
+	keep := (*scratch)[:0]
+	defer func() { *scratch = keep }()
 	for i := range b.Len() {
 		if offs[i+1]-offs[i] == int32(len(want)) && string(data[offs[i]-offs[0]:offs[i+1]-offs[0]]) == want {
 			keep = append(keep, int32(i))
@@ -133,8 +134,9 @@ func runStrata(ctx context.Context, s *strataData, parts int) (time.Duration, ma
 	mem := memory.DefaultAllocator
 	if parts == 1 { // one partition: no shuffle, as a plan on one core runs it
 		paid := make([]*change.Batch, len(s.fact))
+		var keep []int32
 		for i, b := range s.fact {
-			paid[i] = filterPaid(b, mem)
+			paid[i] = filterPaid(b, mem, &keep)
 		}
 		for _, b := range s.dim {
 			b.Retain() // the join releases what it reads
@@ -175,8 +177,9 @@ func runStrata(ctx context.Context, s *strataData, parts int) (time.Duration, ma
 				errs <- err
 				return
 			}
+			var keep []int32
 			for i := task; i < len(s.fact); i += parts {
-				paid := filterPaid(s.fact[i], mem)
+				paid := filterPaid(s.fact[i], mem, &keep)
 				err := fw.Write(ctx, paid)
 				paid.Release()
 				if err != nil {
@@ -257,8 +260,9 @@ func broadcastJoinAggregate(ctx context.Context, s *strataData, parts int) (map[
 	for task := range parts {
 		go func() {
 			var paid []*change.Batch
+			var keep []int32
 			for i := task; i < len(s.fact); i += parts {
-				paid = append(paid, filterPaid(s.fact[i], mem))
+				paid = append(paid, filterPaid(s.fact[i], mem, &keep))
 			}
 			<-ready
 			if bt.err != nil {
