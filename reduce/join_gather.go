@@ -1,6 +1,7 @@
 package reduce
 
 import (
+	"encoding/binary"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -30,6 +31,7 @@ type emitter struct {
 	mem   memory.Allocator
 	emit  Emit
 	srcs  [2][]*change.Batch
+	dicts [2]joinDicts // per side: its columns encoded by the table (see joinDicts)
 	refs  [2][]uint64
 	ops   []change.Op
 	acct  account
@@ -67,6 +69,10 @@ func (e *emitter) flush() error {
 	}
 	cols := make([]arrow.Array, len(e.spec.cols))
 	for i, c := range e.spec.cols {
+		if d := e.dicts[c.side][c.col]; d != nil {
+			cols[i] = gatherWith(e.mem, e.spec.out.Field(i).Type, e.srcs[c.side], c.col, e.refs[c.side], d)
+			continue
+		}
 		cols[i] = gather(e.mem, e.spec.out.Field(i).Type, e.srcs[c.side], c.col, e.refs[c.side])
 	}
 	rec := array.NewRecordBatch(e.spec.out.Arrow(), cols, int64(n))
@@ -94,6 +100,11 @@ func (e *emitter) release() {
 // gather builds a column of type dt from column col of srcs, row by row as refs say
 // (nullRef: NULL), writing the Arrow buffers directly.
 func gather(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col int, refs []uint64) arrow.Array {
+	return gatherWith(mem, dt, srcs, col, refs, nil)
+}
+
+// gatherWith is gather of a string or binary column that dict (when not nil) encodes.
+func gatherWith(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col int, refs []uint64, dict *strDict) arrow.Array {
 	n := len(refs)
 	datas := make([]arrow.ArrayData, len(srcs))
 	withNulls := false
@@ -130,6 +141,10 @@ func gather(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col i
 	var bufs []*memory.Buffer
 	switch dt.ID() {
 	case arrow.STRING, arrow.BINARY:
+		if dict != nil {
+			bufs = gatherDict(mem, dict, refs)
+			break
+		}
 		bufs = gatherBytes(mem, datas, refs)
 	case arrow.BOOL:
 		bufs = []*memory.Buffer{gatherBools(mem, datas, refs)}
@@ -211,7 +226,7 @@ func gatherBytes(mem memory.Allocator, datas []arrow.ArrayData, refs []uint64) [
 	for i, d := range datas {
 		cols[i] = byteCol{offs: arrow.GetOffsets[int32](d, 1)}
 		if b := d.Buffers()[2]; b != nil {
-			cols[i].data = b.Bytes()
+			cols[i].data = b.Buf() // to its capacity: the copies below may read past the end
 		}
 	}
 	offBuf := memory.NewResizableBuffer(mem)
@@ -227,12 +242,25 @@ func gatherBytes(mem memory.Allocator, datas []arrow.ArrayData, refs []uint64) [
 		offs[i+1] = int32(total)
 	}
 	dataBuf := memory.NewResizableBuffer(mem)
-	dataBuf.Resize(total)
-	dst := dataBuf.Bytes()
+	dataBuf.Reserve(total + 16)
+	dataBuf.ResizeNoShrink(total)
+	dst := dataBuf.Buf()
 	for i, r := range refs {
-		if r != nullRef {
-			copy(dst[offs[i]:offs[i+1]], cols[refBatch(r)].at(refRow(r)))
+		if r == nullRef {
+			continue
 		}
+		c := &cols[refBatch(r)]
+		from, o, n := int(c.offs[refRow(r)]), int(offs[i]), int(offs[i+1]-offs[i])
+		if n <= 16 && from+16 <= len(c.data) {
+			// A short string (the usual key or label) is copied as two words, without
+			// a call: the bytes written past its end belong to the strings after it,
+			// which are written next, or to the slack reserved above.
+			binary.LittleEndian.PutUint64(dst[o:], binary.LittleEndian.Uint64(c.data[from:]))
+			binary.LittleEndian.PutUint64(dst[o+8:], binary.LittleEndian.Uint64(c.data[from+8:]))
+			continue
+		}
+		copy(dst[o:o+n], c.data[from:from+n])
 	}
+	clear(dst[total:])
 	return []*memory.Buffer{offBuf, dataBuf}
 }

@@ -1,6 +1,8 @@
 package reduce
 
 import (
+	"math"
+
 	"github.com/strata-data/strata/change"
 )
 
@@ -57,7 +59,9 @@ type joinTable struct {
 	nulls      []uint64 // rows with a NULL key (when they are emitted alone)
 
 	trackBW, trackPW, trackRW, keepNulls bool
-	retractions                          bool    // a row held is -U or -D
+	retractions                          bool  // a row held is -U or -D
+	dense                                int64 // denseRows' answer, -1 until asked after an add
+	dict                                 tableDicts
 	groups                               []int32 // scratch
 	acct                                 account
 }
@@ -153,10 +157,21 @@ func (t *joinTable) reserve(rows int) {
 	if t.keys != nil {
 		t.keys.reserve(t.keys.Len() + rows)
 	}
-	t.refs = grown(t.refs, capAfter(len(t.refs), cap(t.refs), rows))
-	t.next = grown(t.next, cap(t.refs))
+	t.refs = regrow(&uint64Slabs, t.refs, capAfter(len(t.refs), cap(t.refs), rows))
+	t.next = regrow(&int32Slabs, t.next, cap(t.refs))
 	if t.trackRW {
 		t.rw = grown(t.rw, cap(t.refs))
+	}
+	if t.keys != nil { // as many groups as rows, as growth counted
+		groups := capAfter(len(t.head), cap(t.head), rows)
+		t.head = regrow(&int32Slabs, t.head, groups)
+		t.tail = regrow(&int32Slabs, t.tail, groups)
+		if t.trackBW {
+			t.bw = grown(t.bw, groups)
+		}
+		if t.trackPW {
+			t.pw = grown(t.pw, groups)
+		}
 	}
 	t.count()
 }
@@ -173,6 +188,10 @@ func hasRetraction(ops []change.Op) bool {
 
 // add takes over b and indexes its rows.
 func (t *joinTable) add(b *change.Batch) {
+	if t.dict.ready.Load() != nil {
+		panic("reduce: rows added to a join table after its dictionaries were built")
+	}
+	t.dense = -1
 	bi := len(t.batches)
 	t.batches = append(t.batches, b)
 	t.arrow += batchBytes(b)
@@ -256,8 +275,13 @@ func (t *joinTable) release() {
 		t.keys.release()
 		t.bk.release()
 	}
+	uint64Slabs.put(t.refs)
+	int32Slabs.put(t.next)
+	int32Slabs.put(t.head)
+	int32Slabs.put(t.tail)
 	t.refs, t.next, t.head, t.tail, t.bw, t.pw, t.rw, t.nulls, t.groups = nil, nil, nil, nil, nil, nil, nil, nil, nil
 	t.acct.set(0)
+	t.dict.acct.set(0)
 }
 
 // pass streams the other side's batches past a joinTable and emits what the join
@@ -272,6 +296,7 @@ type pass struct {
 	groups               []int32
 	one                  [1]*change.Batch
 	acct                 account
+	emitted              int64 // pairs queued by pairsOf, for the table's dictionaries
 }
 
 // newPass returns a pass over t. With a predicate, or without keys, probe rows cannot
@@ -310,7 +335,8 @@ func (p *pass) probe(b *change.Batch) error {
 	side := 1 - t.side
 	p.one[0] = b
 	p.e.srcs[t.side], p.e.srcs[side] = t.batches, p.one[:]
-	defer func() { p.e.srcs[side] = nil }()
+	p.e.dicts[t.side], p.e.dicts[side] = t.dicts(p.emitted), nil
+	defer func() { p.e.srcs[side], p.e.dicts[t.side] = nil, nil }()
 	n := b.Len()
 	ops := b.Ops()
 	if t.keys == nil {
@@ -331,6 +357,12 @@ func (p *pass) probe(b *change.Batch) error {
 	groups := p.groups[:n]
 	t.keys.lookup(p.pk, groups)
 	inserts := !t.retractions && !hasRetraction(ops)
+	if p.pairs && p.pred == nil && !t.trackRW && !t.trackPW && p.probeMode == emitNone {
+		if err := p.pairsOf(groups, ops, inserts); err != nil {
+			return err
+		}
+		return p.e.flush()
+	}
 	for r, g := range groups {
 		var matched int64
 		if g >= 0 {
@@ -371,6 +403,112 @@ func (p *pass) probe(b *change.Batch) error {
 	return p.e.flush()
 }
 
+// pairsOf queues the pairs of every probe row r whose key found group groups[r] (an
+// inner join, or an outer one preserving the build side only: the common case). It
+// appends to the emitter's queues directly, without a call per pair, and when every
+// group holds one build row (a join on the build side's unique key) it skips the
+// chains: group g's row is refs[g], and the loop's loads of it do not depend on one
+// another, so the processor overlaps their cache misses.
+func (p *pass) pairsOf(groups []int32, ops []change.Op, inserts bool) error {
+	t, e := p.t, p.e
+	bs, ps := t.side, 1-t.side
+	limit := e.spec.batchRows
+	refs := t.refs
+	unique := len(t.refs) == len(t.head)
+	dense := uint32(0)
+	if unique {
+		dense = t.denseRows()
+	}
+	for r := 0; r < len(groups); {
+		bref, pref, eops := e.refs[bs], e.refs[ps], e.ops
+		if unique {
+			// Fill the output batch: rows of groups up to what it has room for.
+			end := min(len(groups), r+limit-len(eops))
+			for ; r < end; r++ {
+				g := groups[r]
+				if g < 0 {
+					continue
+				}
+				var ref uint64
+				if dense > 0 {
+					bi := uint32(g) / dense
+					ref = rowRef(int(bi), int(uint32(g)-bi*dense))
+				} else {
+					ref = refs[g]
+				}
+				op := change.Insert
+				if !inserts {
+					op = pairOp(t.op(ref), ops[r])
+				}
+				bref = append(bref, ref)
+				pref = append(pref, rowRef(0, r))
+				eops = append(eops, op)
+			}
+		} else {
+			for ; r < len(groups); r++ {
+				g := groups[r]
+				if g < 0 {
+					continue
+				}
+				for i := t.head[g]; i >= 0; i = t.next[i] {
+					op := change.Insert
+					if !inserts {
+						op = pairOp(t.op(refs[i]), ops[r])
+					}
+					bref = append(bref, refs[i])
+					pref = append(pref, rowRef(0, r))
+					eops = append(eops, op)
+					if len(eops) >= limit { // a key of many rows fills batches alone
+						p.emitted += int64(len(eops) - len(e.ops))
+						e.refs[bs], e.refs[ps], e.ops = bref, pref, eops
+						if err := e.flush(); err != nil {
+							return err
+						}
+						bref, pref, eops = e.refs[bs], e.refs[ps], e.ops
+					}
+				}
+			}
+		}
+		p.emitted += int64(len(eops) - len(e.ops))
+		e.refs[bs], e.refs[ps], e.ops = bref, pref, eops
+		if len(eops) >= limit {
+			if err := e.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// denseRows returns n > 0 when the table's groups are its rows in order, n to a
+// batch: every key unique and not NULL, and every batch but the last n rows long.
+// Then group g is row g%n of batch g/n, which pairsOf computes instead of loading
+// refs[g] (a cache miss per probe row when the table is large).
+func (t *joinTable) denseRows() uint32 {
+	if t.dense < 0 {
+		t.dense = int64(t.findDense())
+	}
+	return uint32(t.dense)
+}
+
+func (t *joinTable) findDense() uint32 {
+	if len(t.batches) == 0 || len(t.refs) != len(t.head) || len(t.nulls) > 0 {
+		return 0
+	}
+	n := t.batches[0].Len()
+	rows := 0
+	for i, b := range t.batches {
+		if i < len(t.batches)-1 && b.Len() != n || b.Len() > n {
+			return 0
+		}
+		rows += b.Len()
+	}
+	if n == 0 || rows != len(t.refs) || n > math.MaxUint32 {
+		return 0
+	}
+	return uint32(n)
+}
+
 // candidate joins build row i (an index into refs) with probe row r of b, if the
 // predicate holds.
 func (p *pass) candidate(i int32, b *change.Batch, r int) error {
@@ -407,6 +545,8 @@ func (p *pass) finish() error {
 		return nil
 	}
 	p.e.srcs[t.side], p.e.srcs[1-t.side] = t.batches, nil
+	p.e.dicts[t.side], p.e.dicts[1-t.side] = t.dicts(p.emitted), nil
+	defer func() { p.e.dicts[t.side] = nil }()
 	want := p.buildMode == emitMatched
 	if t.trackRW {
 		for i, ref := range t.refs {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -451,4 +453,140 @@ type reducerFunc func(ctx context.Context, in []shuffle.Stream, emit reduce.Emit
 
 func (f reducerFunc) Reduce(ctx context.Context, in []shuffle.Stream, emit reduce.Emit) error {
 	return f(ctx, in, emit)
+}
+
+// A build key of many rows fills output batches on its own: a probe row that matches
+// 1000 build rows still comes out in batches of BatchRows.
+func TestHashJoinOutputBatchSizeOfOneKeyOfManyRows(t *testing.T) {
+	many := reducetest.Generate(orders, 1000, func(i int, row change.Row) change.Op {
+		row[0], row[1] = change.Int(int64(i)), change.Int(1)
+		return change.Insert
+	})
+	var sizes []int
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: customers, Right: orders, LeftKeys: []string{"id"}, RightKeys: []string{"customer"}, BatchRows: 300,
+		Build: reduce.RightSide,
+	})
+	res := reducetest.Run(t, reducerFunc(func(ctx context.Context, in []shuffle.Stream, emit reduce.Emit) error {
+		return j.Reduce(ctx, in, func(b *change.Batch) error {
+			sizes = append(sizes, b.Len())
+			return emit(b)
+		})
+	}), reducetest.Options{BatchRows: 1000}, customersIn(), many)
+	assert.Len(t, res.Rows, 1000)
+	assert.Equal(t, []int{300, 300, 300, 100}, sizes)
+}
+
+// An inner join built on unique keys (each build row its own key) gives each pair the
+// product of the rows' signs, in probe order, whichever side holds the retraction.
+func TestHashJoinUniqueBuildKeysOfChanges(t *testing.T) {
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: orders, Right: customers, LeftKeys: []string{"customer"}, RightKeys: []string{"id"},
+		Build: reduce.RightSide, Output: []reduce.Column{{Side: reduce.LeftSide, Name: "order"}, {Side: reduce.RightSide, Name: "name"}},
+	})
+	res := reducetest.Run(t, j, reducetest.Options{BatchRows: 2}, reducetest.Rows(orders,
+		[]any{10, 1, "book"},
+		[]any{change.Delete, 11, 2, "pen"},
+		[]any{12, 3, "ink"},
+		[]any{change.UpdateBefore, 13, 3, "cup"},
+		[]any{14, 7, "lost"},
+		[]any{change.UpdateAfter, 15, 1, "mug"},
+	), reducetest.Rows(customers,
+		[]any{1, "ann"},
+		[]any{2, "bob"},
+		[]any{change.Delete, 3, "cy"},
+		[]any{nil, "nobody"},
+	))
+	res.AssertOrdered(t,
+		[]any{change.Insert, 10, "ann"},
+		[]any{change.Delete, 11, "bob"},
+		[]any{change.Delete, 12, "cy"},
+		[]any{change.Insert, 13, "cy"},
+		[]any{change.Insert, 15, "ann"},
+	)
+}
+
+// Strings of every length around the two-word copy of short strings (0 to 40 bytes)
+// come out of a join whole, in any order of the probe rows, across input batches.
+func TestHashJoinGathersStringsOfEveryLength(t *testing.T) {
+	str := func(i int) string {
+		b := make([]byte, i%41)
+		for k := range b {
+			b[k] = byte('a' + (i+k)%26)
+		}
+		return string(b)
+	}
+	var build, probe [][]any
+	for i := range 200 {
+		build = append(build, []any{i, str(i)})
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var want [][]any
+	for k, i := range rng.Perm(260) { // ids 200..259 match nothing
+		probe = append(probe, []any{k, i, str(k)})
+		if i < 200 {
+			want = append(want, []any{k, str(k), str(i)})
+		}
+	}
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: orders, Right: customers, LeftKeys: []string{"customer"}, RightKeys: []string{"id"}, Build: reduce.RightSide,
+		Output: []reduce.Column{{Side: reduce.LeftSide, Name: "order"}, {Side: reduce.LeftSide, Name: "name"}, {Side: reduce.RightSide, Name: "name", As: "customer"}},
+	})
+	res := reducetest.Run(t, j, reducetest.Options{BatchRows: 37}, reducetest.Rows(orders, probe...), reducetest.Rows(customers, build...))
+	res.AssertMultiset(t, want...)
+}
+
+// batchesOf streams in as batches of the given sizes, in turn.
+func batchesOf(t *testing.T, in reducetest.Input, sizes ...int) shuffle.Stream {
+	t.Helper()
+	all := in.Stream(memory.DefaultAllocator, in.Len())
+	b, err := all.Next(context.Background())
+	require.NoError(t, err)
+	defer b.Release()
+	var out []*change.Batch
+	at := 0
+	for _, n := range sizes {
+		s, err := change.NewBatch(b.Schema(), b.Record().NewSlice(int64(at), int64(at+n)), b.Ops()[at:at+n])
+		require.NoError(t, err)
+		out = append(out, s)
+		at += n
+	}
+	require.Equal(t, in.Len(), at)
+	return shuffle.NewSliceStream(out...)
+}
+
+// A build side of unique keys in batches of one size (but the last) is read by row
+// number; in batches of other sizes, or with a NULL key, it is not: the output is the
+// join either way.
+func TestHashJoinUniqueBuildKeysInBatchesOfAnySize(t *testing.T) {
+	var build, probe [][]any
+	for i := range 20 {
+		build = append(build, []any{i, fmt.Sprintf("c%d", i)})
+	}
+	var want [][]any
+	for k := range 50 {
+		c := (k * 7) % 25
+		probe = append(probe, []any{k, c, "x"})
+		if c < 20 {
+			want = append(want, []any{k, fmt.Sprintf("c%d", c)})
+		}
+	}
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: orders, Right: customers, LeftKeys: []string{"customer"}, RightKeys: []string{"id"}, Build: reduce.RightSide,
+		Output: []reduce.Column{{Side: reduce.LeftSide, Name: "order"}, {Side: reduce.RightSide, Name: "name"}},
+	})
+	for _, sizes := range [][]int{{20}, {8, 8, 4}, {4, 4, 4, 4, 4}, {3, 9, 8}, {8, 4, 8}, {1, 19}, {19, 1}} {
+		var got [][]any
+		err := j.Reduce(context.Background(), []shuffle.Stream{
+			batchesOf(t, reducetest.Rows(orders, probe...), 50), batchesOf(t, reducetest.Rows(customers, build...), sizes...),
+		}, func(b *change.Batch) error {
+			defer b.Release()
+			for r := range b.Len() {
+				got = append(got, []any{int(b.Column(0).(*array.Int32).Value(r)), b.Column(1).(*array.String).Value(r)})
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		require.ElementsMatch(t, want, got, "build batches of %v", sizes)
+	}
 }

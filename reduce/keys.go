@@ -453,7 +453,13 @@ func (t *keyTable) insertInline(k *batchKeys, groups []int32) {
 		for {
 			e := t.slots[2*p]
 			if e == 0 {
-				g := t.add(k, r, h)
+				// t.add, inlined for the one word
+				g := len(t.hashes)
+				if g == cap(t.hashes) {
+					t.growGroups(max(2*g, 16))
+				}
+				t.hashes = append(t.hashes, h)
+				t.words[0] = append(t.words[0], kw[r])
 				t.slots[2*p], t.slots[2*p+1] = tag<<32|uint64(g+1), uint64(kw[r])
 				groups[r] = int32(g)
 				if 2*len(t.hashes) > t.numSlots() {
@@ -512,9 +518,9 @@ func (t *keyTable) add(k *batchKeys, r int, h uint64) int {
 // growGroups doubles the per-group arrays together, so growth is by doubling and
 // bytesAfter can predict it.
 func (t *keyTable) growGroups(c int) {
-	t.hashes = grown(t.hashes, c)
+	t.hashes = regrow(&uint64Slabs, t.hashes, c)
 	for w := range t.words {
-		t.words[w] = grown(t.words[w], c)
+		t.words[w] = regrow(&int64Slabs, t.words[w], c)
 	}
 	for s := range t.ends {
 		t.ends[s] = grown(t.ends[s], c)
@@ -532,7 +538,8 @@ func (t *keyTable) grow() { t.rehash(2 * t.numSlots()) }
 
 // rehash re-places every group by its stored hash into n slots.
 func (t *keyTable) rehash(n int) {
-	slots := make([]uint64, uint64(n)*t.stride)
+	slots := uint64Slabs.get(n * int(t.stride))[:n*int(t.stride)]
+	clear(slots)
 	mask := uint64(n - 1)
 	for g, h := range t.hashes {
 		p := h & mask
@@ -544,6 +551,7 @@ func (t *keyTable) rehash(n int) {
 			slots[2*p+1] = uint64(t.words[0][g])
 		}
 	}
+	uint64Slabs.put(t.slots)
 	t.slots, t.mask = slots, mask
 }
 
@@ -670,6 +678,11 @@ func (t *keyTable) lookupInline(k *batchKeys, groups []int32) {
 
 // release frees the table and gives its bytes back to the budget.
 func (t *keyTable) release() {
+	uint64Slabs.put(t.slots)
+	uint64Slabs.put(t.hashes)
+	for _, w := range t.words {
+		int64Slabs.put(w)
+	}
 	*t = keyTable{layout: t.layout, acct: t.acct}
 	t.acct.set(0)
 }

@@ -13,6 +13,8 @@ import (
 	"runtime/pprof"
 	"slices"
 	"time"
+
+	"github.com/strata-data/strata/internal/cputime"
 )
 
 var errEOF = io.EOF
@@ -22,6 +24,8 @@ func main() {
 	dimRows := flag.Int("dim", 1_000_000, "dimension rows")
 	rounds := flag.Int("rounds", 5, "timed runs per engine and thread count (medians)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
+	noDuck := flag.Bool("strata-only", false, "time strata alone (no DuckDB, no ratios): for profiling")
+	flag.BoolVar(&partitioned, "partitioned", false, "with threads=2, shuffle both sides into partitions instead of broadcasting the dimension")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -36,52 +40,80 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*factRows, *dimRows, *rounds); err != nil {
+	if err := run(*factRows, *dimRows, *rounds, !*noDuck); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "joinagg:", err)
 		os.Exit(1)
 	}
 }
 
-func run(factRows, dimRows, rounds int) error {
+func run(factRows, dimRows, rounds int, withDuck bool) error {
 	ctx := context.Background()
 	t0 := time.Now()
 	d := generate(factRows, dimRows, 42)
 	want := d.reference()
 	s := loadStrata(d)
 	defer s.release()
-	ddb, err := loadDuckDB(d)
-	if err != nil {
-		return fmt.Errorf("duckdb: %w", err)
+	var ddb *duckDB
+	if withDuck {
+		var err error
+		if ddb, err = loadDuckDB(d); err != nil {
+			return fmt.Errorf("duckdb: %w", err)
+		}
+		defer ddb.db.Close()
 	}
-	defer ddb.db.Close()
 	fmt.Printf("data: %d fact rows, %d dimension rows, loaded in %.1fs\n", factRows, dimRows, time.Since(t0).Seconds())
 
 	for _, threads := range []int{1, 2} {
-		var st, dt []time.Duration
+		// Wall time is what the ratio compares; the process CPU time of each run is
+		// printed beside it, since on a shared machine the wall clock also counts
+		// other processes' turns on the cores.
+		var st, dt, sc, dc []time.Duration
 		for range rounds { // alternate the engines so load affects both alike
+			c0 := cputime.Process()
 			t, got, err := runStrata(ctx, s, threads)
 			if err != nil {
 				return fmt.Errorf("strata: %w", err)
 			}
+			sc = append(sc, cputime.Process()-c0)
 			if err := check("strata", got, want); err != nil {
 				return err
 			}
 			st = append(st, t)
+			if ddb == nil {
+				continue
+			}
+			c0 = cputime.Process()
 			t, got, err = ddb.run(threads)
 			if err != nil {
 				return fmt.Errorf("duckdb: %w", err)
 			}
+			dc = append(dc, cputime.Process()-c0)
 			if err := check("duckdb", got, want); err != nil {
 				return err
 			}
 			dt = append(dt, t)
 		}
+		if ddb == nil {
+			fmt.Printf("threads=%d: strata median %.3fs %v, cpu %.3fs %v\n", threads, median(st).Seconds(), rounded(st), median(sc).Seconds(), rounded(sc))
+			continue
+		}
 		sm, dm := median(st), median(dt)
-		fmt.Printf("threads=%d: strata median %.3fs %v, duckdb median %.3fs %v\n", threads, sm.Seconds(), st, dm.Seconds(), dt)
+		fmt.Printf("threads=%d: strata median %.3fs %v, duckdb median %.3fs %v\n", threads, sm.Seconds(), rounded(st), dm.Seconds(), rounded(dt))
+		fmt.Printf("threads=%d: cpu strata median %.3fs %v, duckdb median %.3fs %v\n", threads, median(sc).Seconds(), rounded(sc), median(dc).Seconds(), rounded(dc))
 		fmt.Printf("ratio strata/duckdb threads=%d: %.2f\n", threads, sm.Seconds()/dm.Seconds())
+		fmt.Printf("cpu ratio strata/duckdb threads=%d: %.2f\n", threads, median(sc).Seconds()/median(dc).Seconds())
 	}
 	return nil
+}
+
+// rounded returns ds to the millisecond, for printing.
+func rounded(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -92,39 +92,61 @@ func batchOf(s *change.Schema, builders ...array.Builder) *change.Batch {
 }
 
 // filterPaid keeps the fact rows whose status is 'paid', projected to (customer_id,
-// amount): the scan-side filter a plan pushes below the join.
-func filterPaid(b *change.Batch, mem memory.Allocator) *change.Batch {
+// amount): the scan-side filter a plan pushes below the join. As strata's expression
+// filter does, it decides a string = constant by the length from the offsets before
+// comparing bytes, lists the rows kept, then copies them into arrays of their size.
+func filterPaid(b *change.Batch, mem memory.Allocator, scratch *[]int32) *change.Batch {
+	const want = "paid"
 	st := b.Column(3).(*array.String)
+	offs, data := st.ValueOffsets(), st.ValueBytes()
 	cust := b.Column(1).(*array.Int64).Int64Values()
 	amt := b.Column(2).(*array.Float64).Float64Values()
-	cb, ab := array.NewInt64Builder(mem), array.NewFloat64Builder(mem)
-	cb.Reserve(b.Len() / 3)
-	ab.Reserve(b.Len() / 3)
+	keep := (*scratch)[:0]
+	defer func() { *scratch = keep }()
 	for i := range b.Len() {
-		if st.Value(i) == "paid" {
-			cb.UnsafeAppend(cust[i])
-			ab.UnsafeAppend(amt[i])
+		if offs[i+1]-offs[i] == int32(len(want)) && string(data[offs[i]-offs[0]:offs[i+1]-offs[0]]) == want {
+			keep = append(keep, int32(i))
 		}
+	}
+	cb, ab := array.NewInt64Builder(mem), array.NewFloat64Builder(mem)
+	cb.Reserve(len(keep))
+	ab.Reserve(len(keep))
+	for _, i := range keep {
+		cb.UnsafeAppend(cust[i])
+		ab.UnsafeAppend(amt[i])
 	}
 	return batchOf(paidSchema, cb, ab)
 }
 
-// runStrata runs filter -> shuffle by customer into parts partitions -> per partition
-// hash join with the dimension and group by region with sum(amount), the partitions
-// in parallel, then adds up the partial sums of the 20 regions.
+// partitioned makes runStrata shuffle both sides into partitions when parts > 1,
+// rather than broadcast the dimension (the -partitioned flag).
+var partitioned bool
+
+// runStrata runs filter -> hash join with the dimension -> group by region with
+// sum(amount). With parts > 1 it runs as strata's planner runs it on parts cores: the
+// dimension (1M rows, under half the filtered fact) is a broadcast side, built once
+// into a table that parts tasks probe with their shares of the fact, each aggregating
+// its share; or, partitioned, the filtered fact and the dimension are shuffled by key
+// into parts partitions, joined and aggregated in parallel. Then the partial sums of
+// the 20 regions are added up.
 func runStrata(ctx context.Context, s *strataData, parts int) (time.Duration, map[string]float64, error) {
 	start := time.Now()
 	mem := memory.DefaultAllocator
 	if parts == 1 { // one partition: no shuffle, as a plan on one core runs it
 		paid := make([]*change.Batch, len(s.fact))
+		var keep []int32
 		for i, b := range s.fact {
-			paid[i] = filterPaid(b, mem)
+			paid[i] = filterPaid(b, mem, &keep)
 		}
 		for _, b := range s.dim {
 			b.Retain() // the join releases what it reads
 		}
 		// The stream takes its slice over: give it a copy.
 		out, err := joinAggregate(ctx, shuffle.NewSliceStream(paid...), shuffle.NewSliceStream(slices.Clone(s.dim)...))
+		return time.Since(start), out, err
+	}
+	if !partitioned {
+		out, err := broadcastJoinAggregate(ctx, s, parts)
 		return time.Since(start), out, err
 	}
 	factSh, err := shuffle.New(shuffle.Config{Partitioner: shuffle.NewHashPartitioner(parts, "customer_id")})
@@ -155,8 +177,9 @@ func runStrata(ctx context.Context, s *strataData, parts int) (time.Duration, ma
 				errs <- err
 				return
 			}
+			var keep []int32
 			for i := task; i < len(s.fact); i += parts {
-				paid := filterPaid(s.fact[i], mem)
+				paid := filterPaid(s.fact[i], mem, &keep)
 				err := fw.Write(ctx, paid)
 				paid.Release()
 				if err != nil {
@@ -211,6 +234,71 @@ func runStrata(ctx context.Context, s *strataData, parts int) (time.Duration, ma
 	return time.Since(start), out, nil
 }
 
+// broadcastJoinAggregate builds the dimension once while parts tasks filter their
+// shares of the fact, then each task probes the shared table and aggregates.
+func broadcastJoinAggregate(ctx context.Context, s *strataData, parts int) (map[string]float64, error) {
+	mem := memory.DefaultAllocator
+	join, err := newJoin()
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range s.dim {
+		b.Retain() // the build releases what it reads
+	}
+	type built struct {
+		hb  *reduce.HashBuild
+		err error
+	}
+	ready := make(chan struct{})
+	var bt built
+	go func() {
+		defer close(ready)
+		bt.hb, bt.err = join.Build(ctx, shuffle.NewSliceStream(slices.Clone(s.dim)...))
+	}()
+	partial := make([]map[string]float64, parts)
+	errs := make(chan error, parts)
+	for task := range parts {
+		go func() {
+			var paid []*change.Batch
+			var keep []int32
+			for i := task; i < len(s.fact); i += parts {
+				paid = append(paid, filterPaid(s.fact[i], mem, &keep))
+			}
+			<-ready
+			if bt.err != nil {
+				shuffle.NewSliceStream(paid...).Close()
+				errs <- bt.err
+				return
+			}
+			m, err := aggregateJoined(ctx, join, func(emit reduce.Emit) error {
+				return bt.hb.Probe(ctx, shuffle.NewSliceStream(paid...), emit)
+			})
+			partial[task] = m
+			errs <- err
+		}()
+	}
+	var first error
+	for range parts {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	<-ready
+	if bt.hb != nil {
+		bt.hb.Release()
+	}
+	if first != nil {
+		return nil, first
+	}
+	out := map[string]float64{}
+	for _, m := range partial {
+		for r, v := range m {
+			out[r] += v
+		}
+	}
+	return out, nil
+}
+
 func reducePartition(ctx context.Context, factSh, dimSh *shuffle.Local, p int) (map[string]float64, error) {
 	fs, err := factSh.Reader(p)
 	if err != nil {
@@ -223,16 +311,27 @@ func reducePartition(ctx context.Context, factSh, dimSh *shuffle.Local, p int) (
 	return joinAggregate(ctx, fs, ds)
 }
 
-// joinAggregate joins the paid fact rows with the dimension and sums amount by region.
-func joinAggregate(ctx context.Context, fs, ds shuffle.Stream) (map[string]float64, error) {
-	join, err := reduce.NewHashJoin(reduce.HashJoinConfig{
+func newJoin() (*reduce.HashJoin, error) {
+	return reduce.NewHashJoin(reduce.HashJoinConfig{
 		Left: paidSchema, Right: dimSchema, LeftKeys: []string{"customer_id"}, RightKeys: []string{"id"},
 		Build:  reduce.RightSide,
 		Output: []reduce.Column{{Side: reduce.RightSide, Name: "region"}, {Side: reduce.LeftSide, Name: "amount"}},
 	})
+}
+
+// joinAggregate joins the paid fact rows with the dimension and sums amount by region.
+func joinAggregate(ctx context.Context, fs, ds shuffle.Stream) (map[string]float64, error) {
+	join, err := newJoin()
 	if err != nil {
 		return nil, err
 	}
+	return aggregateJoined(ctx, join, func(emit reduce.Emit) error {
+		return join.Reduce(ctx, []shuffle.Stream{fs, ds}, emit)
+	})
+}
+
+// aggregateJoined sums amount by region over what run (a join) emits.
+func aggregateJoined(ctx context.Context, join *reduce.HashJoin, run func(reduce.Emit) error) (map[string]float64, error) {
 	agg, err := reduce.NewHashAggregate(reduce.AggregateConfig{
 		Schema: join.Schema(), GroupBy: []string{"region"}, InsertOnly: true,
 		Aggs: []reduce.Agg{{Func: reduce.Sum, Column: "amount"}},
@@ -245,7 +344,7 @@ func joinAggregate(ctx context.Context, fs, ds shuffle.Stream) (map[string]float
 	joinErr := make(chan error, 1)
 	go func() {
 		defer close(ch)
-		joinErr <- join.Reduce(ctx, []shuffle.Stream{fs, ds}, func(b *change.Batch) error {
+		joinErr <- run(func(b *change.Batch) error {
 			ch <- b
 			return nil
 		})
@@ -260,7 +359,8 @@ func joinAggregate(ctx context.Context, fs, ds shuffle.Stream) (map[string]float
 		}
 		return nil
 	})
-	for range ch { // drain if the aggregate stopped early
+	for b := range ch { // drain if the aggregate stopped early
+		b.Release()
 	}
 	if jerr := <-joinErr; jerr != nil {
 		return nil, fmt.Errorf("join: %w", jerr)
