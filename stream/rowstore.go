@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -33,6 +34,8 @@ type rowStore struct {
 	pending                 state.Batch
 	overlay                 map[string]int
 	be                      state.Backend
+	rb                      *array.RecordBuilder // empty between calls
+	outOps                  []change.Op
 }
 
 func newRowStore(id string, in *change.Schema, be state.Backend, mem memory.Allocator) (*rowStore, error) {
@@ -105,14 +108,18 @@ func (s *rowStore) Process(ctx context.Context, in *change.Batch, emit Emit) err
 	if err := checkSchema("row store "+s.id, s.in, in); err != nil {
 		return err
 	}
+	if s.rb == nil {
+		s.rb = array.NewRecordBuilder(s.mem, s.in.Arrow())
+	}
+	rb, fb, outOps := s.rb, s.rb.Fields(), s.outOps[:0]
 	defer func() {
 		s.pending.Reset()
 		clear(s.overlay)
+		if len(outOps) > 0 { // an error: drop the rows built
+			rb.NewRecordBatch().Release()
+		}
+		s.outOps = outOps[:0]
 	}()
-	rb := array.NewRecordBuilder(s.mem, s.in.Arrow())
-	defer rb.Release()
-	fb := rb.Fields()
-	var outOps []change.Op
 	appendRow := func(op change.Op, enc []byte) error {
 		for i, k := range s.kinds {
 			var err error
@@ -178,7 +185,8 @@ func (s *rowStore) Process(ctx context.Context, in *change.Batch, emit Emit) err
 		return nil
 	}
 	rec := rb.NewRecordBatch()
-	out, err := change.NewBatch(s.in, rec, outOps)
+	out, err := change.NewBatch(s.in, rec, slices.Clone(outOps))
+	outOps = outOps[:0]
 	if err != nil {
 		rec.Release()
 		return fmt.Errorf("stream: row store %s: %w", s.id, err)
