@@ -119,6 +119,11 @@ func benchRevenue(b *testing.B, stagesOf func(map[string]*change.Schema, state.B
 					}
 					b.StopTimer()
 					keys, bytes = stateSize(b, be)
+					if st, err := be.Stats(context.Background()); err == nil {
+						for _, ns := range st {
+							b.Logf("state %s: %d keys, %.1f B/key", ns.Namespace, ns.Keys, float64(ns.Bytes)/float64(max(ns.Keys, 1)))
+						}
+					}
 					be.Close()
 					b.StartTimer()
 				}
