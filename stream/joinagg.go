@@ -86,9 +86,10 @@ type JoinAggregateConfig struct {
 //   - every aggregate is decomposable: count(*), count, sum, avg (as a sum and a
 //     count), min and max (exact under retractions: each level keeps its values'
 //     multiset); not count distinct;
-//   - the aggregated columns are all of one input A (with only count(*), A is an end
-//     of the chain without group-by columns), the joins form a chain and A is at
-//     one end of it (the group-by columns may be of any input);
+//   - the aggregated columns are all of one input A, the joins form a chain and A
+//     is at one end of it (the group-by columns may be of any input); with only
+//     count(*), A is an end for which the next condition holds, preferably one
+//     without group-by columns;
 //   - each left join's NULL-extended input is farther from A along the chain than
 //     the input it joins: the rows kept are A's side, so a partial row stands for
 //     its A rows whether or not the far side matches. count(*) of a NULL-extended
