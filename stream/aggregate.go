@@ -76,9 +76,16 @@ type Aggregate struct {
 	nsGroup string
 	names   []string
 
-	// Scratch reused from batch to batch (nothing that outlives a Process call).
-	deltas []msDeltas
-	arena  []byte
+	// Scratch reused from batch to batch (nothing that outlives a Process call):
+	// per-batch allocations dominate small batches.
+	deltas         []msDeltas
+	arena          []byte
+	groups         map[string]*group
+	order          []*group
+	bld            *change.Builder // empty between calls
+	wb             state.Batch
+	oldRow, newRow change.Row
+	og             group
 }
 
 type aggOp struct {
@@ -238,8 +245,12 @@ func (a *Aggregate) Process(ctx context.Context, in *change.Batch, emit Emit) er
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	groups := map[string]*group{}
-	var order []*group
+	if a.groups == nil {
+		a.groups = map[string]*group{}
+	}
+	clear(a.groups)
+	groups, order := a.groups, a.order[:0]
+	defer func() { clear(order); a.order = order[:0] }()
 	if a.deltas == nil {
 		a.deltas = make([]msDeltas, len(a.ms))
 		for i := range a.deltas {
@@ -608,64 +619,78 @@ func (a *Aggregate) rescan(g *group, i int) error {
 
 // finish writes the touched groups' states and emits their changes.
 func (a *Aggregate) finish(order []*group, emit Emit) error {
-	var wb state.Batch
-	b := change.NewBuilder(a.cfg.Mem, a.out)
-	defer b.Release()
-	oldRow := make(change.Row, a.out.NumFields())
-	newRow := make(change.Row, a.out.NumFields())
-	var buf []byte
-	for _, g := range order {
-		if g.rows < 0 {
-			return fmt.Errorf("%w: aggregate %s: more rows retracted than inserted in a group", ErrInput, a.cfg.ID)
+	if a.bld == nil {
+		a.bld = change.NewBuilder(a.cfg.Mem, a.out)
+		a.oldRow = make(change.Row, a.out.NumFields())
+		a.newRow = make(change.Row, a.out.NumFields())
+		a.og.accs = make([]acc, len(a.aggs))
+	}
+	b, wb, oldRow, newRow := a.bld, &a.wb, a.oldRow, a.newRow
+	wb.Reset()
+	err := func() error {
+		var buf []byte
+		for _, g := range order {
+			if g.rows < 0 {
+				return fmt.Errorf("%w: aggregate %s: more rows retracted than inserted in a group", ErrInput, a.cfg.ID)
+			}
+			if g.rows == 0 {
+				wb.Delete(a.nsGroup, g.key)
+				if g.old == nil {
+					continue
+				}
+			} else {
+				buf = a.encodeState(buf[:0], g)
+				if bytes.Equal(buf, g.old) {
+					continue // nothing changed
+				}
+				wb.Put(a.nsGroup, g.key, buf)
+			}
+			if g.old != nil {
+				og := &a.og
+				og.key = g.key
+				clear(og.accs)
+				if err := a.decodeState(og, g.old); err != nil {
+					return err
+				}
+				if err := a.row(oldRow, og); err != nil {
+					return err
+				}
+			}
+			if g.rows > 0 {
+				if err := a.row(newRow, g); err != nil {
+					return err
+				}
+			}
+			var err error
+			switch {
+			case g.old == nil:
+				err = b.Append(change.Insert, newRow)
+			case g.rows == 0:
+				err = b.Append(change.Delete, oldRow)
+			default:
+				if err = b.Append(change.UpdateBefore, oldRow); err == nil {
+					err = b.Append(change.UpdateAfter, newRow)
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("stream: aggregate %s: %w", a.cfg.ID, err)
+			}
 		}
-		if g.rows == 0 {
-			wb.Delete(a.nsGroup, g.key)
-			if g.old == nil {
-				continue
-			}
-		} else {
-			buf = a.encodeState(buf[:0], g)
-			if bytes.Equal(buf, g.old) {
-				continue // nothing changed
-			}
-			wb.Put(a.nsGroup, g.key, buf)
-		}
-		if g.old != nil {
-			og := &group{key: g.key, accs: make([]acc, len(a.aggs))}
-			if err := a.decodeState(og, g.old); err != nil {
-				return err
-			}
-			if err := a.row(oldRow, og); err != nil {
-				return err
-			}
-		}
-		if g.rows > 0 {
-			if err := a.row(newRow, g); err != nil {
-				return err
-			}
-		}
-		var err error
-		switch {
-		case g.old == nil:
-			err = b.Append(change.Insert, newRow)
-		case g.rows == 0:
-			err = b.Append(change.Delete, oldRow)
-		default:
-			if err = b.Append(change.UpdateBefore, oldRow); err == nil {
-				err = b.Append(change.UpdateAfter, newRow)
-			}
-		}
-		if err != nil {
+		if err := a.cfg.State.Apply(wb); err != nil {
 			return fmt.Errorf("stream: aggregate %s: %w", a.cfg.ID, err)
 		}
-	}
-	if err := a.cfg.State.Apply(&wb); err != nil {
-		return fmt.Errorf("stream: aggregate %s: %w", a.cfg.ID, err)
-	}
-	if b.Len() == 0 {
 		return nil
+	}()
+	wb.Reset()
+	if b.Len() == 0 {
+		return err
 	}
-	return emit(b.NewBatch())
+	out := b.NewBatch()
+	if err != nil {
+		out.Release()
+		return err
+	}
+	return emit(out)
 }
 
 // row computes a group's output row.

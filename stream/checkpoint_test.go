@@ -51,6 +51,8 @@ type jobConfig struct {
 	// during runs with the dataflow running (e.g. to ask for a checkpoint and cancel).
 	during func(ctx context.Context, df *stream.Dataflow, stop func())
 	mem    memory.Allocator
+	// stages plans the flow (default revenueStages).
+	stages func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage
 }
 
 // revenueJob runs the generator workload into a Parquet table under dir/lake,
@@ -70,7 +72,10 @@ func revenueJob(ctx context.Context, cfg jobConfig) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, be.Close()) }()
-	stages := revenueStages(sc, be, cfg.mem)
+	if cfg.stages == nil {
+		cfg.stages = revenueStages
+	}
+	stages := cfg.stages(sc, be, cfg.mem)
 	last, err := stages[len(stages)-1].Build(0)
 	if err != nil {
 		return err
@@ -106,6 +111,11 @@ func revenueJob(ctx context.Context, cfg jobConfig) (err error) {
 
 // readRevenue reads the committed table as sorted rows.
 func readRevenue(t *testing.T, dir string) []string {
+	return readRevenueOf(t, dir, revenueStages)
+}
+
+// readRevenueOf reads the table the stages of stagesOf wrote.
+func readRevenueOf(t *testing.T, dir string, stagesOf func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage) []string {
 	t.Helper()
 	store, err := bronze.OpenDir(filepath.Join(dir, "lake"))
 	if err != nil {
@@ -117,7 +127,8 @@ func readRevenue(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	defer be.Close()
-	last, err := revenueStages(sc, be, nil)[2].Build(0)
+	stages := stagesOf(sc, be, nil)
+	last, err := stages[len(stages)-1].Build(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,10 +150,19 @@ func readRevenue(t *testing.T, dir string) []string {
 
 // TestDataflowCheckpointRestart: a run stopped after an on-demand checkpoint and
 // restarted (state restored, sink recovered, source reopened at the checkpoint's
-// position) ends with the table of an uninterrupted run.
+// position) ends with the table of an uninterrupted run. The eager plan's run
+// ends with the values of the lazy plan's uninterrupted one.
 func TestDataflowCheckpointRestart(t *testing.T) {
-	for _, backend := range []string{"memory", "pebble"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, tc := range []struct {
+		backend string
+		eager   bool
+	}{{"memory", false}, {"pebble", false}, {"memory", true}, {"pebble", true}} {
+		name, stages := tc.backend, revenueStages
+		if tc.eager {
+			name, stages = name+"-eager", revenueStagesOf(stream.PlanEager)
+		}
+		backend := tc.backend
+		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			const events = 3000
 			whole := t.TempDir()
@@ -156,7 +176,7 @@ func TestDataflowCheckpointRestart(t *testing.T) {
 			dir := t.TempDir()
 			var ckptErr error
 			var ckptID uint64
-			err := revenueJob(ctx, jobConfig{dir: dir, events: events, rate: 20000, backend: backend, mem: mem,
+			err := revenueJob(ctx, jobConfig{dir: dir, events: events, rate: 20000, backend: backend, mem: mem, stages: stages,
 				during: func(ctx context.Context, df *stream.Dataflow, stop func()) {
 					time.Sleep(40 * time.Millisecond)
 					ckptErr = df.Checkpoint(ctx)
@@ -174,10 +194,10 @@ func TestDataflowCheckpointRestart(t *testing.T) {
 			if err != nil || !found || meta.Position.IsZero() {
 				t.Fatalf("latest checkpoint %+v %v %v", meta, found, err)
 			}
-			if err := revenueJob(ctx, jobConfig{dir: dir, events: events, backend: backend, mem: mem}); err != nil {
+			if err := revenueJob(ctx, jobConfig{dir: dir, events: events, backend: backend, mem: mem, stages: stages}); err != nil {
 				t.Fatal(err)
 			}
-			if got := readRevenue(t, dir); !slices.Equal(got, want) {
+			if got := readRevenueOf(t, dir, stages); !slices.Equal(got, want) {
 				t.Fatalf("restarted run:\n%s\nuninterrupted:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})

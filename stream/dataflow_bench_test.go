@@ -88,6 +88,11 @@ func BenchmarkRevenueDataflow(b *testing.B) { benchRevenue(b, revenueStages) }
 // columns the flow reads before the joins (projection pushdown).
 func BenchmarkRevenueDataflowPruned(b *testing.B) { benchRevenue(b, revenueStagesPruned) }
 
+// BenchmarkRevenueDataflowEager: the same query planned by JoinAggregate with
+// eager aggregation (payments summed per order, then per customer, below the
+// joins).
+func BenchmarkRevenueDataflowEager(b *testing.B) { benchRevenue(b, revenueStagesOf(stream.PlanEager)) }
+
 func benchRevenue(b *testing.B, stagesOf func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage) {
 	const events = 20000
 	txs, rows := readTxs(b, events)
@@ -114,6 +119,11 @@ func benchRevenue(b *testing.B, stagesOf func(map[string]*change.Schema, state.B
 					}
 					b.StopTimer()
 					keys, bytes = stateSize(b, be)
+					if st, err := be.Stats(context.Background()); err == nil {
+						for _, ns := range st {
+							b.Logf("state %s: %d keys, %.1f B/key", ns.Namespace, ns.Keys, float64(ns.Bytes)/float64(max(ns.Keys, 1)))
+						}
+					}
 					be.Close()
 					b.StartTimer()
 				}
@@ -202,7 +212,12 @@ func (s *latencySink) Close() error                { return nil }
 // partition, an epoch per transaction) fed at a fixed rate (STRATA_BENCH_RATE
 // events/s, default half the rate of an unpaced run measured first); reports the
 // latency from a transaction being due to its output at the sink.
-func BenchmarkRevenueLatency(b *testing.B) {
+func BenchmarkRevenueLatency(b *testing.B) { benchLatency(b, revenueStagesPruned) }
+
+// BenchmarkRevenueLatencyEager: the same with the eager plan.
+func BenchmarkRevenueLatencyEager(b *testing.B) { benchLatency(b, revenueStagesOf(stream.PlanEager)) }
+
+func benchLatency(b *testing.B, stagesOf func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage) {
 	const events = 20000
 	txs, rows := readTxs(b, events)
 	defer func() {
@@ -218,7 +233,7 @@ func BenchmarkRevenueLatency(b *testing.B) {
 		if ls != nil {
 			out = ls
 		}
-		df, err := stream.NewDataflow(stream.DataflowConfig{Source: src, Stages: revenueStagesPruned(sc, be, nil),
+		df, err := stream.NewDataflow(stream.DataflowConfig{Source: src, Stages: stagesOf(sc, be, nil),
 			Sink: out, State: be, Partitions: 1})
 		if err != nil {
 			b.Fatal(err)

@@ -20,6 +20,13 @@
 // against the other's current rows, retracting what the change invalidates; joins
 // chain for n inputs.
 //
+// JoinAggregate plans a group-by over a chain of joins as dataflow stages. With
+// eager aggregation it sums the aggregated input by its join key below the first
+// join and re-aggregates the partial rows below each following one, so a change
+// on a far input (a customer's segment) moves one partial row instead of every
+// joined row; it applies to decomposable aggregates under the conditions its
+// documentation lists, and falls back to joining first otherwise.
+//
 // A Dataflow runs a BatchSource (CDCSource over a cdc.Source, SilverSource over silver
 // change feeds) through stages partitioned by key across goroutines into a sink.Sink,
 // with aligned barriers per epoch, checkpoints of the state with the source position

@@ -88,7 +88,9 @@ func (c JoinConfig) Validate() error {
 // input with a primary key, "ID/lk" (and "ID/rk") maps the key to the join key and
 // the row, so that a retraction carrying only the key columns (a partial
 // before-image) finds the row; rows with a NULL join key, which match nothing,
-// are only there.
+// are only there. An input whose join key is its primary key (a partial
+// aggregate's rows, a table joined on its key) has no "ID/lk": "ID/l" finds its
+// rows by key, those with a NULL key included (no probe reads them).
 type Join struct {
 	cfg     JoinConfig
 	out     *change.Schema
@@ -133,6 +135,9 @@ type joinSide struct {
 	pk     []int     // row identity; nil: the whole row
 	ns     string    // join key ++ row identity -> count, row
 	nsKey  string    // primary key -> join key, row (inputs with a primary key)
+	// pkJoin: the join key is the primary key (same columns, same order), so "ID/l"
+	// alone finds a row by its key: nsKey is not used.
+	pkJoin bool
 }
 
 // NewJoin checks cfg and returns the operator.
@@ -169,6 +174,7 @@ func NewJoin(cfg JoinConfig) (*Join, error) {
 			}
 			sd.keys = append(sd.keys, c)
 		}
+		sd.pkJoin = sd.pk != nil && slices.Equal(sd.pk, sd.keys)
 	}
 	l, r := &j.sides[0], &j.sides[1]
 	for i := range l.keys {
@@ -217,7 +223,7 @@ func (j *Join) Namespaces() []string {
 	var out []string
 	for _, sd := range j.sides {
 		out = append(out, sd.ns)
-		if sd.pk != nil {
+		if sd.pk != nil && !sd.pkJoin {
 			out = append(out, sd.nsKey)
 		}
 	}
@@ -537,7 +543,7 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 	for _, c := range sd.pk {
 		j.pbuf = appendKey(j.pbuf, cols[c], r)
 	}
-	stored, found, err := j.get(tag+1, j.pkKey(), j.obuf[:0])
+	stored, found, err := j.getKeyed(sd, tag)
 	if err != nil {
 		return err
 	}
@@ -546,15 +552,11 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 		if !found {
 			return j.unknown(sd)
 		}
-		sjk, row, err := j.splitKeyState(sd, stored)
+		sjk, row, err := j.splitKeyed(sd, stored, jk)
 		if err != nil {
 			return err
 		}
-		j.deleteState(tag+1, j.pkKey())
-		if sjk != nil {
-			j.kbuf = append(append(j.kbuf[:0], sjk...), j.pbuf...)
-			j.deleteState(tag, j.kbuf)
-		}
+		j.deleteKeyed(sd, tag, sjk)
 		return j.effects(port, sjk, row, true, true)
 	}
 	if found {
@@ -562,11 +564,8 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 			ErrInput, j.cfg.ID, sd.name)
 	}
 	row := j.vbuf
-	v := binary.AppendUvarint(j.obuf[:0], uint64(len(jk)))
-	v = append(append(v, jk...), row...)
-	j.obuf = v
-	j.putState(tag+1, j.pkKey(), v)
 	if jk == nil {
+		j.putKeyed(sd, tag, jk, row)
 		return j.effects(port, nil, row, false, false)
 	}
 	wasEmpty := false
@@ -575,9 +574,64 @@ func (j *Join) keyedRow(port int, cols []arrow.Array, r int, jk []byte, retract 
 			return err
 		}
 	}
-	j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
-	j.put(tag, j.kbuf, 1, row)
+	j.putKeyed(sd, tag, jk, row)
 	return j.effects(port, jk, row, false, wasEmpty)
+}
+
+// getKeyed reads the entry of the primary key in j.pbuf (into j.obuf's space).
+func (j *Join) getKeyed(sd *joinSide, tag int) ([]byte, bool, error) {
+	if sd.pkJoin {
+		j.kbuf = append(append(j.kbuf[:0], j.pbuf...), j.pbuf...)
+		return j.get(tag, j.kbuf, j.obuf[:0])
+	}
+	return j.get(tag+1, j.pkKey(), j.obuf[:0])
+}
+
+// splitKeyed splits an entry getKeyed read into the stored row's join key and the
+// row; jk is the join key of the row looked up (the stored one's when pkJoin).
+func (j *Join) splitKeyed(sd *joinSide, stored, jk []byte) ([]byte, []byte, error) {
+	if !sd.pkJoin {
+		return j.splitKeyState(sd, stored)
+	}
+	_, w := binary.Uvarint(stored)
+	if w <= 0 {
+		return nil, nil, fmt.Errorf("%w: join %s: malformed %s row state", state.ErrCorrupt, j.cfg.ID, sd.name)
+	}
+	return jk, stored[w:], nil
+}
+
+// putKeyed stores row (its primary key in j.pbuf, its join key jk, nil: NULL):
+// under join key ++ primary key, and by primary key unless pkJoin. It reuses
+// j.kbuf and j.obuf.
+func (j *Join) putKeyed(sd *joinSide, tag int, jk, row []byte) {
+	if sd.pkJoin { // rows with a NULL key too: no probe scans their prefix
+		j.kbuf = append(append(j.kbuf[:0], j.pbuf...), j.pbuf...)
+		j.put(tag, j.kbuf, 1, row)
+		return
+	}
+	v := binary.AppendUvarint(j.kbuf[:0], uint64(len(jk)))
+	v = append(append(v, jk...), row...)
+	j.kbuf = v
+	j.putState(tag+1, j.pkKey(), v)
+	if jk != nil {
+		j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
+		j.put(tag, j.kbuf, 1, row)
+	}
+}
+
+// deleteKeyed deletes the row of the primary key in j.pbuf, stored under join
+// key sjk.
+func (j *Join) deleteKeyed(sd *joinSide, tag int, sjk []byte) {
+	if sd.pkJoin {
+		j.kbuf = append(append(j.kbuf[:0], j.pbuf...), j.pbuf...)
+		j.deleteState(tag, j.kbuf)
+		return
+	}
+	j.deleteState(tag+1, j.pkKey())
+	if sjk != nil {
+		j.kbuf = append(append(j.kbuf[:0], sjk...), j.pbuf...)
+		j.deleteState(tag, j.kbuf)
+	}
 }
 
 // pkKey returns the key of the primary key in j.pbuf in "ID/lk" (or "ID/rk"): the
@@ -633,17 +687,17 @@ func (j *Join) updatePair(port int, cols []arrow.Array, r int) (bool, error) {
 		return false, nil
 	}
 	j.pbuf = j.pbuf[:pk]
-	stored, found, err := j.get(tag+1, j.pkKey(), j.obuf[:0])
+	stored, found, err := j.getKeyed(sd, tag)
 	if err != nil || !found {
 		return false, err
 	}
 	j.obuf = stored
-	sjk, old, err := j.splitKeyState(sd, stored)
+	var jk []byte
+	j.jbuf, jk = j.joinKey(j.jbuf[:0], sd, cols, r+1)
+	sjk, old, err := j.splitKeyed(sd, stored, jk)
 	if err != nil {
 		return false, err
 	}
-	var jk []byte
-	j.jbuf, jk = j.joinKey(j.jbuf[:0], sd, cols, r+1)
 	if (jk == nil) != (sjk == nil) || !bytes.Equal(jk, sjk) {
 		return false, nil
 	}
@@ -657,14 +711,7 @@ func (j *Join) updatePair(port int, cols []arrow.Array, r int) (bool, error) {
 	o0 := len(j.arena)
 	j.arena = append(j.arena, old...)
 	o1 := len(j.arena)
-	v := binary.AppendUvarint(j.kbuf[:0], uint64(len(jk)))
-	v = append(append(v, jk...), row...)
-	j.kbuf = v
-	j.putState(tag+1, j.pkKey(), v)
-	if jk != nil {
-		j.kbuf = append(append(j.kbuf[:0], jk...), j.pbuf...)
-		j.put(tag, j.kbuf, 1, row)
-	}
+	j.putKeyed(sd, tag, jk, row)
 	if same {
 		return true, nil
 	}

@@ -412,3 +412,60 @@ func TestJoinBatchedWritesAndUpdatePairs(t *testing.T) {
 		t.Fatalf("%d puts and %d deletes outside batches", be.puts, be.deletes)
 	}
 }
+
+// A left input keyed by its join key (a partial aggregate's rows, keyed by the
+// group key, which may be NULL) is kept in "ID/l" alone: found by its key there,
+// with no "ID/lk" copy. Key-only retractions and a NULL key still work.
+func TestJoinOnPrimaryKey(t *testing.T) {
+	ctx := context.Background()
+	be := openBackend(t, "memory")
+	xSchema := change.MustSchema([]arrow.Field{
+		change.Col("k", arrow.PrimitiveTypes.Int64),
+		change.Col("v", arrow.PrimitiveTypes.Int64),
+	}, "k")
+	j, err := stream.NewJoin(stream.JoinConfig{ID: "j", Type: reduce.LeftJoin, Left: xSchema, Right: jbSchema,
+		LeftKeys: []string{"k"}, RightKeys: []string{"bk"}, State: be})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns := j.Namespaces(); !slices.Equal(ns, []string{"j/l", "j/r", "j/rk"}) {
+		t.Fatalf("namespaces %v, want no j/lk", ns)
+	}
+	got := map[string]int{}
+	step := func(port int, s *change.Schema, rows [][]any, want []jrow) {
+		t.Helper()
+		b, err := change.FromRows(nil, s, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.ProcessPort(ctx, port, b, func(b *change.Batch) error { materialize(t, got, b); b.Release(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if w := bagOf(want); !maps.Equal(got, w) {
+			t.Fatalf("after %v: %v, want %v", rows, got, w)
+		}
+	}
+	step(0, xSchema, [][]any{{change.Insert, nil, int64(5)}, {change.Insert, int64(1), int64(7)}},
+		[]jrow{{nil, int64(5), nil, nil, nil}, {int64(1), int64(7), nil, nil, nil}})
+	step(1, jbSchema, [][]any{{change.Insert, int64(10), int64(1), "x"}},
+		[]jrow{{nil, int64(5), nil, nil, nil}, {int64(1), int64(7), int64(10), int64(1), "x"}})
+	// An update whose before-image has only the key.
+	step(0, xSchema, [][]any{{change.UpdateBefore, int64(1), nil}, {change.UpdateAfter, int64(1), int64(8)}},
+		[]jrow{{nil, int64(5), nil, nil, nil}, {int64(1), int64(8), int64(10), int64(1), "x"}})
+	step(0, xSchema, [][]any{{change.Delete, nil, nil}},
+		[]jrow{{int64(1), int64(8), int64(10), int64(1), "x"}})
+	step(1, jbSchema, [][]any{{change.Delete, int64(10), int64(1), "x"}},
+		[]jrow{{int64(1), int64(8), nil, nil, nil}})
+	st, err := be.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range st {
+		if ns.Namespace == "j/lk" && ns.Keys > 0 {
+			t.Fatalf("%d entries in j/lk", ns.Keys)
+		}
+		if ns.Namespace == "j/l" && ns.Keys != 1 {
+			t.Fatalf("%d entries in j/l, want 1", ns.Keys)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -167,6 +168,35 @@ func revenueStagesPruned(sc map[string]*change.Schema, be state.Backend, mem mem
 	}
 }
 
+// revenueQuery is the revenue flow as a JoinAggregate: orders ⟕ customers ⋈
+// payments, sum(p.amount) and count(*) per c.segment.
+func revenueQuery(sc map[string]*change.Schema, be state.Backend, mem memory.Allocator, plan stream.JoinAggregatePlan) (*stream.JoinAggregate, error) {
+	return stream.NewJoinAggregate(stream.JoinAggregateConfig{ID: "rev", Plan: plan, State: be, Mem: mem,
+		Inputs: []stream.JoinInput{
+			{Name: "o", Table: "public.orders", Schema: sc["public.orders"]},
+			{Name: "c", Table: "public.customers", Schema: sc["public.customers"], Type: reduce.LeftJoin,
+				To: "o", ToKeys: []string{"customer_id"}, Keys: []string{"id"}},
+			{Name: "p", Table: "public.payments", Schema: sc["public.payments"],
+				To: "o", ToKeys: []string{"id"}, Keys: []string{"order_id"}},
+		},
+		GroupBy: []string{"c.segment"},
+		Aggs:    []reduce.Agg{{Func: reduce.Sum, Column: "p.amount"}, {Func: reduce.CountStar}}})
+}
+
+// revenueStagesOf returns the revenue flow's stages planned by JoinAggregate.
+func revenueStagesOf(plan stream.JoinAggregatePlan) func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage {
+	return func(sc map[string]*change.Schema, be state.Backend, mem memory.Allocator) []stream.Stage {
+		q, err := revenueQuery(sc, be, mem, plan)
+		if err != nil {
+			panic(err)
+		}
+		if q.Eager() != (plan != stream.PlanLazy) {
+			panic("revenue query: eager " + strconv.FormatBool(q.Eager()) + ": " + q.NotEager())
+		}
+		return q.Stages()
+	}
+}
+
 // revenue is one segment's result: the sum's unscaled value and the count.
 type revenue struct {
 	sum   int64
@@ -281,13 +311,23 @@ func TestDataflowGeneratorDifferential(t *testing.T) {
 		backend    string
 		partitions int
 		epoch      int
-		pruned     bool
-	}{{"memory", 1, 1, false}, {"memory", 3, 1, false}, {"pebble", 2, 1, false}, {"memory", 1, 7, false},
-		{"memory", 2, 50, false}, {"memory", 2, 1, true}, {"memory", 1, 9, true}} {
+		variant    string
+	}{{"memory", 1, 1, ""}, {"memory", 3, 1, ""}, {"pebble", 2, 1, ""}, {"memory", 1, 7, ""},
+		{"memory", 2, 50, ""}, {"memory", 2, 1, "pruned"}, {"memory", 1, 9, "pruned"},
+		{"memory", 1, 1, "lazy"}, {"memory", 3, 4, "lazy"},
+		{"memory", 1, 1, "eager"}, {"memory", 3, 1, "eager"}, {"pebble", 2, 1, "eager"}, {"memory", 2, 50, "eager"}} {
 		name := fmt.Sprintf("%s-%d-epoch%d", tc.backend, tc.partitions, tc.epoch)
 		stages := revenueStages
-		if tc.pruned {
-			name, stages = name+"-pruned", revenueStagesPruned
+		switch tc.variant {
+		case "pruned":
+			stages = revenueStagesPruned
+		case "lazy":
+			stages = revenueStagesOf(stream.PlanLazy)
+		case "eager":
+			stages = revenueStagesOf(stream.PlanEager)
+		}
+		if tc.variant != "" {
+			name += "-" + tc.variant
 		}
 		t.Run(name, func(t *testing.T) {
 			testGeneratorDifferential(t, stages, tc.backend, tc.partitions, tc.epoch, 3000)

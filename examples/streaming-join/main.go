@@ -99,48 +99,30 @@ func tableSchemas(ctx context.Context, cfg cdc.GeneratorConfig) (map[string]*cha
 	return out, nil
 }
 
-// revenueStages: orders ⟕ customers on customer_id (partitioned by customer),
-// ⋈ payments on order_id (partitioned by order), then revenue per segment
-// (partitioned by segment).
+// revenueStages: orders ⟕ customers on customer_id ⋈ payments on order_id, then
+// revenue per segment. JoinAggregate plans it with eager aggregation: payments
+// are summed per order below the first join and per customer below the second
+// (partitioned by those keys), so a customer's segment change moves one partial
+// row instead of one row per payment of the customer.
 func revenueStages(sc map[string]*change.Schema, be state.Backend) ([]stream.Stage, error) {
-	oc := func() (*stream.Join, error) {
-		return stream.NewJoin(stream.JoinConfig{ID: "oc", Type: reduce.LeftJoin, Left: sc["public.orders"],
-			Right: sc["public.customers"], LeftKeys: []string{"customer_id"}, RightKeys: []string{"id"},
-			RightPrefix: "c_", State: be})
-	}
-	j1, err := oc()
+	q, err := stream.NewJoinAggregate(stream.JoinAggregateConfig{ID: "revenue", State: be,
+		Inputs: []stream.JoinInput{
+			{Name: "o", Table: "public.orders", Schema: sc["public.orders"]},
+			{Name: "c", Table: "public.customers", Schema: sc["public.customers"], Type: reduce.LeftJoin,
+				To: "o", ToKeys: []string{"customer_id"}, Keys: []string{"id"}},
+			{Name: "p", Table: "public.payments", Schema: sc["public.payments"],
+				To: "o", ToKeys: []string{"id"}, Keys: []string{"order_id"}},
+		},
+		GroupBy: []string{"c.segment"},
+		Aggs: []reduce.Agg{{Func: reduce.Sum, Column: "p.amount", As: "revenue"},
+			{Func: reduce.CountStar, As: "payments"}}})
 	if err != nil {
 		return nil, err
 	}
-	ocp := func() (*stream.Join, error) {
-		return stream.NewJoin(stream.JoinConfig{ID: "ocp", Left: j1.Schema(), Right: sc["public.payments"],
-			LeftKeys: []string{"id"}, RightKeys: []string{"order_id"}, RightPrefix: "p_", State: be})
+	if !q.Eager() {
+		return nil, fmt.Errorf("revenue query planned without eager aggregation: %s", q.NotEager())
 	}
-	j2, err := ocp()
-	if err != nil {
-		return nil, err
-	}
-	agg := func() (stream.Node, error) {
-		proj, err := stream.NewProject(j2.Schema(), []string{"segment", "p_amount"})
-		if err != nil {
-			return nil, err
-		}
-		a, err := stream.NewAggregate(stream.AggregateConfig{ID: "revenue", Schema: proj.Schema(),
-			GroupBy: []string{"segment"}, State: be,
-			Aggs: []reduce.Agg{{Func: reduce.Sum, Column: "p_amount", As: "revenue"}, {Func: reduce.CountStar, As: "payments"}}})
-		if err != nil {
-			return nil, err
-		}
-		return stream.Single(j2.Schema(), stream.Chain(proj, a)), nil
-	}
-	return []stream.Stage{
-		{Name: "orders-customers", Build: func(int) (stream.Node, error) { return oc() },
-			Inputs: []stream.StageInput{{Table: "public.orders", Key: []string{"customer_id"}}, {Table: "public.customers", Key: []string{"id"}}}},
-		{Name: "payments", Build: func(int) (stream.Node, error) { return ocp() },
-			Inputs: []stream.StageInput{{Stage: "orders-customers", Key: []string{"id"}}, {Table: "public.payments", Key: []string{"order_id"}}}},
-		{Name: "revenue", Build: func(int) (stream.Node, error) { return agg() },
-			Inputs: []stream.StageInput{{Stage: "payments", Key: []string{"segment"}}}},
-	}, nil
+	return q.Stages(), nil
 }
 
 // printSink keeps the current result by segment and prints it every few
