@@ -56,7 +56,12 @@ type AssemblerConfig struct {
 	MaxOpen int
 	// MaxEvents is how many events those transactions may hold; default 1_000_000.
 	MaxEvents int
-	// Timeout is how long, by Now, a transaction may stay incomplete; default 5m.
+	// Timeout is how long, by Now, a transaction may stay incomplete; default 5m. The
+	// clock is not read for every record: a transaction's age counts from the first
+	// reading after its first record arrived, and readings are taken on Idle and Flush,
+	// every 256 Adds, and on every Add while a transaction has been buffered for 32 Adds
+	// or more. A transaction is thus never given up before Timeout, and late by at most
+	// the time the 32 Adds after its arrival took (or until the next Idle).
 	Timeout time.Duration
 	// Now is the clock for Timeout and the lag metric; default time.Now. Tests inject a
 	// fake clock.
@@ -76,6 +81,9 @@ const (
 	defaultTimeout   = 5 * time.Minute
 	// timeCheckEvery bounds how many Adds may pass without looking at the clock.
 	timeCheckEvery = 256
+	// staleAdds is how many Adds a transaction may stay buffered before every Add looks
+	// at the clock (see Timeout).
+	staleAdds = 32
 	// minDoneKeys is the least number of finished transaction ids remembered.
 	minDoneKeys = 1024
 )
@@ -196,7 +204,7 @@ type Assembler struct {
 	minValid  bool
 
 	seq       uint64 // records added, for arrival order
-	sinceTime int    // Adds since the clock was last read
+	sinceTime int    // Adds since the clock was last read (starts at timeCheckEvery)
 	now       time.Time
 	nowRead   bool // Now was read during this call
 	dups      int64
@@ -254,7 +262,8 @@ type txBuf struct {
 	events []Event // data events in arrival order
 	commit Position
 	ctime  time.Time
-	first  time.Time // when its first record arrived, by the Now clock
+	first  time.Time // the first clock reading after its first record arrived
+	timed  bool      // whether first is set: the untimed transactions are the newest
 	seq    uint64    // arrival of its first record
 
 	streams []*stream  // streams that delivered its events
@@ -293,6 +302,8 @@ func NewAssembler(cfg AssemblerConfig) *Assembler {
 		txs:      newTxTable(done + cfg.MaxOpen), // finished keys remembered, and buffered ones
 		done:     make([]doneKey, done),
 		freeTxns: make([]*txn, 0, 64),
+		// the first Add reads the clock, so the first transaction is timed from its arrival
+		sinceTime: timeCheckEvery,
 	}
 }
 
@@ -310,7 +321,7 @@ func (a *Assembler) Add(ctx context.Context, ev Event) error {
 		err = a.addData(ctx, s, &ev)
 	}
 	a.sinceTime++
-	return errors.Join(err, a.settle(ctx, a.nowRead || a.sinceTime >= timeCheckEvery))
+	return errors.Join(err, a.settle(ctx, false))
 }
 
 // Idle tells the assembler that the source reported ErrIdle: every stream is caught up
@@ -456,11 +467,12 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		key = ev.TxKey()
 	}
 	var t *txn
+	var h uint64
 	if key != "" {
 		if c := s.cur; c != nil && c.key == key {
 			t = c
 		} else {
-			t, _ = a.txs.get(key)
+			t, h = a.txs.get(key)
 		}
 	}
 	if r := s.replay(ev); r != fresh && a.isDuplicate(s, key, t, ev, r) {
@@ -482,7 +494,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
 				ErrLate, ev.Pos, a.lastCommit))
 		}
-		t = a.newTxn("", false)
+		t = a.newTxn("", 0, false)
 		a.appendEvent(t, ev)
 		return nil
 	}
@@ -497,7 +509,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
 				ErrLate, ev.Pos, a.lastCommit))
 		}
-		t = a.newTxn(key, meta)
+		t = a.newTxn(key, h, meta)
 	}
 	if s.cur != t {
 		a.endRun(s)
@@ -610,7 +622,7 @@ func (a *Assembler) finished(ctx context.Context, t *txn, ev *Event) error {
 
 func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 	key := ev.TxKey()
-	t, _ := a.txs.get(key)
+	t, h := a.txs.get(key)
 	if s.replay(ev) == behind && (t == nil || t.state != txBuffered ||
 		(ev.Op == OpTxBegin && t.sawBegin) || (ev.Op == OpTxEnd && t.sawEnd)) {
 		a.duplicate(ev)
@@ -636,7 +648,7 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 		}
 	}
 	if t == nil {
-		t = a.newTxn(key, true)
+		t = a.newTxn(key, h, true)
 	} else if !t.meta {
 		// Metadata for a transaction so far assembled by its runs: from now on its END decides.
 		a.pos.remove(t)
@@ -675,7 +687,8 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 	return nil
 }
 
-func (a *Assembler) newTxn(key string, meta bool) *txn {
+// newTxn buffers a new transaction of key, whose hash in txs is h (unused for key "").
+func (a *Assembler) newTxn(key string, h uint64, meta bool) *txn {
 	var t *txn
 	if n := len(a.freeTxns); n > 0 {
 		t = a.freeTxns[n-1]
@@ -684,10 +697,10 @@ func (a *Assembler) newTxn(key string, meta bool) *txn {
 		t = new(txn)
 	}
 	t.key, t.meta, t.txBuf = key, meta, a.newBuf()
-	t.first, t.seq, t.hidx = a.clock(), a.seq, -1
+	t.seq, t.hidx = a.seq, -1
 	if key != "" {
-		t.h = a.txs.hash(key)
-		a.txs.put(t.h, t)
+		t.h = h
+		a.txs.put(h, t)
 	}
 	if a.newest == nil {
 		a.oldest = t
@@ -966,8 +979,8 @@ func (a *Assembler) endRun(s *stream) {
 
 // ---- emitting ----
 
-// settle emits what is ready, then enforces MaxOpen, MaxEvents and (when checkTime) the
-// timeout.
+// settle emits what is ready, then enforces MaxOpen, MaxEvents and the timeout: always
+// when checkTime, else when the clock is due (see AssemblerConfig.Timeout).
 func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
 	a.tryEmit()
 	var err error
@@ -980,9 +993,12 @@ func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
 			ErrTxTimeout, t.id(), a.open, a.events, a.cfg.MaxOpen, a.cfg.MaxEvents)))
 		a.tryEmit()
 	}
-	if checkTime {
+	if checkTime || a.sinceTime >= timeCheckEvery || (a.oldest != nil && a.seq-a.oldest.seq >= staleAdds) {
 		a.sinceTime = 0
 		now := a.clock()
+		for t := a.newest; t != nil && !t.timed; t = t.prev {
+			t.first, t.timed = now, true
+		}
 		for {
 			t := a.expired(now)
 			if t == nil {
