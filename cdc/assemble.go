@@ -84,7 +84,8 @@ const (
 	// staleAdds is how many Adds a transaction may stay buffered before every Add looks
 	// at the clock (see Timeout).
 	staleAdds = 32
-	// minDoneKeys is the least number of finished transaction ids remembered.
+	// minDoneKeys is the least number of finished transaction ids remembered (2*MaxOpen
+	// if more); up to twice as many are.
 	minDoneKeys = 1024
 )
 
@@ -167,11 +168,12 @@ type Assembler struct {
 	byID    map[streamID]*stream
 	lastS   *stream // the stream of the previous Add: one stream is the common case
 
-	txs            txTable // buffered transactions, and recently finished ones (done)
-	oldest, newest *txn    // buffered transactions by first arrival
-	open, events   int     // buffered transactions and their data events
-	nMeta          int     // buffered transactions with metadata
-	metaQ          []*txn  // transactions with metadata, in END order
+	txs            txTable   // buffered transactions by key
+	fin            *finished // finished transactions by key, for a while
+	oldest, newest *txn      // buffered transactions by first arrival
+	open, events   int       // buffered transactions and their data events
+	nMeta          int       // buffered transactions with metadata
+	metaQ          []*txn    // transactions with metadata, in END order
 	metaHead       int
 	pos            txHeap // buffered transactions without metadata, by commit position
 
@@ -188,14 +190,11 @@ type Assembler struct {
 
 	free     []*txBuf // buffers of transactions that left the buffer, for reuse
 	freeTxns []*txn   // transactions forgotten, for reuse
+	forget   func(*txn)
 
 	lastCommit Position
 	emitted    bool // whether any transaction was emitted: lastCommit is meaningful
 	metaSeen   bool // a BEGIN or END has arrived: keyed transactions wait for their END
-
-	done     []doneKey // ring of finished keys still remembered in txs
-	doneHead int
-	doneLen  int
 
 	frontier  Position // the greatest data position delivered when Idle was last called
 	minWM     Position // least watermark of the data streams
@@ -294,14 +293,12 @@ func NewAssembler(cfg AssemblerConfig) *Assembler {
 		panic(err)
 	}
 	cfg = cfg.withDefaults()
-	done := max(2*cfg.MaxOpen, minDoneKeys)
 	return &Assembler{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		byID:     map[streamID]*stream{},
-		txs:      newTxTable(done + cfg.MaxOpen), // finished keys remembered, and buffered ones
-		done:     make([]doneKey, done),
-		freeTxns: make([]*txn, 0, 64),
+		cfg:  cfg,
+		log:  cfg.Logger,
+		byID: map[streamID]*stream{},
+		txs:  newTxTable(0),
+		fin:  newFinished(max(2*cfg.MaxOpen, minDoneKeys)),
 		// the first Add reads the clock, so the first transaction is timed from its arrival
 		sinceTime: timeCheckEvery,
 	}
@@ -472,7 +469,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		if c := s.cur; c != nil && c.key == key {
 			t = c
 		} else {
-			t, h = a.txs.get(key)
+			t, h = a.lookup(key)
 		}
 	}
 	if r := s.replay(ev); r != fresh && a.isDuplicate(s, key, t, ev, r) {
@@ -622,7 +619,7 @@ func (a *Assembler) finished(ctx context.Context, t *txn, ev *Event) error {
 
 func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 	key := ev.TxKey()
-	t, h := a.txs.get(key)
+	t, h := a.lookup(key)
 	if s.replay(ev) == behind && (t == nil || t.state != txBuffered ||
 		(ev.Op == OpTxBegin && t.sawBegin) || (ev.Op == OpTxEnd && t.sawEnd)) {
 		a.duplicate(ev)
@@ -692,7 +689,9 @@ func (a *Assembler) newTxn(key string, h uint64, meta bool) *txn {
 	var t *txn
 	if n := len(a.freeTxns); n > 0 {
 		t = a.freeTxns[n-1]
+		a.freeTxns[n-1] = nil
 		a.freeTxns = a.freeTxns[:n-1]
+		*t = txn{}
 	} else {
 		t = new(txn)
 	}
@@ -1166,27 +1165,21 @@ func (a *Assembler) unlink(t *txn) {
 	}
 }
 
-// remember keeps a finished key in txs for a while, so that late events of it are
-// recognized.
+// remember moves a finished key from txs to fin, so that late events of it are
+// recognized for a while.
 func (a *Assembler) remember(t *txn) {
-	k := doneKey{t, t.h}
-	if a.doneLen == len(a.done) {
-		old := a.done[a.doneHead]
-		a.txs.del(old.h, old.t)
-		a.reuse(old.t)
-		a.done[a.doneHead] = k
-		a.doneHead = (a.doneHead + 1) % len(a.done)
-		return
+	a.txs.del(t.h, t)
+	if a.forget == nil {
+		a.forget = a.reuse
 	}
-	a.done[(a.doneHead+a.doneLen)%len(a.done)] = k
-	a.doneLen++
+	a.fin.add(t.h, t, a.forget)
 }
 
 // reuse keeps t, forgotten now, for a later transaction, unless something may still
 // point to it: a stream (checked when there are few), or the queue of transactions with
 // metadata (which a transaction given up can linger in).
 func (a *Assembler) reuse(t *txn) {
-	if t.state != txEmitted || len(a.freeTxns) == cap(a.freeTxns) || len(a.streams) > 8 {
+	if t.state != txEmitted || len(a.streams) > 8 {
 		return
 	}
 	for _, s := range a.streams {
@@ -1194,14 +1187,17 @@ func (a *Assembler) reuse(t *txn) {
 			return
 		}
 	}
-	*t = txn{}
 	a.freeTxns = append(a.freeTxns, t)
 }
 
-// doneKey is a finished transaction remembered by key, with the key's hash in txs.
-type doneKey struct {
-	t *txn
-	h uint64
+// lookup returns the transaction of key, buffered or finished (nil if none), and the
+// key's hash.
+func (a *Assembler) lookup(key string) (*txn, uint64) {
+	t, h := a.txs.get(key)
+	if t == nil {
+		t = a.fin.get(h, key)
+	}
+	return t, h
 }
 
 func (a *Assembler) emit(t *txn) {

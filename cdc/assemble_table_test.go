@@ -47,3 +47,36 @@ func TestTxTableMatchesMap(t *testing.T) {
 	m.del(m.hash("absent"), &txn{key: "absent"}) // not there: nothing happens
 	require.Equal(t, len(ref), m.n)
 }
+
+// finished must find each of the last per keys added (pending or in a table, whatever
+// its filter holds), never a key it forgot, and hand each forgotten key back once.
+func TestFinishedRemembersTheLastKeys(t *testing.T) {
+	const per = 1500
+	f := newFinished(per)
+	h := newTxTable(0) // for the hash
+	var all []*txn
+	forgot := map[*txn]int{}
+	for i := range 10 * per {
+		x := &txn{key: "k" + strconv.Itoa(i)}
+		x.h = h.hash(x.key)
+		f.add(x.h, x, func(t *txn) { forgot[t]++ })
+		all = append(all, x)
+		if i%97 != 0 && i != 10*per-1 {
+			continue
+		}
+		for j, y := range all {
+			got := f.get(y.h, y.key)
+			switch {
+			case j > i-per:
+				require.Same(t, y, got, "after %d adds: key %d of the last %d lost", i+1, j, per)
+			case forgot[y] > 0:
+				require.Nil(t, got, "after %d adds: key %d found after it was forgotten", i+1, j)
+			case got != nil:
+				require.Same(t, y, got)
+			}
+			require.LessOrEqual(t, forgot[y], 1)
+		}
+		require.Nil(t, f.get(h.hash("absent"), "absent"))
+	}
+	require.Greater(t, len(forgot), 7*per, "generations are forgotten whole")
+}

@@ -728,9 +728,11 @@ func TestAssembleTombstoneJoinsItsDelete(t *testing.T) {
 // whatever transaction reuses that memory.
 func TestAssembleForgottenTransactionReusedSafely(t *testing.T) {
 	ctx := context.Background()
-	for n := 1020; n < 1040; n++ {
+	for n := 3060; n < 3090; n++ {
 		o := offsets{}
-		a, dls := newAssembler(cdc.AssemblerConfig{MaxOpen: 100}) // remembers 1024 keys
+		// remembers 1024 to 2048 keys: the oldest 1024 are forgotten at the 2049th, then
+		// reused by the next 1024 (the first forgotten, last)
+		a, dls := newAssembler(cdc.AssemblerConfig{MaxOpen: 100})
 		del := pgEvent(o.at("a"), "public.orders", cdc.OpDelete, "1", 1000, 10)
 		got := feed(t, a, del)
 		for i := 2; i < n; i++ {
