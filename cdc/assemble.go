@@ -85,8 +85,10 @@ const (
 	// at the clock (see Timeout).
 	staleAdds = 32
 	// minDoneKeys is the least number of finished transaction ids remembered (2*MaxOpen
-	// if more); up to twice as many are.
+	// if more); up to twice as many are. Of those emitted without metadata, only the last
+	// recentKeys are.
 	minDoneKeys = 1024
+	recentKeys  = 64
 )
 
 // Validate reports the first setting that cannot work, wrapping ErrAssemblerConfig.
@@ -155,7 +157,10 @@ func (c AssemblerConfig) withDefaults() AssemblerConfig {
 // or one at or before LastCommit, is a redelivery, dropped and counted by Duplicates.
 // An event that is new but ordered before LastCommit, or that belongs to a transaction
 // already emitted or given up, goes to dead letters: emitting it would break commit
-// order or split a transaction.
+// order or split a transaction. Finished transactions are known by id for a while: those
+// with metadata and those given up, for at least 2*MaxOpen (and 1024) transactions; those
+// emitted without metadata, for the next 64 only, after which their late events are
+// placed by position alone (before LastCommit: dead letters; after it: a later change).
 //
 // After each Add, Idle or Flush, call Next until it reports false; hand each transaction
 // back with Release once done with it, so that its memory holds later events. An
@@ -168,8 +173,8 @@ type Assembler struct {
 	byID    map[streamID]*stream
 	lastS   *stream // the stream of the previous Add: one stream is the common case
 
-	txs            txTable   // buffered transactions by key
-	fin            *finished // finished transactions by key, for a while
+	txs            txTable   // buffered transactions, and recent ones (see remember), by key
+	fin            *finished // other finished transactions by key, for a while
 	oldest, newest *txn      // buffered transactions by first arrival
 	open, events   int       // buffered transactions and their data events
 	nMeta          int       // buffered transactions with metadata
@@ -191,6 +196,10 @@ type Assembler struct {
 	free     []*txBuf // buffers of transactions that left the buffer, for reuse
 	freeTxns []*txn   // transactions forgotten, for reuse
 	forget   func(*txn)
+
+	recent     [recentKeys]doneKey // ring of emitted transactions without metadata kept in txs
+	recentHead int
+	recentLen  int
 
 	lastCommit Position
 	emitted    bool // whether any transaction was emitted: lastCommit is meaningful
@@ -1160,19 +1169,37 @@ func (a *Assembler) unlink(t *txn) {
 	if t.meta {
 		a.nMeta--
 	}
-	if t.key != "" {
-		a.remember(t)
-	}
 }
 
-// remember moves a finished key from txs to fin, so that late events of it are
-// recognized for a while.
+// remember keeps the key of t, just emitted or given up, for a while, so that late
+// events of it are recognized. A transaction with metadata or given up goes from txs to
+// fin. One emitted without metadata stays in txs for the next recentKeys such
+// transactions only: after that its late events are judged by their position (see
+// addData), and keeping it longer would cost a cache miss per transaction.
 func (a *Assembler) remember(t *txn) {
-	a.txs.del(t.h, t)
+	if t.key == "" {
+		return
+	}
 	if a.forget == nil {
 		a.forget = a.reuse
 	}
-	a.fin.add(t.h, t, a.forget)
+	if t.meta || t.state != txEmitted {
+		a.txs.del(t.h, t)
+		a.fin.add(t.h, t, a.forget)
+		return
+	}
+	a.fin.tick(a.forget)
+	k := doneKey{t, t.h}
+	if a.recentLen == len(a.recent) {
+		old := a.recent[a.recentHead]
+		a.txs.del(old.h, old.t)
+		a.reuse(old.t)
+		a.recent[a.recentHead] = k
+		a.recentHead = (a.recentHead + 1) % len(a.recent)
+		return
+	}
+	a.recent[(a.recentHead+a.recentLen)%len(a.recent)] = k
+	a.recentLen++
 }
 
 // reuse keeps t, forgotten now, for a later transaction, unless something may still
@@ -1190,6 +1217,12 @@ func (a *Assembler) reuse(t *txn) {
 	a.freeTxns = append(a.freeTxns, t)
 }
 
+// doneKey is a finished transaction remembered by key, with the key's hash in txs.
+type doneKey struct {
+	t *txn
+	h uint64
+}
+
 // lookup returns the transaction of key, buffered or finished (nil if none), and the
 // key's hash.
 func (a *Assembler) lookup(key string) (*txn, uint64) {
@@ -1203,6 +1236,7 @@ func (a *Assembler) lookup(key string) (*txn, uint64) {
 func (a *Assembler) emit(t *txn) {
 	a.unlink(t)
 	t.state = txEmitted
+	a.remember(t)
 	evs := t.ordered()
 	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit, CommitTime: t.ctime}
 	t.region = nil // the caller's now, until it releases it
@@ -1328,6 +1362,7 @@ func (a *Assembler) giveUp(ctx context.Context, t *txn, err error) error {
 	a.unlink(t)
 	t.state = txGaveUp
 	t.err = err
+	a.remember(t)
 	a.log.Warn("cdc: assembler gave up a transaction", "tx", t.id(), "events", len(t.events), "reason", err.Error())
 	var errs error
 	if t.begin != nil {

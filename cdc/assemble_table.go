@@ -128,6 +128,8 @@ type finished struct {
 	gens    [2]finGen
 	cur     int // the generation added to
 	per     int
+	ticks   int      // transactions finished since the newer generation began
+	n       int      // keys remembered
 	pending []txSlot // in the newer generation's filter and order, not yet in its table
 	sink    uint64
 }
@@ -158,22 +160,41 @@ func filterWord(h uint64, n int) (int, uint64) {
 	return int(h>>40) & (n - 1), 1<<(h>>8&63) | 1<<(h>>14&63) | 1<<(h>>20&63) | 1<<(h>>26&63)
 }
 
+// tick counts a transaction finished and not added: generations last per transactions
+// finished, whether they were added or not. When that forgets the older generation, it
+// passes each of its transactions to forget.
+func (f *finished) tick(forget func(*txn)) {
+	f.ticks++
+	if f.ticks >= f.per {
+		f.roll(forget)
+	}
+}
+
+// roll forgets the older generation and makes it the newer, empty.
+func (f *finished) roll(forget func(*txn)) {
+	f.flush()
+	f.cur ^= 1
+	f.ticks = 0
+	g := &f.gens[f.cur]
+	if len(g.order) == 0 {
+		return
+	}
+	f.n -= len(g.order)
+	for i, old := range g.order {
+		forget(old)
+		g.order[i] = nil
+	}
+	g.order = g.order[:0]
+	clear(g.filter)
+	g.tab.reset()
+}
+
 // add remembers t, whose key has hash h and is not remembered. When that forgets the
 // older generation, it passes each of its transactions to forget.
 func (f *finished) add(h uint64, t *txn, forget func(*txn)) {
+	f.tick(forget)
+	f.n++
 	g := &f.gens[f.cur]
-	if len(g.order) >= f.per {
-		f.flush()
-		f.cur ^= 1
-		g = &f.gens[f.cur]
-		for i, old := range g.order {
-			forget(old)
-			g.order[i] = nil
-		}
-		g.order = g.order[:0]
-		clear(g.filter)
-		g.tab.reset()
-	}
 	i, bits := filterWord(h, len(g.filter))
 	g.filter[i] |= bits
 	g.order = append(g.order, t)
@@ -186,6 +207,9 @@ func (f *finished) add(h uint64, t *txn, forget func(*txn)) {
 // flush puts the pending keys in the newer generation's table: first it reads the slot
 // each is likely to take, loads that do not wait on one another, then it puts them.
 func (f *finished) flush() {
+	if len(f.pending) == 0 {
+		return
+	}
 	tab := &f.gens[f.cur].tab
 	if n := len(tab.slots); n > 0 {
 		var x uint64
@@ -202,6 +226,9 @@ func (f *finished) flush() {
 
 // get returns the remembered transaction of key, whose hash is h (nil if none).
 func (f *finished) get(h uint64, key string) *txn {
+	if f.n == 0 {
+		return nil
+	}
 	for k := range f.gens {
 		g := &f.gens[k]
 		if i, bits := filterWord(h, len(g.filter)); g.filter[i]&bits == bits {

@@ -80,3 +80,29 @@ func TestFinishedRemembersTheLastKeys(t *testing.T) {
 	}
 	require.Greater(t, len(forgot), 7*per, "generations are forgotten whole")
 }
+
+// Transactions finished but not added (tick) age the generations too: what was added is
+// forgotten once per transactions have finished after the newer generation began.
+func TestFinishedTicksAge(t *testing.T) {
+	const per = 100
+	f := newFinished(per)
+	h := newTxTable(0)
+	x := &txn{key: "k"}
+	x.h = h.hash(x.key)
+	forgot := 0
+	forget := func(*txn) { forgot++ }
+	f.add(x.h, x, forget)
+	for range per - 1 {
+		f.tick(forget)
+	}
+	require.Same(t, x, f.get(x.h, x.key), "the newer generation is the older now")
+	for range per - 1 {
+		f.tick(forget)
+	}
+	require.Same(t, x, f.get(x.h, x.key))
+	require.Zero(t, forgot)
+	f.tick(forget)
+	require.Nil(t, f.get(x.h, x.key))
+	require.Equal(t, 1, forgot)
+	require.Zero(t, f.n)
+}

@@ -730,8 +730,8 @@ func TestAssembleForgottenTransactionReusedSafely(t *testing.T) {
 	ctx := context.Background()
 	for n := 3060; n < 3090; n++ {
 		o := offsets{}
-		// remembers 1024 to 2048 keys: the oldest 1024 are forgotten at the 2049th, then
-		// reused by the next 1024 (the first forgotten, last)
+		// remembers the last 64 transactions without metadata, reusing each forgotten one
+		// unless a stream still points to it
 		a, dls := newAssembler(cdc.AssemblerConfig{MaxOpen: 100})
 		del := pgEvent(o.at("a"), "public.orders", cdc.OpDelete, "1", 1000, 10)
 		got := feed(t, a, del)
@@ -781,6 +781,53 @@ func TestAssembleLateEventDeadLettered(t *testing.T) {
 		got = append(got, flush(t, a)...)
 		assert.Equal(t, []string{"2[public.orders@20]"}, shape(got), "nothing is emitted out of commit order")
 		assert.Equal(t, []string{"b/0@0", "b/0@1"}, deadOrigins(dls.All()))
+		assemblyErrors(t, dls.All(), cdc.ErrLate)
+	})
+}
+
+// TestAssembleLateEventsJudgedByPosition: a transaction without metadata is remembered
+// by key for the next 64 such transactions only; after that, its late events are judged
+// by their position against LastCommit.
+func TestAssembleLateEventsJudgedByPosition(t *testing.T) {
+	o := offsets{}
+	a, dls := newAssembler(cdc.AssemblerConfig{})
+	t1 := pgEvent(o.at("a"), "public.orders", cdc.OpCreate, "1", 100, 10)
+	got := feed(t, a, t1)
+	for x := 2; x <= 70; x++ {
+		got = append(got, feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpCreate, strconv.Itoa(x), uint64(100*x), uint64(10*x)))...)
+	}
+	require.NoError(t, a.Idle(context.Background()))
+	got = append(got, drain(a)...)
+	require.Len(t, got, 70)
+	require.Equal(t, cdc.Position{Major: 7000, Minor: 700}, a.LastCommit())
+
+	// T1 re-sent as it was: a redelivery, dropped.
+	assert.Empty(t, feed(t, a, t1))
+	assert.Equal(t, int64(1), a.Duplicates())
+	// More of T1 from another stream, ordered before the last commit: late.
+	assert.Empty(t, feed(t, a, pgEvent(o.at("b"), "public.orders", cdc.OpUpdate, "1", 100, 11)))
+	assert.Equal(t, []string{"b/0@0"}, deadOrigins(dls.All()))
+	assemblyErrors(t, dls.All(), cdc.ErrLate)
+	// An event of T1's id ordered after the last commit is a later change: commit order
+	// is all that places events without metadata once their transaction is forgotten.
+	got = feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpUpdate, "1", 7100, 710))
+	got = append(got, flush(t, a)...)
+	assert.Equal(t, []string{"1[public.orders@710]"}, shape(got))
+	assert.Equal(t, 1, dls.Len())
+
+	t.Run("within the last 64", func(t *testing.T) {
+		o := offsets{}
+		a, dls := newAssembler(cdc.AssemblerConfig{})
+		got := feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpCreate, "1", 100, 10))
+		for x := 2; x <= 64; x++ {
+			got = append(got, feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpCreate, strconv.Itoa(x), uint64(100*x), uint64(10*x)))...)
+		}
+		require.NoError(t, a.Idle(context.Background()))
+		require.Len(t, append(got, drain(a)...), 64)
+		got = feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpUpdate, "1", 6500, 650))
+		got = append(got, flush(t, a)...)
+		assert.Empty(t, got, "T1 is remembered: emitting this would split it")
+		assert.Equal(t, []string{"a/0@64"}, deadOrigins(dls.All()))
 		assemblyErrors(t, dls.All(), cdc.ErrLate)
 	})
 }
