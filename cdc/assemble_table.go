@@ -130,6 +130,7 @@ type finished struct {
 	per     int
 	ticks   int      // transactions finished since the newer generation began
 	n       int      // keys remembered
+	words   int      // in a filter, made on the first add: often nothing is added
 	pending []txSlot // in the newer generation's filter and order, not yet in its table
 	sink    uint64
 }
@@ -148,9 +149,9 @@ func newFinished(per int) *finished {
 	for words < per/8 { // about 13 bits per key when full: ~1% false positives
 		words *= 2
 	}
-	f := &finished{per: per, pending: make([]txSlot, 0, finBatch)}
+	f := &finished{per: per, words: words}
 	for i := range f.gens {
-		f.gens[i] = finGen{filter: make([]uint64, words), tab: newTxTable(per)}
+		f.gens[i] = finGen{tab: newTxTable(per)}
 	}
 	return f
 }
@@ -195,6 +196,9 @@ func (f *finished) add(h uint64, t *txn, forget func(*txn)) {
 	f.tick(forget)
 	f.n++
 	g := &f.gens[f.cur]
+	if g.filter == nil {
+		g.filter = make([]uint64, f.words)
+	}
 	i, bits := filterWord(h, len(g.filter))
 	g.filter[i] |= bits
 	g.order = append(g.order, t)
@@ -231,6 +235,9 @@ func (f *finished) get(h uint64, key string) *txn {
 	}
 	for k := range f.gens {
 		g := &f.gens[k]
+		if g.filter == nil {
+			continue
+		}
 		if i, bits := filterWord(h, len(g.filter)); g.filter[i]&bits == bits {
 			if t := g.tab.find(h, key); t != nil {
 				return t
