@@ -56,7 +56,12 @@ type AssemblerConfig struct {
 	MaxOpen int
 	// MaxEvents is how many events those transactions may hold; default 1_000_000.
 	MaxEvents int
-	// Timeout is how long, by Now, a transaction may stay incomplete; default 5m.
+	// Timeout is how long, by Now, a transaction may stay incomplete; default 5m. The
+	// clock is not read for every record: a transaction's age counts from the first
+	// reading after its first record arrived, and readings are taken on Idle and Flush,
+	// every 256 Adds, and on every Add while a transaction has been buffered for 32 Adds
+	// or more. A transaction is thus never given up before Timeout, and late by at most
+	// the time the 32 Adds after its arrival took (or until the next Idle).
 	Timeout time.Duration
 	// Now is the clock for Timeout and the lag metric; default time.Now. Tests inject a
 	// fake clock.
@@ -76,8 +81,14 @@ const (
 	defaultTimeout   = 5 * time.Minute
 	// timeCheckEvery bounds how many Adds may pass without looking at the clock.
 	timeCheckEvery = 256
-	// minDoneKeys is the least number of finished transaction ids remembered.
+	// staleAdds is how many Adds a transaction may stay buffered before every Add looks
+	// at the clock (see Timeout).
+	staleAdds = 32
+	// minDoneKeys is the least number of finished transaction ids remembered (2*MaxOpen
+	// if more); up to twice as many are. Of those emitted without metadata, only the last
+	// recentKeys are.
 	minDoneKeys = 1024
+	recentKeys  = 64
 )
 
 // Validate reports the first setting that cannot work, wrapping ErrAssemblerConfig.
@@ -146,7 +157,10 @@ func (c AssemblerConfig) withDefaults() AssemblerConfig {
 // or one at or before LastCommit, is a redelivery, dropped and counted by Duplicates.
 // An event that is new but ordered before LastCommit, or that belongs to a transaction
 // already emitted or given up, goes to dead letters: emitting it would break commit
-// order or split a transaction.
+// order or split a transaction. Finished transactions are known by id for a while: those
+// with metadata and those given up, for at least 2*MaxOpen (and 1024) transactions; those
+// emitted without metadata, for the next 64 only, after which their late events are
+// placed by position alone (before LastCommit: dead letters; after it: a later change).
 //
 // After each Add, Idle or Flush, call Next until it reports false; hand each transaction
 // back with Release once done with it, so that its memory holds later events. An
@@ -159,11 +173,12 @@ type Assembler struct {
 	byID    map[streamID]*stream
 	lastS   *stream // the stream of the previous Add: one stream is the common case
 
-	txs            txTable // buffered transactions, and recently finished ones (done)
-	oldest, newest *txn    // buffered transactions by first arrival
-	open, events   int     // buffered transactions and their data events
-	nMeta          int     // buffered transactions with metadata
-	metaQ          []*txn  // transactions with metadata, in END order
+	txs            txTable   // buffered transactions, and recent ones (see remember), by key
+	fin            *finished // other finished transactions by key, for a while
+	oldest, newest *txn      // buffered transactions by first arrival
+	open, events   int       // buffered transactions and their data events
+	nMeta          int       // buffered transactions with metadata
+	metaQ          []*txn    // transactions with metadata, in END order
 	metaHead       int
 	pos            txHeap // buffered transactions without metadata, by commit position
 
@@ -180,14 +195,15 @@ type Assembler struct {
 
 	free     []*txBuf // buffers of transactions that left the buffer, for reuse
 	freeTxns []*txn   // transactions forgotten, for reuse
+	forget   func(*txn)
+
+	recent     [recentKeys]doneKey // ring of emitted transactions without metadata kept in txs
+	recentHead int
+	recentLen  int
 
 	lastCommit Position
 	emitted    bool // whether any transaction was emitted: lastCommit is meaningful
 	metaSeen   bool // a BEGIN or END has arrived: keyed transactions wait for their END
-
-	done     []doneKey // ring of finished keys still remembered in txs
-	doneHead int
-	doneLen  int
 
 	frontier  Position // the greatest data position delivered when Idle was last called
 	minWM     Position // least watermark of the data streams
@@ -196,7 +212,7 @@ type Assembler struct {
 	minValid  bool
 
 	seq       uint64 // records added, for arrival order
-	sinceTime int    // Adds since the clock was last read
+	sinceTime int    // Adds since the clock was last read (starts at timeCheckEvery)
 	now       time.Time
 	nowRead   bool // Now was read during this call
 	dups      int64
@@ -254,7 +270,8 @@ type txBuf struct {
 	events []Event // data events in arrival order
 	commit Position
 	ctime  time.Time
-	first  time.Time // when its first record arrived, by the Now clock
+	first  time.Time // the first clock reading after its first record arrived
+	timed  bool      // whether first is set: the untimed transactions are the newest
 	seq    uint64    // arrival of its first record
 
 	streams []*stream  // streams that delivered its events
@@ -285,14 +302,14 @@ func NewAssembler(cfg AssemblerConfig) *Assembler {
 		panic(err)
 	}
 	cfg = cfg.withDefaults()
-	done := max(2*cfg.MaxOpen, minDoneKeys)
 	return &Assembler{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		byID:     map[streamID]*stream{},
-		txs:      newTxTable(done + cfg.MaxOpen), // finished keys remembered, and buffered ones
-		done:     make([]doneKey, done),
-		freeTxns: make([]*txn, 0, 64),
+		cfg:  cfg,
+		log:  cfg.Logger,
+		byID: map[streamID]*stream{},
+		txs:  newTxTable(0),
+		fin:  newFinished(max(2*cfg.MaxOpen, minDoneKeys)),
+		// the first Add reads the clock, so the first transaction is timed from its arrival
+		sinceTime: timeCheckEvery,
 	}
 }
 
@@ -310,7 +327,7 @@ func (a *Assembler) Add(ctx context.Context, ev Event) error {
 		err = a.addData(ctx, s, &ev)
 	}
 	a.sinceTime++
-	return errors.Join(err, a.settle(ctx, a.nowRead || a.sinceTime >= timeCheckEvery))
+	return errors.Join(err, a.settle(ctx, false))
 }
 
 // Idle tells the assembler that the source reported ErrIdle: every stream is caught up
@@ -456,11 +473,12 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		key = ev.TxKey()
 	}
 	var t *txn
+	var h uint64
 	if key != "" {
 		if c := s.cur; c != nil && c.key == key {
 			t = c
 		} else {
-			t, _ = a.txs.get(key)
+			t, h = a.lookup(key)
 		}
 	}
 	if r := s.replay(ev); r != fresh && a.isDuplicate(s, key, t, ev, r) {
@@ -482,7 +500,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
 				ErrLate, ev.Pos, a.lastCommit))
 		}
-		t = a.newTxn("", false)
+		t = a.newTxn("", 0, false)
 		a.appendEvent(t, ev)
 		return nil
 	}
@@ -497,7 +515,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
 				ErrLate, ev.Pos, a.lastCommit))
 		}
-		t = a.newTxn(key, meta)
+		t = a.newTxn(key, h, meta)
 	}
 	if s.cur != t {
 		a.endRun(s)
@@ -610,7 +628,7 @@ func (a *Assembler) finished(ctx context.Context, t *txn, ev *Event) error {
 
 func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 	key := ev.TxKey()
-	t, _ := a.txs.get(key)
+	t, h := a.lookup(key)
 	if s.replay(ev) == behind && (t == nil || t.state != txBuffered ||
 		(ev.Op == OpTxBegin && t.sawBegin) || (ev.Op == OpTxEnd && t.sawEnd)) {
 		a.duplicate(ev)
@@ -636,7 +654,7 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 		}
 	}
 	if t == nil {
-		t = a.newTxn(key, true)
+		t = a.newTxn(key, h, true)
 	} else if !t.meta {
 		// Metadata for a transaction so far assembled by its runs: from now on its END decides.
 		a.pos.remove(t)
@@ -675,19 +693,22 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 	return nil
 }
 
-func (a *Assembler) newTxn(key string, meta bool) *txn {
+// newTxn buffers a new transaction of key, whose hash in txs is h (unused for key "").
+func (a *Assembler) newTxn(key string, h uint64, meta bool) *txn {
 	var t *txn
 	if n := len(a.freeTxns); n > 0 {
 		t = a.freeTxns[n-1]
+		a.freeTxns[n-1] = nil
 		a.freeTxns = a.freeTxns[:n-1]
+		*t = txn{}
 	} else {
 		t = new(txn)
 	}
 	t.key, t.meta, t.txBuf = key, meta, a.newBuf()
-	t.first, t.seq, t.hidx = a.clock(), a.seq, -1
+	t.seq, t.hidx = a.seq, -1
 	if key != "" {
-		t.h = a.txs.hash(key)
-		a.txs.put(t.h, t)
+		t.h = h
+		a.txs.put(h, t)
 	}
 	if a.newest == nil {
 		a.oldest = t
@@ -966,8 +987,8 @@ func (a *Assembler) endRun(s *stream) {
 
 // ---- emitting ----
 
-// settle emits what is ready, then enforces MaxOpen, MaxEvents and (when checkTime) the
-// timeout.
+// settle emits what is ready, then enforces MaxOpen, MaxEvents and the timeout: always
+// when checkTime, else when the clock is due (see AssemblerConfig.Timeout).
 func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
 	a.tryEmit()
 	var err error
@@ -980,9 +1001,12 @@ func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
 			ErrTxTimeout, t.id(), a.open, a.events, a.cfg.MaxOpen, a.cfg.MaxEvents)))
 		a.tryEmit()
 	}
-	if checkTime {
+	if checkTime || a.sinceTime >= timeCheckEvery || (a.oldest != nil && a.seq-a.oldest.seq >= staleAdds) {
 		a.sinceTime = 0
 		now := a.clock()
+		for t := a.newest; t != nil && !t.timed; t = t.prev {
+			t.first, t.timed = now, true
+		}
 		for {
 			t := a.expired(now)
 			if t == nil {
@@ -1145,32 +1169,44 @@ func (a *Assembler) unlink(t *txn) {
 	if t.meta {
 		a.nMeta--
 	}
-	if t.key != "" {
-		a.remember(t)
-	}
 }
 
-// remember keeps a finished key in txs for a while, so that late events of it are
-// recognized.
+// remember keeps the key of t, just emitted or given up, for a while, so that late
+// events of it are recognized. A transaction with metadata or given up goes from txs to
+// fin. One emitted without metadata stays in txs for the next recentKeys such
+// transactions only: after that its late events are judged by their position (see
+// addData), and keeping it longer would cost a cache miss per transaction.
 func (a *Assembler) remember(t *txn) {
-	k := doneKey{t, t.h}
-	if a.doneLen == len(a.done) {
-		old := a.done[a.doneHead]
-		a.txs.del(old.h, old.t)
-		a.reuse(old.t)
-		a.done[a.doneHead] = k
-		a.doneHead = (a.doneHead + 1) % len(a.done)
+	if t.key == "" {
 		return
 	}
-	a.done[(a.doneHead+a.doneLen)%len(a.done)] = k
-	a.doneLen++
+	if a.forget == nil {
+		a.forget = a.reuse
+	}
+	if t.meta || t.state != txEmitted {
+		a.txs.del(t.h, t)
+		a.fin.add(t.h, t, a.forget)
+		return
+	}
+	a.fin.tick(a.forget)
+	k := doneKey{t, t.h}
+	if a.recentLen == len(a.recent) {
+		old := a.recent[a.recentHead]
+		a.txs.del(old.h, old.t)
+		a.reuse(old.t)
+		a.recent[a.recentHead] = k
+		a.recentHead = (a.recentHead + 1) % len(a.recent)
+		return
+	}
+	a.recent[(a.recentHead+a.recentLen)%len(a.recent)] = k
+	a.recentLen++
 }
 
 // reuse keeps t, forgotten now, for a later transaction, unless something may still
 // point to it: a stream (checked when there are few), or the queue of transactions with
 // metadata (which a transaction given up can linger in).
 func (a *Assembler) reuse(t *txn) {
-	if t.state != txEmitted || len(a.freeTxns) == cap(a.freeTxns) || len(a.streams) > 8 {
+	if t.state != txEmitted || len(a.streams) > 8 {
 		return
 	}
 	for _, s := range a.streams {
@@ -1178,7 +1214,6 @@ func (a *Assembler) reuse(t *txn) {
 			return
 		}
 	}
-	*t = txn{}
 	a.freeTxns = append(a.freeTxns, t)
 }
 
@@ -1188,9 +1223,20 @@ type doneKey struct {
 	h uint64
 }
 
+// lookup returns the transaction of key, buffered or finished (nil if none), and the
+// key's hash.
+func (a *Assembler) lookup(key string) (*txn, uint64) {
+	t, h := a.txs.get(key)
+	if t == nil {
+		t = a.fin.get(h, key)
+	}
+	return t, h
+}
+
 func (a *Assembler) emit(t *txn) {
 	a.unlink(t)
 	t.state = txEmitted
+	a.remember(t)
 	evs := t.ordered()
 	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit, CommitTime: t.ctime}
 	t.region = nil // the caller's now, until it releases it
@@ -1316,6 +1362,7 @@ func (a *Assembler) giveUp(ctx context.Context, t *txn, err error) error {
 	a.unlink(t)
 	t.state = txGaveUp
 	t.err = err
+	a.remember(t)
 	a.log.Warn("cdc: assembler gave up a transaction", "tx", t.id(), "events", len(t.events), "reason", err.Error())
 	var errs error
 	if t.begin != nil {

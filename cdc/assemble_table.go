@@ -3,10 +3,10 @@ package cdc
 import "hash/maphash"
 
 // txTable finds transactions by key. It is open addressing with linear probing over
-// (hash, transaction) pairs kept at most half full: looking up a key that is absent,
-// which every new transaction does, usually reads one cache line, and removing a key
-// needs only its hash, not the transaction (long out of cache by then). A Go map of
-// the ~20 000 keys an assembler remembers costs several cache misses per transaction.
+// (hash, transaction) pairs kept at most half full: looking up a key that is absent
+// usually reads one cache line, and removing a key needs only its hash, not the
+// transaction. The assembler keeps its buffered transactions in one (small, so in
+// cache) and each generation of finished ones in another.
 type txTable struct {
 	seed  maphash.Seed
 	slots []txSlot // a power of two long
@@ -28,19 +28,7 @@ func (m *txTable) hash(key string) uint64 { return maphash.String(m.seed, key) |
 // get returns the transaction of key (nil if none) and the key's hash.
 func (m *txTable) get(key string) (*txn, uint64) {
 	h := m.hash(key)
-	if m.n == 0 {
-		return nil, h
-	}
-	mask := uint64(len(m.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := &m.slots[i]
-		if s.h == 0 {
-			return nil, h
-		}
-		if s.h == h && s.t.key == key {
-			return s.t, h
-		}
-	}
+	return m.find(h, key), h
 }
 
 // put adds t, whose key (of hash h) is not in the table.
@@ -103,4 +91,165 @@ func (m *txTable) del(h uint64, t *txn) {
 	}
 	m.slots[i] = txSlot{}
 	m.n--
+}
+
+// find returns the transaction of key, whose hash is h (nil if none).
+func (m *txTable) find(h uint64, key string) *txn {
+	if m.n == 0 {
+		return nil
+	}
+	mask := uint64(len(m.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &m.slots[i]
+		if s.h == 0 {
+			return nil
+		}
+		if s.h == h && s.t.key == key {
+			return s.t
+		}
+	}
+}
+
+// reset empties the table, keeping its memory.
+func (m *txTable) reset() {
+	clear(m.slots)
+	m.n = 0
+}
+
+// finished remembers transactions by key after they left the buffer, so that late and
+// re-sent events of them are recognized: at least per of them, the most recent. It has
+// two generations, each an exact table behind a Bloom filter; once the newer holds per
+// keys, the older is forgotten at once and starts again empty. Looking up a key that was
+// never finished, which every new transaction does, reads one word of each filter
+// (small enough to stay in cache) rather than a slot of a table of tens of thousands.
+// Keys enter the newer table in batches: each insertion misses the cache, and a batch
+// lets those misses overlap.
+type finished struct {
+	gens    [2]finGen
+	cur     int // the generation added to
+	per     int
+	ticks   int      // transactions finished since the newer generation began
+	n       int      // keys remembered
+	words   int      // in a filter, made on the first add: often nothing is added
+	pending []txSlot // in the newer generation's filter and order, not yet in its table
+	sink    uint64
+}
+
+// finBatch is how many keys enter a table at once.
+const finBatch = 32
+
+type finGen struct {
+	filter []uint64 // a Bloom filter with one word per key: four bits of it
+	tab    txTable
+	order  []*txn // as added, to hand back once forgotten
+}
+
+func newFinished(per int) *finished {
+	words := 64
+	for words < per/8 { // about 13 bits per key when full: ~1% false positives
+		words *= 2
+	}
+	f := &finished{per: per, words: words}
+	for i := range f.gens {
+		f.gens[i] = finGen{tab: newTxTable(per)}
+	}
+	return f
+}
+
+// filterWord returns the index of h's word in a filter of n words, and h's bits in it.
+func filterWord(h uint64, n int) (int, uint64) {
+	return int(h>>40) & (n - 1), 1<<(h>>8&63) | 1<<(h>>14&63) | 1<<(h>>20&63) | 1<<(h>>26&63)
+}
+
+// tick counts a transaction finished and not added: generations last per transactions
+// finished, whether they were added or not. When that forgets the older generation, it
+// passes each of its transactions to forget.
+func (f *finished) tick(forget func(*txn)) {
+	f.ticks++
+	if f.ticks >= f.per {
+		f.roll(forget)
+	}
+}
+
+// roll forgets the older generation and makes it the newer, empty.
+func (f *finished) roll(forget func(*txn)) {
+	f.flush()
+	f.cur ^= 1
+	f.ticks = 0
+	g := &f.gens[f.cur]
+	if len(g.order) == 0 {
+		return
+	}
+	f.n -= len(g.order)
+	for i, old := range g.order {
+		forget(old)
+		g.order[i] = nil
+	}
+	g.order = g.order[:0]
+	clear(g.filter)
+	g.tab.reset()
+}
+
+// add remembers t, whose key has hash h and is not remembered. When that forgets the
+// older generation, it passes each of its transactions to forget.
+func (f *finished) add(h uint64, t *txn, forget func(*txn)) {
+	f.tick(forget)
+	f.n++
+	g := &f.gens[f.cur]
+	if g.filter == nil {
+		g.filter = make([]uint64, f.words)
+	}
+	i, bits := filterWord(h, len(g.filter))
+	g.filter[i] |= bits
+	g.order = append(g.order, t)
+	f.pending = append(f.pending, txSlot{h, t})
+	if len(f.pending) == finBatch {
+		f.flush()
+	}
+}
+
+// flush puts the pending keys in the newer generation's table: first it reads the slot
+// each is likely to take, loads that do not wait on one another, then it puts them.
+func (f *finished) flush() {
+	if len(f.pending) == 0 {
+		return
+	}
+	tab := &f.gens[f.cur].tab
+	if n := len(tab.slots); n > 0 {
+		var x uint64
+		for _, p := range f.pending {
+			x += tab.slots[p.h&uint64(n-1)].h
+		}
+		f.sink += x
+	}
+	for _, p := range f.pending {
+		tab.put(p.h, p.t)
+	}
+	f.pending = f.pending[:0]
+}
+
+// get returns the remembered transaction of key, whose hash is h (nil if none).
+func (f *finished) get(h uint64, key string) *txn {
+	if f.n == 0 {
+		return nil
+	}
+	for k := range f.gens {
+		g := &f.gens[k]
+		if g.filter == nil {
+			continue
+		}
+		if i, bits := filterWord(h, len(g.filter)); g.filter[i]&bits == bits {
+			if t := g.tab.find(h, key); t != nil {
+				return t
+			}
+			if k == f.cur {
+				for _, p := range f.pending {
+					if p.h == h && p.t.key == key {
+						return p.t
+					}
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -47,3 +47,62 @@ func TestTxTableMatchesMap(t *testing.T) {
 	m.del(m.hash("absent"), &txn{key: "absent"}) // not there: nothing happens
 	require.Equal(t, len(ref), m.n)
 }
+
+// finished must find each of the last per keys added (pending or in a table, whatever
+// its filter holds), never a key it forgot, and hand each forgotten key back once.
+func TestFinishedRemembersTheLastKeys(t *testing.T) {
+	const per = 1500
+	f := newFinished(per)
+	h := newTxTable(0) // for the hash
+	var all []*txn
+	forgot := map[*txn]int{}
+	for i := range 10 * per {
+		x := &txn{key: "k" + strconv.Itoa(i)}
+		x.h = h.hash(x.key)
+		f.add(x.h, x, func(t *txn) { forgot[t]++ })
+		all = append(all, x)
+		if i%97 != 0 && i != 10*per-1 {
+			continue
+		}
+		for j, y := range all {
+			got := f.get(y.h, y.key)
+			switch {
+			case j > i-per:
+				require.Same(t, y, got, "after %d adds: key %d of the last %d lost", i+1, j, per)
+			case forgot[y] > 0:
+				require.Nil(t, got, "after %d adds: key %d found after it was forgotten", i+1, j)
+			case got != nil:
+				require.Same(t, y, got)
+			}
+			require.LessOrEqual(t, forgot[y], 1)
+		}
+		require.Nil(t, f.get(h.hash("absent"), "absent"))
+	}
+	require.Greater(t, len(forgot), 7*per, "generations are forgotten whole")
+}
+
+// Transactions finished but not added (tick) age the generations too: what was added is
+// forgotten once per transactions have finished after the newer generation began.
+func TestFinishedTicksAge(t *testing.T) {
+	const per = 100
+	f := newFinished(per)
+	h := newTxTable(0)
+	x := &txn{key: "k"}
+	x.h = h.hash(x.key)
+	forgot := 0
+	forget := func(*txn) { forgot++ }
+	f.add(x.h, x, forget)
+	for range per - 1 {
+		f.tick(forget)
+	}
+	require.Same(t, x, f.get(x.h, x.key), "the newer generation is the older now")
+	for range per - 1 {
+		f.tick(forget)
+	}
+	require.Same(t, x, f.get(x.h, x.key))
+	require.Zero(t, forgot)
+	f.tick(forget)
+	require.Nil(t, f.get(x.h, x.key))
+	require.Equal(t, 1, forgot)
+	require.Zero(t, f.n)
+}

@@ -544,16 +544,91 @@ func TestAssembleTimeout(t *testing.T) {
 			withTx(pgEvent(o.at("pg"), "public.orders", cdc.OpCreate, "1", 100, 1), "1:100", 1))
 		assert.Empty(t, got)
 		clk.t = clk.t.Add(5*time.Minute + time.Second) // the default Timeout
-		got = feed(t, a,
-			txBegin(o.at("tx"), "2:2"),
-			withTx(pgEvent(o.at("pg"), "public.orders", cdc.OpCreate, "2", 200, 3), "2:200", 1),
-			txEnd(o.at("tx"), "2:200", "public.orders"))
-		assert.Equal(t, []string{"2:200[public.orders@3]"}, shape(got))
+		// T1 is given up at the latest once it has been buffered for 32 Adds (see
+		// AssemblerConfig.Timeout): T2 to T12 are 33 records.
+		var want []string
+		for x := 2; x <= 12; x++ {
+			id := fmt.Sprintf("%d:%d", x, 100*x)
+			got = append(got, feed(t, a,
+				txBegin(o.at("tx"), fmt.Sprintf("%d:%d", x, x)),
+				withTx(pgEvent(o.at("pg"), "public.orders", cdc.OpCreate, strconv.Itoa(x), uint64(100*x), uint64(x)), id, 1),
+				txEnd(o.at("tx"), id, "public.orders"))...)
+			want = append(want, fmt.Sprintf("%s[public.orders@%d]", id, x))
+		}
+		assert.Equal(t, want, shape(got))
 		assert.Equal(t, []string{"tx/0@0", "pg/0@0"}, deadOrigins(dls.All()))
 		assemblyErrors(t, dls.All(), cdc.ErrTxTimeout)
 		assert.Equal(t, 2.0, counter(t, reg, "strata_cdc_events_rejected_total", "reason", "tx_timeout"))
 		assert.Equal(t, 2.0, counter(t, reg, "strata_cdc_dead_letters_total"))
 	})
+}
+
+// TestAssembleTimeoutBounds: the clock is not read on every Add, yet a transaction is
+// never given up before Timeout, and late by at most the time 32 Adds take.
+func TestAssembleTimeoutBounds(t *testing.T) {
+	for _, between := range []bool{false, true} {
+		name := "arrives at a reading"
+		if between {
+			name = "arrives between readings"
+		}
+		t.Run(name, func(t *testing.T) {
+			clk := &fakeClock{t: epoch}
+			a, dls := newAssembler(cdc.AssemblerConfig{Now: clk.Now, Timeout: time.Minute})
+			o := offsets{}
+			x := 1
+			next := func() { // a complete transaction of three records
+				x++
+				id := fmt.Sprintf("%d:%d", x, 100*x)
+				feed(t, a, txBegin(o.at("tx"), fmt.Sprintf("%d:%d", x, x)),
+					withTx(pgEvent(o.at("pg"), "public.orders", cdc.OpCreate, strconv.Itoa(x), uint64(100*x), uint64(x)), id, 1),
+					txEnd(o.at("tx"), id, "public.orders"))
+			}
+			if between {
+				for range 5 { // the first Add read the clock; the next reading is due later
+					clk.t = clk.t.Add(time.Second)
+					next()
+				}
+			}
+			// T1: a BEGIN and one event, and no END
+			feed(t, a, txBegin(o.at("tx"), "1:1"),
+				withTx(pgEvent(o.at("pg"), "public.orders", cdc.OpCreate, "1", 100, 1), "1:100", 1))
+			secs := 0 // since T1 arrived
+			for dls.Len() == 0 && secs < 300 {
+				clk.t = clk.t.Add(time.Second) // a second per transaction of three Adds
+				secs++
+				next()
+			}
+			assert.Greater(t, secs, 60, "given up before its Timeout")
+			// the 32nd Add after T1 began is in the 11th transaction after it
+			assert.LessOrEqual(t, secs, 11+60+1, "given up later than 32 Adds past its Timeout")
+			t.Logf("given up %d s after it arrived", secs)
+			want := []string{"tx/0@0", "pg/0@0"}
+			if between {
+				want = []string{"tx/0@10", "pg/0@5"}
+			}
+			assert.Equal(t, want, deadOrigins(dls.All()))
+			assemblyErrors(t, dls.All(), cdc.ErrTxTimeout)
+		})
+	}
+}
+
+// TestAssembleClockReads: transactions that complete promptly do not make the
+// assembler read the clock for each of them (a clock read costs as much as assembling
+// an event).
+func TestAssembleClockReads(t *testing.T) {
+	reads := 0
+	a, dls := newAssembler(cdc.AssemblerConfig{Now: func() time.Time { reads++; return epoch }})
+	o := offsets{}
+	n := 0
+	for x := range 1000 {
+		for k := range 1 + x%3 { // one to three events per transaction
+			lsn := uint64(10*x + k)
+			n += len(feed(t, a, pgEvent(o.at("pg"), "public.orders", cdc.OpCreate, strconv.Itoa(1000+x), uint64(10*x+9), lsn)))
+		}
+	}
+	assert.Equal(t, 999, n, "every transaction but the last, still open, emitted")
+	assert.Zero(t, dls.Len())
+	assert.LessOrEqual(t, reads, 1+2000/256, "clock read per transaction")
 }
 
 func TestAssembleMaxOpen(t *testing.T) {
@@ -653,9 +728,11 @@ func TestAssembleTombstoneJoinsItsDelete(t *testing.T) {
 // whatever transaction reuses that memory.
 func TestAssembleForgottenTransactionReusedSafely(t *testing.T) {
 	ctx := context.Background()
-	for n := 1020; n < 1040; n++ {
+	for n := 3060; n < 3090; n++ {
 		o := offsets{}
-		a, dls := newAssembler(cdc.AssemblerConfig{MaxOpen: 100}) // remembers 1024 keys
+		// remembers the last 64 transactions without metadata, reusing each forgotten one
+		// unless a stream still points to it
+		a, dls := newAssembler(cdc.AssemblerConfig{MaxOpen: 100})
 		del := pgEvent(o.at("a"), "public.orders", cdc.OpDelete, "1", 1000, 10)
 		got := feed(t, a, del)
 		for i := 2; i < n; i++ {
@@ -704,6 +781,53 @@ func TestAssembleLateEventDeadLettered(t *testing.T) {
 		got = append(got, flush(t, a)...)
 		assert.Equal(t, []string{"2[public.orders@20]"}, shape(got), "nothing is emitted out of commit order")
 		assert.Equal(t, []string{"b/0@0", "b/0@1"}, deadOrigins(dls.All()))
+		assemblyErrors(t, dls.All(), cdc.ErrLate)
+	})
+}
+
+// TestAssembleLateEventsJudgedByPosition: a transaction without metadata is remembered
+// by key for the next 64 such transactions only; after that, its late events are judged
+// by their position against LastCommit.
+func TestAssembleLateEventsJudgedByPosition(t *testing.T) {
+	o := offsets{}
+	a, dls := newAssembler(cdc.AssemblerConfig{})
+	t1 := pgEvent(o.at("a"), "public.orders", cdc.OpCreate, "1", 100, 10)
+	got := feed(t, a, t1)
+	for x := 2; x <= 70; x++ {
+		got = append(got, feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpCreate, strconv.Itoa(x), uint64(100*x), uint64(10*x)))...)
+	}
+	require.NoError(t, a.Idle(context.Background()))
+	got = append(got, drain(a)...)
+	require.Len(t, got, 70)
+	require.Equal(t, cdc.Position{Major: 7000, Minor: 700}, a.LastCommit())
+
+	// T1 re-sent as it was: a redelivery, dropped.
+	assert.Empty(t, feed(t, a, t1))
+	assert.Equal(t, int64(1), a.Duplicates())
+	// More of T1 from another stream, ordered before the last commit: late.
+	assert.Empty(t, feed(t, a, pgEvent(o.at("b"), "public.orders", cdc.OpUpdate, "1", 100, 11)))
+	assert.Equal(t, []string{"b/0@0"}, deadOrigins(dls.All()))
+	assemblyErrors(t, dls.All(), cdc.ErrLate)
+	// An event of T1's id ordered after the last commit is a later change: commit order
+	// is all that places events without metadata once their transaction is forgotten.
+	got = feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpUpdate, "1", 7100, 710))
+	got = append(got, flush(t, a)...)
+	assert.Equal(t, []string{"1[public.orders@710]"}, shape(got))
+	assert.Equal(t, 1, dls.Len())
+
+	t.Run("within the last 64", func(t *testing.T) {
+		o := offsets{}
+		a, dls := newAssembler(cdc.AssemblerConfig{})
+		got := feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpCreate, "1", 100, 10))
+		for x := 2; x <= 64; x++ {
+			got = append(got, feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpCreate, strconv.Itoa(x), uint64(100*x), uint64(10*x)))...)
+		}
+		require.NoError(t, a.Idle(context.Background()))
+		require.Len(t, append(got, drain(a)...), 64)
+		got = feed(t, a, pgEvent(o.at("a"), "public.orders", cdc.OpUpdate, "1", 6500, 650))
+		got = append(got, flush(t, a)...)
+		assert.Empty(t, got, "T1 is remembered: emitting this would split it")
+		assert.Equal(t, []string{"a/0@64"}, deadOrigins(dls.All()))
 		assemblyErrors(t, dls.All(), cdc.ErrLate)
 	})
 }
