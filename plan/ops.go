@@ -68,8 +68,8 @@ func asBatch(s *change.Schema, rec arrow.RecordBatch) (*change.Batch, error) {
 	return change.NewBatch(s, rec, insertOps(int(rec.NumRows())))
 }
 
-// filterOp keeps rows where every conjunct is true; each conjunct runs on the rows
-// the ones before it kept.
+// filterOp keeps rows where every conjunct is true; each conjunct that may fail runs
+// only on the rows the ones before it kept (expr.FilterAll).
 type filterOp struct {
 	env   *taskEnv
 	conds []expr.Expr
@@ -78,20 +78,14 @@ type filterOp struct {
 }
 
 func (f *filterOp) push(ctx context.Context, b *change.Batch) error {
-	rec := b.Record()
-	rec.Retain()
+	rec, err := expr.FilterAll(f.env.ectx, b.Record(), f.conds)
 	b.Release()
-	for _, c := range f.conds {
-		out, err := expr.Filter(f.env.ectx, rec, c)
+	if err != nil {
+		return err
+	}
+	if rec.NumRows() == 0 {
 		rec.Release()
-		if err != nil {
-			return err
-		}
-		rec = out
-		if rec.NumRows() == 0 {
-			rec.Release()
-			return nil
-		}
+		return nil
 	}
 	nb, err := asBatch(f.s, rec)
 	if err != nil {
