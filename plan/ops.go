@@ -105,6 +105,7 @@ func filterSpec(cond expr.Expr, in []Field, s *change.Schema) opSpec {
 type projectOp struct {
 	env   *taskEnv
 	exprs []expr.Expr
+	proj  *expr.Projection // exprs, sharing common subexpressions
 	names []string
 	s     *change.Schema
 	next  sink
@@ -126,7 +127,7 @@ func (p *projectOp) push(ctx context.Context, b *change.Batch) error {
 		rec = array.NewRecordBatch(p.s.Arrow(), cols, int64(b.Len()))
 	} else {
 		var err error
-		rec, err = expr.Project(p.env.ectx, b.Record(), p.exprs, p.names)
+		rec, err = p.proj.Eval(p.env.ectx, b.Record(), p.names)
 		if err != nil {
 			b.Release()
 			return err
@@ -156,8 +157,9 @@ func projectSpec(exprs []expr.Expr, in []Field, out []Field, s *change.Schema) o
 	for i := range names {
 		names[i] = colName(i)
 	}
+	proj := expr.NewProjection(exprs, len(in))
 	return opSpec{desc: "Project " + parts, build: func(env *taskEnv, next sink) sink {
-		return &projectOp{env: env, exprs: exprs, names: names, s: s, next: next}
+		return &projectOp{env: env, exprs: exprs, proj: proj, names: names, s: s, next: next}
 	}}
 }
 

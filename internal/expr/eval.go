@@ -365,25 +365,6 @@ func countTrue(a arrow.Array) int {
 	return c
 }
 
-// Project evaluates exprs on batch into a new batch with columns named names.
-func Project(ctx *Context, batch arrow.RecordBatch, exprs []Expr, names []string) (arrow.RecordBatch, error) {
-	if len(names) != len(exprs) {
-		return nil, fmt.Errorf("%w: %d expressions but %d names", ErrInvalidArg, len(exprs), len(names))
-	}
-	cols := make([]arrow.Array, len(exprs))
-	defer func() { releaseArrays(cols) }()
-	fields := make([]arrow.Field, len(exprs))
-	for i, e := range exprs {
-		a, err := evalArray(ctx, e, batch)
-		if err != nil {
-			return nil, err
-		}
-		cols[i] = a
-		fields[i] = arrow.Field{Name: names[i], Type: a.DataType(), Nullable: true}
-	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, batch.NumRows()), nil
-}
-
 // Fold replaces every subtree that reads no column by its value as a Literal.
 // A subtree whose evaluation fails is left as is, so that its error surfaces only
 // if a row needs it (CASE WHEN false THEN 1/0 END folds to NULL without error).
