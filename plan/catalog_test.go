@@ -237,3 +237,43 @@ func TestParquetReadsDictionaryOnlyWhereEveryPageIsDictionaryEncoded(t *testing.
 	}
 	assert.Equal(t, 2000, seen)
 }
+
+// A Parquet row group is read in batches of DefaultBatchRows unless BatchRows says
+// otherwise.
+func TestParquetBatchRows(t *testing.T) {
+	dir := t.TempDir()
+	s := change.MustSchema([]arrow.Field{i64("id")})
+	rows := make([][]any, 40000)
+	for i := range rows {
+		rows[i] = []any{int64(i)}
+	}
+	path := filepath.Join(dir, "b.parquet")
+	writeParquet(t, path, s, rows, 40000)
+	tab, err := OpenParquet(path)
+	require.NoError(t, err)
+	require.EqualValues(t, DefaultBatchRows, tab.BatchRows)
+	for _, c := range []struct {
+		batch int64
+		want  []int64
+	}{{0, []int64{16384, 16384, 7232}}, {30000, []int64{30000, 10000}}} {
+		if c.batch > 0 {
+			tab.BatchRows = c.batch
+		}
+		splits, err := tab.Splits(context.Background(), ScanRequest{Columns: []int{0}})
+		require.NoError(t, err)
+		require.Len(t, splits, 1)
+		r, err := splits[0].Open(context.Background(), memory.DefaultAllocator)
+		require.NoError(t, err)
+		var got []int64
+		for {
+			rec, err := r.Next(context.Background())
+			if err != nil {
+				break
+			}
+			got = append(got, rec.NumRows())
+			rec.Release()
+		}
+		require.NoError(t, r.Close())
+		assert.Equal(t, c.want, got)
+	}
+}
