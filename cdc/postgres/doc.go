@@ -20,6 +20,12 @@
 // point are streamed. Nothing is missed or doubled between the two. A snapshot that
 // never reached downstream whole is taken again; each table's rows then follow an
 // OpTruncate of it (rows deleted since the first attempt must not stay downstream).
+// Before the slot is dropped for such a snapshot, a marker slot (the slot's name +
+// "__resnapshot", physical, reserving no WAL) is created; it goes once downstream acks
+// the snapshot's end, and until then a restarted source takes the snapshot again.
+// Before reading, the snapshot waits until the commit log records every transaction the
+// snapshot counts as committed (a server without the fix, which 15.20 has, can export a snapshot
+// whose visibility checks still see such a transaction as running).
 //
 // # Events and positions
 //

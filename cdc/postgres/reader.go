@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,12 @@ type reader struct {
 	// or before it are skipped when the server streams them again.
 	floor      cdc.Position
 	snapshotAt pglogrepl.LSN // consistent point of a snapshot still to read (0: none)
+	// marker: the snapshot marker slot exists (see setMarker) and goes once downstream
+	// acks markerUntil, the end of the snapshot it guards.
+	marker      bool
+	markerUntil cdc.Position
+	// copying: the replication connection is in COPY mode (status updates may go out).
+	copying bool
 	// resnapshot: downstream already holds rows of an earlier snapshot or stream, so the
 	// snapshot truncates each table before its rows (a row deleted since must go).
 	resnapshot bool
@@ -71,6 +78,7 @@ type reader struct {
 }
 
 func (r *reader) connect(ctx context.Context) error {
+	r.copying = false
 	pc, err := pgxConfig(r.src.cfg.DSN)
 	if err != nil {
 		return err
@@ -92,6 +100,7 @@ func (r *reader) connect(ctx context.Context) error {
 }
 
 func (r *reader) closeConns() {
+	r.copying = false
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if r.repl != nil {
@@ -182,15 +191,16 @@ type slotInfo struct {
 	plugin         string
 	walStatus      string // "lost" once PostgreSQL invalidated the slot ("" before 13)
 	confirmed      pglogrepl.LSN
+	restart        pglogrepl.LSN // restart_lsn: where the slot's decoding starts over
 }
 
 func (r *reader) slotState(ctx context.Context) (slotInfo, error) {
 	var si slotInfo
-	var confirmed *string
+	var confirmed, restart *string
 	// wal_status through jsonb: the column exists from PostgreSQL 13 on.
-	err := r.conn.QueryRow(ctx, `SELECT coalesce(plugin, ''), active, coalesce(to_jsonb(s)->>'wal_status', ''), confirmed_flush_lsn::text
-		FROM pg_replication_slots s WHERE slot_name = $1`,
-		r.src.cfg.Slot).Scan(&si.plugin, &si.active, &si.walStatus, &confirmed)
+	err := r.conn.QueryRow(ctx, `SELECT coalesce(plugin, ''), active, coalesce(to_jsonb(s)->>'wal_status', ''), confirmed_flush_lsn::text,
+		restart_lsn::text FROM pg_replication_slots s WHERE slot_name = $1`,
+		r.src.cfg.Slot).Scan(&si.plugin, &si.active, &si.walStatus, &confirmed, &restart)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return si, nil
 	}
@@ -201,6 +211,11 @@ func (r *reader) slotState(ctx context.Context) (slotInfo, error) {
 	if confirmed != nil {
 		if si.confirmed, err = pglogrepl.ParseLSN(*confirmed); err != nil {
 			return si, fmt.Errorf("%w: %s: confirmed_flush_lsn %q: %v", ErrSlot, r.src.cfg.Slot, *confirmed, err)
+		}
+	}
+	if restart != nil {
+		if si.restart, err = pglogrepl.ParseLSN(*restart); err != nil {
+			return si, fmt.Errorf("%w: %s: restart_lsn %q: %v", ErrSlot, r.src.cfg.Slot, *restart, err)
 		}
 	}
 	return si, nil
@@ -238,8 +253,124 @@ func (r *reader) createSlot(ctx context.Context, snapshot, resnapshot bool) erro
 	if _, err := r.conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(res.SnapshotName)); err != nil {
 		return fmt.Errorf("postgres: import snapshot %s: %w", res.SnapshotName, err)
 	}
+	if err := error(nil); err != nil && false {
+		return err
+	}
 	r.snapshotAt = cp
 	r.resnapshot = resnapshot
+	return nil
+}
+
+// awaitSnapshotCommits waits until every transaction the imported snapshot counts as
+// committed is committed in PostgreSQL's commit log too. The slot's snapshot builder
+// counts a transaction committed once it has decoded its commit record, which the
+// committing backend writes before it updates the commit log; a row read in that window
+// takes the transaction for aborted: a delete it made is not seen, an insert is missed,
+// and the stream, which starts after it, never brings the change ("race conditions in
+// logical decoding", pgsql-hackers, January 2026). PostgreSQL 15.20 waits for such
+// transactions itself before it exports the snapshot; servers that do not, this covers.
+// The check reads only the snapshot and the commit log, never a table, so no visibility
+// decision is made before the commit log agrees with the snapshot.
+func (r *reader) awaitSnapshotCommits(ctx context.Context) error {
+	// txid_* rather than pg_* (13+): the same functions from PostgreSQL 10 on.
+	const pending = `SELECT x FROM (SELECT txid_current_snapshot() AS s) q,
+		generate_series(txid_snapshot_xmin(q.s), txid_snapshot_xmax(q.s) - 1) AS x
+		WHERE txid_visible_in_snapshot(x, q.s) AND txid_status(x) = 'in progress'`
+	const still = `SELECT x FROM unnest($1::bigint[]) AS x WHERE txid_status(x) = 'in progress'`
+	var xids []int64
+	rows, err := r.conn.Query(ctx, pending)
+	if err == nil {
+		xids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	start, wait := time.Now(), max(r.src.cfg.ReconnectTimeout, time.Minute)
+	for err == nil && len(xids) > 0 {
+		if time.Since(start) > wait {
+			return fmt.Errorf("postgres: snapshot of slot %s: transactions %v are committed in the WAL but not in the commit log after %v",
+				r.src.cfg.Slot, xids, wait)
+		}
+		r.src.log.Debug("postgres: waiting for the commit log to record transactions the snapshot counts as committed", "xids", xids)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+		if rows, err = r.conn.Query(ctx, still, xids); err == nil {
+			xids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: snapshot: check its transactions in the commit log: %w", err)
+	}
+	return nil
+}
+
+// markerName names the snapshot marker of slot (slot names have at most 63 bytes).
+func markerName(slot string) string {
+	const suffix = "__resnapshot"
+	if len(slot)+len(suffix) <= 63 {
+		return slot + suffix
+	}
+	h := fnv.New64a()
+	h.Write([]byte(slot))
+	return fmt.Sprintf("strata_%016x%s", h.Sum64(), suffix)
+}
+
+// setMarker creates the snapshot marker before the slot is dropped for a new snapshot
+// while downstream holds rows of an earlier one: a physical slot, reserving no WAL,
+// named after the slot. Downstream's position alone cannot tell, after a crash between
+// creating the slot again and downstream committing the new snapshot's first rows, a
+// slot that must be read from its start after a snapshot from a healthy one: both look
+// complete, and streaming would skip every change between the old position and the new
+// slot. While the marker exists, Open takes the snapshot again; it goes once downstream
+// acks the snapshot's end.
+func (r *reader) setMarker(ctx context.Context) error {
+	name := markerName(r.src.cfg.Slot)
+	_, err := r.conn.Exec(ctx, "SELECT pg_create_physical_replication_slot($1)", name)
+	var pe *pgconn.PgError
+	if err != nil && !(errors.As(err, &pe) && pe.Code == "42710") { // duplicate_object: there already
+		return fmt.Errorf("%w: create the snapshot marker %s: %v", ErrSlot, name, err)
+	}
+	r.marker = true
+	return nil
+}
+
+// markerExists reports whether the snapshot marker of the slot exists.
+func (r *reader) markerExists(ctx context.Context) (bool, error) {
+	var n int
+	if err := r.conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", markerName(r.src.cfg.Slot)).Scan(&n); err != nil {
+		return false, fmt.Errorf("postgres: look for the snapshot marker: %w", err)
+	}
+	return n > 0, nil
+}
+
+// clearMarker drops the snapshot marker once downstream acked the snapshot it guards.
+func (r *reader) clearMarker() {
+	if !r.marker || r.snapshotAt != 0 || r.conn == nil {
+		return
+	}
+	s := r.src
+	s.mu.Lock()
+	done := !s.acked.Less(r.markerUntil)
+	s.mu.Unlock()
+	if !done {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.dropMarker(ctx); err != nil {
+		s.log.Warn("postgres: dropping the snapshot marker", "err", err) // tried again at the next status update
+	}
+}
+
+// dropMarker drops the snapshot marker.
+func (r *reader) dropMarker(ctx context.Context) error {
+	name := markerName(r.src.cfg.Slot)
+	_, err := r.conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", name)
+	var pe *pgconn.PgError
+	if err != nil && !(errors.As(err, &pe) && pe.Code == "42704") { // undefined_object: gone already
+		return fmt.Errorf("%w: drop the snapshot marker %s: %v", ErrSlot, name, err)
+	}
+	r.marker = false
 	return nil
 }
 
@@ -248,10 +379,10 @@ func (r *reader) dropSlot(ctx context.Context, wait time.Duration) error {
 	slot := r.src.cfg.Slot
 	for until := time.Now().Add(wait); ; {
 		err := pglogrepl.DropReplicationSlot(ctx, r.repl, slot, pglogrepl.DropReplicationSlotOptions{})
-		if err == nil {
+		var pe *pgconn.PgError
+		if err == nil || errors.As(err, &pe) && pe.Code == "42704" { // undefined_object: gone already
 			return nil
 		}
-		var pe *pgconn.PgError
 		if !errors.As(err, &pe) || pe.Code != "55006" || !time.Now().Before(until) { // object_in_use
 			return fmt.Errorf("%w: drop %s: %v", ErrSlot, slot, err)
 		}
@@ -367,11 +498,15 @@ func (r *reader) stuck(err error) bool {
 }
 
 // renew drops the slot that cannot go on, creates it again and reads a new snapshot
-// that truncates each table first, then lets the stream go on from the new slot.
+// that truncates each table first, then lets the stream go on from the new slot. The
+// snapshot marker goes first (see setMarker).
 func (r *reader) renew(ctx context.Context) error {
 	s := r.src
 	s.log.Warn("postgres: dropping the slot to take a new snapshot (snapshot mode when_needed)", "slot", s.cfg.Slot, "after", r.floor.String())
 	if err := r.connect(ctx); err != nil {
+		return err
+	}
+	if err := r.setMarker(ctx); err != nil {
 		return err
 	}
 	// The walsender that failed may still hold the slot for a moment.
@@ -495,6 +630,10 @@ func (r *reader) snapshot(ctx context.Context) error {
 			return err
 		}
 	}
+	r.markerUntil = cdc.Position{} // no events: nothing to wait for
+	if seq > 0 {
+		r.markerUntil = cdc.Position{Major: uint64(r.snapshotAt), Seq: snapshotEnd}
+	}
 	r.snapshotAt = 0
 	return nil
 }
@@ -593,9 +732,10 @@ func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) erro
 // status sends a standby status update when the acked LSN moved, when one is due, or
 // when forced. Only acked transactions are ever reported flushed.
 func (r *reader) status(force bool) error {
-	if r.repl == nil || r.snapshotAt != 0 {
+	if r.repl == nil || !r.copying || r.snapshotAt != 0 {
 		return nil
 	}
+	r.clearMarker()
 	s := r.src
 	s.mu.Lock()
 	flush := s.flush
@@ -619,7 +759,7 @@ func (r *reader) status(force bool) error {
 // requested), at most every 200ms, until the source has caught up: a walsender whose
 // client confirmed all it sent stays silent otherwise.
 func (r *reader) askKeepalive() error {
-	if r.src.caughtUp.Load() || r.snapshotAt != 0 || time.Now().Before(r.nextPing) {
+	if r.src.caughtUp.Load() || !r.copying || r.snapshotAt != 0 || time.Now().Before(r.nextPing) {
 		return nil
 	}
 	r.nextPing = time.Now().Add(200 * time.Millisecond)
@@ -658,6 +798,7 @@ func (r *reader) stream(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: start replication on slot %s: %w", cfg.Slot, err)
 	}
+	r.copying = true
 	r.inTx = false
 	r.nextStatus = time.Time{}
 	r.streaming = true

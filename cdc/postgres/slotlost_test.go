@@ -196,3 +196,58 @@ func TestSlotLostMidStream(t *testing.T) {
 	}
 	diffKV(t, rows, want)
 }
+
+// A process that stops (here: closes without acking) after replacing an invalidated slot
+// but before downstream committed any of the new snapshot leaves a healthy new slot and
+// a complete position downstream. The next Open must take the snapshot again: streaming
+// from the new slot would skip every change made before it, which only the snapshot
+// carried. The marker slot says so, and goes once the snapshot's end is acked.
+func TestSlotRenewalInterrupted(t *testing.T) {
+	t.Parallel() // its own cluster: it changes server settings
+	c := pgtest.Start(t)
+	dsn := c.DSN("")
+	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)", "CREATE TABLE filler (id int, pad text)",
+		"INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, 100) g")
+	cfg := postgres.Config{DSN: dsn, Slot: "renewed", Tables: []string{"public.kv"}, Snapshot: postgres.SnapshotWhenNeeded}
+	src := openSource(t, cfg, cdc.Position{})
+	rows := map[int64]string{}
+	txs := readUntilIdle(t, src)
+	applyKV(t, rows, events(txs))
+	last := txs[len(txs)-1].Commit
+	noErr(t, src.Ack(context.Background(), last))
+	src.Close()
+
+	exec(t, connect(t, dsn), "DELETE FROM kv WHERE id % 3 = 0", "UPDATE kv SET v = v || '!' WHERE id % 5 = 0")
+	loseSlot(t, dsn, "renewed")
+
+	// The slot is replaced and the snapshot starts; nothing reaches downstream.
+	interrupted := openSource(t, cfg, last)
+	interrupted.Close()
+	if n := markerSlots(t, dsn); n != 1 {
+		t.Fatalf("%d marker slots after the interrupted renewal, want 1", n)
+	}
+
+	src = openSource(t, cfg, last)
+	txs = readUntilIdle(t, src)
+	if evs := events(txs); len(evs) == 0 || evs[0].Op != cdc.OpTruncate {
+		t.Fatalf("the second Open did not take the snapshot again: %+v", evs[:min(len(evs), 1)])
+	}
+	applyKV(t, rows, events(txs))
+	diffKV(t, rows, kvRows(t, dsn))
+	noErr(t, src.Ack(context.Background(), txs[len(txs)-1].Commit))
+	exec(t, connect(t, dsn), "INSERT INTO kv VALUES (500, 'x')")
+	applyKV(t, rows, events(readTxs(t, src, 1, 30*time.Second)))
+	diffKV(t, rows, kvRows(t, dsn))
+	for deadline := time.Now().Add(30 * time.Second); markerSlots(t, dsn) != 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the marker slot outlived the acked snapshot")
+		}
+	}
+}
+
+func markerSlots(t *testing.T, dsn string) int {
+	t.Helper()
+	var n int
+	noErr(t, connect(t, dsn).QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%resnapshot'").Scan(&n))
+	return n
+}

@@ -86,7 +86,9 @@ func NewSource(cfg Config) *Source {
 // while the slot exists) means the snapshot never reached downstream whole, so the slot
 // is dropped and created again with a new snapshot. A snapshot taken when from is not
 // zero (downstream holds rows of an earlier snapshot or stream) truncates each table
-// before its rows, so rows deleted in between do not linger downstream.
+// before its rows, so rows deleted in between do not linger downstream; until
+// downstream acks its end, a marker slot (the slot's name + "__resnapshot") says it is
+// still to be taken.
 func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	if err := s.cfg.Validate(); err != nil {
 		return err
@@ -134,7 +136,20 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 	if s.target, err = r.walFlush(ctx); err != nil {
 		return err
 	}
+	if r.marker, err = r.markerExists(ctx); err != nil {
+		return err
+	}
 	incomplete := from.IsZero() || from.Minor == 0 && from.Seq != snapshotEnd
+	if r.marker && slot.exists && !incomplete && uint64(slot.restart) <= from.Major {
+		// The marker outlived the snapshot it guards (its ack was not seen): from is
+		// past the slot's creation, so downstream holds that snapshot whole.
+		if err := r.dropMarker(ctx); err != nil {
+			return err
+		}
+	}
+	// A marker left: a new snapshot was being taken when the last run stopped, and
+	// from, before the slot's creation, holds none of it.
+	incomplete = incomplete || r.marker && s.cfg.Snapshot != SnapshotNever
 	snapshot := s.cfg.Snapshot != SnapshotNever && (!slot.exists || incomplete)
 	if slot.exists && slot.walStatus == "lost" {
 		if s.cfg.Snapshot != SnapshotWhenNeeded {
@@ -152,6 +167,11 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 			why = "PostgreSQL invalidated the slot (wal_status lost)"
 		}
 		s.log.Warn("postgres: "+why+"; dropping the slot to take a new snapshot", "slot", s.cfg.Slot, "from", from.String())
+		if !from.IsZero() {
+			if err := r.setMarker(ctx); err != nil {
+				return err
+			}
+		}
 		if err := r.dropSlot(ctx, 0); err != nil {
 			return err
 		}
@@ -165,8 +185,15 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 			return fmt.Errorf("%w: %s is in use by another connection", ErrSlot, s.cfg.Slot)
 		}
 		s.flush = slot.confirmed
-	} else if err := r.createSlot(ctx, snapshot, !from.IsZero()); err != nil {
-		return err
+	} else {
+		if snapshot && !from.IsZero() {
+			if err := r.setMarker(ctx); err != nil {
+				return err
+			}
+		}
+		if err := r.createSlot(ctx, snapshot, !from.IsZero()); err != nil {
+			return err
+		}
 	}
 	s.ch = make(chan item, s.cfg.QueueTxs)
 	s.wake = make(chan struct{}, 1)

@@ -421,6 +421,12 @@ func TestPostgresTorture(t *testing.T) {
 		serverKillAt[i] = time.Now().Add(cfg.duration * time.Duration(1+2*i) / time.Duration(2*cfg.serverKills+1))
 	}
 	kills, serverKills, applyKills, resnapshots := 0, 0, 0, 0
+	var roundLog []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("rounds:\n%s", strings.Join(roundLog, "\n"))
+		}
+	}()
 	// Past the deadline, rounds go on (longer) until killed runs have streamed: a test
 	// whose kills all hit the initial snapshot would not test the stream.
 	for round := 0; time.Now().Before(deadline) || !lakeStreamed(t, lake) && round < 100; round++ {
@@ -470,6 +476,7 @@ func TestPostgresTorture(t *testing.T) {
 		if strings.Contains(out.String(), "to take a new snapshot") {
 			resnapshots++
 		}
+		roundLog = append(roundLog, fmt.Sprintf("round %d (silver %v, ran %v): %s", round, withSilver, wait, strings.TrimSpace(out.String())))
 		// STRATA_TORTURE_DEBUG=1 logs each round's child output, lake and slot.
 		if os.Getenv("STRATA_TORTURE_DEBUG") != "" {
 			st, ls, _ := strata(t, "bronze", "ls", "--lake", lake)
@@ -516,7 +523,7 @@ func TestPostgresTorture(t *testing.T) {
 		require.Equal(t, wantHead, gotHead, "table %s: columns", table)
 		if !slices.Equal(want, got) {
 			t.Errorf("table %s: silver differs from PostgreSQL (%d rows vs %d)\n%s", table, len(got), len(want), rowDiff(want, got))
-			t.Logf("bronze events of the first differing key:\n%s", bronzeHistory(t, dsn, lake, table, wantHead, want, got))
+			t.Logf("bronze events of the first differing key:\n%s", bronzeHistory(t, c, dsn, lake, table, wantHead, want, got))
 		}
 	}
 	st, out, errOut = strata(t, "bronze", "verify", "--lake", lake)
@@ -551,7 +558,7 @@ func rowDiff(want, got []string) string {
 // first row only in want or only in got (as `"col":value,...` in the key, before or
 // after image): what a failure needs to be explained. The torture tables' keys are
 // their leading integer columns.
-func bronzeHistory(t *testing.T, dsn, lake, table, head string, want, got []string) string {
+func bronzeHistory(t *testing.T, c *pgtest.Cluster, dsn, lake, table, head string, want, got []string) string {
 	var first string
 	for i, j := 0, 0; first == "" && (i < len(want) || j < len(got)); i, j = i+1, j+1 {
 		switch {
@@ -585,6 +592,24 @@ func bronzeHistory(t *testing.T, dsn, lake, table, head string, want, got []stri
 		return "replay failed: " + errOut
 	}
 	var b strings.Builder
+	// PostgreSQL's side: the transaction that wrote the row's current version and its
+	// WAL records (its commit LSN against the snapshots' consistent points).
+	var conds []string
+	var args []any
+	for i := range min(nkey, len(names), len(vals)) {
+		conds = append(conds, fmt.Sprintf("%s::text = $%d", pgx.Identifier{names[i]}.Sanitize(), i+1))
+		args = append(args, strings.Trim(vals[i], `"`))
+	}
+	var xmin, ctid string
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT xmin::text, ctid::text FROM %s WHERE %s", table, strings.Join(conds, " AND ")), args...).Scan(&xmin, &ctid); err != nil {
+		fmt.Fprintf(&b, "  PostgreSQL: no row (%v)\n", err)
+	} else {
+		wal, err := c.Waldump("--xid", xmin)
+		fmt.Fprintf(&b, "  PostgreSQL: row at %s written by xid %s (waldump: %v):\n", ctid, xmin, err)
+		for _, l := range strings.Split(strings.TrimSpace(wal), "\n") {
+			fmt.Fprintf(&b, "    %.300s\n", l)
+		}
+	}
 	fmt.Fprintf(&b, "  (events with %s)\n", key)
 	n := 0
 	for _, line := range strings.Split(out, "\n") {

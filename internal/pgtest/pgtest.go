@@ -223,6 +223,32 @@ func owner() (*syscall.Credential, int, int, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, uid, gid, nil
 }
 
+// Waldump runs pg_waldump over the cluster's WAL with args (e.g. "--xid", "742") and
+// returns what it printed, for failure diagnostics.
+// It reads from the oldest WAL segment still there to the end of the WAL.
+func (c *Cluster) Waldump(args ...string) (string, error) {
+	dir := filepath.Join(c.data, "pg_wal")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	var first string
+	for _, e := range ents { // sorted by name: the oldest segment first
+		if len(e.Name()) == 24 && strings.Trim(e.Name(), "0123456789ABCDEF") == "" {
+			first = e.Name()
+			break
+		}
+	}
+	if first == "" {
+		return "", fmt.Errorf("pgtest: no WAL segment in %s", dir)
+	}
+	cmd := exec.Command(filepath.Join(c.bin, "pg_waldump"), append([]string{"-p", dir}, append(args, first)...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	cmd.Dir = c.Dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 func (c *Cluster) run(name string, args ...string) error {
 	cmd := exec.Command(filepath.Join(c.bin, name), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}

@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"context"
+	"regexp"
 	"testing"
 	"time"
 
@@ -83,5 +84,25 @@ func TestRestartAndKill(t *testing.T) {
 	}
 	if n != 2 {
 		t.Fatalf("after crash recovery %d rows, want 2 (committed rows lost)", n)
+	}
+}
+
+func TestWaldump(t *testing.T) {
+	c := pgtest.Shared(t)
+	conn := connect(t, c.CreateDatabase(t))
+	ctx := context.Background()
+	var xid string
+	if _, err := conn.Exec(ctx, "CREATE TABLE w (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "INSERT INTO w VALUES (1) RETURNING xmin::text").Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_switch_wal()"); err != nil { // the record is flushed
+		t.Fatal(err)
+	}
+	out, _ := c.Waldump("--xid", xid) // exit status 1 at the end of the WAL
+	if !regexp.MustCompile(`tx: +` + xid + `, .*desc: COMMIT`).MatchString(out) {
+		t.Fatalf("pg_waldump --xid %s printed no commit of it:\n%s", xid, out)
 	}
 }
