@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -161,4 +163,117 @@ func TestParquetReadsDictionaryColumnsDense(t *testing.T) {
 		require.NoError(t, r.Close())
 	}
 	assert.Equal(t, 1000, seen)
+}
+
+// A string column is read through its dictionary only where every data page of the
+// chunk is dictionary encoded: not where the writer wrote plain pages from the start
+// (dictionary off) or fell back to them when the dictionary grew too big (pqarrow
+// would hash every value into a dictionary of its own). Values come back right in
+// every case.
+func TestParquetReadsDictionaryOnlyWhereEveryPageIsDictionaryEncoded(t *testing.T) {
+	dir := t.TempDir()
+	s := change.MustSchema([]arrow.Field{i64("id"), str("few"), str("plain"), str("many")})
+	path := filepath.Join(dir, "e.parquet")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	props := parquet.NewWriterProperties(parquet.WithStats(true), parquet.WithDictionaryFor("plain", false),
+		parquet.WithDictionaryPageSizeLimit(2000), parquet.WithDataPageSize(512), parquet.WithBatchSize(64))
+	w, err := pqarrow.NewFileWriter(s.Arrow(), f, props, pqarrow.DefaultWriterProps())
+	require.NoError(t, err)
+	var rows [][]any
+	want := map[int64]string{}
+	for i := range 2000 {
+		few, plain, many := []string{"x", "yy", ""}[i%3], fmt.Sprintf("p%d", i%5), fmt.Sprintf("distinct value %05d", i)
+		rows = append(rows, []any{change.Insert, int64(i), few, plain, many})
+		want[int64(i)] = few + "|" + plain + "|" + many
+	}
+	b, err := change.FromRows(memory.DefaultAllocator, s, rows)
+	require.NoError(t, err)
+	require.NoError(t, w.WriteBuffered(b.Record()))
+	b.Release()
+	require.NoError(t, w.Close())
+
+	pf, err := file.OpenParquetFile(path, false)
+	require.NoError(t, err)
+	rg := pf.MetaData().RowGroup(0)
+	for leaf, wantDict := range []bool{false, true, false, false} {
+		cc, err := rg.ColumnChunk(leaf)
+		require.NoError(t, err)
+		if leaf == 3 {
+			require.True(t, cc.HasDictionaryPage(), "many: starts with a dictionary, then falls back")
+		}
+		if leaf > 0 {
+			assert.Equal(t, wantDict, dictEncoded(cc), "column %d: %v", leaf, cc.EncodingStats())
+		}
+	}
+	require.NoError(t, pf.Close())
+
+	tab, err := OpenParquet(path)
+	require.NoError(t, err)
+	tab.BatchRows = 300
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	splits, err := tab.Splits(context.Background(), ScanRequest{Columns: []int{0, 1, 2, 3}})
+	require.NoError(t, err)
+	seen := 0
+	for _, sp := range splits {
+		r, err := sp.Open(context.Background(), mem)
+		require.NoError(t, err)
+		assert.Equal(t, []bool{false, true, false, false}, r.(*parquetReader).dense)
+		for {
+			rec, err := r.Next(context.Background())
+			if err != nil {
+				break
+			}
+			for i := range int(rec.NumRows()) {
+				id := rec.Column(0).(*array.Int64).Value(i)
+				got := rec.Column(1).(*array.String).Value(i) + "|" + rec.Column(2).(*array.String).Value(i) + "|" + rec.Column(3).(*array.String).Value(i)
+				assert.Equal(t, want[id], got)
+				seen++
+			}
+			rec.Release()
+		}
+		require.NoError(t, r.Close())
+	}
+	assert.Equal(t, 2000, seen)
+}
+
+// A Parquet row group is read in batches of DefaultBatchRows unless BatchRows says
+// otherwise.
+func TestParquetBatchRows(t *testing.T) {
+	dir := t.TempDir()
+	s := change.MustSchema([]arrow.Field{i64("id")})
+	rows := make([][]any, 40000)
+	for i := range rows {
+		rows[i] = []any{int64(i)}
+	}
+	path := filepath.Join(dir, "b.parquet")
+	writeParquet(t, path, s, rows, 40000)
+	tab, err := OpenParquet(path)
+	require.NoError(t, err)
+	require.EqualValues(t, DefaultBatchRows, tab.BatchRows)
+	for _, c := range []struct {
+		batch int64
+		want  []int64
+	}{{0, []int64{16384, 16384, 7232}}, {30000, []int64{30000, 10000}}} {
+		if c.batch > 0 {
+			tab.BatchRows = c.batch
+		}
+		splits, err := tab.Splits(context.Background(), ScanRequest{Columns: []int{0}})
+		require.NoError(t, err)
+		require.Len(t, splits, 1)
+		r, err := splits[0].Open(context.Background(), memory.DefaultAllocator)
+		require.NoError(t, err)
+		var got []int64
+		for {
+			rec, err := r.Next(context.Background())
+			if err != nil {
+				break
+			}
+			got = append(got, rec.NumRows())
+			rec.Release()
+		}
+		require.NoError(t, r.Close())
+		assert.Equal(t, c.want, got)
+	}
 }

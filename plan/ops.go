@@ -68,8 +68,8 @@ func asBatch(s *change.Schema, rec arrow.RecordBatch) (*change.Batch, error) {
 	return change.NewBatch(s, rec, insertOps(int(rec.NumRows())))
 }
 
-// filterOp keeps rows where every conjunct is true; each conjunct runs on the rows
-// the ones before it kept.
+// filterOp keeps rows where every conjunct is true; each conjunct that may fail runs
+// only on the rows the ones before it kept (expr.FilterAll).
 type filterOp struct {
 	env   *taskEnv
 	conds []expr.Expr
@@ -78,20 +78,14 @@ type filterOp struct {
 }
 
 func (f *filterOp) push(ctx context.Context, b *change.Batch) error {
-	rec := b.Record()
-	rec.Retain()
+	rec, err := expr.FilterAll(f.env.ectx, b.Record(), f.conds)
 	b.Release()
-	for _, c := range f.conds {
-		out, err := expr.Filter(f.env.ectx, rec, c)
+	if err != nil {
+		return err
+	}
+	if rec.NumRows() == 0 {
 		rec.Release()
-		if err != nil {
-			return err
-		}
-		rec = out
-		if rec.NumRows() == 0 {
-			rec.Release()
-			return nil
-		}
+		return nil
 	}
 	nb, err := asBatch(f.s, rec)
 	if err != nil {
@@ -111,6 +105,7 @@ func filterSpec(cond expr.Expr, in []Field, s *change.Schema) opSpec {
 type projectOp struct {
 	env   *taskEnv
 	exprs []expr.Expr
+	proj  *expr.Projection // exprs, sharing common subexpressions
 	names []string
 	s     *change.Schema
 	next  sink
@@ -132,7 +127,7 @@ func (p *projectOp) push(ctx context.Context, b *change.Batch) error {
 		rec = array.NewRecordBatch(p.s.Arrow(), cols, int64(b.Len()))
 	} else {
 		var err error
-		rec, err = expr.Project(p.env.ectx, b.Record(), p.exprs, p.names)
+		rec, err = p.proj.Eval(p.env.ectx, b.Record(), p.names)
 		if err != nil {
 			b.Release()
 			return err
@@ -162,8 +157,9 @@ func projectSpec(exprs []expr.Expr, in []Field, out []Field, s *change.Schema) o
 	for i := range names {
 		names[i] = colName(i)
 	}
+	proj := expr.NewProjection(exprs, len(in))
 	return opSpec{desc: "Project " + parts, build: func(env *taskEnv, next sink) sink {
-		return &projectOp{env: env, exprs: exprs, names: names, s: s, next: next}
+		return &projectOp{env: env, exprs: exprs, proj: proj, names: names, s: s, next: next}
 	}}
 }
 

@@ -79,6 +79,12 @@ func castArray(ctx *Context, a arrow.Array, to arrow.DataType) (arrow.Array, err
 		a.Retain()
 		return a, nil
 	}
+	if isDec(from) && isDec(to) && decScale(from) == decScale(to) && decPrec(from) <= decPrec(to) {
+		// the same unscaled values under a wider precision: share the buffers
+		d := array.NewData(to, n, a.Data().Buffers(), nil, a.NullN(), a.Data().Offset())
+		defer d.Release()
+		return array.MakeFromData(d), nil
+	}
 	if isNull(from) || a.NullN() == n {
 		return array.MakeArrayOfNull(mem, to, n), nil
 	}

@@ -3,7 +3,6 @@ package expr
 import (
 	"context"
 	"fmt"
-	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -348,66 +347,6 @@ func assemble(ctx *Context, dt arrow.DataType, parts []arrow.Array, p pick) (arr
 	return compute.TakeArray(computeCtx(ctx), all, idx)
 }
 
-// Filter returns the rows of batch where pred is TRUE (NULL counts as false). The
-// caller releases the result, which may be batch itself retained.
-func Filter(ctx *Context, batch arrow.RecordBatch, pred Expr) (arrow.RecordBatch, error) {
-	if pred.Type().ID() != arrow.BOOL && pred.Type().ID() != arrow.NULL {
-		return nil, fmt.Errorf("%w: argument of WHERE must be type boolean, not type %s", ErrType, TypeName(pred.Type()))
-	}
-	n := int(batch.NumRows())
-	d, err := evalDatum(ctx, pred, batch, n)
-	if err != nil {
-		return nil, err
-	}
-	defer d.release()
-	if d.arr == nil {
-		if d.sc.IsValid() && d.sc.(*scalar.Boolean).Value {
-			batch.Retain()
-			return batch, nil
-		}
-		return batch.NewSlice(0, 0), nil
-	}
-	if d.arr.DataType().ID() == arrow.NULL {
-		return batch.NewSlice(0, 0), nil
-	}
-	trues := countTrue(d.arr)
-	switch trues {
-	case n:
-		batch.Retain()
-		return batch, nil
-	case 0:
-		return batch.NewSlice(0, 0), nil
-	}
-	return takeRecord(ctx, batch, trueRows(d.arr, trues))
-}
-
-// trueRows lists the rows of a boolean array that are TRUE (there are trues).
-func trueRows(a arrow.Array, trues int) []int32 {
-	rows := make([]int32, 0, trues)
-	off := a.Data().Offset()
-	v := a.Data().Buffers()[1].Bytes()
-	var valid []byte
-	if a.NullN() > 0 {
-		valid = a.NullBitmapBytes()
-	}
-	n := a.Len()
-	i := 0
-	if off%8 == 0 && valid == nil { // eight rows a byte, skipping bytes of none
-		w := v[off/8:]
-		for ; i+8 <= n; i += 8 {
-			for b := w[i/8]; b != 0; b &= b - 1 {
-				rows = append(rows, int32(i+bits.TrailingZeros8(b)))
-			}
-		}
-	}
-	for ; i < n; i++ {
-		if bitutil.BitIsSet(v, off+i) && (valid == nil || bitutil.BitIsSet(valid, off+i)) {
-			rows = append(rows, int32(i))
-		}
-	}
-	return rows
-}
-
 // countTrue counts the rows of a boolean array that are TRUE.
 func countTrue(a arrow.Array) int {
 	n := a.Len()
@@ -424,25 +363,6 @@ func countTrue(a arrow.Array) int {
 		}
 	}
 	return c
-}
-
-// Project evaluates exprs on batch into a new batch with columns named names.
-func Project(ctx *Context, batch arrow.RecordBatch, exprs []Expr, names []string) (arrow.RecordBatch, error) {
-	if len(names) != len(exprs) {
-		return nil, fmt.Errorf("%w: %d expressions but %d names", ErrInvalidArg, len(exprs), len(names))
-	}
-	cols := make([]arrow.Array, len(exprs))
-	defer func() { releaseArrays(cols) }()
-	fields := make([]arrow.Field, len(exprs))
-	for i, e := range exprs {
-		a, err := evalArray(ctx, e, batch)
-		if err != nil {
-			return nil, err
-		}
-		cols[i] = a
-		fields[i] = arrow.Field{Name: names[i], Type: a.DataType(), Nullable: true}
-	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, batch.NumRows()), nil
 }
 
 // Fold replaces every subtree that reads no column by its value as a Literal.

@@ -246,3 +246,26 @@ func TestEmptyBatch(t *testing.T) {
 	require.EqualValues(t, 0, p.NumRows())
 	p.Release()
 }
+
+// A cast to a wider numeric of the same scale shares the input's buffers (no copy),
+// on sliced input with NULLs too; a narrower precision still checks every value.
+func TestCastNumericWiderPrecisionSharesBuffers(t *testing.T) {
+	mem := newMem(t)
+	rb := mkBatch(t, mem, col{"d", Numeric(15, 2), `["1.25", null, "-9999999999999.99", "0.05", "7.00"]`})
+	defer rb.Release()
+	sl := rb.NewSlice(1, 5)
+	defer sl.Release()
+	ctx := &Context{Alloc: mem}
+	wide, err := NewCast(colRef(sl, "d"), Numeric(38, 2))
+	require.NoError(t, err)
+	a, err := wide.Eval(ctx, sl)
+	require.NoError(t, err)
+	defer a.Release()
+	require.True(t, sameType(Numeric(38, 2), a.DataType()))
+	require.Equal(t, []string{"NULL", "-9999999999999.99", "0.05", "7.00"}, texts(a))
+	require.Same(t, sl.Column(0).Data().Buffers()[1], a.Data().Buffers()[1])
+	narrow, err := NewCast(colRef(sl, "d"), Numeric(5, 2))
+	require.NoError(t, err)
+	_, err = narrow.Eval(ctx, sl)
+	require.ErrorIs(t, err, ErrOutOfRange)
+}
