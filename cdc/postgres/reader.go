@@ -684,6 +684,10 @@ func (r *reader) row(n int) change.Row {
 }
 
 // deliver hands a transaction to the consumer, answering the server while it waits.
+// The transaction counts as delivered from the start (floor, ends): it is handed over
+// whatever happens to the connection meanwhile, and a failed status update is returned
+// only once it is, for the stream to resume on a new connection after it. Dropping it
+// instead would lose it: the resumed stream skips what is at or before floor.
 func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) error {
 	s := r.src
 	for i := range tx.Events {
@@ -695,13 +699,19 @@ func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) erro
 	r.floor = tx.Commit
 	n := int64(len(tx.Events))
 	var tick <-chan time.Time
+	var statusErr error
+	status := func() {
+		if statusErr == nil {
+			statusErr = r.status(false)
+		}
+	}
 	for {
 		// Bounded by events too: a transaction waits while others fill the queue.
 		if q := s.queued.Load(); q == 0 || q+n <= int64(s.cfg.QueueEvents) {
 			s.queued.Add(n)
 			select {
 			case s.ch <- item{tx: tx}:
-				return nil
+				return statusErr
 			default:
 			}
 			s.queued.Add(-n)
@@ -718,13 +728,9 @@ func (r *reader) deliver(ctx context.Context, tx cdc.Tx, end pglogrepl.LSN) erro
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.wake:
-			if err := r.status(false); err != nil {
-				return err
-			}
+			status()
 		case <-tick:
-			if err := r.status(false); err != nil {
-				return err
-			}
+			status()
 		}
 	}
 }

@@ -293,3 +293,25 @@ func TestKeepalivesKeepASlowConsumerConnected(t *testing.T) {
 		t.Fatalf("%v reconnects: the server dropped a slow consumer", n)
 	}
 }
+
+// A transaction the reader holds while the consumer's queue is full is delivered even
+// when the connection fails under it (a status update that cannot be written): it was
+// counted as delivered, so the stream resumed on a new connection skips it.
+func TestConnectionLostWhileQueueFull(t *testing.T) {
+	dsn := newDB(t)
+	conn := connect(t, dsn)
+	exec(t, conn, "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)")
+	cfg := postgres.Config{DSN: dsn, Slot: "queuefull", Snapshot: postgres.SnapshotNever, QueueTxs: 1,
+		StatusInterval: 50 * time.Millisecond}
+	src := openSource(t, cfg, cdc.Position{})
+	for i := range 4 { // one transaction each
+		insertRange(t, dsn, i, i+1)
+	}
+	// The reader fills the queue (one transaction) and waits with the second; the
+	// walsender goes away, and its status updates fail.
+	time.Sleep(500 * time.Millisecond)
+	terminateWalsender(t, dsn, "queuefull")
+	time.Sleep(time.Second)
+	checkRange(t, ids(t, readTxs(t, src, 4, 30*time.Second)), 0, 4)
+	expectIdle(t, src, 300*time.Millisecond)
+}
