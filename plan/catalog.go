@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/expr"
 )
 
 // ErrNoTable is returned (wrapped) by a Catalog for a table it does not hold.
@@ -55,6 +56,17 @@ type Split interface {
 	// Open starts reading; batches are allocated from mem and have exactly the
 	// requested columns, in order.
 	Open(ctx context.Context, mem memory.Allocator) (BatchReader, error)
+}
+
+// whereSplit is a Split that can apply some of a scan's conditions itself, more
+// cheaply than a filter over its batches (a Parquet split evaluates conditions on a
+// dictionary-encoded column once per dictionary value).
+type whereSplit interface {
+	// OpenWhere is Open, with the batches narrowed to the rows where every condition
+	// of conds it takes is TRUE; it returns the others, in order, for the caller to
+	// apply. It takes only conditions that cannot fail (expr.Safe). conds read the
+	// split's columns; ectx evaluates them.
+	OpenWhere(ctx context.Context, mem memory.Allocator, ectx *expr.Context, conds []expr.Expr) (r BatchReader, rest []expr.Expr, err error)
 }
 
 // BatchReader reads the record batches of a split. Next returns io.EOF after the last;

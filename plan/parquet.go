@@ -22,6 +22,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/expr"
+	"github.com/strata-data/strata/shuffle"
 )
 
 // ParquetTable is a table over one Parquet file or a directory of them (all of one
@@ -298,10 +300,20 @@ func (s *parquetSplit) Name() string {
 func (s *parquetSplit) Rows() int64 { return s.g.rows }
 
 func (s *parquetSplit) Open(ctx context.Context, mem memory.Allocator) (BatchReader, error) {
+	r, _, err := s.OpenWhere(ctx, mem, nil, nil)
+	return r, err
+}
+
+// OpenWhere implements whereSplit: it takes the conditions that cannot fail (expr.Safe)
+// and read one string or binary column that this row group encodes with a dictionary
+// on every page. It evaluates them on the dictionary's values (once per dictionary,
+// not once per row) and selects rows by their codes, expanding only the kept rows'
+// strings.
+func (s *parquetSplit) OpenWhere(ctx context.Context, mem memory.Allocator, ectx *expr.Context, conds []expr.Expr) (BatchReader, []expr.Expr, error) {
 	path := s.t.files[s.g.file]
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
-		return nil, fmt.Errorf("plan: open parquet %s: %w", path, err)
+		return nil, nil, fmt.Errorf("plan: open parquet %s: %w", path, err)
 	}
 	props := pqarrow.ArrowReadProperties{BatchSize: s.t.BatchRows}
 	// String and binary columns are read as dictionaries where the file encodes them so
@@ -328,7 +340,7 @@ func (s *parquetSplit) Open(ctx context.Context, mem memory.Allocator) (BatchRea
 	fr, err := pqarrow.NewFileReader(pf, props, mem)
 	if err != nil {
 		pf.Close()
-		return nil, fmt.Errorf("plan: parquet %s: %w", path, err)
+		return nil, nil, fmt.Errorf("plan: parquet %s: %w", path, err)
 	}
 	leaves := make([]int, len(s.cols))
 	for i, c := range s.cols {
@@ -336,18 +348,27 @@ func (s *parquetSplit) Open(ctx context.Context, mem memory.Allocator) (BatchRea
 	}
 	if len(s.cols) == 0 {
 		// No columns wanted (count(*)): produce empty-schema batches of the right length.
-		return &countReader{rows: s.g.rows, batch: s.t.BatchRows, closer: pf}, nil
+		return &countReader{rows: s.g.rows, batch: s.t.BatchRows, closer: pf}, conds, nil
 	}
 	rr, err := fr.GetRecordReader(ctx, leaves, []int{s.g.index})
 	if err != nil {
 		pf.Close()
-		return nil, fmt.Errorf("plan: parquet %s row group %d: %w", path, s.g.index, err)
+		return nil, nil, fmt.Errorf("plan: parquet %s row group %d: %w", path, s.g.index, err)
 	}
 	out := make([]arrow.Field, len(s.cols))
 	for i, c := range s.cols {
 		out[i] = s.t.schema.Field(c)
 	}
-	return &parquetReader{rr: rr, f: pf, path: path, dense: dense, schema: arrow.NewSchema(out, nil), mem: mem}, nil
+	r := &parquetReader{rr: rr, f: pf, path: path, dense: dense, schema: arrow.NewSchema(out, nil), mem: mem, ectx: ectx}
+	var rest []expr.Expr
+	for _, c := range conds {
+		if dc := newDictCond(c, dense, out); dc != nil {
+			r.conds = append(r.conds, dc)
+			continue
+		}
+		rest = append(rest, c)
+	}
+	return r, rest, nil
 }
 
 // dictEncoded reports whether every data page of the column chunk is dictionary
@@ -377,63 +398,282 @@ type parquetReader struct {
 	dense  []bool        // per column: read as a dictionary, returned dense
 	schema *arrow.Schema // of the records returned
 	mem    memory.Allocator
+	ectx   *expr.Context
+	conds  []*dictCond // conditions evaluated on dictionaries; only rows passing all are returned
+	rows   []int32     // scratch: the rows kept
+}
+
+// dictCond is a condition that cannot fail, on one column read through its
+// dictionary, evaluated on the dictionary's values.
+type dictCond struct {
+	col  int       // the column of the batch
+	e    expr.Expr // the condition, reading column 0: the dictionary's values
+	dict arrow.Array
+	keep []bool // per code of dict: e is TRUE
+	// keepNull: e is TRUE of NULL
+	keepNull bool
+}
+
+// newDictCond returns c as a dictCond if it is safe and reads only one column that is
+// read through its dictionary (dense[col]), else nil.
+func newDictCond(c expr.Expr, dense []bool, fields []arrow.Field) *dictCond {
+	cols := expr.Columns(c)
+	if dense == nil || len(cols) != 1 || !dense[cols[0]] || !expr.Safe(c) {
+		return nil
+	}
+	col := cols[0]
+	e, err := expr.Transform(c, func(x expr.Expr) (expr.Expr, error) {
+		if cr, ok := x.(*expr.Column); ok {
+			return &expr.Column{Index: 0, Name: cr.Name, T: cr.T}, nil
+		}
+		return x, nil
+	})
+	if err != nil || !arrow.TypeEqual(e.Type(), c.Type()) {
+		return nil
+	}
+	return &dictCond{col: col, e: e}
+}
+
+// codes returns, per code of the dictionary of d (of type t), whether the condition
+// is TRUE of that value, and whether it is TRUE of NULL (IS NULL, COALESCE). It is
+// evaluated again only when the dictionary differs from the last one (pqarrow hands
+// each batch a copy of the row group's dictionary).
+func (dc *dictCond) codes(ectx *expr.Context, mem memory.Allocator, d *array.Dictionary, t arrow.DataType) ([]bool, bool, error) {
+	dict := d.Dictionary()
+	if dc.dict != nil && sameStrings(dc.dict, dict) {
+		return dc.keep, dc.keepNull, nil
+	}
+	if ectx == nil {
+		ectx = &expr.Context{Alloc: mem}
+	}
+	vd := array.NewData(t, dict.Len(), dict.Data().Buffers(), nil, dict.NullN(), dict.Data().Offset())
+	vals := array.MakeFromData(vd)
+	vd.Release()
+	keep, err := dc.eval(ectx, vals, dc.keep[:0])
+	vals.Release()
+	if err != nil {
+		return nil, false, err
+	}
+	null := array.MakeArrayOfNull(mem, t, 1)
+	kn, err := dc.eval(ectx, null, nil)
+	null.Release()
+	if err != nil {
+		return nil, false, err
+	}
+	if dc.dict != nil {
+		dc.dict.Release()
+	}
+	dict.Retain()
+	dc.dict, dc.keep, dc.keepNull = dict, keep, kn[0]
+	return keep, dc.keepNull, nil
+}
+
+// eval appends to keep, per value of vals, whether the condition is TRUE of it.
+func (dc *dictCond) eval(ectx *expr.Context, vals arrow.Array, keep []bool) ([]bool, error) {
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "v", Type: vals.DataType(), Nullable: true}}, nil), []arrow.Array{vals}, int64(vals.Len()))
+	defer rec.Release()
+	res, err := dc.e.Eval(ectx, rec)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Release()
+	if b, ok := res.(*array.Boolean); ok {
+		for i := range b.Len() {
+			keep = append(keep, b.IsValid(i) && b.Value(i))
+		}
+		return keep, nil
+	}
+	return append(keep, make([]bool, vals.Len())...), nil // untyped NULL: never TRUE
+}
+
+// sameStrings reports whether two string or binary arrays hold the same values.
+func sameStrings(a, b arrow.Array) bool {
+	if a == b {
+		return true
+	}
+	if a.Len() != b.Len() || a.NullN() != b.NullN() {
+		return false
+	}
+	return array.Equal(a, b)
+}
+
+func (r *parquetReader) release() {
+	for _, dc := range r.conds {
+		if dc.dict != nil {
+			dc.dict.Release()
+			dc.dict = nil
+		}
+	}
 }
 
 func (r *parquetReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	rec, err := r.rr.Read()
-	if err == io.EOF || (err == nil && rec == nil) {
-		return nil, io.EOF
-	}
-	if err != nil {
-		return nil, fmt.Errorf("plan: read parquet %s: %w", r.path, err)
-	}
-	if r.dense == nil {
-		rec.Retain()
-		return rec, nil
-	}
-	cols := make([]arrow.Array, rec.NumCols())
-	for i, c := range rec.Columns() {
-		if d, ok := c.(*array.Dictionary); ok && r.dense[i] {
-			cols[i] = denseOf(r.mem, d, r.schema.Field(i).Type)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rec, err := r.rr.Read()
+		if err == io.EOF || (err == nil && rec == nil) {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("plan: read parquet %s: %w", r.path, err)
+		}
+		if r.dense == nil {
+			rec.Retain()
+			return rec, nil
+		}
+		rows, all, err := r.selectRows(rec)
+		if err != nil {
+			return nil, err
+		}
+		if !all && len(rows) == 0 {
 			continue
 		}
-		c.Retain()
-		cols[i] = c
+		n := rec.NumRows()
+		if !all {
+			n = int64(len(rows))
+		}
+		cols := make([]arrow.Array, rec.NumCols())
+		for i, c := range rec.Columns() {
+			if d, ok := c.(*array.Dictionary); ok && r.dense[i] {
+				cols[i] = denseOf(r.mem, d, r.schema.Field(i).Type, rows)
+				continue
+			}
+			if !all {
+				cols[i] = shuffle.Take(r.mem, c, rows) // serves every type change.Supported accepts
+				continue
+			}
+			c.Retain()
+			cols[i] = c
+		}
+		out := array.NewRecordBatch(r.schema, cols, n)
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+		return out, nil
 	}
-	out := array.NewRecordBatch(r.schema, cols, rec.NumRows())
-	for _, c := range cols {
-		c.Release()
-	}
-	return out, nil
 }
 
-// denseOf returns the string or binary column d, dictionary-encoded, as a plain array
-// of type t: one pass to size the data, one to copy it.
-func denseOf(mem memory.Allocator, d *array.Dictionary, t arrow.DataType) arrow.Array {
+// selectRows returns the rows of rec that pass every dictionary condition (NULL
+// passes none), or all = true (rows nil) when every row does.
+func (r *parquetReader) selectRows(rec arrow.RecordBatch) (rows []int32, all bool, err error) {
+	if len(r.conds) == 0 {
+		return nil, true, nil
+	}
+	n := int(rec.NumRows())
+	rows = r.rows[:0]
+	first := true
+	for _, dc := range r.conds {
+		d, ok := rec.Column(dc.col).(*array.Dictionary)
+		if !ok {
+			return nil, false, fmt.Errorf("plan: read parquet %s: column %d is not dictionary encoded", r.path, dc.col)
+		}
+		keep, keepNull, err := dc.codes(r.ectx, r.mem, d, r.schema.Field(dc.col).Type)
+		if err != nil {
+			return nil, false, err
+		}
+		rows = keepCodes(d, keep, keepNull, rows, first)
+		first = false
+		if len(rows) == 0 {
+			break
+		}
+	}
+	r.rows = rows
+	if len(rows) == n {
+		return nil, true, nil
+	}
+	return rows, false, nil
+}
+
+// keepCodes narrows rows (every row of d when all) to those whose code keep marks,
+// in place; NULLs are kept when keepNull.
+func keepCodes(d *array.Dictionary, keep []bool, keepNull bool, rows []int32, all bool) []int32 {
 	ids := d.Indices().Data()
 	switch ids.DataType().ID() {
 	case arrow.INT32:
-		return denseFrom(mem, d, t, arrow.GetValues[int32](ids, 1))
+		return keepFrom(d, arrow.GetValues[int32](ids, 1), keep, keepNull, rows, all)
 	case arrow.INT64:
-		return denseFrom(mem, d, t, arrow.GetValues[int64](ids, 1))
+		return keepFrom(d, arrow.GetValues[int64](ids, 1), keep, keepNull, rows, all)
 	case arrow.INT16:
-		return denseFrom(mem, d, t, arrow.GetValues[int16](ids, 1))
+		return keepFrom(d, arrow.GetValues[int16](ids, 1), keep, keepNull, rows, all)
 	case arrow.INT8:
-		return denseFrom(mem, d, t, arrow.GetValues[int8](ids, 1))
+		return keepFrom(d, arrow.GetValues[int8](ids, 1), keep, keepNull, rows, all)
 	case arrow.UINT32:
-		return denseFrom(mem, d, t, arrow.GetValues[uint32](ids, 1))
+		return keepFrom(d, arrow.GetValues[uint32](ids, 1), keep, keepNull, rows, all)
 	case arrow.UINT16:
-		return denseFrom(mem, d, t, arrow.GetValues[uint16](ids, 1))
+		return keepFrom(d, arrow.GetValues[uint16](ids, 1), keep, keepNull, rows, all)
 	case arrow.UINT8:
-		return denseFrom(mem, d, t, arrow.GetValues[uint8](ids, 1))
+		return keepFrom(d, arrow.GetValues[uint8](ids, 1), keep, keepNull, rows, all)
 	}
-	return denseFrom(mem, d, t, arrow.GetValues[uint64](ids, 1))
+	return keepFrom(d, arrow.GetValues[uint64](ids, 1), keep, keepNull, rows, all)
 }
 
-func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](mem memory.Allocator, d *array.Dictionary, t arrow.DataType, idx []T) arrow.Array {
+func keepFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](d *array.Dictionary, idx []T, keep []bool, keepNull bool, rows []int32, all bool) []int32 {
+	var valid []byte
+	off := d.Data().Offset()
+	if d.NullN() > 0 {
+		valid = d.NullBitmapBytes()
+	}
+	if all {
+		rows = rows[:0]
+		if valid == nil {
+			for i, j := range idx {
+				if keep[j] {
+					rows = append(rows, int32(i))
+				}
+			}
+			return rows
+		}
+		for i, j := range idx {
+			if bitutil.BitIsSet(valid, off+i) {
+				if keep[j] {
+					rows = append(rows, int32(i))
+				}
+			} else if keepNull {
+				rows = append(rows, int32(i))
+			}
+		}
+		return rows
+	}
+	out := rows[:0]
+	for _, i := range rows {
+		if valid == nil || bitutil.BitIsSet(valid, off+int(i)) {
+			if keep[idx[i]] {
+				out = append(out, i)
+			}
+		} else if keepNull {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// denseOf returns the string or binary column d, dictionary-encoded, as a plain array
+// of type t: one pass to size the data, one to copy it. With rows, only those rows.
+func denseOf(mem memory.Allocator, d *array.Dictionary, t arrow.DataType, rows []int32) arrow.Array {
+	ids := d.Indices().Data()
+	switch ids.DataType().ID() {
+	case arrow.INT32:
+		return denseFrom(mem, d, t, arrow.GetValues[int32](ids, 1), rows)
+	case arrow.INT64:
+		return denseFrom(mem, d, t, arrow.GetValues[int64](ids, 1), rows)
+	case arrow.INT16:
+		return denseFrom(mem, d, t, arrow.GetValues[int16](ids, 1), rows)
+	case arrow.INT8:
+		return denseFrom(mem, d, t, arrow.GetValues[int8](ids, 1), rows)
+	case arrow.UINT32:
+		return denseFrom(mem, d, t, arrow.GetValues[uint32](ids, 1), rows)
+	case arrow.UINT16:
+		return denseFrom(mem, d, t, arrow.GetValues[uint16](ids, 1), rows)
+	case arrow.UINT8:
+		return denseFrom(mem, d, t, arrow.GetValues[uint8](ids, 1), rows)
+	}
+	return denseFrom(mem, d, t, arrow.GetValues[uint64](ids, 1), rows)
+}
+
+func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64](mem memory.Allocator, d *array.Dictionary, t arrow.DataType, idx []T, rows []int32) arrow.Array {
 	dict := d.Dictionary().Data()
 	doffs := arrow.GetOffsets[int32](dict, 1)
 	var dbytes []byte
@@ -441,14 +681,37 @@ func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 		dbytes = b.Bytes()
 	}
 	n := d.Len()
+	if rows != nil {
+		n = len(rows)
+	}
 	var validity *memory.Buffer
 	var valid []byte
-	nulls := d.NullN()
-	if nulls > 0 {
+	nulls := 0
+	if d.NullN() > 0 {
 		validity = memory.NewResizableBuffer(mem)
 		validity.Resize(int(bitutil.BytesForBits(int64(n))))
 		valid = validity.Bytes()
-		bitutil.CopyBitmap(d.NullBitmapBytes(), d.Data().Offset(), n, valid, 0)
+		if rows == nil {
+			bitutil.CopyBitmap(d.NullBitmapBytes(), d.Data().Offset(), n, valid, 0)
+			nulls = d.NullN()
+		} else {
+			src, off := d.NullBitmapBytes(), d.Data().Offset()
+			for k, i := range rows {
+				if bitutil.BitIsSet(src, off+int(i)) {
+					bitutil.SetBit(valid, k)
+				} else {
+					bitutil.ClearBit(valid, k)
+					nulls++
+				}
+			}
+		}
+	}
+	if rows != nil {
+		sel := make([]T, n)
+		for k, i := range rows {
+			sel[k] = idx[i]
+		}
+		idx = sel
 	}
 	total := 0
 	for i, j := range idx {
@@ -470,6 +733,10 @@ func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 		}
 		offs[i+1] = pos
 	}
+	if nulls == 0 && validity != nil {
+		validity.Release()
+		validity = nil
+	}
 	ad := array.NewData(t, n, []*memory.Buffer{validity, offBuf, dataBuf}, nil, nulls, 0)
 	for _, b := range []*memory.Buffer{validity, offBuf, dataBuf} {
 		if b != nil {
@@ -482,6 +749,7 @@ func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 }
 
 func (r *parquetReader) Close() error {
+	r.release()
 	r.rr.Release()
 	return r.f.Close()
 }

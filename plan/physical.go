@@ -222,12 +222,30 @@ func (b *physBuilder) buildScan(x *Scan) (*Stage, error) {
 		desc += fmt.Sprintf(" splits=%d", len(splits))
 	}
 	st.Ops = []string{desc}
+	var conds []expr.Expr
+	if len(x.Filter) > 0 {
+		cond := andAll(x.Filter)
+		conds = splitAnd(cond)
+		// The scan's filter runs in the scan task: a split that can apply some of
+		// its conditions more cheaply itself (whereSplit) takes them.
+		st.Ops = append(st.Ops, filterSpec(cond, x.fields, s).desc)
+	}
 	st.source = func(ctx context.Context, env *taskEnv, next sink) error {
-		r, err := splits[env.task].Open(ctx, env.mem)
+		var r BatchReader
+		var err error
+		rest := conds
+		if ws, ok := splits[env.task].(whereSplit); ok && len(conds) > 0 {
+			r, rest, err = ws.OpenWhere(ctx, env.mem, env.ectx, conds)
+		} else {
+			r, err = splits[env.task].Open(ctx, env.mem)
+		}
 		if err != nil {
 			return err
 		}
 		defer r.Close()
+		if len(rest) > 0 {
+			next = &filterOp{env: env, conds: rest, s: s, next: next}
+		}
 		for {
 			rec, err := r.Next(ctx)
 			if err == io.EOF {
@@ -250,10 +268,6 @@ func (b *physBuilder) buildScan(x *Scan) (*Stage, error) {
 		}
 	}
 	st.inputs = func(t int) []string { return []string{"split " + splits[t].Name()} }
-	if len(x.Filter) > 0 {
-		cond := andAll(x.Filter)
-		b.addOp(st, filterSpec(cond, x.fields, s), nil)
-	}
 	return st, nil
 }
 

@@ -140,9 +140,10 @@ func maskRows(mask []byte, n, kept int) []int32 {
 
 // Safe reports whether evaluating e cannot fail on any row, whatever its values:
 // column references, constants, comparisons, AND, OR, NOT, IS [NOT] NULL, IS [NOT]
-// DISTINCT FROM, IN lists and BETWEEN over safe operands, and implicit or explicit
-// casts that only widen. Arithmetic (overflow, division by zero), functions, CASE and
-// narrowing casts are not safe. FilterAll evaluates safe conditions on rows an
+// DISTINCT FROM, IN lists and BETWEEN over safe operands, [NOT] LIKE and ILIKE of a
+// safe operand with a constant pattern and escape (compiled, so checked, when the call
+// was resolved), and implicit or explicit casts that only widen. Arithmetic (overflow,
+// division by zero), other functions, CASE and narrowing casts are not safe. FilterAll evaluates safe conditions on rows an
 // earlier condition rejected, which must not turn a query that succeeds into one that
 // fails.
 func Safe(e Expr) bool {
@@ -155,6 +156,13 @@ func Safe(e Expr) bool {
 		switch e.Name {
 		case "=", "<>", "!=", "<", "<=", ">", ">=", "and", "or", "not", "is_null", "is_not_null",
 			"is_distinct_from", "is_not_distinct_from", "in", "not_in", "between", "not_between":
+		case "like", "ilike", "not_like", "not_ilike":
+			if len(e.Args) != 3 {
+				return false
+			}
+			_, constPat := e.Args[1].(*Literal)
+			_, constEsc := e.Args[2].(*Literal)
+			return constPat && constEsc && Safe(e.Args[0])
 		default:
 			return false
 		}

@@ -141,6 +141,12 @@ func TestSafe(t *testing.T) {
 		{cast(i32, Numeric(12, 3)), false},
 		{cast(i32, Float64), true},
 		{cast(s, Int32), false},
+		{call(t, "like", s, lit("a%")), true}, // the constant pattern was compiled already
+		{call(t, "not_ilike", s, lit("%B_")), true},
+		{call(t, "like", s, lit("a%"), lit("")), true},
+		{call(t, "like", s, s), false}, // a pattern of each row's own may be invalid
+		{call(t, "like", lit("abc"), call(t, "lower", s)), false},
+		{call(t, "like", call(t, "lower", s), lit("a%")), false},
 	} {
 		require.Equal(t, c.safe, Safe(c.e), "%s", c.e)
 	}
