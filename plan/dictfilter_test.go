@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
@@ -176,4 +177,33 @@ func TestParquetSplitTakesDictionaryConditions(t *testing.T) {
 		}
 	}
 	assert.Equal(t, want, rows)
+}
+
+// A dictionary condition is evaluated again only when a batch's dictionary differs:
+// sameStrings compares values, NULLs and lengths, not identity.
+func TestSameStrings(t *testing.T) {
+	mk := func(vals []string, valid []bool) arrow.Array {
+		b := array.NewStringBuilder(memory.DefaultAllocator)
+		defer b.Release()
+		b.AppendValues(vals, valid)
+		return b.NewArray()
+	}
+	a := mk([]string{"MAIL", "SHIP", ""}, nil)
+	for _, c := range []struct {
+		b    arrow.Array
+		same bool
+	}{
+		{mk([]string{"MAIL", "SHIP", ""}, nil), true},
+		{mk([]string{"MAIL", "SHIQ", ""}, nil), false},
+		{mk([]string{"MAILS", "HIP", ""}, nil), false},
+		{mk([]string{"MAIL", "SHIP"}, nil), false},
+		{mk([]string{"MAIL", "SHIP", ""}, []bool{true, true, false}), false},
+		{array.NewSlice(mk([]string{"x", "MAIL", "SHIP", ""}, nil), 1, 4), true},
+	} {
+		assert.Equal(t, c.same, sameStrings(a, c.b), "%v", c.b)
+		assert.Equal(t, c.same, sameStrings(c.b, a), "%v", c.b)
+	}
+	e := mk(nil, nil)
+	assert.True(t, sameStrings(e, mk(nil, nil)))
+	assert.False(t, sameStrings(e, a))
 }

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -486,7 +488,9 @@ func (dc *dictCond) eval(ectx *expr.Context, vals arrow.Array, keep []bool) ([]b
 	return append(keep, make([]bool, vals.Len())...), nil // untyped NULL: never TRUE
 }
 
-// sameStrings reports whether two string or binary arrays hold the same values.
+// sameStrings reports whether two string or binary arrays hold the same values: a
+// comparison of their offsets and bytes where it can (a dictionary of many values is
+// compared once per batch).
 func sameStrings(a, b arrow.Array) bool {
 	if a == b {
 		return true
@@ -494,7 +498,23 @@ func sameStrings(a, b arrow.Array) bool {
 	if a.Len() != b.Len() || a.NullN() != b.NullN() {
 		return false
 	}
-	return array.Equal(a, b)
+	da, db := a.Data(), b.Data()
+	if a.NullN() > 0 || da.Offset() != 0 || db.Offset() != 0 || len(da.Buffers()) != 3 || len(db.Buffers()) != 3 {
+		return array.Equal(a, b)
+	}
+	n := a.Len()
+	oa, ob := arrow.GetOffsets[int32](da, 1), arrow.GetOffsets[int32](db, 1)
+	if n == 0 || !slices.Equal(oa[:n+1], ob[:n+1]) {
+		return n == 0
+	}
+	return bytes.Equal(bufBytes(da.Buffers()[2])[:oa[n]], bufBytes(db.Buffers()[2])[:ob[n]])
+}
+
+func bufBytes(b *memory.Buffer) []byte {
+	if b == nil {
+		return nil
+	}
+	return b.Bytes()
 }
 
 func (r *parquetReader) release() {
