@@ -86,6 +86,20 @@ type Aggregate struct {
 	wb             state.Batch
 	oldRow, newRow change.Row
 	og             group
+
+	// final, when set, maps each row the aggregate computes to the row it emits
+	// (schema emitAs) in the same step: JoinAggregate's last mapping, without a
+	// batch of its own. finOld and finNew hold the mapped rows.
+	final          func(dst, src change.Row) error
+	emitAs         *change.Schema
+	finOld, finNew change.Row
+}
+
+// setFinal makes a emit f(row) of schema out instead of each row it computes.
+func (a *Aggregate) setFinal(out *change.Schema, f func(dst, src change.Row) error) {
+	a.emitAs, a.final = out, f
+	a.finOld = make(change.Row, out.NumFields())
+	a.finNew = make(change.Row, out.NumFields())
 }
 
 type aggOp struct {
@@ -180,7 +194,12 @@ func (a *Aggregate) multiset(col int, desc bool) int {
 }
 
 // Schema implements Operator: the group columns (the key) and one per aggregate.
-func (a *Aggregate) Schema() *change.Schema { return a.out }
+func (a *Aggregate) Schema() *change.Schema {
+	if a.emitAs != nil {
+		return a.emitAs
+	}
+	return a.out
+}
 
 // Namespaces implements Stateful.
 func (a *Aggregate) Namespaces() []string { return slices.Clone(a.names) }
@@ -620,12 +639,15 @@ func (a *Aggregate) rescan(g *group, i int) error {
 // finish writes the touched groups' states and emits their changes.
 func (a *Aggregate) finish(order []*group, emit Emit) error {
 	if a.bld == nil {
-		a.bld = change.NewBuilder(a.cfg.Mem, a.out)
+		a.bld = change.NewBuilder(a.cfg.Mem, a.Schema())
 		a.oldRow = make(change.Row, a.out.NumFields())
 		a.newRow = make(change.Row, a.out.NumFields())
 		a.og.accs = make([]acc, len(a.aggs))
 	}
 	b, wb, oldRow, newRow := a.bld, &a.wb, a.oldRow, a.newRow
+	if a.final != nil {
+		oldRow, newRow = a.finOld, a.finNew
+	}
 	wb.Reset()
 	err := func() error {
 		var buf []byte
@@ -652,13 +674,23 @@ func (a *Aggregate) finish(order []*group, emit Emit) error {
 				if err := a.decodeState(og, g.old); err != nil {
 					return err
 				}
-				if err := a.row(oldRow, og); err != nil {
+				if err := a.row(a.oldRow, og); err != nil {
 					return err
+				}
+				if a.final != nil {
+					if err := a.final(oldRow, a.oldRow); err != nil {
+						return err
+					}
 				}
 			}
 			if g.rows > 0 {
-				if err := a.row(newRow, g); err != nil {
+				if err := a.row(a.newRow, g); err != nil {
 					return err
+				}
+				if a.final != nil {
+					if err := a.final(newRow, a.newRow); err != nil {
+						return err
+					}
 				}
 			}
 			var err error

@@ -445,7 +445,11 @@ func (f *flow) stickyHashes(b *change.Batch, tr *tableRoute, hashes []uint64) er
 func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, onBarrier func(*barrier) error) error {
 	blocked := make([]bool, n)
 	held := make([][]msg, n)
-	var replay []msg
+	// replay[ri:] are the held messages still to process; spare is the other
+	// buffer: both are reused from barrier to barrier (one per transaction at
+	// EpochTxs 1) instead of allocated anew.
+	var replay, spare []msg
+	ri := 0
 	nblocked, ended := 0, 0
 	release := func() {
 		for _, h := range held {
@@ -455,7 +459,7 @@ func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, on
 				}
 			}
 		}
-		for _, m := range replay {
+		for _, m := range replay[ri:] {
 			if m.b != nil {
 				m.b.Release()
 			}
@@ -463,8 +467,9 @@ func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, on
 	}
 	for ended < n {
 		var m msg
-		if len(replay) > 0 {
-			m, replay = replay[0], replay[1:]
+		if ri < len(replay) {
+			m = replay[ri]
+			ri++
 		} else {
 			select {
 			case m = <-in:
@@ -489,12 +494,15 @@ func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, on
 				continue
 			}
 			err = onBarrier(m.barrier)
-			var front []msg
+			front := spare[:0]
 			for i := range held {
 				front = append(front, held[i]...)
-				held[i], blocked[i] = nil, false
+				clear(held[i])
+				held[i], blocked[i] = held[i][:0], false
 			}
-			replay = append(front, replay...)
+			front = append(front, replay[ri:]...)
+			clear(replay)
+			replay, spare, ri = front, replay[:0], 0
 			nblocked = 0
 		}
 		if err != nil {

@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/change"
@@ -499,11 +497,10 @@ func (q *JoinAggregate) lazy() ([]Stage, error) {
 		if err != nil {
 			return nil, err
 		}
-		fin, err := q.finalizer(a.Schema(), nil)
-		if err != nil {
+		if err := q.finalizer(a, nil); err != nil {
 			return nil, err
 		}
-		return Single(s.schema, Chain(a, fin)), nil
+		return Single(s.schema, a), nil
 	}
 	if _, err := final(); err != nil {
 		return nil, err
@@ -662,11 +659,10 @@ func (q *JoinAggregate) eagerPlan(a int) ([]Stage, error) {
 		if err != nil {
 			return nil, err
 		}
-		fin, err := q.finalizer(a.Schema(), finals)
-		if err != nil {
+		if err := q.finalizer(a, finals); err != nil {
 			return nil, err
 		}
-		return Single(s.schema, Chain(a, fin)), nil
+		return Single(s.schema, a), nil
 	}
 	if _, err := final(); err != nil {
 		return nil, err
@@ -675,10 +671,12 @@ func (q *JoinAggregate) eagerPlan(a int) ([]Stage, error) {
 		Build: func(int) (Node, error) { return final() }}), nil
 }
 
-// finalizer maps the final aggregate's rows (schema in: the group columns, then
-// the aggregates, or with finals the merged partial columns) to the output: the
-// output's names, each aggregate's type, avg as sum / count.
-func (q *JoinAggregate) finalizer(in *change.Schema, finals [][2]int) (Operator, error) {
+// finalizer makes the final aggregate a emit the output's rows (a's rows: the
+// group columns, then the aggregates, or with finals the merged partial columns):
+// the output's names, each aggregate's type, avg as sum / count. a does it row by
+// row as it emits, so the last step costs no batch of its own.
+func (q *JoinAggregate) finalizer(a *Aggregate, finals [][2]int) error {
+	in := a.Schema()
 	ng := len(q.groups)
 	type colPlan struct {
 		src, cnt int  // input columns; cnt: avg's count (-1: none)
@@ -700,104 +698,59 @@ func (q *JoinAggregate) finalizer(in *change.Schema, finals [][2]int) (Operator,
 		case want.ID() == arrow.INT64 && got.ID() == arrow.DECIMAL128:
 			p.conv = true
 		default:
-			return nil, fmt.Errorf("%w: join aggregate %s: %s is %s, want %s", ErrConfig, q.cfg.ID, q.aggs[i].As, got, want)
+			return fmt.Errorf("%w: join aggregate %s: %s is %s, want %s", ErrConfig, q.cfg.ID, q.aggs[i].As, got, want)
 		}
 		plans[i] = p
 	}
-	mem := q.cfg.Mem
-	return &Map{In: in, Out: q.out, Fn: func(b *change.Batch) (arrow.RecordBatch, error) {
-		cols := make([]arrow.Array, q.out.NumFields())
-		defer func() {
-			for _, c := range cols {
-				if c != nil {
-					c.Release()
-				}
-			}
-		}()
-		for i := range ng {
-			cols[i] = b.Column(i)
-			cols[i].Retain()
-		}
+	a.setFinal(q.out, func(dst, src change.Row) error {
+		copy(dst[:ng], src[:ng])
 		for i, p := range plans {
 			var err error
-			if cols[ng+i], err = q.finalColumn(mem, b, i, p.src, p.cnt, p.conv); err != nil {
-				return nil, err
+			if dst[ng+i], err = q.finalValue(in, src, i, p.src, p.cnt, p.conv); err != nil {
+				return err
 			}
 		}
-		return array.NewRecordBatch(q.out.Arrow(), cols, int64(b.Len())), nil
-	}}, nil
+		return nil
+	})
+	return nil
 }
 
-// finalColumn computes aggregate i's output column from input column src (and cnt,
-// avg's count).
-func (q *JoinAggregate) finalColumn(mem memory.Allocator, b *change.Batch, i, src, cnt int, conv bool) (arrow.Array, error) {
-	col := b.Column(src)
-	n := b.Len()
+// finalValue computes aggregate i's output value from column src of row (and cnt,
+// avg's count) of schema in.
+func (q *JoinAggregate) finalValue(in *change.Schema, row change.Row, i, src, cnt int, conv bool) (change.Value, error) {
+	v := row[src]
 	switch {
 	case cnt < 0 && !conv:
-		col.Retain()
-		return col, nil
+		return v, nil
 	case cnt < 0:
-		d := col.(*array.Decimal128)
-		ib := array.NewInt64Builder(mem)
-		defer ib.Release()
-		for r := range n {
-			if d.IsNull(r) {
-				ib.AppendNull()
-				continue
-			}
-			v := d.Value(r)
-			if v.HighBits() != int64(v.LowBits())>>63 {
-				return nil, fmt.Errorf("stream: join aggregate %s: %s = %s overflows int64", q.cfg.ID, q.aggs[i].As, v.BigInt())
-			}
-			ib.Append(int64(v.LowBits()))
+		if v.IsNull() {
+			return v, nil
 		}
-		return ib.NewArray(), nil
+		d := v.AsDecimal()
+		if d.HighBits() != int64(d.LowBits())>>63 {
+			return v, fmt.Errorf("stream: join aggregate %s: %s = %s overflows int64", q.cfg.ID, q.aggs[i].As, d.BigInt())
+		}
+		return change.Int(int64(d.LowBits())), nil
 	}
 	// avg: sum / count, as Aggregate computes it.
-	counts := b.Column(cnt).(*array.Decimal128)
+	c := row[cnt].AsDecimal()
+	if row[cnt].IsNull() || v.IsNull() || c.Sign() <= 0 {
+		return change.Null(), nil
+	}
 	want := q.out.Field(len(q.groups) + i).Type
 	if want.ID() == arrow.FLOAT64 {
-		sums := col.(*array.Float64)
-		fb := array.NewFloat64Builder(mem)
-		defer fb.Release()
-		for r := range n {
-			c := counts.Value(r)
-			if counts.IsNull(r) || sums.IsNull(r) || c.Sign() <= 0 {
-				fb.AppendNull()
-				continue
-			}
-			fb.Append(sums.Value(r) / float64(c.LowBits()))
-		}
-		return fb.NewArray(), nil
+		return change.Float(v.AsFloat() / float64(c.LowBits())), nil
 	}
 	outScale := want.(*arrow.Decimal128Type).Scale
 	var inScale int32
-	if d, ok := col.DataType().(*arrow.Decimal128Type); ok {
+	if d, ok := in.Field(src).Type.(*arrow.Decimal128Type); ok {
 		inScale = d.Scale
 	}
-	db := array.NewDecimal128Builder(mem, want.(*arrow.Decimal128Type))
-	defer db.Release()
-	for r := range n {
-		c := counts.Value(r)
-		if counts.IsNull(r) || col.IsNull(r) || c.Sign() <= 0 {
-			db.AppendNull()
-			continue
-		}
-		var sum decimal128.Num
-		switch s := col.(type) {
-		case *array.Decimal128:
-			sum = s.Value(r)
-		case *array.Int64:
-			sum = decimal128.FromI64(s.Value(r))
-		}
-		v, ok := divRound(sum, int64(c.LowBits()), outScale-inScale)
-		if !ok {
-			return nil, fmt.Errorf("stream: join aggregate %s: %s does not fit decimal(38, %d)", q.cfg.ID, q.aggs[i].As, outScale)
-		}
-		db.Append(v)
+	r, ok := divRound(v.AsDecimal(), int64(c.LowBits()), outScale-inScale)
+	if !ok {
+		return v, fmt.Errorf("stream: join aggregate %s: %s does not fit decimal(38, %d)", q.cfg.ID, q.aggs[i].As, outScale)
 	}
-	return db.NewArray(), nil
+	return change.Decimal(r), nil
 }
 
 // preJoin is a join node whose ports first run an operator (nil: none): a

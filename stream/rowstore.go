@@ -108,6 +108,14 @@ func (s *rowStore) Process(ctx context.Context, in *change.Batch, emit Emit) err
 	if err := checkSchema("row store "+s.id, s.in, in); err != nil {
 		return err
 	}
+	ops := in.Ops()
+	cols := make([]arrow.Array, in.Record().NumCols())
+	for i := range cols {
+		cols[i] = in.Column(i)
+	}
+	if !slices.ContainsFunc(ops, change.Op.IsRetraction) {
+		return s.passInserts(in, cols, emit)
+	}
 	if s.rb == nil {
 		s.rb = array.NewRecordBuilder(s.mem, s.in.Arrow())
 	}
@@ -129,11 +137,6 @@ func (s *rowStore) Process(ctx context.Context, in *change.Batch, emit Emit) err
 		}
 		outOps = append(outOps, op)
 		return nil
-	}
-	ops := in.Ops()
-	cols := make([]arrow.Array, in.Record().NumCols())
-	for i := range cols {
-		cols[i] = in.Column(i)
 	}
 	for r := 0; r < len(ops); r++ {
 		op := ops[r]
@@ -192,6 +195,31 @@ func (s *rowStore) Process(ctx context.Context, in *change.Batch, emit Emit) err
 		return fmt.Errorf("stream: row store %s: %w", s.id, err)
 	}
 	return emit(out)
+}
+
+// passInserts stores a batch without retractions and emits it as it came: its
+// rows are whole already, so building a copy (an Arrow batch per call, most of
+// the cost at a transaction or two per call) buys nothing.
+func (s *rowStore) passInserts(in *change.Batch, cols []arrow.Array, emit Emit) error {
+	defer func() {
+		s.pending.Reset()
+		clear(s.overlay)
+	}()
+	for r := range in.Len() {
+		s.kbuf = s.key(s.kbuf, cols, r)
+		s.vbuf = encodeRow(s.vbuf[:0], cols, r)
+		s.put(s.kbuf, s.vbuf)
+	}
+	if s.pending.Len() > 0 {
+		if err := s.be.Apply(&s.pending); err != nil {
+			return fmt.Errorf("stream: row store %s: %w", s.id, err)
+		}
+	}
+	if in.Len() == 0 {
+		return nil
+	}
+	in.Retain() // Process releases its reference
+	return emit(in)
 }
 
 // encodeRow appends the encoding of row r of cols.

@@ -164,14 +164,25 @@ func TestIngestPostgresSurvivesSIGKILL(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	kills := 0
-	for range 5 {
+	committed := func() bool {
+		st, out, errOut := strata(t, "bronze", "verify", "--lake", lake)
+		require.Equal(t, 0, st, errOut)
+		return !strings.Contains(out, "events 0\n")
+	}
+	// Five kills, and more (living longer) until a killed run has committed something:
+	// on a loaded machine a child may not get that far in its first 1.5 s.
+	for round := 0; round < 5 || round < 15 && !committed(); round++ {
 		cmd, out := startStrata(t, "ingest", "--from", from, "--lake", lake, "--commit-events", fmt.Sprint(200+r.IntN(2000)), "--quiet")
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
+		wait := time.Duration(300+r.IntN(1200)) * time.Millisecond
+		if round >= 5 {
+			wait = 3 * time.Second
+		}
 		select {
 		case err := <-done:
 			t.Fatalf("ingest ended before the kill: %v\n%s", err, out)
-		case <-time.After(time.Duration(300+r.IntN(1200)) * time.Millisecond):
+		case <-time.After(wait):
 			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 			<-done
 			kills++
