@@ -491,13 +491,21 @@ func (q *JoinAggregate) lazy() ([]Stage, error) {
 		}
 		aggs = append(aggs, ra)
 	}
+	return q.finalStage(stages, s, aggs, nil)
+}
+
+// finalStage appends the stage of the final aggregate over s, grouped by the query's
+// groups, whose output rows the finalizer shapes (finals: see finalizer). It is built
+// once here so that a configuration error surfaces now, not in a partition.
+func (q *JoinAggregate) finalStage(stages []Stage, s streamNames, aggs []reduce.Agg, finals [][2]int) ([]Stage, error) {
+	cfg := q.cfg
 	ac := AggregateConfig{ID: cfg.ID + "/g", Schema: s.schema, GroupBy: s.of(q.groups), Aggs: aggs, State: cfg.State, Mem: cfg.Mem}
 	final := func() (Node, error) {
 		a, err := NewAggregate(ac)
 		if err != nil {
 			return nil, err
 		}
-		if err := q.finalizer(a, nil); err != nil {
+		if err := q.finalizer(a, finals); err != nil {
 			return nil, err
 		}
 		return Single(s.schema, a), nil
@@ -651,24 +659,7 @@ func (q *JoinAggregate) eagerPlan(a int) ([]Stage, error) {
 		s = streamNames{schema: j.Schema(), names: joinedNames(pn.names, pa.Schema().NumFields(), j.Schema(), far, fin.proj.Schema())}
 	}
 	// The final aggregate merges the partial columns per group.
-	last := len(path) - 1
-	ac := AggregateConfig{ID: cfg.ID + "/g", Schema: s.schema, GroupBy: s.of(q.groups), Aggs: partialAggs(last, s),
-		State: cfg.State, Mem: cfg.Mem}
-	final := func() (Node, error) {
-		a, err := NewAggregate(ac)
-		if err != nil {
-			return nil, err
-		}
-		if err := q.finalizer(a, finals); err != nil {
-			return nil, err
-		}
-		return Single(s.schema, a), nil
-	}
-	if _, err := final(); err != nil {
-		return nil, err
-	}
-	return append(stages, Stage{Name: cfg.ID, Inputs: []StageInput{{Stage: stages0Name(stages), Key: ac.GroupBy}},
-		Build: func(int) (Node, error) { return final() }}), nil
+	return q.finalStage(stages, s, partialAggs(len(path)-1, s), finals)
 }
 
 // finalizer makes the final aggregate a emit the output's rows (a's rows: the
