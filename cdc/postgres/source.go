@@ -158,20 +158,21 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 		}
 		snapshot = true
 	}
-	if slot.exists && snapshot {
-		if slot.active {
-			return fmt.Errorf("%w: %s is in use by another connection", ErrSlot, s.cfg.Slot)
+	if slot.exists && snapshot && slot.active {
+		return fmt.Errorf("%w: %s is in use by another connection", ErrSlot, s.cfg.Slot)
+	}
+	// A snapshot while downstream holds rows: the marker goes first (see setMarker).
+	if snapshot && !from.IsZero() {
+		if err := r.setMarker(ctx); err != nil {
+			return err
 		}
+	}
+	if slot.exists && snapshot {
 		why := "the slot's snapshot never reached downstream whole"
 		if slot.walStatus == "lost" {
 			why = "PostgreSQL invalidated the slot (wal_status lost)"
 		}
 		s.log.Warn("postgres: "+why+"; dropping the slot to take a new snapshot", "slot", s.cfg.Slot, "from", from.String())
-		if !from.IsZero() {
-			if err := r.setMarker(ctx); err != nil {
-				return err
-			}
-		}
 		if err := r.dropSlot(ctx, 0); err != nil {
 			return err
 		}
@@ -185,15 +186,8 @@ func (s *Source) Open(ctx context.Context, from cdc.Position) error {
 			return fmt.Errorf("%w: %s is in use by another connection", ErrSlot, s.cfg.Slot)
 		}
 		s.flush = slot.confirmed
-	} else {
-		if snapshot && !from.IsZero() {
-			if err := r.setMarker(ctx); err != nil {
-				return err
-			}
-		}
-		if err := r.createSlot(ctx, snapshot, !from.IsZero()); err != nil {
-			return err
-		}
+	} else if err := r.createSlot(ctx, snapshot, !from.IsZero()); err != nil {
+		return err
 	}
 	s.ch = make(chan item, s.cfg.QueueTxs)
 	s.wake = make(chan struct{}, 1)
