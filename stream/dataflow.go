@@ -101,6 +101,16 @@ type DataflowConfig struct {
 	// consecutive transactions to a table reach the operators as one batch (up to
 	// 4096 rows): larger epochs mean fewer, larger batches.
 	EpochTxs int
+	// MaxEpochTxs, when above EpochTxs, makes epochs adaptive: an epoch that has
+	// reached EpochTxs transactions goes on taking the ones the source has ready
+	// (read ahead by a goroutine, up to MaxEpochTxs of them) and ends when none is.
+	// An idle or slow source then gets an epoch per EpochTxs transactions (the
+	// least latency), a busy one fewer and larger batches (the most throughput).
+	// Epoch boundaries then depend on timing, so a replay after a restart may cut
+	// them elsewhere: a sink that is exactly-once by skipping positions it already
+	// holds (sink.Silver) needs fixed epochs; one that commits at checkpoints does
+	// not. With it, Source.Next runs on its own goroutine, concurrently with Ack.
+	MaxEpochTxs int
 	// CheckpointDir, when set, enables checkpoints (see Checkpoint) and restores
 	// the latest one at Run.
 	CheckpointDir string
@@ -128,8 +138,8 @@ func (c DataflowConfig) Validate() error {
 		return fmt.Errorf("%w: dataflow: Source, Sink and State are required", ErrConfig)
 	case len(c.Stages) == 0:
 		return fmt.Errorf("%w: dataflow: no stages", ErrConfig)
-	case c.Partitions < 0 || c.ChannelDepth < 0 || c.EpochTxs < 0 || c.CheckpointInterval < 0:
-		return fmt.Errorf("%w: dataflow: negative Partitions, ChannelDepth, EpochTxs or CheckpointInterval", ErrConfig)
+	case c.Partitions < 0 || c.ChannelDepth < 0 || c.EpochTxs < 0 || c.MaxEpochTxs < 0 || c.CheckpointInterval < 0:
+		return fmt.Errorf("%w: dataflow: negative Partitions, ChannelDepth, EpochTxs, MaxEpochTxs or CheckpointInterval", ErrConfig)
 	}
 	return nil
 }
@@ -754,6 +764,14 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		nextDue = time.Now().Add(d.cfg.CheckpointInterval)
 		return err
 	}
+	next := d.cfg.Source.Next
+	adaptive := d.cfg.MaxEpochTxs > d.cfg.EpochTxs
+	var ahead *readAhead
+	if adaptive {
+		ahead = newReadAhead(ctx, d.cfg.Source, d.cfg.MaxEpochTxs)
+		defer ahead.stop()
+		next = ahead.next
+	}
 	for {
 		due := false
 		select {
@@ -768,7 +786,7 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 				return err
 			}
 		}
-		tx, err := d.cfg.Source.Next(ctx)
+		tx, err := next(ctx)
 		if errors.Is(err, io.EOF) {
 			if wm, ok := wms.end(); ok { // close every window; a barrier takes the output to the sink
 				if err := flushPending(); err != nil { // the rows before the watermark
@@ -828,12 +846,16 @@ func (f *flow) source(ctx context.Context, last cdc.Position) error {
 		}
 		since++
 		inEpoch++
-		if inEpoch >= d.cfg.EpochTxs || pend.rows >= coalesceRows {
+		endEpoch := inEpoch >= d.cfg.EpochTxs
+		if endEpoch && adaptive && inEpoch < d.cfg.MaxEpochTxs && ahead.ready() {
+			endEpoch = false // take what is ready into this epoch
+		}
+		if endEpoch || pend.rows >= coalesceRows {
 			if err := flushPending(); err != nil {
 				return err
 			}
 		}
-		if inEpoch >= d.cfg.EpochTxs {
+		if endEpoch {
 			inEpoch = 0
 			if err := bar(&barrier{pos: last}); err != nil {
 				return err

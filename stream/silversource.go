@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -95,11 +96,11 @@ type SilverSource struct {
 	cfg     SilverSourceConfig
 	tables  []*silver.Table
 	schemas []*change.Schema
-	cursor  []uint64 // per table: snapshot read through
-	seq     uint64   // last step returned
-	logHi   uint64   // highest step recorded in the log when opened
-	acked   uint64
-	beat    bool // a following source owes a heartbeat (see Next)
+	cursor  []uint64      // per table: snapshot read through
+	seq     uint64        // last step returned
+	logHi   uint64        // highest step recorded in the log when opened
+	acked   atomic.Uint64 // Ack may run concurrently with Next
+	beat    bool          // a following source owes a heartbeat (see Next)
 }
 
 // NewSilverSource checks cfg and opens the tables.
@@ -229,7 +230,7 @@ func (s *SilverSource) Next(ctx context.Context) (TxBatches, error) {
 		// Caught up. A dataflow checkpoints (and so delivers its sink's output)
 		// only between two transactions: an empty one at the same position lets it,
 		// until the last step read is acknowledged.
-		if s.beat && s.acked < s.seq {
+		if s.beat && s.acked.Load() < s.seq {
 			s.beat = false
 			return TxBatches{Commit: cdc.Position{Major: s.seq}}, nil
 		}
@@ -344,10 +345,10 @@ func (s *SilverSource) read(ctx context.Context, e feedEntry) (TxBatches, error)
 // Ack implements BatchSource: it removes the feed log's records before step upTo,
 // which no restart needs any more.
 func (s *SilverSource) Ack(ctx context.Context, upTo cdc.Position) error {
-	if upTo.Major <= s.acked {
+	if upTo.Major <= s.acked.Load() {
 		return nil
 	}
-	s.acked = upTo.Major
+	s.acked.Store(upTo.Major)
 	seqs, err := s.logged(ctx)
 	if err != nil {
 		return err

@@ -312,11 +312,16 @@ func TestDataflowGeneratorDifferential(t *testing.T) {
 		partitions int
 		epoch      int
 		variant    string
-	}{{"memory", 1, 1, ""}, {"memory", 3, 1, ""}, {"pebble", 2, 1, ""}, {"memory", 1, 7, ""},
-		{"memory", 2, 50, ""}, {"memory", 2, 1, "pruned"}, {"memory", 1, 9, "pruned"},
-		{"memory", 1, 1, "lazy"}, {"memory", 3, 4, "lazy"},
-		{"memory", 1, 1, "eager"}, {"memory", 3, 1, "eager"}, {"pebble", 2, 1, "eager"}, {"memory", 2, 50, "eager"}} {
+		maxEpoch   int // adaptive epochs up to this many transactions
+	}{{"memory", 1, 1, "", 0}, {"memory", 3, 1, "", 0}, {"pebble", 2, 1, "", 0}, {"memory", 1, 7, "", 0},
+		{"memory", 2, 50, "", 0}, {"memory", 2, 1, "pruned", 0}, {"memory", 1, 9, "pruned", 0},
+		{"memory", 1, 1, "lazy", 0}, {"memory", 3, 4, "lazy", 0},
+		{"memory", 1, 1, "eager", 0}, {"memory", 3, 1, "eager", 0}, {"pebble", 2, 1, "eager", 0}, {"memory", 2, 50, "eager", 0},
+		{"memory", 1, 1, "eager", 64}, {"memory", 3, 2, "", 16}, {"pebble", 2, 1, "eager", 64}} {
 		name := fmt.Sprintf("%s-%d-epoch%d", tc.backend, tc.partitions, tc.epoch)
+		if tc.maxEpoch > 0 {
+			name += fmt.Sprintf("to%d", tc.maxEpoch)
+		}
 		stages := revenueStages
 		switch tc.variant {
 		case "pruned":
@@ -330,7 +335,7 @@ func TestDataflowGeneratorDifferential(t *testing.T) {
 			name += "-" + tc.variant
 		}
 		t.Run(name, func(t *testing.T) {
-			testGeneratorDifferential(t, stages, tc.backend, tc.partitions, tc.epoch, 3000)
+			testGeneratorDifferential(t, stages, tc.backend, tc.partitions, tc.epoch, tc.maxEpoch, 3000)
 		})
 	}
 }
@@ -382,7 +387,7 @@ func TestDataflowCoalescesEpochs(t *testing.T) {
 }
 
 func testGeneratorDifferential(t *testing.T, stagesOf func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage,
-	backend string, partitions, epochTxs, events int) {
+	backend string, partitions, epochTxs, maxEpochTxs, events int) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
@@ -394,7 +399,7 @@ func testGeneratorDifferential(t *testing.T, stagesOf func(map[string]*change.Sc
 	}
 	out := &recordSink{}
 	df, err := stream.NewDataflow(stream.DataflowConfig{Source: src, Stages: stagesOf(sc, be, mem), Sink: out,
-		State: be, Partitions: partitions, ChannelDepth: 4, Mem: mem, EpochTxs: epochTxs})
+		State: be, Partitions: partitions, ChannelDepth: 4, Mem: mem, EpochTxs: epochTxs, MaxEpochTxs: maxEpochTxs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,6 +421,7 @@ func testGeneratorDifferential(t *testing.T, stagesOf func(map[string]*change.Sc
 	tables := map[string]map[int64]change.Row{}
 	got := map[string]revenue{}
 	w, txs, nonEmpty, checked := 0, 0, 0, 0
+	epochs := 0
 	for {
 		tx, err := ref.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -433,8 +439,16 @@ func testGeneratorDifferential(t *testing.T, stagesOf func(map[string]*change.Sc
 			}
 			applyRevenue(t, got, out.writes[w])
 		}
-		if txs%epochTxs != 0 {
+		if maxEpochTxs == 0 && txs%epochTxs != 0 {
 			continue // the sink sees an epoch's output at its end
+		}
+		if maxEpochTxs > 0 {
+			// Adaptive epochs end where the sink was written (an epoch whose
+			// output netted to nothing is checked with the next).
+			if w == 0 || out.writes[w-1].pos != tx.Commit {
+				continue
+			}
+			epochs++
 		}
 		want := refRevenue(tables, sc)
 		if !maps.Equal(got, want) {
@@ -454,5 +468,8 @@ func testGeneratorDifferential(t *testing.T, stagesOf func(map[string]*change.Sc
 	if nonEmpty < checked/2 {
 		t.Fatalf("only %d of %d checked transactions had revenue: the workload checks little", nonEmpty, checked)
 	}
-	t.Logf("%d transactions, %d sink writes, %d segments at the end", txs, len(out.writes), len(got))
+	if maxEpochTxs > 0 && epochs*2 > txs {
+		t.Fatalf("adaptive epochs: %d epochs with output for %d transactions: an unpaced source should fill them", epochs, txs)
+	}
+	t.Logf("%d transactions, %d sink writes (%d epochs checked), %d segments at the end", txs, len(out.writes), epochs, len(got))
 }
