@@ -1,24 +1,40 @@
 package change
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // Builder appends rows to a change batch under construction. It is not safe for
 // concurrent use; call Release when done with it.
+//
+// Rows are staged in Go slices the builder keeps from batch to batch, and NewBatch
+// copies them into Arrow buffers of exactly the batch's size: a dataflow builds
+// many batches of one to a few rows, for which Arrow's builders would allocate and
+// zero room for 32 values per column (and a validity bitmap) each time.
 type Builder struct {
 	schema *Schema
-	rb     *array.RecordBuilder
+	mem    memory.Allocator
 	ops    []Op
-	put    []func(Value)
-	fields []array.Builder
-	cols   []colCheck
+	cols   []column
+}
+
+// column stages one column's values.
+type column struct {
+	colCheck
+	typ   arrow.DataType
+	width int    // bytes per value (fixed width); 0: bool, -1: string/binary
+	data  []byte // fixed width: the values, little-endian; bool: a byte per value; string/binary: the bytes
+	ends  []int32
+	nulls []int32 // rows that are NULL
+	scale int32   // decimal: the column's scale
 }
 
 // colCheck is what Append checks a value against, precomputed per column so the check
@@ -35,14 +51,24 @@ func NewBuilder(mem memory.Allocator, s *Schema) *Builder {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	b := &Builder{schema: s, rb: array.NewRecordBuilder(mem, s.arrow)}
-	b.put = make([]func(Value), s.NumFields())
-	b.cols = make([]colCheck, s.NumFields())
-	b.fields = b.rb.Fields()
+	b := &Builder{schema: s, mem: mem, cols: make([]column, s.NumFields())}
 	for i, f := range s.Fields() {
-		b.put[i] = appender(b.rb.Field(i), f)
 		lo, hi := intRange(f.Type)
-		b.cols[i] = colCheck{kind: KindOf(f.Type), nullable: f.Nullable, lo: lo, hi: hi}
+		c := &b.cols[i]
+		c.colCheck = colCheck{kind: KindOf(f.Type), nullable: f.Nullable, lo: lo, hi: hi}
+		c.typ = f.Type
+		switch t := f.Type.(type) {
+		case *arrow.BooleanType:
+			c.width = 0
+		case *arrow.StringType, *arrow.BinaryType:
+			c.width = -1
+		case *arrow.Decimal128Type:
+			c.width, c.scale = 16, t.Scale
+		case arrow.FixedWidthDataType:
+			c.width = t.BitWidth() / 8
+		default:
+			panic(fmt.Sprintf("change: no builder for %s", f.Type)) // Supported() guards schemas
+		}
 	}
 	return b
 }
@@ -60,11 +86,11 @@ func (b *Builder) Append(op Op, row Row) error {
 	if !op.Valid() {
 		return fmt.Errorf("change: invalid op %d", op)
 	}
-	if len(row) != len(b.put) {
-		return fmt.Errorf("change: row has %d values, schema has %d columns", len(row), len(b.put))
+	if len(row) != len(b.cols) {
+		return fmt.Errorf("change: row has %d values, schema has %d columns", len(row), len(b.cols))
 	}
 	for i, v := range row {
-		c := &b.cols[i]
+		c := &b.cols[i].colCheck
 		k := v.kind
 		if k == c.kind && (k != KindInt || int64(v.lo) >= c.lo && int64(v.lo) <= c.hi) ||
 			k == KindAbsent || k == KindNull && c.nullable {
@@ -74,21 +100,60 @@ func (b *Builder) Append(op Op, row Row) error {
 			return err
 		}
 	}
+	r := int32(len(b.ops))
 	for i, v := range row {
-		if v.kind == KindNull || v.kind == KindAbsent {
-			b.fields[i].AppendNull()
-			continue
-		}
-		b.put[i](v) // checked above
+		b.cols[i].append(r, v) // checked above
 	}
 	b.ops = append(b.ops, op)
 	return nil
 }
 
+// append stages a checked value (NULL or Absent: a NULL) as row r.
+func (c *column) append(r int32, v Value) {
+	null := v.kind == KindNull || v.kind == KindAbsent
+	if null {
+		c.nulls = append(c.nulls, r)
+	}
+	switch c.width {
+	case -1:
+		if !null {
+			c.data = append(c.data, v.s...)
+		}
+		c.ends = append(c.ends, int32(len(c.data)))
+	case 0:
+		c.data = append(c.data, byte(v.lo&1))
+	case 1:
+		c.data = append(c.data, byte(v.lo))
+	case 2:
+		c.data = binary.LittleEndian.AppendUint16(c.data, uint16(v.lo))
+	case 4:
+		if c.kind == KindFloat && !null {
+			c.data = binary.LittleEndian.AppendUint32(c.data, math.Float32bits(float32(v.AsFloat())))
+		} else {
+			c.data = binary.LittleEndian.AppendUint32(c.data, uint32(v.lo))
+		}
+	case 8:
+		if c.kind == KindFloat && !null {
+			c.data = binary.LittleEndian.AppendUint64(c.data, math.Float64bits(v.AsFloat()))
+		} else {
+			c.data = binary.LittleEndian.AppendUint64(c.data, v.lo)
+		}
+	case 16:
+		d := decimal128.New(v.hi, v.lo)
+		if v.kind == KindInt {
+			d = decimal128.FromI64(int64(v.lo)).IncreaseScaleBy(c.scale)
+		} else if null {
+			d = decimal128.Num{}
+		}
+		c.data = binary.LittleEndian.AppendUint64(c.data, d.LowBits())
+		c.data = binary.LittleEndian.AppendUint64(c.data, uint64(d.HighBits()))
+	}
+}
+
 // AppendAny adds one row of plain Go values (see [ValueOf]).
 func (b *Builder) AppendAny(op Op, vals ...any) error {
-	if len(vals) != len(b.put) {
-		return fmt.Errorf("change: row has %d values, schema has %d columns", len(vals), len(b.put))
+	if len(vals) != len(b.cols) {
+		return fmt.Errorf("change: row has %d values, schema has %d columns", len(vals), len(b.cols))
 	}
 	row := make(Row, len(vals))
 	for i, x := range vals {
@@ -105,14 +170,92 @@ func (b *Builder) AppendAny(op Op, vals ...any) error {
 // NewBatch returns the rows appended so far as a batch (holding one reference) and
 // resets the builder for reuse.
 func (b *Builder) NewBatch() *Batch {
-	rec := b.rb.NewRecordBatch()
-	ops := b.ops
-	b.ops = make([]Op, 0, cap(ops))
+	n := len(b.ops)
+	arrs := make([]arrow.Array, len(b.cols))
+	for i := range b.cols {
+		arrs[i] = b.cols[i].array(b.mem, n)
+	}
+	rec := array.NewRecordBatch(b.schema.arrow, arrs, int64(n))
+	for _, a := range arrs {
+		a.Release()
+	}
+	ops := make([]Op, n)
+	copy(ops, b.ops)
+	b.ops = b.ops[:0]
 	return &Batch{schema: b.schema, rec: rec, ops: ops}
 }
 
-// Release frees the builder's buffers.
-func (b *Builder) Release() { b.rb.Release() }
+// array moves the staged n values into an Arrow array with buffers of their size.
+func (c *column) array(mem memory.Allocator, n int) arrow.Array {
+	var valid *memory.Buffer
+	if len(c.nulls) > 0 {
+		valid = allocBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+		bits := valid.Bytes()
+		bitutil.SetBitsTo(bits, 0, int64(n), true)
+		for _, r := range c.nulls {
+			bitutil.ClearBit(bits, int(r))
+		}
+	}
+	var bufs []*memory.Buffer
+	switch c.width {
+	case -1:
+		offs := allocBuffer(mem, 4*(n+1))
+		o := offs.Bytes()
+		binary.LittleEndian.PutUint32(o, 0)
+		for r, e := range c.ends {
+			binary.LittleEndian.PutUint32(o[4*(r+1):], uint32(e))
+		}
+		var vals *memory.Buffer
+		if len(c.data) > 0 {
+			vals = allocBuffer(mem, len(c.data))
+			copy(vals.Bytes(), c.data)
+		}
+		bufs = []*memory.Buffer{valid, offs, vals}
+	case 0:
+		bits := allocBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+		bb := bits.Bytes()
+		for r, v := range c.data {
+			if v != 0 {
+				bitutil.SetBit(bb, r)
+			}
+		}
+		bufs = []*memory.Buffer{valid, bits}
+	default:
+		var vals *memory.Buffer
+		if len(c.data) > 0 {
+			vals = allocBuffer(mem, len(c.data))
+			copy(vals.Bytes(), c.data)
+		}
+		bufs = []*memory.Buffer{valid, vals}
+	}
+	d := array.NewData(c.typ, n, bufs, nil, len(c.nulls), 0)
+	for _, buf := range bufs {
+		if buf != nil {
+			buf.Release() // d holds them
+		}
+	}
+	a := array.MakeFromData(d)
+	d.Release()
+	c.data, c.ends, c.nulls = c.data[:0], c.ends[:0], c.nulls[:0]
+	return a
+}
+
+// allocBuffer returns a buffer of size bytes from mem, zeroed.
+func allocBuffer(mem memory.Allocator, size int) *memory.Buffer {
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(size)
+	return buf
+}
+
+// Release frees what the builder holds. Its staged rows are Go memory, so nothing
+// is left to give back to the allocator; Release stays for the builders' contract.
+func (b *Builder) Release() {
+	b.ops = b.ops[:0]
+	for i := range b.cols {
+		c := &b.cols[i]
+		c.data, c.ends, c.nulls = nil, nil, nil
+	}
+}
 
 // FromRows builds a batch from plain rows, each led by its Op:
 // FromRows(mem, s, [][]any{{change.Insert, 1, "a"}}).
@@ -196,88 +339,4 @@ func KindOf(t arrow.DataType) Kind {
 		return KindBytes
 	}
 	return KindInt
-}
-
-// appender returns a function storing a checked, non-null value into builder ab.
-func appender(ab array.Builder, f arrow.Field) func(Value) {
-	switch b := ab.(type) {
-	case *array.BooleanBuilder:
-		return func(v Value) {
-			b.Append(v.lo != 0)
-		}
-	case *array.Int8Builder:
-		return func(v Value) {
-			b.Append(int8(v.lo))
-		}
-	case *array.Int16Builder:
-		return func(v Value) {
-			b.Append(int16(v.lo))
-		}
-	case *array.Int32Builder:
-		return func(v Value) {
-			b.Append(int32(v.lo))
-		}
-	case *array.Int64Builder:
-		return func(v Value) {
-			b.Append(int64(v.lo))
-		}
-	case *array.Uint8Builder:
-		return func(v Value) {
-			b.Append(uint8(v.lo))
-		}
-	case *array.Uint16Builder:
-		return func(v Value) {
-			b.Append(uint16(v.lo))
-		}
-	case *array.Uint32Builder:
-		return func(v Value) {
-			b.Append(uint32(v.lo))
-		}
-	case *array.Uint64Builder:
-		return func(v Value) {
-			b.Append(v.lo)
-		}
-	case *array.Float32Builder:
-		return func(v Value) {
-			b.Append(float32(v.AsFloat()))
-		}
-	case *array.Float64Builder:
-		return func(v Value) {
-			b.Append(v.AsFloat())
-		}
-	case *array.Decimal128Builder:
-		scale := f.Type.(*arrow.Decimal128Type).Scale
-		return func(v Value) {
-			if v.kind == KindInt {
-				b.Append(decimal128.FromI64(int64(v.lo)).IncreaseScaleBy(scale))
-			} else {
-				b.Append(decimal128.New(v.hi, v.lo))
-			}
-		}
-	case *array.StringBuilder:
-		return func(v Value) {
-			b.Append(v.s)
-		}
-	case *array.BinaryBuilder:
-		return func(v Value) {
-			b.AppendString(v.s)
-		}
-	case *array.Date32Builder:
-		return func(v Value) {
-			b.Append(arrow.Date32(int32(v.lo)))
-		}
-	case *array.Time32Builder:
-		return func(v Value) {
-			b.Append(arrow.Time32(int32(v.lo)))
-		}
-	case *array.Time64Builder:
-		return func(v Value) {
-			b.Append(arrow.Time64(int64(v.lo)))
-		}
-	case *array.TimestampBuilder:
-		return func(v Value) {
-			b.Append(arrow.Timestamp(int64(v.lo)))
-		}
-	}
-	panic(fmt.Sprintf("change: no appender for %s", f.Type)) // Supported() guards schemas
 }

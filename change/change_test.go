@@ -1,6 +1,7 @@
 package change_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -178,4 +179,66 @@ func TestTimeOfNoOverflow(t *testing.T) {
 	tm := change.TimeOf(9223372036825200000, arrow.Microsecond)
 	assert.Equal(t, 294247, tm.Year())
 	assert.Equal(t, time.Date(1969, 12, 31, 23, 59, 59, 999000000, time.UTC), change.TimeOf(-1, arrow.Millisecond))
+}
+
+// A batch of a few rows gets buffers of its size (Arrow's builders reserve 32
+// values per column and a validity bitmap), and the staging is reused from one
+// batch to the next without leaking rows or NULLs into it.
+func TestBuilderSizesBuffersToTheBatch(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	s := allTypes(t)
+	bl := change.NewBuilder(mem, s)
+	defer bl.Release()
+	day := time.Date(2019, 7, 9, 0, 0, 0, 0, time.UTC)
+	at := time.Date(2019, 7, 9, 1, 2, 3, 456789000, time.UTC)
+	row := func(i int, null bool) []any {
+		if null {
+			return []any{change.Delete, i, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}
+		}
+		return []any{change.Insert, i, i % 100, i, -i, uint64(i), float32(i) / 2, float64(i) / 4, i%3 == 0,
+			fmt.Sprintf("%d.0001", i), fmt.Sprint("name", i), []byte{byte(i), 0}, day.AddDate(0, 0, i),
+			time.Duration(i) * time.Second, at.Add(time.Duration(i) * time.Microsecond)}
+	}
+	require.NoError(t, bl.AppendAny(change.Insert, row(1, false)[1:]...))
+	require.NoError(t, bl.AppendAny(change.Insert, row(2, false)[1:]...))
+	small := bl.NewBatch()
+	// One buffer per column of at most 64 bytes (the Arrow buffers' rounding), two
+	// for the string and binary columns, no validity bitmaps.
+	if got, most := mem.CurrentAlloc(), 64*(s.NumFields()+2); got > most {
+		t.Errorf("a 2-row batch holds %d bytes, want at most %d", got, most)
+	}
+	for c := range s.NumFields() {
+		if small.Record().Column(c).NullBitmapBytes() != nil {
+			t.Errorf("column %d has a validity bitmap without NULLs", c)
+		}
+	}
+	small.Release()
+
+	for _, n := range []int{1000, 3, 70, 0, 9} {
+		var want [][]any
+		for i := range n {
+			r := row(i, i%7 == 3)
+			require.NoError(t, bl.AppendAny(r[0].(change.Op), r[1:]...))
+			want = append(want, r)
+		}
+		b := bl.NewBatch()
+		got := b.Plain()
+		require.Len(t, got, n)
+		for i, r := range got {
+			w := want[i]
+			assert.Equal(t, w[0], r[0], "row %d op", i)
+			assert.Equal(t, int64(i), r[1], "row %d id", i)
+			if i%7 == 3 {
+				for c, v := range r[2:] {
+					assert.Nil(t, v, "row %d column %d", i, c+1)
+				}
+				continue
+			}
+			assert.Equal(t, []any{int64(i % 100), int64(i), int64(-i), int64(i), float64(float32(i) / 2), float64(i) / 4, i%3 == 0,
+				fmt.Sprintf("%d.0001", i), fmt.Sprint("name", i), []byte{byte(i), 0}, day.AddDate(0, 0, i),
+				time.Duration(i) * time.Second, at.Add(time.Duration(i) * time.Microsecond)}, r[2:], "row %d", i)
+		}
+		b.Release()
+	}
 }
