@@ -593,7 +593,7 @@ func (r *localReader) Next(ctx context.Context) (*change.Batch, error) {
 	if len(group) == 1 {
 		return first, nil
 	}
-	out, err := concatBatches(r.mem, group)
+	out, err := change.Concat(r.mem, group)
 	releaseAll(group)
 	return out, err
 }
@@ -627,35 +627,6 @@ func releaseAll(bs []*change.Batch) {
 	for _, b := range bs {
 		b.Release()
 	}
-}
-
-// concatBatches concatenates batches of one schema into one allocated from mem.
-func concatBatches(mem memory.Allocator, bs []*change.Batch) (*change.Batch, error) {
-	s := bs[0].Schema()
-	cols := make([]arrow.Array, s.NumFields())
-	parts := make([]arrow.Array, len(bs))
-	var ops []change.Op
-	for _, b := range bs {
-		ops = append(ops, b.Ops()...)
-	}
-	for c := range cols {
-		for i, b := range bs {
-			parts[i] = b.Column(c)
-		}
-		col, err := array.Concatenate(parts, mem)
-		if err != nil {
-			for _, done := range cols[:c] {
-				done.Release()
-			}
-			return nil, fmt.Errorf("shuffle: concatenate column %q: %w", s.Field(c).Name, err)
-		}
-		cols[c] = col
-	}
-	rec := array.NewRecordBatch(s.Arrow(), cols, int64(len(ops)))
-	for _, c := range cols {
-		c.Release()
-	}
-	return change.NewBatch(s, rec, ops)
 }
 
 // Close implements Shuffler: it releases the batches in memory and removes the spill

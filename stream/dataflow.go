@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/cdc"
@@ -914,31 +912,11 @@ func concatBatches(mem memory.Allocator, bs []*change.Batch) (*change.Batch, err
 			b.Release()
 		}
 	}()
-	s := bs[0].Schema()
-	var ops []change.Op
-	for _, b := range bs {
-		ops = append(ops, b.Ops()...)
+	out, err := change.Concat(mem, bs)
+	if err != nil {
+		return nil, fmt.Errorf("stream: dataflow: %w", err)
 	}
-	cols := make([]arrow.Array, len(s.Fields()))
-	parts := make([]arrow.Array, len(bs))
-	for c := range cols {
-		for i, b := range bs {
-			parts[i] = b.Column(c)
-		}
-		a, err := array.Concatenate(parts, mem)
-		if err != nil {
-			for _, a := range cols[:c] {
-				a.Release()
-			}
-			return nil, fmt.Errorf("stream: dataflow: concatenate batches: %w", err)
-		}
-		cols[c] = a
-	}
-	rec := array.NewRecordBatch(s.Arrow(), cols, int64(len(ops)))
-	for _, a := range cols {
-		a.Release()
-	}
-	return change.NewBatch(s, rec, ops)
+	return out, nil
 }
 
 // Checkpoint asks the running dataflow for a checkpoint at the next transaction
