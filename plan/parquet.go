@@ -362,15 +362,74 @@ func (s *parquetSplit) OpenWhere(ctx context.Context, mem memory.Allocator, ectx
 		out[i] = s.t.schema.Field(c)
 	}
 	r := &parquetReader{rr: rr, f: pf, path: path, dense: dense, schema: arrow.NewSchema(out, nil), mem: mem, ectx: ectx}
-	var rest []expr.Expr
+	var rest, rows []expr.Expr
 	for _, c := range conds {
 		if dc := newDictCond(c, dense, out); dc != nil {
 			r.conds = append(r.conds, dc)
 			continue
 		}
+		if dense != nil && readsAsIs(c, dense) {
+			rows = append(rows, c)
+			continue
+		}
 		rest = append(rest, c)
 	}
+	if err := r.setRowConds(rows, out); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
 	return r, rest, nil
+}
+
+// readsAsIs reports whether c cannot fail and reads only columns the reader returns
+// as they are read (not through a dictionary).
+func readsAsIs(c expr.Expr, dense []bool) bool {
+	if !expr.Safe(c) {
+		return false
+	}
+	for _, col := range expr.Columns(c) {
+		if dense[col] {
+			return false
+		}
+	}
+	return true
+}
+
+// setRowConds makes conds (see readsAsIs) the reader's row conditions: evaluated on
+// the columns they read, as read, before the batch is gathered or its dictionaries
+// expanded, so that both happen once, for the rows every condition keeps.
+func (r *parquetReader) setRowConds(conds []expr.Expr, fields []arrow.Field) error {
+	if len(conds) == 0 {
+		return nil
+	}
+	at := map[int]int{} // a column of the batch -> its place in the narrow batch
+	var nf []arrow.Field
+	for _, c := range conds {
+		for _, col := range expr.Columns(c) {
+			if _, ok := at[col]; !ok {
+				at[col] = len(r.need)
+				r.need = append(r.need, col)
+				nf = append(nf, fields[col])
+			}
+		}
+	}
+	for _, c := range conds {
+		e, err := expr.Transform(c, func(x expr.Expr) (expr.Expr, error) {
+			if cr, ok := x.(*expr.Column); ok {
+				return &expr.Column{Index: at[cr.Index], Name: cr.Name, T: cr.T}, nil
+			}
+			return x, nil
+		})
+		if err != nil {
+			return err
+		}
+		r.rowConds = append(r.rowConds, e)
+	}
+	r.narrow = arrow.NewSchema(nf, nil)
+	if r.ectx == nil {
+		r.ectx = &expr.Context{Alloc: r.mem}
+	}
+	return nil
 }
 
 // dictEncoded reports whether every data page of the column chunk is dictionary
@@ -402,7 +461,12 @@ type parquetReader struct {
 	mem    memory.Allocator
 	ectx   *expr.Context
 	conds  []*dictCond // conditions evaluated on dictionaries; only rows passing all are returned
-	rows   []int32     // scratch: the rows kept
+	// rowConds are conditions on the columns need, as read (a batch of schema narrow),
+	// evaluated after conds on the rows they keep (expr.Select).
+	rowConds []expr.Expr
+	need     []int
+	narrow   *arrow.Schema
+	rows     []int32 // scratch: the rows kept
 }
 
 // dictCond is a condition that cannot fail, on one column read through its
@@ -579,10 +643,10 @@ func (r *parquetReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 // selectRows returns the rows of rec that pass every dictionary condition (NULL
 // passes none), or all = true (rows nil) when every row does.
 func (r *parquetReader) selectRows(rec arrow.RecordBatch) (rows []int32, all bool, err error) {
-	if len(r.conds) == 0 {
+	n := int(rec.NumRows())
+	if len(r.conds) == 0 && len(r.rowConds) == 0 {
 		return nil, true, nil
 	}
-	n := int(rec.NumRows())
 	rows = r.rows[:0]
 	first := true
 	for _, dc := range r.conds {
@@ -601,6 +665,26 @@ func (r *parquetReader) selectRows(rec arrow.RecordBatch) (rows []int32, all boo
 		}
 	}
 	r.rows = rows
+	if len(r.rowConds) > 0 && (len(r.conds) == 0 || len(rows) > 0) {
+		var in []int32
+		if len(r.conds) > 0 {
+			in = rows
+		}
+		cols := make([]arrow.Array, len(r.need))
+		for i, c := range r.need {
+			cols[i] = rec.Column(c)
+		}
+		narrow := array.NewRecordBatch(r.narrow, cols, int64(n))
+		rows, all, err = expr.Select(r.ectx, narrow, r.rowConds, in, r.rows)
+		narrow.Release()
+		if err != nil {
+			return nil, false, err
+		}
+		if all {
+			return nil, true, nil
+		}
+		r.rows = rows
+	}
 	if len(rows) == n {
 		return nil, true, nil
 	}

@@ -151,3 +151,89 @@ func TestSafe(t *testing.T) {
 		require.Equal(t, c.safe, Safe(c.e), "%s", c.e)
 	}
 }
+
+// Select lists the rows, among all or among a given list, where every condition is
+// TRUE: the rows FilterAll keeps, whether it evaluates on every row or (few rows
+// listed) on the listed rows gathered, in place or not, with NULLs; it refuses a
+// condition that may fail.
+func TestSelectMatchesFilterAll(t *testing.T) {
+	mem := newMem(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	const n = 400
+	xs, ys, ids := make([]string, n), make([]string, n), make([]string, n)
+	for i := range n {
+		xs[i] = strconv.Itoa(r.IntN(100))
+		ys[i] = strconv.Itoa(r.IntN(10))
+		if i%9 == 0 {
+			xs[i] = "null"
+		}
+		ids[i] = strconv.Itoa(i)
+	}
+	rb := mkBatch(t, mem,
+		col{"x", Int32, "[" + strings.Join(xs, ",") + "]"},
+		col{"y", Int32, "[" + strings.Join(ys, ",") + "]"},
+		col{"id", Int32, "[" + strings.Join(ids, ",") + "]"})
+	defer rb.Release()
+	x, y, id := colRef(rb, "x"), colRef(rb, "y"), colRef(rb, "id")
+	ctx := &Context{Alloc: mem}
+	condSets := [][]Expr{
+		{call(t, "<", x, lit(50))},
+		{call(t, "<", x, lit(90)), call(t, "<>", y, lit(3))},
+		{call(t, "is_null", x)},
+		{call(t, ">=", x, lit(0))}, // every non-NULL row
+		{lit(true)},
+		{Null()},
+		{call(t, ">", x, lit(1000))},
+	}
+	lists := map[string][]int32{"all": nil}
+	for _, every := range []int{1, 2, 20} { // 20: few rows, gathered first
+		var l []int32
+		for i := 0; i < n; i += every {
+			l = append(l, int32(i))
+		}
+		lists[strconv.Itoa(every)] = l
+	}
+	for ci, conds := range condSets {
+		for name, list := range lists {
+			// want: FilterAll over the listed rows (by id), then these conditions
+			var listed []Expr
+			if list != nil {
+				var in []Expr
+				for _, i := range list {
+					in = append(in, lit(int64(i)))
+				}
+				listed = []Expr{call(t, "in", append([]Expr{id}, in...)...)}
+			}
+			out, err := FilterAll(ctx, rb, append(listed, conds...))
+			require.NoError(t, err)
+			want := texts(out.Column(2))
+			out.Release()
+			for _, inPlace := range []bool{false, true} {
+				var dst []int32
+				src := list
+				if inPlace && list != nil {
+					src = append([]int32(nil), list...)
+					dst = src
+				}
+				got, all, err := Select(ctx, rb, conds, src, dst)
+				require.NoError(t, err)
+				var ids []string
+				if all {
+					require.Nil(t, got)
+					for i := range n {
+						ids = append(ids, strconv.Itoa(i))
+					}
+				}
+				for _, i := range got {
+					ids = append(ids, strconv.Itoa(int(i)))
+				}
+				if len(want) == 0 {
+					want = nil
+				}
+				require.Equal(t, want, ids, "conds %d rows %s in place %v", ci, name, inPlace)
+			}
+		}
+	}
+	_, _, err := Select(ctx, rb, []Expr{call(t, ">", call(t, "/", lit(100), x), lit(4))}, nil, nil)
+	require.ErrorIs(t, err, ErrInvalidArg)
+}
