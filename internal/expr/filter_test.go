@@ -237,3 +237,55 @@ func TestSelectMatchesFilterAll(t *testing.T) {
 	_, _, err := Select(ctx, rb, []Expr{call(t, ">", call(t, "/", lit(100), x), lit(4))}, nil, nil)
 	require.ErrorIs(t, err, ErrInvalidArg)
 }
+
+// The comparison kernels of integers and dates agree with Go's operators, row by
+// row, column against column and against a constant on either side, for lengths
+// that are and are not multiples of eight.
+func TestCmpOrderedKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	ops := []struct {
+		op int
+		f  func(a, b int32) bool
+	}{
+		{opEq, func(a, b int32) bool { return a == b }},
+		{opNe, func(a, b int32) bool { return a != b }},
+		{opLt, func(a, b int32) bool { return a < b }},
+		{opLe, func(a, b int32) bool { return a <= b }},
+		{opGt, func(a, b int32) bool { return a > b }},
+		{opGe, func(a, b int32) bool { return a >= b }},
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 16, 61, 64, 1000} {
+		a, b := make([]int32, n), make([]int32, n)
+		for i := range a {
+			a[i], b[i] = int32(r.IntN(5)-2), int32(r.IntN(5)-2)
+		}
+		c := int32(r.IntN(5) - 2)
+		for _, o := range ops {
+			for _, form := range []string{"cols", "const right", "const left"} {
+				x, y := operand[int32]{v: a}, operand[int32]{v: b}
+				want := func(i int) bool { return o.f(a[i], b[i]) }
+				switch form {
+				case "const right":
+					y = operand[int32]{vc: true, c: c}
+					want = func(i int) bool { return o.f(a[i], c) }
+				case "const left":
+					x, y = operand[int32]{vc: true, c: c}, operand[int32]{v: a}
+					want = func(i int) bool { return o.f(c, a[i]) }
+				}
+				out := make([]byte, (n+7)/8)
+				for i := range out {
+					out[i] = 0xff // every bit written, none left over
+				}
+				cmpOrdered(o.op, x, y, n, out)
+				for i := range n {
+					if got := out[i/8]>>(i%8)&1 == 1; got != want(i) {
+						t.Fatalf("op %d %s n %d row %d: %v, want %v", o.op, form, n, i, got, want(i))
+					}
+				}
+				if n%8 != 0 && out[n/8]>>(n%8) != 0 {
+					t.Fatalf("op %d %s n %d: bits past the end set: %08b", o.op, form, n, out[n/8])
+				}
+			}
+		}
+	}
+}
