@@ -219,3 +219,60 @@ func TestSameStrings(t *testing.T) {
 	assert.True(t, sameStrings(e, mk(nil, nil)))
 	assert.False(t, sameStrings(e, a))
 }
+
+// denseOf expands a dictionary-encoded string column, all rows or listed ones, the
+// same way whether every dictionary value has one width (1 byte, several bytes),
+// several widths, or the column has NULLs.
+func TestDenseOf(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	for _, dict := range [][]string{{"A", "N", "R"}, {"MAIL", "SHIP", "RAIL"}, {"MAIL", "SHIP", "REG AIR", ""}, {"x"}} {
+		for _, withNulls := range []bool{false, true} {
+			db := array.NewStringBuilder(mem)
+			db.AppendValues(dict, nil)
+			dv := db.NewArray()
+			db.Release()
+			ib := array.NewInt32Builder(mem)
+			var want []string
+			for i := range 100 {
+				if withNulls && i%7 == 3 {
+					ib.AppendNull()
+					want = append(want, "(null)")
+					continue
+				}
+				c := (i * 5) % len(dict)
+				ib.Append(int32(c))
+				want = append(want, dict[c])
+			}
+			iv := ib.NewArray()
+			ib.Release()
+			dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+			d := array.NewDictionaryArray(dt, iv, dv)
+			iv.Release()
+			dv.Release()
+			strs := func(a arrow.Array) []string {
+				var out []string
+				for i := range a.Len() {
+					if a.IsNull(i) {
+						out = append(out, "(null)")
+					} else {
+						out = append(out, a.(*array.String).Value(i))
+					}
+				}
+				return out
+			}
+			all := denseOf(mem, d, arrow.BinaryTypes.String, nil)
+			require.Equal(t, want, strs(all), "dict %q nulls %v", dict, withNulls)
+			all.Release()
+			rows := []int32{0, 3, 4, 10, 11, 12, 50, 99}
+			var wantRows []string
+			for _, r := range rows {
+				wantRows = append(wantRows, want[r])
+			}
+			some := denseOf(mem, d, arrow.BinaryTypes.String, rows)
+			require.Equal(t, wantRows, strs(some), "dict %q nulls %v rows", dict, withNulls)
+			some.Release()
+			d.Release()
+		}
+	}
+}

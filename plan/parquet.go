@@ -810,32 +810,59 @@ func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 			}
 		}
 	}
-	if rows != nil {
-		sel := make([]T, n)
-		for k, i := range rows {
-			sel[k] = idx[i]
-		}
-		idx = sel
-	}
-	total := 0
-	for i, j := range idx {
-		if valid == nil || bitutil.BitIsSet(valid, i) {
-			total += int(doffs[j+1] - doffs[j])
-		}
-	}
 	offBuf := memory.NewResizableBuffer(mem)
 	offBuf.Resize(4 * (n + 1))
-	dataBuf := memory.NewResizableBuffer(mem)
-	dataBuf.Resize(total)
 	offs := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())
-	data := dataBuf.Bytes()
-	pos := int32(0)
-	offs[0] = 0
-	for i, j := range idx {
-		if valid == nil || bitutil.BitIsSet(valid, i) {
-			pos += int32(copy(data[pos:], dbytes[doffs[j]:doffs[j+1]]))
+	dataBuf := memory.NewResizableBuffer(mem)
+	if w := sameWidth(doffs, dict.Len(), n); w >= 0 && valid == nil {
+		// Every value has w bytes (flags, codes): no sizing pass, offsets k*w.
+		dataBuf.Resize(w * n)
+		data := dataBuf.Bytes()
+		for k := range n + 1 {
+			offs[k] = int32(k * w)
 		}
-		offs[i+1] = pos
+		switch {
+		case w == 1 && rows == nil:
+			for k, j := range idx[:n] {
+				data[k] = dbytes[doffs[j]]
+			}
+		case w == 1:
+			for k, i := range rows {
+				data[k] = dbytes[doffs[idx[i]]]
+			}
+		case rows == nil:
+			for k, j := range idx[:n] {
+				copy(data[k*w:(k+1)*w], dbytes[doffs[j]:])
+			}
+		default:
+			for k, i := range rows {
+				copy(data[k*w:(k+1)*w], dbytes[doffs[idx[i]]:])
+			}
+		}
+	} else {
+		if rows != nil {
+			sel := make([]T, n)
+			for k, i := range rows {
+				sel[k] = idx[i]
+			}
+			idx = sel
+		}
+		total := 0
+		for i, j := range idx {
+			if valid == nil || bitutil.BitIsSet(valid, i) {
+				total += int(doffs[j+1] - doffs[j])
+			}
+		}
+		dataBuf.Resize(total)
+		data := dataBuf.Bytes()
+		pos := int32(0)
+		offs[0] = 0
+		for i, j := range idx {
+			if valid == nil || bitutil.BitIsSet(valid, i) {
+				pos += int32(copy(data[pos:], dbytes[doffs[j]:doffs[j+1]]))
+			}
+			offs[i+1] = pos
+		}
 	}
 	if nulls == 0 && validity != nil {
 		validity.Release()
@@ -850,6 +877,22 @@ func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 	out := array.MakeFromData(ad)
 	ad.Release()
 	return out
+}
+
+// sameWidth returns the length of every one of a dictionary's dn values (offsets
+// doffs) when they all have one, else -1; it looks only at dictionaries of at most
+// max(n/4, 16) values, so that checking never costs much beside expanding n rows.
+func sameWidth(doffs []int32, dn, n int) int {
+	if dn == 0 || dn > max(n/4, 16) {
+		return -1
+	}
+	w := doffs[1] - doffs[0]
+	for k := 1; k < dn; k++ {
+		if doffs[k+1]-doffs[k] != w {
+			return -1
+		}
+	}
+	return int(w)
 }
 
 func (r *parquetReader) Close() error {
