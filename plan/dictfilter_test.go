@@ -98,6 +98,18 @@ func TestParquetDictionaryConditions(t *testing.T) {
 		"(mode = 'MAIL' OR tag = 't2')",
 		"mode = plain",
 		"COALESCE(mode, 'x') = 'x'",
+		// conditions on columns read as they are, evaluated before the batch is
+		// gathered: alone, after dictionary conditions keeping many or few rows (then
+		// on those rows gathered), on a nullable string without a dictionary
+		"n < 3",
+		"n = 2 AND id >= 1500",
+		"id < 0",
+		"plain = 'p1'",
+		"plain IS NULL OR n = 6",
+		"mode IN ('MAIL', 'SHIP') AND n = 2",
+		"mode = 'AIR' AND tag = 't2' AND n < 3",
+		"mode = 'AIR' AND tag = 't2' AND id % 2 = 0",
+		"tag = 't1' AND plain <> 'p1' AND n > 0",
 	} {
 		t.Run(where, func(t *testing.T) {
 			q := "SELECT id, mode, plain, tag, n FROM %[1]s WHERE %[2]s ORDER BY id"
@@ -110,10 +122,11 @@ func TestParquetDictionaryConditions(t *testing.T) {
 	}
 }
 
-// A Parquet split takes the safe conditions on one dictionary-read column and leaves
-// the others (on a plain column, on two columns, ones that may fail) to the caller,
-// in order; its batches hold only the rows passing what it took, and the strings of
-// the dropped rows are never expanded.
+// A Parquet split takes the safe conditions on one dictionary-read column, and those
+// on columns it reads as they are (a string column without a dictionary), and leaves
+// the others (on two columns, ones that may fail) to the caller, in order; its
+// batches hold only the rows passing what it took, and the strings of the dropped
+// rows are never expanded.
 func TestParquetSplitTakesDictionaryConditions(t *testing.T) {
 	tab, _ := dictFilterTable(t)
 	col := func(i int, name string) *expr.Column {
@@ -126,13 +139,14 @@ func TestParquetSplitTakesDictionaryConditions(t *testing.T) {
 		return c
 	}
 	// scan columns: id, mode, plain, tag
-	mode, plain, tag := col(1, "mode"), col(2, "plain"), col(3, "tag")
+	id, mode, plain, tag := &expr.Column{Index: 0, Name: "id", T: arrow.PrimitiveTypes.Int64}, col(1, "mode"), col(2, "plain"), col(3, "tag")
 	in := call("in", mode, lit("MAIL"), lit("SHIP"))
 	onPlain := call("=", plain, lit("p1"))
 	two := call("=", mode, tag)
 	like := call("not_like", tag, lit("%1"))
-	lower := call("=", call("lower", mode), lit("mail")) // a function: not taken
-	conds := []expr.Expr{onPlain, in, two, like, lower}
+	lower := call("=", call("lower", mode), lit("mail"))                              // a function: not taken
+	mod := call(">", call("%", id, expr.NewLit(int64(1000))), expr.NewLit(int64(10))) // may fail: not taken
+	conds := []expr.Expr{onPlain, in, two, like, lower, mod}
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
 	splits, err := tab.Splits(context.Background(), ScanRequest{Columns: []int{0, 1, 2, 3}})
@@ -142,11 +156,9 @@ func TestParquetSplitTakesDictionaryConditions(t *testing.T) {
 	for si, sp := range splits {
 		r, rest, err := sp.(whereSplit).OpenWhere(context.Background(), mem, &expr.Context{Alloc: mem}, conds)
 		require.NoError(t, err)
-		want := []expr.Expr{onPlain, two, lower}
-		if si == 3 { // its tags are all NULL, written without a dictionary
-			want = []expr.Expr{onPlain, two, like, lower}
-		}
-		require.Equal(t, want, rest, "split %d", si)
+		// plain is read as it is (no dictionary), and so are split 3's tags (all
+		// NULL, written without one): the split takes the conditions on them too.
+		require.Equal(t, []expr.Expr{two, lower, mod}, rest, "split %d", si)
 		for {
 			rec, err := r.Next(context.Background())
 			if err == io.EOF {
@@ -157,25 +169,25 @@ func TestParquetSplitTakesDictionaryConditions(t *testing.T) {
 				m := rec.Column(1)
 				require.True(t, m.IsValid(i))
 				assert.Contains(t, []string{"MAIL", "SHIP"}, m.ValueStr(i))
-				if si != 3 {
-					tg := rec.Column(3)
-					require.True(t, tg.IsValid(i), "NOT LIKE of NULL is NULL")
-					assert.NotEqual(t, "t1", tg.ValueStr(i))
-				}
+				assert.Equal(t, "p1", rec.Column(2).ValueStr(i))
+				require.True(t, rec.Column(3).IsValid(i), "NOT LIKE of NULL is NULL")
+				assert.NotEqual(t, "t1", rec.Column(3).ValueStr(i))
 				rows++
 			}
 			rec.Release()
 		}
 		require.NoError(t, r.Close())
 	}
-	// mode IN ('MAIL', 'SHIP'): i%6 in {0,1}, i%11 != 0; tag NOT LIKE '%1' where split
-	// 3 has tags: i%5 != 0, i%4 != 1
+	// mode IN ('MAIL', 'SHIP'): i%6 in {0,1}, i%11 != 0; plain = 'p1': i%9 == 1,
+	// i%13 != 0; tag NOT LIKE '%1': tag not NULL (i%5 != 0, not in split 3) and
+	// i%4 != 1
 	want := 0
 	for i := range 3000 {
-		if i%6 <= 1 && i%11 != 0 && (i >= 2100 && i < 2800 || i%5 != 0 && i%4 != 1) {
+		if i%6 <= 1 && i%11 != 0 && i%9 == 1 && i%13 != 0 && !(i >= 2100 && i < 2800) && i%5 != 0 && i%4 != 1 {
 			want++
 		}
 	}
+	require.Positive(t, want)
 	assert.Equal(t, want, rows)
 }
 
@@ -206,4 +218,61 @@ func TestSameStrings(t *testing.T) {
 	e := mk(nil, nil)
 	assert.True(t, sameStrings(e, mk(nil, nil)))
 	assert.False(t, sameStrings(e, a))
+}
+
+// denseOf expands a dictionary-encoded string column, all rows or listed ones, the
+// same way whether every dictionary value has one width (1 byte, several bytes),
+// several widths, or the column has NULLs.
+func TestDenseOf(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	for _, dict := range [][]string{{"A", "N", "R"}, {"MAIL", "SHIP", "RAIL"}, {"MAIL", "SHIP", "REG AIR", ""}, {"x"}} {
+		for _, withNulls := range []bool{false, true} {
+			db := array.NewStringBuilder(mem)
+			db.AppendValues(dict, nil)
+			dv := db.NewArray()
+			db.Release()
+			ib := array.NewInt32Builder(mem)
+			var want []string
+			for i := range 100 {
+				if withNulls && i%7 == 3 {
+					ib.AppendNull()
+					want = append(want, "(null)")
+					continue
+				}
+				c := (i * 5) % len(dict)
+				ib.Append(int32(c))
+				want = append(want, dict[c])
+			}
+			iv := ib.NewArray()
+			ib.Release()
+			dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+			d := array.NewDictionaryArray(dt, iv, dv)
+			iv.Release()
+			dv.Release()
+			strs := func(a arrow.Array) []string {
+				var out []string
+				for i := range a.Len() {
+					if a.IsNull(i) {
+						out = append(out, "(null)")
+					} else {
+						out = append(out, a.(*array.String).Value(i))
+					}
+				}
+				return out
+			}
+			all := denseOf(mem, d, arrow.BinaryTypes.String, nil)
+			require.Equal(t, want, strs(all), "dict %q nulls %v", dict, withNulls)
+			all.Release()
+			rows := []int32{0, 3, 4, 10, 11, 12, 50, 99}
+			var wantRows []string
+			for _, r := range rows {
+				wantRows = append(wantRows, want[r])
+			}
+			some := denseOf(mem, d, arrow.BinaryTypes.String, rows)
+			require.Equal(t, wantRows, strs(some), "dict %q nulls %v rows", dict, withNulls)
+			some.Release()
+			d.Release()
+		}
+	}
 }

@@ -75,7 +75,7 @@ func runSQL(t *testing.T, cat Catalog, sql string, opts ...Option) []string {
 
 func queryErr(t *testing.T, cat Catalog, sql string, opts ...Option) ([]string, error) {
 	t.Helper()
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	mem := memory.NewCheckedAllocator(newBufferPool())
 	o := append([]Option{WithAllocator(mem), func(o *Options) { o.Now = testNow }}, opts...)
 	res, err := Query(context.Background(), cat, sql, o...)
 	if err != nil {

@@ -362,15 +362,74 @@ func (s *parquetSplit) OpenWhere(ctx context.Context, mem memory.Allocator, ectx
 		out[i] = s.t.schema.Field(c)
 	}
 	r := &parquetReader{rr: rr, f: pf, path: path, dense: dense, schema: arrow.NewSchema(out, nil), mem: mem, ectx: ectx}
-	var rest []expr.Expr
+	var rest, rows []expr.Expr
 	for _, c := range conds {
 		if dc := newDictCond(c, dense, out); dc != nil {
 			r.conds = append(r.conds, dc)
 			continue
 		}
+		if dense != nil && readsAsIs(c, dense) {
+			rows = append(rows, c)
+			continue
+		}
 		rest = append(rest, c)
 	}
+	if err := r.setRowConds(rows, out); err != nil {
+		r.Close()
+		return nil, nil, err
+	}
 	return r, rest, nil
+}
+
+// readsAsIs reports whether c cannot fail and reads only columns the reader returns
+// as they are read (not through a dictionary).
+func readsAsIs(c expr.Expr, dense []bool) bool {
+	if !expr.Safe(c) {
+		return false
+	}
+	for _, col := range expr.Columns(c) {
+		if dense[col] {
+			return false
+		}
+	}
+	return true
+}
+
+// setRowConds makes conds (see readsAsIs) the reader's row conditions: evaluated on
+// the columns they read, as read, before the batch is gathered or its dictionaries
+// expanded, so that both happen once, for the rows every condition keeps.
+func (r *parquetReader) setRowConds(conds []expr.Expr, fields []arrow.Field) error {
+	if len(conds) == 0 {
+		return nil
+	}
+	at := map[int]int{} // a column of the batch -> its place in the narrow batch
+	var nf []arrow.Field
+	for _, c := range conds {
+		for _, col := range expr.Columns(c) {
+			if _, ok := at[col]; !ok {
+				at[col] = len(r.need)
+				r.need = append(r.need, col)
+				nf = append(nf, fields[col])
+			}
+		}
+	}
+	for _, c := range conds {
+		e, err := expr.Transform(c, func(x expr.Expr) (expr.Expr, error) {
+			if cr, ok := x.(*expr.Column); ok {
+				return &expr.Column{Index: at[cr.Index], Name: cr.Name, T: cr.T}, nil
+			}
+			return x, nil
+		})
+		if err != nil {
+			return err
+		}
+		r.rowConds = append(r.rowConds, e)
+	}
+	r.narrow = arrow.NewSchema(nf, nil)
+	if r.ectx == nil {
+		r.ectx = &expr.Context{Alloc: r.mem}
+	}
+	return nil
 }
 
 // dictEncoded reports whether every data page of the column chunk is dictionary
@@ -402,7 +461,12 @@ type parquetReader struct {
 	mem    memory.Allocator
 	ectx   *expr.Context
 	conds  []*dictCond // conditions evaluated on dictionaries; only rows passing all are returned
-	rows   []int32     // scratch: the rows kept
+	// rowConds are conditions on the columns need, as read (a batch of schema narrow),
+	// evaluated after conds on the rows they keep (expr.Select).
+	rowConds []expr.Expr
+	need     []int
+	narrow   *arrow.Schema
+	rows     []int32 // scratch: the rows kept
 }
 
 // dictCond is a condition that cannot fail, on one column read through its
@@ -579,10 +643,10 @@ func (r *parquetReader) Next(ctx context.Context) (arrow.RecordBatch, error) {
 // selectRows returns the rows of rec that pass every dictionary condition (NULL
 // passes none), or all = true (rows nil) when every row does.
 func (r *parquetReader) selectRows(rec arrow.RecordBatch) (rows []int32, all bool, err error) {
-	if len(r.conds) == 0 {
+	n := int(rec.NumRows())
+	if len(r.conds) == 0 && len(r.rowConds) == 0 {
 		return nil, true, nil
 	}
-	n := int(rec.NumRows())
 	rows = r.rows[:0]
 	first := true
 	for _, dc := range r.conds {
@@ -601,6 +665,26 @@ func (r *parquetReader) selectRows(rec arrow.RecordBatch) (rows []int32, all boo
 		}
 	}
 	r.rows = rows
+	if len(r.rowConds) > 0 && (len(r.conds) == 0 || len(rows) > 0) {
+		var in []int32
+		if len(r.conds) > 0 {
+			in = rows
+		}
+		cols := make([]arrow.Array, len(r.need))
+		for i, c := range r.need {
+			cols[i] = rec.Column(c)
+		}
+		narrow := array.NewRecordBatch(r.narrow, cols, int64(n))
+		rows, all, err = expr.Select(r.ectx, narrow, r.rowConds, in, r.rows)
+		narrow.Release()
+		if err != nil {
+			return nil, false, err
+		}
+		if all {
+			return nil, true, nil
+		}
+		r.rows = rows
+	}
 	if len(rows) == n {
 		return nil, true, nil
 	}
@@ -726,32 +810,59 @@ func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 			}
 		}
 	}
-	if rows != nil {
-		sel := make([]T, n)
-		for k, i := range rows {
-			sel[k] = idx[i]
-		}
-		idx = sel
-	}
-	total := 0
-	for i, j := range idx {
-		if valid == nil || bitutil.BitIsSet(valid, i) {
-			total += int(doffs[j+1] - doffs[j])
-		}
-	}
 	offBuf := memory.NewResizableBuffer(mem)
 	offBuf.Resize(4 * (n + 1))
-	dataBuf := memory.NewResizableBuffer(mem)
-	dataBuf.Resize(total)
 	offs := arrow.Int32Traits.CastFromBytes(offBuf.Bytes())
-	data := dataBuf.Bytes()
-	pos := int32(0)
-	offs[0] = 0
-	for i, j := range idx {
-		if valid == nil || bitutil.BitIsSet(valid, i) {
-			pos += int32(copy(data[pos:], dbytes[doffs[j]:doffs[j+1]]))
+	dataBuf := memory.NewResizableBuffer(mem)
+	if w := sameWidth(doffs, dict.Len(), n); w >= 0 && valid == nil {
+		// Every value has w bytes (flags, codes): no sizing pass, offsets k*w.
+		dataBuf.Resize(w * n)
+		data := dataBuf.Bytes()
+		for k := range n + 1 {
+			offs[k] = int32(k * w)
 		}
-		offs[i+1] = pos
+		switch {
+		case w == 1 && rows == nil:
+			for k, j := range idx[:n] {
+				data[k] = dbytes[doffs[j]]
+			}
+		case w == 1:
+			for k, i := range rows {
+				data[k] = dbytes[doffs[idx[i]]]
+			}
+		case rows == nil:
+			for k, j := range idx[:n] {
+				copy(data[k*w:(k+1)*w], dbytes[doffs[j]:])
+			}
+		default:
+			for k, i := range rows {
+				copy(data[k*w:(k+1)*w], dbytes[doffs[idx[i]]:])
+			}
+		}
+	} else {
+		if rows != nil {
+			sel := make([]T, n)
+			for k, i := range rows {
+				sel[k] = idx[i]
+			}
+			idx = sel
+		}
+		total := 0
+		for i, j := range idx {
+			if valid == nil || bitutil.BitIsSet(valid, i) {
+				total += int(doffs[j+1] - doffs[j])
+			}
+		}
+		dataBuf.Resize(total)
+		data := dataBuf.Bytes()
+		pos := int32(0)
+		offs[0] = 0
+		for i, j := range idx {
+			if valid == nil || bitutil.BitIsSet(valid, i) {
+				pos += int32(copy(data[pos:], dbytes[doffs[j]:doffs[j+1]]))
+			}
+			offs[i+1] = pos
+		}
 	}
 	if nulls == 0 && validity != nil {
 		validity.Release()
@@ -766,6 +877,22 @@ func denseFrom[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64
 	out := array.MakeFromData(ad)
 	ad.Release()
 	return out
+}
+
+// sameWidth returns the length of every one of a dictionary's dn values (offsets
+// doffs) when they all have one, else -1; it looks only at dictionaries of at most
+// max(n/4, 16) values, so that checking never costs much beside expanding n rows.
+func sameWidth(doffs []int32, dn, n int) int {
+	if dn == 0 || dn > max(n/4, 16) {
+		return -1
+	}
+	w := doffs[1] - doffs[0]
+	for k := 1; k < dn; k++ {
+		if doffs[k+1]-doffs[k] != w {
+			return -1
+		}
+	}
+	return int(w)
 }
 
 func (r *parquetReader) Close() error {

@@ -55,6 +55,11 @@ type planner struct {
 func (p *planner) Plan(ctx context.Context, sql string) (*Job, error) {
 	opts := p.opts
 	opts.budget = nil
+	var pool *bufferPool
+	if opts.Allocator == nil {
+		pool = newBufferPool()
+		opts.Allocator = pool
+	}
 	if err := opts.ensureDefaults(); err != nil {
 		return nil, err
 	}
@@ -73,7 +78,7 @@ func (p *planner) Plan(ctx context.Context, sql string) (*Job, error) {
 		return nil, err
 	}
 	pb.seal(root, Partitioning{Kind: Single})
-	j := &Job{opts: opts, logical: optimized, stages: pb.stages, root: root}
+	j := &Job{opts: opts, logical: optimized, stages: pb.stages, root: root, pool: pool}
 	for _, f := range optimized.Fields() {
 		j.names = append(j.names, f.Name)
 	}

@@ -20,7 +20,8 @@ import (
 // Options configure planning and execution. The zero value works: defaults are filled
 // in by ensureDefaults.
 type Options struct {
-	// Allocator is where Arrow memory comes from (default memory.DefaultAllocator).
+	// Allocator is where Arrow memory comes from (default: Go memory, each job's large
+	// buffers reused within the job once released; see bufferPool).
 	Allocator memory.Allocator
 	// MemoryLimit bounds the bytes the query's kernels hold before they spill (0: no
 	// limit). Exchanges between stages hold their batches in memory.
@@ -139,6 +140,7 @@ type Job struct {
 	mu      sync.Mutex
 	lineage []TaskRecord
 	done    bool
+	pool    *bufferPool // the job's own allocator (Options.Allocator unset), closed by Release
 }
 
 // Stages returns the stages in the order they run.
@@ -289,6 +291,9 @@ func (j *Job) Release() {
 	for _, st := range j.stages {
 		st.release()
 		st.out.release()
+	}
+	if j.pool != nil {
+		j.pool.close()
 	}
 }
 

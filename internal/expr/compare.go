@@ -91,86 +91,37 @@ func cmpOrdered[T cmp.Ordered](op int, x, y operand[T], n int, out []byte) {
 		op = swapOp(op)
 	}
 	if y.vc {
-		c := y.c
-		v := x.v
+		c, v := y.c, x.v[:n]
 		switch op {
 		case opEq:
-			for i := 0; i < n; i += 8 {
-				var b byte
-				for j := 0; j < 8 && i+j < n; j++ {
-					if v[i+j] == c {
-						b |= 1 << j
-					}
-				}
-				out[i/8] = b
-			}
+			cmpConstEq(v, c, out)
 		case opNe:
-			for i := 0; i < n; i += 8 {
-				var b byte
-				for j := 0; j < 8 && i+j < n; j++ {
-					if v[i+j] != c {
-						b |= 1 << j
-					}
-				}
-				out[i/8] = b
-			}
+			cmpConstNe(v, c, out)
 		case opLt:
-			for i := 0; i < n; i += 8 {
-				var b byte
-				for j := 0; j < 8 && i+j < n; j++ {
-					if v[i+j] < c {
-						b |= 1 << j
-					}
-				}
-				out[i/8] = b
-			}
+			cmpConstLt(v, c, out)
 		case opLe:
-			for i := 0; i < n; i += 8 {
-				var b byte
-				for j := 0; j < 8 && i+j < n; j++ {
-					if v[i+j] <= c {
-						b |= 1 << j
-					}
-				}
-				out[i/8] = b
-			}
+			cmpConstLe(v, c, out)
 		case opGt:
-			for i := 0; i < n; i += 8 {
-				var b byte
-				for j := 0; j < 8 && i+j < n; j++ {
-					if v[i+j] > c {
-						b |= 1 << j
-					}
-				}
-				out[i/8] = b
-			}
+			cmpConstGt(v, c, out)
 		case opGe:
-			for i := 0; i < n; i += 8 {
-				var b byte
-				for j := 0; j < 8 && i+j < n; j++ {
-					if v[i+j] >= c {
-						b |= 1 << j
-					}
-				}
-				out[i/8] = b
-			}
+			cmpConstGe(v, c, out)
 		}
 		return
 	}
-	a, b := x.v, y.v
+	a, b := x.v[:n], y.v[:n]
 	switch op {
 	case opEq:
-		packBits(out, n, func(i int) bool { return a[i] == b[i] })
+		cmpColsEq(a, b, out)
 	case opNe:
-		packBits(out, n, func(i int) bool { return a[i] != b[i] })
+		cmpColsNe(a, b, out)
 	case opLt:
-		packBits(out, n, func(i int) bool { return a[i] < b[i] })
+		cmpColsLt(a, b, out)
 	case opLe:
-		packBits(out, n, func(i int) bool { return a[i] <= b[i] })
+		cmpColsLe(a, b, out)
 	case opGt:
-		packBits(out, n, func(i int) bool { return a[i] > b[i] })
+		cmpColsGt(a, b, out)
 	case opGe:
-		packBits(out, n, func(i int) bool { return a[i] >= b[i] })
+		cmpColsGe(a, b, out)
 	}
 }
 

@@ -123,7 +123,11 @@ func andTrue(mask []byte, d datum, n int) ([]byte, int) {
 
 // maskRows lists the kept rows set in mask (of n rows), a byte at a time.
 func maskRows(mask []byte, n, kept int) []int32 {
-	rows := make([]int32, 0, kept)
+	return appendMaskRows(make([]int32, 0, kept), mask, n)
+}
+
+// appendMaskRows appends the rows set in mask (of n rows) to rows.
+func appendMaskRows(rows []int32, mask []byte, n int) []int32 {
 	i := 0
 	for ; i+8 <= n; i += 8 {
 		for b := mask[i/8]; b != 0; b &= b - 1 {
@@ -194,4 +198,82 @@ func castWidens(from, to arrow.DataType) bool {
 		return decScale(to) >= decScale(fd) && intDigits(to) >= intDigits(fd)
 	}
 	return false
+}
+
+// Select returns the rows of batch, among rows (nil: all of them), where every
+// condition in conds is TRUE (NULL counts as false), in order; all reports that this
+// is every row of batch (the returned rows are then nil). Every condition must be
+// safe (see Safe): they are evaluated on every row of batch or, when rows lists few
+// of them, on those rows gathered, and never fail on the rows they reject. The result
+// is appended to out[:0], which may be rows itself (it is then filtered in place).
+func Select(ctx *Context, batch arrow.RecordBatch, conds []Expr, rows, out []int32) ([]int32, bool, error) {
+	for _, c := range conds {
+		if c.Type().ID() != arrow.BOOL && c.Type().ID() != arrow.NULL {
+			return nil, false, fmt.Errorf("%w: argument of WHERE must be type boolean, not type %s", ErrType, TypeName(c.Type()))
+		}
+		if !Safe(c) {
+			return nil, false, fmt.Errorf("%w: Select of a condition that may fail: %s", ErrInvalidArg, c)
+		}
+	}
+	n := int(batch.NumRows())
+	out = out[:0]
+	if rows != nil && len(rows)*gatherBelow < n {
+		sub, err := takeRecord(ctx, batch, rows)
+		if err != nil {
+			return nil, false, err
+		}
+		mask, _, err := trueMask(ctx, sub, conds, len(rows))
+		sub.Release()
+		if err != nil {
+			return nil, false, err
+		}
+		for k, i := range rows {
+			if mask == nil || bitutil.BitIsSet(mask, k) {
+				out = append(out, i)
+			}
+		}
+		return selected(out, n)
+	}
+	mask, kept, err := trueMask(ctx, batch, conds, n)
+	if err != nil {
+		return nil, false, err
+	}
+	if rows == nil {
+		if kept == n {
+			return nil, true, nil
+		}
+		return appendMaskRows(out, mask, n), false, nil
+	}
+	for _, i := range rows {
+		if mask == nil || bitutil.BitIsSet(mask, int(i)) {
+			out = append(out, i)
+		}
+	}
+	return selected(out, n)
+}
+
+func selected(rows []int32, n int) ([]int32, bool, error) {
+	if len(rows) == n {
+		return nil, true, nil
+	}
+	return rows, false, nil
+}
+
+// trueMask evaluates conds on the n rows of b: the rows where all are TRUE, as a
+// bitmap (nil: all) and a count.
+func trueMask(ctx *Context, b arrow.RecordBatch, conds []Expr, n int) ([]byte, int, error) {
+	var mask []byte
+	kept := n
+	for _, c := range conds {
+		d, err := evalDatum(ctx, c, b, n)
+		if err != nil {
+			return nil, 0, err
+		}
+		mask, kept = andTrue(mask, d, n)
+		d.release()
+		if kept == 0 {
+			break
+		}
+	}
+	return mask, kept, nil
 }

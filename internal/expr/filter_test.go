@@ -151,3 +151,141 @@ func TestSafe(t *testing.T) {
 		require.Equal(t, c.safe, Safe(c.e), "%s", c.e)
 	}
 }
+
+// Select lists the rows, among all or among a given list, where every condition is
+// TRUE: the rows FilterAll keeps, whether it evaluates on every row or (few rows
+// listed) on the listed rows gathered, in place or not, with NULLs; it refuses a
+// condition that may fail.
+func TestSelectMatchesFilterAll(t *testing.T) {
+	mem := newMem(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	const n = 400
+	xs, ys, ids := make([]string, n), make([]string, n), make([]string, n)
+	for i := range n {
+		xs[i] = strconv.Itoa(r.IntN(100))
+		ys[i] = strconv.Itoa(r.IntN(10))
+		if i%9 == 0 {
+			xs[i] = "null"
+		}
+		ids[i] = strconv.Itoa(i)
+	}
+	rb := mkBatch(t, mem,
+		col{"x", Int32, "[" + strings.Join(xs, ",") + "]"},
+		col{"y", Int32, "[" + strings.Join(ys, ",") + "]"},
+		col{"id", Int32, "[" + strings.Join(ids, ",") + "]"})
+	defer rb.Release()
+	x, y, id := colRef(rb, "x"), colRef(rb, "y"), colRef(rb, "id")
+	ctx := &Context{Alloc: mem}
+	condSets := [][]Expr{
+		{call(t, "<", x, lit(50))},
+		{call(t, "<", x, lit(90)), call(t, "<>", y, lit(3))},
+		{call(t, "is_null", x)},
+		{call(t, ">=", x, lit(0))}, // every non-NULL row
+		{lit(true)},
+		{Null()},
+		{call(t, ">", x, lit(1000))},
+	}
+	lists := map[string][]int32{"all": nil}
+	for _, every := range []int{1, 2, 20} { // 20: few rows, gathered first
+		var l []int32
+		for i := 0; i < n; i += every {
+			l = append(l, int32(i))
+		}
+		lists[strconv.Itoa(every)] = l
+	}
+	for ci, conds := range condSets {
+		for name, list := range lists {
+			// want: FilterAll over the listed rows (by id), then these conditions
+			var listed []Expr
+			if list != nil {
+				var in []Expr
+				for _, i := range list {
+					in = append(in, lit(int64(i)))
+				}
+				listed = []Expr{call(t, "in", append([]Expr{id}, in...)...)}
+			}
+			out, err := FilterAll(ctx, rb, append(listed, conds...))
+			require.NoError(t, err)
+			want := texts(out.Column(2))
+			out.Release()
+			for _, inPlace := range []bool{false, true} {
+				var dst []int32
+				src := list
+				if inPlace && list != nil {
+					src = append([]int32(nil), list...)
+					dst = src
+				}
+				got, all, err := Select(ctx, rb, conds, src, dst)
+				require.NoError(t, err)
+				var ids []string
+				if all {
+					require.Nil(t, got)
+					for i := range n {
+						ids = append(ids, strconv.Itoa(i))
+					}
+				}
+				for _, i := range got {
+					ids = append(ids, strconv.Itoa(int(i)))
+				}
+				if len(want) == 0 {
+					want = nil
+				}
+				require.Equal(t, want, ids, "conds %d rows %s in place %v", ci, name, inPlace)
+			}
+		}
+	}
+	_, _, err := Select(ctx, rb, []Expr{call(t, ">", call(t, "/", lit(100), x), lit(4))}, nil, nil)
+	require.ErrorIs(t, err, ErrInvalidArg)
+}
+
+// The comparison kernels of integers and dates agree with Go's operators, row by
+// row, column against column and against a constant on either side, for lengths
+// that are and are not multiples of eight.
+func TestCmpOrderedKernels(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	ops := []struct {
+		op int
+		f  func(a, b int32) bool
+	}{
+		{opEq, func(a, b int32) bool { return a == b }},
+		{opNe, func(a, b int32) bool { return a != b }},
+		{opLt, func(a, b int32) bool { return a < b }},
+		{opLe, func(a, b int32) bool { return a <= b }},
+		{opGt, func(a, b int32) bool { return a > b }},
+		{opGe, func(a, b int32) bool { return a >= b }},
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 16, 61, 64, 1000} {
+		a, b := make([]int32, n), make([]int32, n)
+		for i := range a {
+			a[i], b[i] = int32(r.IntN(5)-2), int32(r.IntN(5)-2)
+		}
+		c := int32(r.IntN(5) - 2)
+		for _, o := range ops {
+			for _, form := range []string{"cols", "const right", "const left"} {
+				x, y := operand[int32]{v: a}, operand[int32]{v: b}
+				want := func(i int) bool { return o.f(a[i], b[i]) }
+				switch form {
+				case "const right":
+					y = operand[int32]{vc: true, c: c}
+					want = func(i int) bool { return o.f(a[i], c) }
+				case "const left":
+					x, y = operand[int32]{vc: true, c: c}, operand[int32]{v: a}
+					want = func(i int) bool { return o.f(c, a[i]) }
+				}
+				out := make([]byte, (n+7)/8)
+				for i := range out {
+					out[i] = 0xff // every bit written, none left over
+				}
+				cmpOrdered(o.op, x, y, n, out)
+				for i := range n {
+					if got := out[i/8]>>(i%8)&1 == 1; got != want(i) {
+						t.Fatalf("op %d %s n %d row %d: %v, want %v", o.op, form, n, i, got, want(i))
+					}
+				}
+				if n%8 != 0 && out[n/8]>>(n%8) != 0 {
+					t.Fatalf("op %d %s n %d: bits past the end set: %08b", o.op, form, n, out[n/8])
+				}
+			}
+		}
+	}
+}
