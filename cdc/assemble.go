@@ -343,7 +343,10 @@ func (a *Assembler) Add(ctx context.Context, ev *Event) error {
 		err = a.addData(ctx, s, ev)
 	}
 	a.sinceTime++
-	return errors.Join(err, a.settle(ctx, false))
+	if serr := a.settle(ctx, false); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	return err
 }
 
 // Idle tells the assembler that the source reported ErrIdle: every stream is caught up
@@ -513,8 +516,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		a.endRun(s)
 		s.last = nil
 		if a.emitted && ev.Pos.Less(a.lastCommit) {
-			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
-				ErrLate, ev.Pos, a.lastCommit))
+			return a.late(ctx, ev)
 		}
 		t = a.newTxn("", 0, false)
 		a.appendEvent(t, ev)
@@ -528,8 +530,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 	if t == nil {
 		meta := a.metaSeen || ev.Tx.TotalOrder > 0
 		if !meta && a.emitted && ev.Pos.Less(a.lastCommit) {
-			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
-				ErrLate, ev.Pos, a.lastCommit))
+			return a.late(ctx, ev)
 		}
 		t = a.newTxn(key, h, meta)
 	}
@@ -549,6 +550,14 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		return a.giveUp(ctx, t, a.countErr(t, "more events than the END counts"))
 	}
 	return nil
+}
+
+// late dead-letters ev, new but ordered before the last commit emitted.
+//
+//go:noinline
+func (a *Assembler) late(ctx context.Context, ev *Event) error {
+	return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
+		ErrLate, ev.Pos, a.lastCommit))
 }
 
 // isDuplicate reports whether ev, not ahead of its stream s (r is tied or behind), is an
@@ -1038,8 +1047,30 @@ func (a *Assembler) endRun(s *stream) {
 
 // settle emits what is ready, then enforces MaxOpen, MaxEvents and the timeout: always
 // when checkTime, else when the clock is due (see AssemblerConfig.Timeout).
+//
+// What runs on every Add is kept short, and the rest (giving up, reading the clock) in
+// functions of their own: between two Adds the decoder's code evicts the assembler's
+// from the instruction cache, so each Add pays for the code it runs through.
 func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
 	a.tryEmit()
+	var err error
+	if a.open > a.cfg.MaxOpen || a.events > a.cfg.MaxEvents {
+		err = a.overLimits(ctx)
+	}
+	if checkTime || a.sinceTime >= timeCheckEvery || (a.oldest != nil && a.seq-a.oldest.seq >= staleAdds) {
+		if e := a.checkTime(ctx); e != nil {
+			err = errors.Join(err, e)
+		}
+	}
+	a.setOpen()
+	return err
+}
+
+// overLimits gives up the oldest incomplete transactions (or the oldest) while more
+// than MaxOpen transactions or MaxEvents events are buffered.
+//
+//go:noinline
+func (a *Assembler) overLimits(ctx context.Context) error {
 	var err error
 	for a.open > a.cfg.MaxOpen || a.events > a.cfg.MaxEvents {
 		t := a.oldestIncomplete()
@@ -1050,23 +1081,28 @@ func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
 			ErrTxTimeout, t.id(), a.open, a.events, a.cfg.MaxOpen, a.cfg.MaxEvents)))
 		a.tryEmit()
 	}
-	if checkTime || a.sinceTime >= timeCheckEvery || (a.oldest != nil && a.seq-a.oldest.seq >= staleAdds) {
-		a.sinceTime = 0
-		now := a.clock()
-		for t := a.newest; t != nil && !t.timed; t = t.prev {
-			t.first, t.timed = now, true
-		}
-		for {
-			t := a.expired(now)
-			if t == nil {
-				break
-			}
-			err = errors.Join(err, a.giveUp(ctx, t, a.unfinished(t, fmt.Sprintf("incomplete after %v", now.Sub(t.first)))))
-			a.tryEmit()
-		}
-	}
-	a.setOpen()
 	return err
+}
+
+// checkTime reads the clock, times the transactions not timed yet from it, and gives up
+// those incomplete for longer than Timeout.
+//
+//go:noinline
+func (a *Assembler) checkTime(ctx context.Context) error {
+	a.sinceTime = 0
+	now := a.clock()
+	for t := a.newest; t != nil && !t.timed; t = t.prev {
+		t.first, t.timed = now, true
+	}
+	var err error
+	for {
+		t := a.expired(now)
+		if t == nil {
+			return err
+		}
+		err = errors.Join(err, a.giveUp(ctx, t, a.unfinished(t, fmt.Sprintf("incomplete after %v", now.Sub(t.first)))))
+		a.tryEmit()
+	}
 }
 
 func (a *Assembler) setOpen() {
