@@ -443,7 +443,7 @@ func generatedTxs(t testing.TB, cfg cdc.GeneratorConfig, mutate bool) []cdc.Tx {
 			break
 		}
 		require.NoError(t, err)
-		require.NoError(t, asm.Add(ctx, ev))
+		require.NoError(t, asm.Add(ctx, &ev))
 	}
 	require.NoError(t, asm.Flush(ctx))
 	rng := rand.New(rand.NewPCG(uint64(seed), 11))

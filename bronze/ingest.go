@@ -234,7 +234,7 @@ func (in *ingest) run(ctx context.Context) error {
 				if ev.Arrival.IsZero() {
 					ev.Arrival = now
 				}
-				if err = in.asm.Add(ctx, ev); err == nil {
+				if err = in.asm.Add(ctx, &ev); err == nil {
 					err = in.drain(ctx)
 				}
 			}

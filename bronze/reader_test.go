@@ -41,7 +41,7 @@ func reference(t *testing.T, cfg cdc.GeneratorConfig) ([][]string, []cdc.Positio
 			return out, commits
 		}
 		require.NoError(t, err)
-		require.NoError(t, a.Add(ctx, ev))
+		require.NoError(t, a.Add(ctx, &ev))
 		take()
 	}
 }
@@ -225,7 +225,7 @@ func TestSourceResumesAndFramesTransactions(t *testing.T) {
 			require.NoError(t, a.Flush(ctx))
 		} else {
 			require.NoError(t, err)
-			require.NoError(t, a.Add(ctx, ev))
+			require.NoError(t, a.Add(ctx, &ev))
 		}
 		for tx, ok := a.Next(); ok; tx, ok = a.Next() {
 			got = append(got, txJSON(tx))

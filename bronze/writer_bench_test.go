@@ -27,7 +27,7 @@ func assembled(b *testing.B, events int) []cdc.Tx {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := asm.Add(ctx, ev); err != nil {
+		if err := asm.Add(ctx, &ev); err != nil {
 			b.Fatal(err)
 		}
 	}

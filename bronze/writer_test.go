@@ -53,7 +53,7 @@ func ingest(t *testing.T, ctx context.Context, store bronze.Store, events, every
 			return err
 		}
 		require.NoError(t, err)
-		require.NoError(t, asm.Add(ctx, ev))
+		require.NoError(t, asm.Add(ctx, &ev))
 		if err := drain(); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -186,19 +187,17 @@ type Assembler struct {
 	readyHead int
 
 	// Events are buffered in regions of slabs (see store); Tx.Events is handed out with
-	// cap == len. Slabs whose regions were all released are reused (see Release).
-	slab      *slab // the slab regions are carved from
-	tail      *txn  // the transaction whose region ends the slab
-	freeSlabs []*slab
-	known     [32]*slab // the slabs last made, for Release; older ones are left to the GC
-	nextKnown int
+	// cap == len. Regions dropped or released are reused, the last freed first (see slab).
+	slab       *slab // the slab regions are carved from
+	tail       *txn  // the transaction whose region ends the slab
+	freeEvents int   // events' worth of the free regions (in freeRegions)
+	nextKnown  int   // the next slot of known
 
 	free     []*txBuf // buffers of transactions that left the buffer, for reuse
 	freeTxns []*txn   // transactions forgotten, for reuse
 	forget   func(*txn)
 
-	recent     [recentKeys]doneKey // ring of emitted transactions without metadata kept in txs
-	recentHead int
+	recentHead int // the oldest entry of recent
 	recentLen  int
 
 	lastCommit Position
@@ -217,6 +216,11 @@ type Assembler struct {
 	nowRead   bool // Now was read during this call
 	dups      int64
 	lastOpen  int
+
+	// The arrays last: the fields above, read on every Add, share fewer cache lines.
+	freeRegions [regionClasses][]region // free regions by size class (see slab)
+	known       [32]*slab               // the slabs last made, for Release; older ones are left to the GC
+	recent      [recentKeys]doneKey     // ring of emitted transactions without metadata kept in txs
 }
 
 type stream struct {
@@ -262,20 +266,39 @@ type txn struct {
 	meta  bool
 	// sawBegin and sawEnd record that a BEGIN or END arrived; they outlive the buffer.
 	sawBegin, sawEnd bool
-	*txBuf           // nil once the transaction left the buffer
+	// commit, seq and hidx are the position heap's, here rather than in the buffer so
+	// that comparing two transactions reads one cache line of each.
+	commit Position
+	seq    uint64 // arrival of its first record
+	hidx   int    // index in the position heap; -1 when not in it
+	*txBuf        // nil once the transaction left the buffer
 }
 
 // txBuf is what a buffered transaction holds.
+//
+// The fields every transaction uses come first, those of transactions with metadata
+// last: a buffer is touched on every event, and the fewer cache lines the better.
 type txBuf struct {
 	events []Event // data events in arrival order
-	commit Position
-	ctime  time.Time
-	first  time.Time // the first clock reading after its first record arrived
-	timed  bool      // whether first is set: the untimed transactions are the newest
-	seq    uint64    // arrival of its first record
+
+	prev, next *txn
+
+	region *slab // where events lives when in a slab (nil: in an array of its own)
+	at     int   // the region's start in it
 
 	streams []*stream  // streams that delivered its events
 	stream1 [1]*stream // backing for streams: one stream is the common case
+
+	missingTO, unsortedTO, unsortedPos bool
+	timed                              bool // whether first is set: the untimed transactions are the newest
+	lastTO                             int64
+	lastPos                            Position
+	ctime                              time.Time
+
+	// the first Tx.ID and the first Source.TxID of its events, in arrival order (see id)
+	txID, srcTxID string
+
+	first time.Time // the first clock reading after its first record arrived
 
 	begin, end *Event
 	wantTotal  int64
@@ -283,16 +306,6 @@ type txBuf struct {
 	got        []int64
 	counted    int64
 	extra      bool // a row change of a collection the END does not list
-
-	missingTO, unsortedTO, unsortedPos bool
-	lastTO                             int64
-	lastPos                            Position
-
-	prev, next *txn
-	hidx       int // index in the position heap; -1 when not in it
-
-	region *slab // where events lives when in a slab (nil: in an array of its own)
-	at     int   // the region's start in it
 }
 
 // NewAssembler returns an empty assembler. It panics if cfg.Validate fails: a config is
@@ -313,21 +326,27 @@ func NewAssembler(cfg AssemblerConfig) *Assembler {
 	}
 }
 
-// Add feeds the next event, in the order the source returned it. It returns an error
-// only when a transaction given up could not be written to dead letters; the caller
-// should then stop without acking further.
-func (a *Assembler) Add(ctx context.Context, ev Event) error {
+// Add feeds the next event, in the order the source returned it. The assembler keeps a
+// copy of *ev, not ev itself: the caller may reuse or change *ev once Add returns (the
+// rows, strings and message it points to are kept, and must not be changed). An Event is
+// large, so it is passed by pointer to save a copy per event. Add returns an error only
+// when a transaction given up could not be written to dead letters; the caller should
+// then stop without acking further.
+func (a *Assembler) Add(ctx context.Context, ev *Event) error {
 	a.seq++
 	a.nowRead = false
 	s := a.stream(ev.Origin)
 	var err error
 	if ev.Op == OpTxBegin || ev.Op == OpTxEnd {
-		err = a.addMeta(ctx, s, &ev)
+		err = a.addMeta(ctx, s, ev)
 	} else {
-		err = a.addData(ctx, s, &ev)
+		err = a.addData(ctx, s, ev)
 	}
 	a.sinceTime++
-	return errors.Join(err, a.settle(ctx, false))
+	if serr := a.settle(ctx, false); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	return err
 }
 
 // Idle tells the assembler that the source reported ErrIdle: every stream is caught up
@@ -497,8 +516,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		a.endRun(s)
 		s.last = nil
 		if a.emitted && ev.Pos.Less(a.lastCommit) {
-			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
-				ErrLate, ev.Pos, a.lastCommit))
+			return a.late(ctx, ev)
 		}
 		t = a.newTxn("", 0, false)
 		a.appendEvent(t, ev)
@@ -512,8 +530,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 	if t == nil {
 		meta := a.metaSeen || ev.Tx.TotalOrder > 0
 		if !meta && a.emitted && ev.Pos.Less(a.lastCommit) {
-			return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
-				ErrLate, ev.Pos, a.lastCommit))
+			return a.late(ctx, ev)
 		}
 		t = a.newTxn(key, h, meta)
 	}
@@ -533,6 +550,14 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		return a.giveUp(ctx, t, a.countErr(t, "more events than the END counts"))
 	}
 	return nil
+}
+
+// late dead-letters ev, new but ordered before the last commit emitted.
+//
+//go:noinline
+func (a *Assembler) late(ctx context.Context, ev *Event) error {
+	return a.reject(ctx, nil, ev, fmt.Errorf("%w: position %s is before the last commit emitted, %s",
+		ErrLate, ev.Pos, a.lastCommit))
 }
 
 // isDuplicate reports whether ev, not ahead of its stream s (r is tied or behind), is an
@@ -743,7 +768,9 @@ func (a *Assembler) release(t *txn) {
 	if a.tail == t {
 		a.tail = nil
 	}
-	*b = txBuf{}
+	streams := b.streams[:0] // its array is kept for the next transaction
+	clear(b.streams)
+	*b = txBuf{streams: streams}
 	a.free = append(a.free, b)
 }
 
@@ -763,6 +790,12 @@ func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 	}
 	if ev.CommitTime.After(t.ctime) {
 		t.ctime = ev.CommitTime
+	}
+	if t.txID == "" {
+		t.txID = ev.Tx.ID
+	}
+	if t.srcTxID == "" {
+		t.srcTxID = ev.Source.TxID
 	}
 	to := ev.Tx.TotalOrder
 	if ev.Op == OpTombstone {
@@ -786,31 +819,50 @@ func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 // slabEvents is how many events a slab holds (about 75 KB).
 const slabEvents = 128
 
-// maxFreeSlabs bounds the slabs kept for reuse.
-const maxFreeSlabs = 16
+// maxFreeEvents bounds the events' worth of free regions kept for reuse.
+const maxFreeEvents = 16 * slabEvents
 
-// slab is memory for the events of small transactions, carved into regions. It is
-// reused once every region carved from it was dropped by the assembler or released by
-// the caller it was handed to.
+// firstRegion is the size of a transaction's first region: room for a second event,
+// which many transactions have, without moving the first. A slot never used is never
+// touched, so it costs address space, not cache.
+const firstRegion = 2
+
+// regionClasses is how many size classes free regions are kept in: class c holds
+// regions of 2^c to 2^(c+1)-1 events (regions hold fewer than slabEvents).
+const regionClasses = 8
+
+// slab is memory for the events of small transactions, carved into regions. A region
+// dropped by the assembler or released by the caller it was handed to goes on a free
+// list by its size, and the next region of that size is the one freed last: its memory
+// was written a few events ago and is still in cache, where carving fresh memory would
+// push the decoder's working set out of it. Slabs are never reset; one is collected
+// once nothing points into it.
 type slab struct {
 	events []Event
 	base   uintptr                        // the address of events[0], for Release to find the slab
 	used   int                            // events carved off
 	starts [(slabEvents + 63) / 64]uint64 // where the live regions start
-	live   int                            // regions neither dropped nor released
+	size   [slabEvents]uint8              // the size of the region starting at each start
 }
 
-// store appends ev to t's events. Small transactions take regions of a slab, starting
-// at one event (most transactions have one or two) and doubling as they grow (amortized
-// O(1) however transactions interleave); the region at the slab's end grows in place,
-// which is every transaction when there is one stream. Large ones grow an array of
-// their own.
+// region is a free region of a slab.
+type region struct {
+	s  *slab
+	at int
+}
+
+// store appends ev to t's events. Small transactions take regions of slabs, starting
+// at two events (most transactions have one or two) and doubling as they grow (amortized
+// O(1) however transactions interleave); the region carved last from the current slab
+// grows in place, which is every transaction when there is one stream and no free
+// region. Large ones grow an array of their own.
 func (a *Assembler) store(t *txn, ev *Event) {
 	n := len(t.events)
 	switch {
 	case n < cap(t.events):
 	case a.tail == t && n > 0 && a.slab.used < slabEvents:
 		a.slab.used++
+		a.slab.size[t.at]++
 		t.events = a.slab.events[t.at : t.at+n : a.slab.used]
 	case 2*n >= slabEvents:
 		if a.tail == t {
@@ -820,39 +872,51 @@ func (a *Assembler) store(t *txn, ev *Event) {
 		a.dropRegion(t)
 		return
 	default:
-		k := max(2*n, 1)
-		if a.slab == nil || a.slab.used+k > slabEvents {
-			a.nextSlab()
+		if a.tail == t {
+			a.tail = nil
 		}
-		s := a.slab
-		at := s.used
-		s.used += k
+		k := firstRegion
+		if n > 0 {
+			k = max(1<<bits.Len(uint(2*n-1)), k) // the power of two at or above 2n
+		}
+		s, at, k := a.region(k)
 		moved := append(s.events[at:at:at+k], t.events...)
 		a.dropRegion(t)
 		t.events, t.region, t.at = moved, s, at
 		s.starts[at/64] |= 1 << (at % 64)
-		s.live++
-		a.tail = t
+		s.size[at] = uint8(k)
+		if s == a.slab && at+k == s.used {
+			a.tail = t
+		}
 	}
 	t.events = append(t.events, *ev)
 }
 
-// nextSlab makes a free slab, or a new one, the one regions are carved from.
-func (a *Assembler) nextSlab() {
-	if old := a.slab; old != nil && old.live == 0 {
-		a.recycle(old)
+// region returns a region of at least k events (a power of two, at most slabEvents): the
+// free one of its size class freed last, else one carved from the current slab. It
+// returns the region's slab, start and size.
+func (a *Assembler) region(k int) (*slab, int, int) {
+	c := bits.Len(uint(k)) - 1
+	if l := a.freeRegions[c]; len(l) > 0 {
+		r := l[len(l)-1]
+		a.freeRegions[c] = l[:len(l)-1]
+		m := int(r.s.size[r.at])
+		a.freeEvents -= m
+		return r.s, r.at, m
 	}
-	if n := len(a.freeSlabs); n > 0 {
-		a.slab = a.freeSlabs[n-1]
-		a.freeSlabs[n-1] = nil
-		a.freeSlabs = a.freeSlabs[:n-1]
-		if slices.Contains(a.known[:], a.slab) {
-			return
-		}
-	} else {
-		a.slab = &slab{events: make([]Event, slabEvents)}
-		a.slab.base = uintptr(unsafe.Pointer(&a.slab.events[0]))
+	if a.slab == nil || a.slab.used+k > slabEvents {
+		a.newSlab()
 	}
+	s := a.slab
+	at := s.used
+	s.used += k
+	return s, at, k
+}
+
+// newSlab makes a new slab the one regions are carved from.
+func (a *Assembler) newSlab() {
+	a.slab = &slab{events: make([]Event, slabEvents)}
+	a.slab.base = uintptr(unsafe.Pointer(&a.slab.events[0]))
 	a.known[a.nextKnown] = a.slab
 	a.nextKnown = (a.nextKnown + 1) % len(a.known)
 }
@@ -866,28 +930,22 @@ func (a *Assembler) dropRegion(t *txn) {
 	}
 }
 
-// dropAt ends the region of s starting at at, if it is live, and recycles s once no
-// region of it is.
+// dropAt ends the region of s starting at at, if it is live, and puts it on the free
+// list of its size class. Its old events stay until overwritten: clearing them would
+// cost as much as the copy into fresh memory that reuse saves.
 func (a *Assembler) dropAt(s *slab, at int) {
 	w, bit := at/64, uint64(1)<<(at%64)
 	if s.starts[w]&bit == 0 {
 		return
 	}
 	s.starts[w] &^= bit
-	s.live--
-	if s.live == 0 && s != a.slab {
-		a.recycle(s)
+	m := int(s.size[at])
+	if a.freeEvents+m > maxFreeEvents {
+		return // left to the GC with its slab
 	}
-}
-
-// recycle puts s, none of whose regions is in use any more, on the free list. Its old
-// events stay until overwritten: the list is short, and clearing would cost as much as
-// the copy into a fresh slab that reuse saves.
-func (a *Assembler) recycle(s *slab) {
-	s.used, s.live, s.starts = 0, 0, [(slabEvents + 63) / 64]uint64{}
-	if len(a.freeSlabs) < maxFreeSlabs {
-		a.freeSlabs = append(a.freeSlabs, s)
-	}
+	c := bits.Len(uint(m)) - 1
+	a.freeRegions[c] = append(a.freeRegions[c], region{s, at})
+	a.freeEvents += m
 }
 
 // Release hands back the events of tx, a transaction Next returned, for the events of
@@ -989,8 +1047,30 @@ func (a *Assembler) endRun(s *stream) {
 
 // settle emits what is ready, then enforces MaxOpen, MaxEvents and the timeout: always
 // when checkTime, else when the clock is due (see AssemblerConfig.Timeout).
+//
+// What runs on every Add is kept short, and the rest (giving up, reading the clock) in
+// functions of their own: between two Adds the decoder's code evicts the assembler's
+// from the instruction cache, so each Add pays for the code it runs through.
 func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
 	a.tryEmit()
+	var err error
+	if a.open > a.cfg.MaxOpen || a.events > a.cfg.MaxEvents {
+		err = a.overLimits(ctx)
+	}
+	if checkTime || a.sinceTime >= timeCheckEvery || (a.oldest != nil && a.seq-a.oldest.seq >= staleAdds) {
+		if e := a.checkTime(ctx); e != nil {
+			err = errors.Join(err, e)
+		}
+	}
+	a.setOpen()
+	return err
+}
+
+// overLimits gives up the oldest incomplete transactions (or the oldest) while more
+// than MaxOpen transactions or MaxEvents events are buffered.
+//
+//go:noinline
+func (a *Assembler) overLimits(ctx context.Context) error {
 	var err error
 	for a.open > a.cfg.MaxOpen || a.events > a.cfg.MaxEvents {
 		t := a.oldestIncomplete()
@@ -1001,23 +1081,28 @@ func (a *Assembler) settle(ctx context.Context, checkTime bool) error {
 			ErrTxTimeout, t.id(), a.open, a.events, a.cfg.MaxOpen, a.cfg.MaxEvents)))
 		a.tryEmit()
 	}
-	if checkTime || a.sinceTime >= timeCheckEvery || (a.oldest != nil && a.seq-a.oldest.seq >= staleAdds) {
-		a.sinceTime = 0
-		now := a.clock()
-		for t := a.newest; t != nil && !t.timed; t = t.prev {
-			t.first, t.timed = now, true
-		}
-		for {
-			t := a.expired(now)
-			if t == nil {
-				break
-			}
-			err = errors.Join(err, a.giveUp(ctx, t, a.unfinished(t, fmt.Sprintf("incomplete after %v", now.Sub(t.first)))))
-			a.tryEmit()
-		}
-	}
-	a.setOpen()
 	return err
+}
+
+// checkTime reads the clock, times the transactions not timed yet from it, and gives up
+// those incomplete for longer than Timeout.
+//
+//go:noinline
+func (a *Assembler) checkTime(ctx context.Context) error {
+	a.sinceTime = 0
+	now := a.clock()
+	for t := a.newest; t != nil && !t.timed; t = t.prev {
+		t.first, t.timed = now, true
+	}
+	var err error
+	for {
+		t := a.expired(now)
+		if t == nil {
+			return err
+		}
+		err = errors.Join(err, a.giveUp(ctx, t, a.unfinished(t, fmt.Sprintf("incomplete after %v", now.Sub(t.first)))))
+		a.tryEmit()
+	}
 }
 
 func (a *Assembler) setOpen() {
@@ -1256,8 +1341,9 @@ func (a *Assembler) emit(t *txn) {
 
 // emitLone emits ev as a transaction of its own right away.
 func (a *Assembler) emitLone(ev *Event) {
-	ev.Tx.Commit = ev.Pos
-	a.push(Tx{Events: []Event{*ev}, Commit: ev.Pos, CommitTime: ev.CommitTime})
+	evs := []Event{*ev} // a copy: ev is the caller's
+	evs[0].Tx.Commit = ev.Pos
+	a.push(Tx{Events: evs, Commit: ev.Pos, CommitTime: ev.CommitTime})
 }
 
 func (a *Assembler) push(tx Tx) {
@@ -1279,20 +1365,16 @@ func (t *txn) id() string {
 	if t.key == "" || t.name != "" {
 		return t.name
 	}
-	for i := range t.events {
-		if id := t.events[i].Tx.ID; id != "" {
-			return id
-		}
+	if t.txID != "" {
+		return t.txID
 	}
 	for _, e := range []*Event{t.end, t.begin} {
 		if e != nil && e.Tx.ID != "" {
 			return e.Tx.ID
 		}
 	}
-	for i := range t.events {
-		if id := t.events[i].Source.TxID; id != "" {
-			return id
-		}
+	if t.srcTxID != "" {
+		return t.srcTxID
 	}
 	return t.key
 }

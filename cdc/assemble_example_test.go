@@ -30,7 +30,7 @@ func ExampleAssembler() {
 		ev("orders", 2, "public.orders", "601", 0x400, 0x150),
 		ev("customers", 1, "public.customers", "601", 0x400, 0x160),
 	} {
-		if err := asm.Add(ctx, e); err != nil {
+		if err := asm.Add(ctx, &e); err != nil {
 			panic(err)
 		}
 		for tx := range asm.Ready() {
@@ -85,7 +85,7 @@ func ExampleAssembler_source() {
 		case errors.Is(err, cdc.ErrIdle):
 			err = asm.Idle(ctx)
 		case err == nil:
-			err = asm.Add(ctx, ev)
+			err = asm.Add(ctx, &ev)
 		}
 		if err != nil {
 			panic(err) // dead letters could not be written, or the source failed

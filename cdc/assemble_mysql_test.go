@@ -23,7 +23,7 @@ func TestAssembleMySQLByGTID(t *testing.T) {
 		}
 	}
 	for i, e := range []cdc.Event{ev(0, "uuid:10", 154), ev(1, "uuid:10", 300), ev(2, "uuid:11", 480), ev(3, "uuid:11", 620)} {
-		require.NoError(t, a.Add(ctx, e), i)
+		require.NoError(t, a.Add(ctx, &e), i)
 	}
 	require.NoError(t, a.Flush(ctx))
 	var sizes []int

@@ -86,7 +86,7 @@ func feed(t *testing.T, a *cdc.Assembler, evs ...cdc.Event) []cdc.Tx {
 	t.Helper()
 	var out []cdc.Tx
 	for _, ev := range evs {
-		require.NoError(t, a.Add(context.Background(), ev))
+		require.NoError(t, a.Add(context.Background(), &ev))
 		out = append(out, drain(a)...)
 	}
 	return out
@@ -493,7 +493,8 @@ func TestAssembleMissingBegin(t *testing.T) {
 func TestAssembleWithoutDeadLetters(t *testing.T) {
 	o := offsets{}
 	a := cdc.NewAssembler(cdc.AssemblerConfig{Logger: quiet})
-	err := a.Add(context.Background(), txEnd(o.at("tx"), "8:800", "public.orders"))
+	end := txEnd(o.at("tx"), "8:800", "public.orders")
+	err := a.Add(context.Background(), &end)
 	require.Error(t, err, "with nowhere to put it, giving up is an error")
 	require.ErrorIs(t, err, cdc.ErrTxBegin)
 	var aerr *cdc.AssemblyError
@@ -736,14 +737,16 @@ func TestAssembleForgottenTransactionReusedSafely(t *testing.T) {
 		del := pgEvent(o.at("a"), "public.orders", cdc.OpDelete, "1", 1000, 10)
 		got := feed(t, a, del)
 		for i := 2; i < n; i++ {
-			require.NoError(t, a.Add(ctx, pgEvent(o.at("b"), "public.orders", cdc.OpCreate, strconv.Itoa(i), uint64(1000*i), uint64(1000*i-5))))
+			ev := pgEvent(o.at("b"), "public.orders", cdc.OpCreate, strconv.Itoa(i), uint64(1000*i), uint64(1000*i-5))
+			require.NoError(t, a.Add(ctx, &ev))
 			require.NoError(t, a.Idle(ctx))
 			got = append(got, drain(a)...)
 		}
-		require.NoError(t, a.Add(ctx, pgEvent(o.at("b"), "public.orders", cdc.OpCreate, strconv.Itoa(n), uint64(1000*n), uint64(1000*n-5))))
+		nth := pgEvent(o.at("b"), "public.orders", cdc.OpCreate, strconv.Itoa(n), uint64(1000*n), uint64(1000*n-5))
+		require.NoError(t, a.Add(ctx, &nth))
 		tomb := cdc.Event{Op: cdc.OpTombstone, Origin: o.at("a"), Pos: cdc.Position{Major: uint64(1000*n + 1)}, Key: del.Key,
 			Source: cdc.SourceInfo{Connector: "postgresql"}}
-		require.NoError(t, a.Add(ctx, tomb))
+		require.NoError(t, a.Add(ctx, &tomb))
 		got = append(got, flush(t, a)...)
 		require.Zero(t, dls.Len(), "n=%d: %v", n, deadOrigins(dls.All()))
 		require.Len(t, got, n+1, "n=%d", n)
@@ -1032,7 +1035,7 @@ func runProperty(t *testing.T, r *rand.Rand, txs []propTx, release bool) ([]cdc.
 	writeNext()
 	for _, n := range names[:3] { // a consumer starts by fetching from every partition
 		s := streams[n]
-		require.NoError(t, a.Add(ctx, *s.recs[0]))
+		require.NoError(t, a.Add(ctx, s.recs[0]))
 		s.read = 1
 	}
 	for {
@@ -1053,7 +1056,7 @@ func runProperty(t *testing.T, r *rand.Rand, txs []propTx, release bool) ([]cdc.
 			writeNext()
 		default:
 			s := avail[r.IntN(len(avail))]
-			require.NoError(t, a.Add(ctx, *s.recs[s.read]))
+			require.NoError(t, a.Add(ctx, s.recs[s.read]))
 			s.read++
 			if r.IntN(15) == 0 { // a consumer rebalance re-reads a few records
 				s.read = max(0, s.read-1-r.IntN(3))
@@ -1078,8 +1081,8 @@ func TestAssemblerReleaseReusesMemory(t *testing.T) {
 		xid := strconv.Itoa(1000 + i/2) // two events per transaction
 		commit := uint64(1000 * (i/2 + 2))
 		ev := pgEvent(o.at("pg"), "public.orders", cdc.OpUpdate, xid, commit, commit-500+uint64(i%2))
-		require.NoError(t, a.Add(ctx, ev))
-		require.NoError(t, other.Add(ctx, ev))
+		require.NoError(t, a.Add(ctx, &ev))
+		require.NoError(t, other.Add(ctx, &ev))
 		for tx := range a.Ready() {
 			if seen[&tx.Events[0]] {
 				reused++
@@ -1111,6 +1114,80 @@ func TestAssemblerReleaseReusesMemory(t *testing.T) {
 	for _, h := range kept {
 		require.Equal(t, h.copy.Events, h.tx.Events, "a held transaction is never overwritten")
 	}
+}
+
+// Add keeps a copy of the event it is given: the caller's event is left as it was,
+// including when it is emitted at once as a transaction of its own (a tombstone that
+// arrives after its delete's transaction was emitted).
+func TestAssembleAddLeavesEventAlone(t *testing.T) {
+	ctx := context.Background()
+	o := offsets{}
+	a, dls := newAssembler(cdc.AssemblerConfig{})
+	del := pgEvent(o.at("a"), "public.orders", cdc.OpDelete, "1", 100, 10)
+	later := pgEvent(o.at("b"), "public.orders", cdc.OpCreate, "2", 200, 150)
+	tomb := cdc.Event{Op: cdc.OpTombstone, Origin: o.at("a"), Pos: del.Pos.Next(), Key: del.Key}
+	var got []cdc.Tx
+	for _, ev := range []cdc.Event{del, later, tomb} {
+		before := ev
+		before.Key = slices.Clone(ev.Key)
+		require.NoError(t, a.Add(ctx, &ev))
+		require.Equal(t, before, ev, "Add changed the caller's event")
+		require.NoError(t, a.Idle(ctx))
+		got = append(got, drain(a)...)
+	}
+	require.Zero(t, dls.Len())
+	require.Equal(t, []string{"1[public.orders@10]", "2[public.orders@150]", "[@10~]"}, shape(got))
+	assert.Equal(t, tomb.Pos, got[2].Events[0].Tx.Commit, "the emitted copy carries its commit")
+}
+
+// The memory of a released transaction holds the next transaction of its size at once,
+// while it is still in cache, rather than after the rest of its slab is released too.
+func TestAssemblerReusesLastReleased(t *testing.T) {
+	ctx := context.Background()
+	o := offsets{}
+	a, _ := newAssembler(cdc.AssemblerConfig{})
+	var last *cdc.Event
+	reused := 0
+	for i := range 200 {
+		ev := pgEvent(o.at("pg"), "public.orders", cdc.OpCreate, strconv.Itoa(1000+i), uint64(1000*(i+1)), uint64(1000*(i+1)))
+		require.NoError(t, a.Add(ctx, &ev))
+		require.NoError(t, a.Idle(ctx))
+		for tx := range a.Ready() {
+			if &tx.Events[0] == last {
+				reused++
+			}
+			last = &tx.Events[0]
+			a.Release(tx)
+		}
+	}
+	assert.Greater(t, reused, 190, "each transaction is stored where the one before it was released")
+}
+
+// Once warm, assembling transactions that span two streams allocates nothing when they
+// are released.
+func TestAssemblerSteadyStateAllocations(t *testing.T) {
+	ctx := context.Background()
+	o := offsets{}
+	a, _ := newAssembler(cdc.AssemblerConfig{})
+	var evs []cdc.Event // made beforehand: making them allocates
+	for i := 1; i <= 2100; i++ {
+		xid, commit := strconv.Itoa(i), uint64(1000*i)
+		evs = append(evs, pgEvent(o.at("a"), "public.orders", cdc.OpCreate, xid, commit, commit-2),
+			pgEvent(o.at("b"), "public.payments", cdc.OpCreate, xid, commit, commit-1))
+	}
+	round := func() {
+		_ = a.Add(ctx, &evs[0])
+		_ = a.Add(ctx, &evs[1])
+		evs = evs[2:]
+		_ = a.Idle(ctx)
+		for tx := range a.Ready() {
+			a.Release(tx)
+		}
+	}
+	for range 1000 {
+		round()
+	}
+	assert.Zero(t, testing.AllocsPerRun(1000, round))
 }
 
 func TestAssembleProperty(t *testing.T) {
@@ -1154,7 +1231,7 @@ func TestAssembleGeneratorWorkload(t *testing.T) {
 				break
 			}
 			require.NoError(t, err)
-			require.NoError(t, a.Add(ctx, ev))
+			require.NoError(t, a.Add(ctx, &ev))
 			out = append(out, drain(a)...)
 		}
 		out = append(out, flush(t, a)...)
@@ -1300,7 +1377,7 @@ func BenchmarkAssemble(b *testing.B) {
 		for b.Loop() {
 			a := cdc.NewAssembler(cdc.AssemblerConfig{Logger: quiet})
 			for i := range evs3 {
-				if err := a.Add(ctx, evs3[i]); err != nil {
+				if err := a.Add(ctx, &evs3[i]); err != nil {
 					b.Fatal(err)
 				}
 				for tx, ok := a.Next(); ok; tx, ok = a.Next() {
@@ -1339,7 +1416,7 @@ func BenchmarkAssemble(b *testing.B) {
 			for b.Loop() {
 				a := cdc.NewAssembler(cdc.AssemblerConfig{Logger: quiet})
 				for i := range evs {
-					if err := a.Add(ctx, evs[i]); err != nil {
+					if err := a.Add(ctx, &evs[i]); err != nil {
 						b.Fatal(err)
 					}
 					done(a)

@@ -127,7 +127,7 @@ func benchDecode(b *testing.B, recs []cdc.Record, assemble, steady bool) {
 				ev.Origin.Offset += int64(lap) * int64(len(recs))
 				ev.Source.TxID = lapIDs[lap][i%len(recs)]
 			}
-			if err := asm.Add(ctx, ev); err != nil {
+			if err := asm.Add(ctx, &ev); err != nil {
 				b.Fatal(err)
 			}
 			for tx, ok := asm.Next(); ok; tx, ok = asm.Next() {

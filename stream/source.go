@@ -245,7 +245,7 @@ func (s *CDCSource) nextTx(ctx context.Context) (cdc.Tx, bool, error) {
 		ev, err := s.cfg.Source.Read(ctx)
 		switch {
 		case err == nil:
-			err = s.asm.Add(ctx, ev)
+			err = s.asm.Add(ctx, &ev)
 		case errors.Is(err, cdc.ErrIdle):
 			err = s.asm.Idle(ctx)
 		case errors.Is(err, io.EOF):

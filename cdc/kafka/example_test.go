@@ -57,7 +57,7 @@ func ExampleSource() {
 		case errors.Is(err, cdc.ErrIdle):
 			err = asm.Idle(ctx)
 		case err == nil:
-			err = asm.Add(ctx, ev)
+			err = asm.Add(ctx, &ev)
 		}
 		if err != nil {
 			panic(err)

@@ -986,7 +986,7 @@ func runPipeline(t *testing.T, src cdc.Source, apply func(cdc.Tx) bool, dups *in
 		case errors.Is(err, cdc.ErrIdle):
 			require.NoError(t, asm.Idle(ctx))
 		case err == nil:
-			require.NoError(t, asm.Add(ctx, ev))
+			require.NoError(t, asm.Add(ctx, &ev))
 		default:
 			require.NoError(t, err)
 		}

@@ -66,7 +66,7 @@ func generatorJSON(t *testing.T, cfg cdc.GeneratorConfig) []string {
 			return out
 		}
 		require.NoError(t, err)
-		require.NoError(t, a.Add(ctx, ev))
+		require.NoError(t, a.Add(ctx, &ev))
 		take()
 	}
 }
