@@ -7,6 +7,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/mempool"
 )
 
 // JoinType is the kind of join.
@@ -157,7 +158,9 @@ func newJoinSpec(o joinOptions) (*joinSpec, error) {
 		s.batchRows = DefaultBatchRows
 	}
 	if s.budget == nil {
-		s.budget = change.NewBudget(0, nil)
+		// Unlimited, over the recycling pool: the output batches a consumer releases are
+		// handed out again for the next ones, with no wait for a garbage collection.
+		s.budget = change.NewBudget(0, mempool.Default())
 	}
 	kinds := make([]keyKind, len(o.leftKeys))
 	for i := range o.leftKeys {

@@ -125,25 +125,34 @@ func (t *joinTable) encode(col int) *strDict {
 }
 
 // gatherDict is gatherBytes for a column encoded as d.
-func gatherDict(mem memory.Allocator, d *strDict, refs []uint64) []*memory.Buffer {
+func gatherDict(mem memory.Allocator, d *strDict, refs []uint64, scratch *[]int32) []*memory.Buffer {
 	offBuf := memory.NewResizableBuffer(mem)
 	offBuf.Resize(4 * (len(refs) + 1))
 	offs := arrow.GetData[int32](offBuf.Bytes())
 	// codes become value indexes in place of the refs' rows, in a scratch the
-	// offsets' buffer cannot hold: reuse nothing, the pass is cheap
-	starts := make([]int32, len(refs))
+	// offsets' buffer cannot hold: the caller's (the emitter keeps one across batches,
+	// a batch's worth of Go garbage less each), or a new one
+	var starts []int32
+	if scratch != nil {
+		if cap(*scratch) < len(refs) {
+			*scratch = make([]int32, len(refs))
+		}
+		starts = (*scratch)[:len(refs)]
+	} else {
+		starts = make([]int32, len(refs))
+	}
 	total := int32(0)
 	offs[0] = 0
 	for i, r := range refs {
+		start := int32(0) // a NULL's too: the scratch holds an earlier batch's
 		if r != nullRef {
 			c := d.codes[refBatch(r)][refRow(r)]
-			start := int32(0)
 			if c > 0 {
 				start = d.ends[c-1]
 			}
-			starts[i] = start
 			total += d.ends[c] - start
 		}
+		starts[i] = start
 		offs[i+1] = total
 	}
 	dataBuf := memory.NewResizableBuffer(mem)

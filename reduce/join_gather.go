@@ -27,15 +27,16 @@ func refRow(r uint64) int { return int(uint32(r)) }
 // them into output batches of up to batchRows rows, one typed gather per column.
 // References must stay valid until flush: callers flush before releasing a source.
 type emitter struct {
-	spec  *joinSpec
-	mem   memory.Allocator
-	emit  Emit
-	srcs  [2][]*change.Batch
-	dicts [2]joinDicts // per side: its columns encoded by the table (see joinDicts)
-	refs  [2][]uint64
-	ops   []change.Op
-	acct  account
-	nrows int64 // rows emitted
+	spec   *joinSpec
+	mem    memory.Allocator
+	emit   Emit
+	srcs   [2][]*change.Batch
+	dicts  [2]joinDicts // per side: its columns encoded by the table (see joinDicts)
+	refs   [2][]uint64
+	ops    []change.Op
+	starts []int32 // gatherDict's scratch, reused across batches
+	acct   account
+	nrows  int64 // rows emitted
 }
 
 func newEmitter(spec *joinSpec, emit Emit) *emitter {
@@ -70,7 +71,7 @@ func (e *emitter) flush() error {
 	cols := make([]arrow.Array, len(e.spec.cols))
 	for i, c := range e.spec.cols {
 		if d := e.dicts[c.side][c.col]; d != nil {
-			cols[i] = gatherWith(e.mem, e.spec.out.Field(i).Type, e.srcs[c.side], c.col, e.refs[c.side], d)
+			cols[i] = gatherWith(e.mem, e.spec.out.Field(i).Type, e.srcs[c.side], c.col, e.refs[c.side], d, &e.starts)
 			continue
 		}
 		cols[i] = gather(e.mem, e.spec.out.Field(i).Type, e.srcs[c.side], c.col, e.refs[c.side])
@@ -100,11 +101,12 @@ func (e *emitter) release() {
 // gather builds a column of type dt from column col of srcs, row by row as refs say
 // (nullRef: NULL), writing the Arrow buffers directly.
 func gather(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col int, refs []uint64) arrow.Array {
-	return gatherWith(mem, dt, srcs, col, refs, nil)
+	return gatherWith(mem, dt, srcs, col, refs, nil, nil)
 }
 
-// gatherWith is gather of a string or binary column that dict (when not nil) encodes.
-func gatherWith(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col int, refs []uint64, dict *strDict) arrow.Array {
+// gatherWith is gather of a string or binary column that dict (when not nil) encodes,
+// with scratch (nil: none) for gatherDict.
+func gatherWith(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, col int, refs []uint64, dict *strDict, scratch *[]int32) arrow.Array {
 	n := len(refs)
 	datas := make([]arrow.ArrayData, len(srcs))
 	withNulls := false
@@ -142,7 +144,7 @@ func gatherWith(mem memory.Allocator, dt arrow.DataType, srcs []*change.Batch, c
 	switch dt.ID() {
 	case arrow.STRING, arrow.BINARY:
 		if dict != nil {
-			bufs = gatherDict(mem, dict, refs)
+			bufs = gatherDict(mem, dict, refs, scratch)
 			break
 		}
 		bufs = gatherBytes(mem, datas, refs)

@@ -34,7 +34,10 @@ type HashJoinConfig struct {
 	// RightPrefix renames clashing right columns of the default output ("right_").
 	RightPrefix string
 	// Budget counts the join's memory: the batches it holds, its tables, its output
-	// batches (nil: uncounted). Inputs should allocate from it too.
+	// batches. Inputs should allocate from it too. Nil: uncounted, and the join
+	// allocates from a pool that recycles released buffers (internal/mempool), so an
+	// output batch must not be read after its Release (copy a String.Value kept
+	// beyond it).
 	Budget *change.Budget
 	// BatchRows is the number of rows per output batch (default DefaultBatchRows).
 	BatchRows int

@@ -126,6 +126,8 @@ type NestedLoopJoinConfig struct {
 	Output      []Column
 	RightPrefix string
 	// Budget counts the join's memory; a chunk of the left input takes what it leaves.
+	// Nil: uncounted, and the join allocates from a pool that recycles released buffers
+	// (as HashJoinConfig.Budget says).
 	Budget *change.Budget
 	// ChunkBytes caps a chunk (its Arrow batches and tables) below what the budget
 	// leaves (0: no cap).

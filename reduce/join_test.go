@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/mempool"
 	"github.com/strata-data/strata/reduce"
 	"github.com/strata-data/strata/reduce/reducetest"
 	"github.com/strata-data/strata/shuffle"
@@ -582,11 +585,56 @@ func TestHashJoinUniqueBuildKeysInBatchesOfAnySize(t *testing.T) {
 		}, func(b *change.Batch) error {
 			defer b.Release()
 			for r := range b.Len() {
-				got = append(got, []any{int(b.Column(0).(*array.Int32).Value(r)), b.Column(1).(*array.String).Value(r)})
+				// Value aliases the batch's buffer: copy it past the Release.
+				got = append(got, []any{int(b.Column(0).(*array.Int32).Value(r)), strings.Clone(b.Column(1).(*array.String).Value(r))})
 			}
 			return nil
 		})
 		require.NoError(t, err)
 		require.ElementsMatch(t, want, got, "build batches of %v", sizes)
 	}
+}
+
+// Without a budget, a join allocates its output from a pool that recycles what its
+// consumer releases: the buffers of a released batch carry the next ones, with no
+// garbage collection between (which this test turns off, so that Go's allocator could
+// not reuse an address either).
+func TestHashJoinWithoutBudgetRecyclesReleasedOutput(t *testing.T) {
+	if mempool.Guarded {
+		t.Skip("the guard allocator never reuses a buffer")
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var build, probe [][]any
+	for i := range 100 {
+		build = append(build, []any{i, fmt.Sprintf("c%d", i)})
+	}
+	for k := range 40_000 {
+		probe = append(probe, []any{k, k % 100, "x"})
+	}
+	j := newJoin(t, reduce.HashJoinConfig{
+		Left: orders, Right: customers, LeftKeys: []string{"customer"}, RightKeys: []string{"id"}, Build: reduce.RightSide,
+		Output: []reduce.Column{{Side: reduce.RightSide, Name: "id"}, {Side: reduce.LeftSide, Name: "order"}}, BatchRows: 4096,
+	})
+	seen := map[*int64]bool{}
+	batches, rows := 0, 0
+	err := j.Reduce(context.Background(), []shuffle.Stream{
+		batchesOf(t, reducetest.Rows(orders, probe...), 10_000, 10_000, 10_000, 10_000), batchesOf(t, reducetest.Rows(customers, build...), 100),
+	}, func(b *change.Batch) error {
+		defer b.Release()
+		ids := b.Column(0).(*array.Int64).Int64Values()
+		for i, id := range ids {
+			if int(id) != int(b.Column(1).(*array.Int32).Value(i))%100 {
+				t.Fatalf("row %d: id %d for order %d", i, id, b.Column(1).(*array.Int32).Value(i))
+			}
+		}
+		seen[unsafe.SliceData(ids)] = true
+		batches++
+		rows += len(ids)
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 40_000, rows)
+	// sync.Pool (under the race detector) drops a quarter of what it is given at random;
+	// the 10 batches' id columns still share far fewer than 10 buffers.
+	require.Less(t, len(seen), batches*3/4, "%d batches' id columns in %d distinct buffers", batches, len(seen))
 }

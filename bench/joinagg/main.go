@@ -12,7 +12,11 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"syscall"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/memory/mallocator"
 
 	"github.com/strata-data/strata/internal/cputime"
 )
@@ -25,6 +29,8 @@ func main() {
 	rounds := flag.Int("rounds", 5, "timed runs per engine and thread count (medians)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run here")
 	noDuck := flag.Bool("strata-only", false, "time strata alone (no DuckDB, no ratios): for profiling")
+	flag.BoolVar(&goFilter, "filter-go", false, "allocate the filter's output from Go's allocator, not the recycling pool the join uses")
+	inputMem := flag.String("input-mem", "go", "where strata's input tables live: go (the Go heap) or c (malloc, outside the Go heap, as DuckDB's copy is)")
 	flag.BoolVar(&partitioned, "partitioned", false, "with threads=2, shuffle both sides into partitions instead of broadcasting the dimension")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -40,19 +46,31 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*factRows, *dimRows, *rounds, !*noDuck); err != nil {
+	var mem memory.Allocator
+	switch *inputMem {
+	case "go":
+		mem = memory.DefaultAllocator
+	case "c":
+		mem = mallocator.NewMallocator()
+	default:
+		fmt.Fprintln(os.Stderr, "joinagg: -input-mem is go or c")
+		os.Exit(2)
+	}
+	if err := run(*factRows, *dimRows, *rounds, !*noDuck, mem); err != nil {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "joinagg:", err)
 		os.Exit(1)
 	}
 }
 
-func run(factRows, dimRows, rounds int, withDuck bool) error {
+// run generates the data, loads strata's input tables through mem and DuckDB's, and
+// times both engines.
+func run(factRows, dimRows, rounds int, withDuck bool, mem memory.Allocator) error {
 	ctx := context.Background()
 	t0 := time.Now()
 	d := generate(factRows, dimRows, 42)
 	want := d.reference()
-	s := loadStrata(d)
+	s := loadStrata(d, mem)
 	defer s.release()
 	var ddb *duckDB
 	if withDuck {
@@ -68,14 +86,18 @@ func run(factRows, dimRows, rounds int, withDuck bool) error {
 		// Wall time is what the ratio compares; the process CPU time of each run is
 		// printed beside it, since on a shared machine the wall clock also counts
 		// other processes' turns on the cores.
-		var st, dt, sc, dc []time.Duration
+		var st, dt, sc, dc, ss []time.Duration
+		var faults []int64
 		for range rounds { // alternate the engines so load affects both alike
-			c0 := cputime.Process()
+			c0, r0 := cputime.Process(), usage()
 			t, got, err := runStrata(ctx, s, threads)
 			if err != nil {
 				return fmt.Errorf("strata: %w", err)
 			}
 			sc = append(sc, cputime.Process()-c0)
+			r1 := usage()
+			faults = append(faults, r1.Minflt-r0.Minflt)
+			ss = append(ss, time.Duration(syscall.TimevalToNsec(r1.Stime)-syscall.TimevalToNsec(r0.Stime)))
 			if err := check("strata", got, want); err != nil {
 				return err
 			}
@@ -94,6 +116,9 @@ func run(factRows, dimRows, rounds int, withDuck bool) error {
 			}
 			dt = append(dt, t)
 		}
+		// Minor page faults (first touches of fresh memory) and system time per round:
+		// what a growing heap costs.
+		fmt.Printf("threads=%d: strata minor faults %v, system time %v\n", threads, faults, rounded(ss))
 		if ddb == nil {
 			fmt.Printf("threads=%d: strata median %.3fs %v, cpu %.3fs %v\n", threads, median(st).Seconds(), rounded(st), median(sc).Seconds(), rounded(sc))
 			continue
@@ -105,6 +130,15 @@ func run(factRows, dimRows, rounds int, withDuck bool) error {
 		fmt.Printf("cpu ratio strata/duckdb threads=%d: %.2f\n", threads, median(sc).Seconds()/median(dc).Seconds())
 	}
 	return nil
+}
+
+// usage returns the process's resource usage so far.
+func usage() syscall.Rusage {
+	var r syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r); err != nil {
+		panic(err)
+	}
+	return r
 }
 
 // rounded returns ds to the millisecond, for printing.

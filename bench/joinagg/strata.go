@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/mempool"
 	"github.com/strata-data/strata/reduce"
 	"github.com/strata-data/strata/shuffle"
 )
@@ -47,8 +49,7 @@ func (s *strataData) release() {
 	}
 }
 
-func loadStrata(d *data) *strataData {
-	mem := memory.DefaultAllocator
+func loadStrata(d *data, mem memory.Allocator) *strataData {
 	out := &strataData{}
 	for start := 0; start < len(d.factID); start += batchRows {
 		end := min(start+batchRows, len(d.factID))
@@ -118,6 +119,19 @@ func filterPaid(b *change.Batch, mem memory.Allocator, scratch *[]int32) *change
 	return batchOf(paidSchema, cb, ab)
 }
 
+// goFilter makes the filter allocate its output from Go's allocator rather than the
+// recycling pool (the -filter-go flag).
+var goFilter bool
+
+// filterMem is the allocator of the filter's output: the pool the join allocates from
+// when it has no budget, which recycles a batch's buffers once the join releases it.
+func filterMem() memory.Allocator {
+	if goFilter {
+		return memory.DefaultAllocator
+	}
+	return mempool.Default()
+}
+
 // partitioned makes runStrata shuffle both sides into partitions when parts > 1,
 // rather than broadcast the dimension (the -partitioned flag).
 var partitioned bool
@@ -131,7 +145,7 @@ var partitioned bool
 // the 20 regions are added up.
 func runStrata(ctx context.Context, s *strataData, parts int) (time.Duration, map[string]float64, error) {
 	start := time.Now()
-	mem := memory.DefaultAllocator
+	mem := filterMem()
 	if parts == 1 { // one partition: no shuffle, as a plan on one core runs it
 		paid := make([]*change.Batch, len(s.fact))
 		var keep []int32
@@ -237,7 +251,7 @@ func runStrata(ctx context.Context, s *strataData, parts int) (time.Duration, ma
 // broadcastJoinAggregate builds the dimension once while parts tasks filter their
 // shares of the fact, then each task probes the shared table and aggregates.
 func broadcastJoinAggregate(ctx context.Context, s *strataData, parts int) (map[string]float64, error) {
-	mem := memory.DefaultAllocator
+	mem := filterMem()
 	join, err := newJoin()
 	if err != nil {
 		return nil, err
@@ -355,7 +369,8 @@ func aggregateJoined(ctx context.Context, join *reduce.HashJoin, run func(reduce
 		r := b.Column(0).(*array.String)
 		s := b.Column(1).(*array.Float64)
 		for i := range b.Len() {
-			out[r.Value(i)] += s.Value(i)
+			// Value aliases the batch's buffer, which is not ours after the Release.
+			out[strings.Clone(r.Value(i))] += s.Value(i)
 		}
 		return nil
 	})
