@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/strata-data/strata/change"
+	"github.com/strata-data/strata/internal/mempool"
 )
 
 // testCatalog builds tables from literal rows.
@@ -75,7 +76,7 @@ func runSQL(t *testing.T, cat Catalog, sql string, opts ...Option) []string {
 
 func queryErr(t *testing.T, cat Catalog, sql string, opts ...Option) ([]string, error) {
 	t.Helper()
-	mem := memory.NewCheckedAllocator(newBufferPool())
+	mem := memory.NewCheckedAllocator(mempool.NewScope())
 	o := append([]Option{WithAllocator(mem), func(o *Options) { o.Now = testNow }}, opts...)
 	res, err := Query(context.Background(), cat, sql, o...)
 	if err != nil {

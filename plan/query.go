@@ -12,6 +12,7 @@ import (
 
 	"github.com/strata-data/strata/change"
 	"github.com/strata-data/strata/internal/expr"
+	"github.com/strata-data/strata/internal/mempool"
 	"github.com/strata-data/strata/shuffle"
 )
 
@@ -55,9 +56,9 @@ type planner struct {
 func (p *planner) Plan(ctx context.Context, sql string) (*Job, error) {
 	opts := p.opts
 	opts.budget = nil
-	var pool *bufferPool
+	var pool *mempool.Scope
 	if opts.Allocator == nil {
-		pool = newBufferPool()
+		pool = mempool.NewScope()
 		opts.Allocator = pool
 	}
 	if err := opts.ensureDefaults(); err != nil {

@@ -15,13 +15,15 @@ import (
 
 	"github.com/strata-data/strata/change"
 	"github.com/strata-data/strata/internal/expr"
+	"github.com/strata-data/strata/internal/mempool"
 )
 
 // Options configure planning and execution. The zero value works: defaults are filled
 // in by ensureDefaults.
 type Options struct {
-	// Allocator is where Arrow memory comes from (default: Go memory, each job's large
-	// buffers reused within the job once released; see bufferPool).
+	// Allocator is where Arrow memory comes from (default: Go memory, each job's
+	// buffers reused within the job once released: a mempool.Scope, closed when the
+	// job is released, so a result released after that is left to the collector).
 	Allocator memory.Allocator
 	// MemoryLimit bounds the bytes the query's kernels hold before they spill (0: no
 	// limit). Exchanges between stages hold their batches in memory.
@@ -140,7 +142,7 @@ type Job struct {
 	mu      sync.Mutex
 	lineage []TaskRecord
 	done    bool
-	pool    *bufferPool // the job's own allocator (Options.Allocator unset), closed by Release
+	pool    *mempool.Scope // the job's own allocator (Options.Allocator unset), closed by Release
 }
 
 // Stages returns the stages in the order they run.
@@ -293,7 +295,7 @@ func (j *Job) Release() {
 		st.out.release()
 	}
 	if j.pool != nil {
-		j.pool.close()
+		j.pool.Close()
 	}
 }
 

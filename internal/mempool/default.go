@@ -12,3 +12,6 @@ func Default() memory.Allocator { return def }
 
 // Guarded reports whether the package was built with the tag mempoolguard.
 const Guarded = false
+
+// newScoped is a Scope's allocator.
+func newScoped() memory.Allocator { return New() }

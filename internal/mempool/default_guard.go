@@ -15,3 +15,6 @@ func Default() memory.Allocator { return def }
 
 // Guarded reports whether the package was built with the tag mempoolguard.
 const Guarded = true
+
+// newScoped is a Scope's allocator.
+func newScoped() memory.Allocator { return NewGuard(20000) }
