@@ -3,6 +3,7 @@ package stream_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -133,6 +134,9 @@ func TestDataflowAdaptiveEpochs(t *testing.T) {
 	})
 
 	t.Run("busy-source", func(t *testing.T) {
+		// On one core the read-ahead goroutine runs only when the flow yields: the
+		// epoch must not end just because it has not run yet.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 		out := newPositionSink()
 		run(t, &sliceSource{txs: txs}, out, n)
 		prev := uint64(0)
@@ -145,8 +149,8 @@ func TestDataflowAdaptiveEpochs(t *testing.T) {
 		if prev != n {
 			t.Fatalf("last epoch ended at %d, want %d", prev, n)
 		}
-		if len(out.pos) > n/2 {
-			t.Fatalf("%d epochs for %d transactions that were all ready: epochs did not grow", len(out.pos), n)
+		if most := n / maxEpoch * 3 / 2; len(out.pos) > most {
+			t.Fatalf("%d epochs for %d transactions that were all ready, want at most %d: epochs did not grow", len(out.pos), n, most)
 		}
 		t.Logf("%d transactions in %d epochs", n, len(out.pos))
 	})

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"runtime"
 	"sync"
 )
 
@@ -51,8 +52,17 @@ func (r *readAhead) next(ctx context.Context) (TxBatches, error) {
 	}
 }
 
-// ready reports whether next would return at once.
-func (r *readAhead) ready() bool { return len(r.ch) > 0 }
+// ready reports whether next would return at once. When nothing is ready it
+// yields once first: on a busy core the read-ahead goroutine may not have run
+// since the source had more, and an epoch ended for that alone would be one
+// transaction long, keeping the flow at its slowest.
+func (r *readAhead) ready() bool {
+	if len(r.ch) > 0 {
+		return true
+	}
+	runtime.Gosched()
+	return len(r.ch) > 0
+}
 
 // stop ends the goroutine (Next must honour its context) and releases what it
 // read and nobody took.
