@@ -506,6 +506,14 @@ func (r *reader) renew(ctx context.Context) error {
 	if err := r.connect(ctx); err != nil {
 		return err
 	}
+	// Not idle until the new snapshot and the stream after it have passed what is
+	// committed now: an "idle" while the snapshot is taken would stop
+	// --exit-when-idle (or a caller waiting for idle) short of it.
+	s.caughtUp.Store(false)
+	var err error
+	if s.target, err = r.walFlush(ctx); err != nil {
+		return err
+	}
 	if err := r.setMarker(ctx); err != nil {
 		return err
 	}

@@ -40,7 +40,8 @@ type Source struct {
 	err    error         // sticky error from the reader
 	timer  *time.Timer
 
-	// target is the server's WAL flush LSN at Open; caughtUp is set once a keepalive
+	// target is the server's WAL flush LSN at Open (and at a slot renewal, see
+	// reader.renew); caughtUp is set once a keepalive
 	// shows the walsender past it, every transaction before it delivered. Until then
 	// ReadTx does not report cdc.ErrIdle: a reopened slot can take the server a while
 	// to decode, and "idle" before that made --exit-when-idle stop short.
