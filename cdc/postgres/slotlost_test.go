@@ -251,3 +251,40 @@ func markerSlots(t *testing.T, dsn string) int {
 	noErr(t, connect(t, dsn).QueryRow(context.Background(), "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE '%resnapshot'").Scan(&n))
 	return n
 }
+
+// A snapshot taken when a slot is renewed mid-stream is not "idle" while it reads:
+// a caller that stops at the first idle after the renewal gets it whole. Here the
+// snapshot reads 100 000 rows as one chunk, far longer than IdleWait.
+func TestSlotRenewalNotIdleDuringSnapshot(t *testing.T) {
+	t.Parallel() // its own cluster: it changes server settings
+	c := pgtest.Start(t)
+	dsn := c.DSN("")
+	exec(t, connect(t, dsn), "CREATE TABLE kv (id bigint PRIMARY KEY, v text NOT NULL)", "CREATE TABLE filler (id int, pad text)",
+		"CREATE TABLE bulk (id int PRIMARY KEY, pad text)",
+		"INSERT INTO kv SELECT g, 'v' || g FROM generate_series(1, 50) g",
+		"INSERT INTO bulk SELECT g, repeat('b', 40) FROM generate_series(1, 100000) g")
+	reg := prometheus.NewRegistry()
+	cfg := postgres.Config{DSN: dsn, Slot: "renewidle", Tables: []string{"public.kv", "public.bulk"}, Snapshot: postgres.SnapshotWhenNeeded,
+		Metrics: postgres.NewMetrics(reg), IdleWait: 10 * time.Millisecond, SnapshotChunk: 1_000_000}
+	src := openSource(t, cfg, cdc.Position{})
+	rows := map[int64]string{}
+	applyKV(t, rows, events(readUntilIdle(t, src)))
+	loseSlot(t, dsn, "renewidle")
+	exec(t, connect(t, dsn), "DELETE FROM kv WHERE id > 40", "UPDATE kv SET v = 'u' WHERE id = 20")
+	want := kvRows(t, dsn)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		tx, err := src.ReadTx(context.Background())
+		if err != nil && !errors.Is(err, cdc.ErrIdle) {
+			t.Fatal(err)
+		}
+		applyKV(t, rows, tx.Events)
+		if metricValue(t, reg, "strata_postgres_slot_renewals_total") == 1 && errors.Is(err, cdc.ErrIdle) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no renewal within a minute (%v renewals)", metricValue(t, reg, "strata_postgres_slot_renewals_total"))
+		}
+	}
+	diffKV(t, rows, want)
+}
