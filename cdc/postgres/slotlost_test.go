@@ -180,20 +180,7 @@ func TestSlotLostMidStream(t *testing.T) {
 	loseSlot(t, dsn, "midstream")
 	exec(t, connect(t, dsn), "DELETE FROM kv WHERE id > 55", "UPDATE kv SET v = 'u' WHERE id = 20")
 	want := kvRows(t, dsn)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		tx, err := src.ReadTx(context.Background())
-		if err != nil && !errors.Is(err, cdc.ErrIdle) {
-			t.Fatal(err)
-		}
-		applyKV(t, rows, tx.Events)
-		if metricValue(t, reg, "strata_postgres_slot_renewals_total") == 1 && errors.Is(err, cdc.ErrIdle) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no renewal within a minute (%v renewals)", metricValue(t, reg, "strata_postgres_slot_renewals_total"))
-		}
-	}
+	applyUntilRenewedAndIdle(t, src, reg, rows)
 	diffKV(t, rows, want)
 }
 
@@ -272,6 +259,14 @@ func TestSlotRenewalNotIdleDuringSnapshot(t *testing.T) {
 	loseSlot(t, dsn, "renewidle")
 	exec(t, connect(t, dsn), "DELETE FROM kv WHERE id > 40", "UPDATE kv SET v = 'u' WHERE id = 20")
 	want := kvRows(t, dsn)
+	applyUntilRenewedAndIdle(t, src, reg, rows)
+	diffKV(t, rows, want)
+}
+
+// applyUntilRenewedAndIdle applies kv's changes to rows until the source has renewed
+// its slot once and then reports idle (within a minute).
+func applyUntilRenewedAndIdle(t *testing.T, src *postgres.Source, reg *prometheus.Registry, rows map[int64]string) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		tx, err := src.ReadTx(context.Background())
@@ -280,11 +275,10 @@ func TestSlotRenewalNotIdleDuringSnapshot(t *testing.T) {
 		}
 		applyKV(t, rows, tx.Events)
 		if metricValue(t, reg, "strata_postgres_slot_renewals_total") == 1 && errors.Is(err, cdc.ErrIdle) {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no renewal within a minute (%v renewals)", metricValue(t, reg, "strata_postgres_slot_renewals_total"))
 		}
 	}
-	diffKV(t, rows, want)
 }
