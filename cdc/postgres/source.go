@@ -230,7 +230,7 @@ func (s *Source) ReadTx(ctx context.Context) (cdc.Tx, error) {
 		return s.got(it)
 	case <-s.timer.C:
 		if s.caughtUp.Load() {
-			return cdc.Tx{}, cdc.ErrIdle
+			return s.idle()
 		}
 		return s.waitCaughtUp(ctx)
 	case <-ctx.Done():
@@ -255,7 +255,7 @@ func (s *Source) waitCaughtUp(ctx context.Context) (cdc.Tx, error) {
 			return s.got(it)
 		case <-s.timer.C:
 			if s.caughtUp.Load() {
-				return cdc.Tx{}, cdc.ErrIdle
+				return s.idle()
 			}
 		case <-ctx.Done():
 			return cdc.Tx{}, ctx.Err()
@@ -267,6 +267,19 @@ func (s *Source) waitCaughtUp(ctx context.Context) (cdc.Tx, error) {
 			}
 			return cdc.Tx{}, ErrClosed
 		}
+	}
+}
+
+// idle reports cdc.ErrIdle unless a transaction is queued. The reader queues the
+// transactions before the keepalive that sets caughtUp, but a select that finds both
+// the queue and the timer ready picks either: without this look, idle could be
+// reported with the last transaction before Open waiting in the queue.
+func (s *Source) idle() (cdc.Tx, error) {
+	select {
+	case it := <-s.ch:
+		return s.got(it)
+	default:
+		return cdc.Tx{}, cdc.ErrIdle
 	}
 }
 
