@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"slices"
 	"testing"
 )
 
@@ -32,7 +33,7 @@ func TestAlignedReusesBuffers(t *testing.T) {
 		}, func(*barrier) error {
 			seen = append(seen, -2)
 			return nil
-		})
+		}, func(int64) error { t.Fatal("no watermarks were sent"); return nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,5 +55,38 @@ func TestAlignedReusesBuffers(t *testing.T) {
 	// The channel is the only allocation that grows with the rounds.
 	if many > few+2 {
 		t.Errorf("%v allocations for 1000 barriers, %v for 10: aligned allocates per barrier", many, few)
+	}
+}
+
+// TestAlignedWatermarks checks that a sender's rows after its watermark wait until
+// every sender's watermark has come, and that the watermark passed on is the least.
+func TestAlignedWatermarks(t *testing.T) {
+	in := make(chan msg, 16)
+	in <- msg{from: 0, port: 1}
+	in <- msg{from: 0, watermark: true, wm: 10}
+	in <- msg{from: 0, port: 2} // after the watermark at sender 0: held
+	in <- msg{from: 1, port: 1}
+	in <- msg{from: 1, port: 1}
+	in <- msg{from: 1, watermark: true, wm: 9}
+	in <- msg{from: 1, port: 2}
+	in <- msg{from: 0, end: true}
+	in <- msg{from: 1, end: true}
+	var seen []int64
+	err := aligned(context.Background(), in, 2, func(m msg) error {
+		seen = append(seen, int64(m.port))
+		return nil
+	}, func(*barrier) error {
+		t.Fatal("no barriers were sent")
+		return nil
+	}, func(wm int64) error {
+		seen = append(seen, wm)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{1, 1, 1, 9, 2, 2}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("order %v, want %v", seen, want)
 	}
 }

@@ -448,9 +448,17 @@ func (f *flow) stickyHashes(b *change.Batch, tr *tableRoute, hashes []uint64) er
 }
 
 // aligned reads in until every one of n senders has ended, holding back the
-// messages of a sender whose barrier has come until all barriers have (then
-// onBarrier runs once).
-func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, onBarrier func(*barrier) error) error {
+// messages of a sender whose barrier or watermark has come until every sender's
+// has (then onBarrier, or onWatermark with their least, runs once).
+//
+// Watermarks are aligned like barriers so that a partition applies each one
+// between the same rows as an operator fed the whole stream in order: every
+// sender forwards the same sequence of watermarks and barriers, each after the
+// rows before it, but a fast sender's rows after a watermark would otherwise be
+// processed before the watermark, and whether a session merges or a row is late
+// would depend on the goroutines' timing (and a restarted run could differ from
+// an uninterrupted one).
+func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, onBarrier func(*barrier) error, onWatermark func(int64) error) error {
 	blocked := make([]bool, n)
 	held := make([][]msg, n)
 	// replay[ri:] are the held messages still to process; spare is the other
@@ -459,6 +467,8 @@ func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, on
 	var replay, spare []msg
 	ri := 0
 	nblocked, ended := 0, 0
+	var bar *barrier // the control message being aligned: a barrier, or watermarks
+	nwm, least := 0, int64(0)
 	release := func() {
 		for _, h := range held {
 			for _, m := range h {
@@ -494,14 +504,29 @@ func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, on
 		switch {
 		case m.end:
 			ended++
-		case m.barrier == nil:
+		case m.barrier == nil && !m.watermark:
 			err = onData(m)
 		default:
 			blocked[m.from] = true
+			if m.watermark {
+				if nwm == 0 || m.wm < least {
+					least = m.wm
+				}
+				nwm++
+			} else {
+				bar = m.barrier
+			}
 			if nblocked++; nblocked < n-ended {
 				continue
 			}
-			err = onBarrier(m.barrier)
+			switch {
+			case nwm > 0 && bar != nil:
+				err = fmt.Errorf("stream: dataflow: internal error: senders sent a barrier and a watermark in different orders")
+			case bar != nil:
+				err = onBarrier(bar)
+			default:
+				err = onWatermark(least)
+			}
 			front := spare[:0]
 			for i := range held {
 				front = append(front, held[i]...)
@@ -511,7 +536,7 @@ func aligned(ctx context.Context, in chan msg, n int, onData func(msg) error, on
 			front = append(front, replay[ri:]...)
 			clear(replay)
 			replay, spare, ri = front, replay[:0], 0
-			nblocked = 0
+			nblocked, nwm, bar = 0, 0, nil
 		}
 		if err != nil {
 			release()
@@ -544,6 +569,13 @@ func (d *Dataflow) Run(ctx context.Context) error {
 	id, pos, err := d.restore(ctx)
 	if err != nil {
 		return err
+	}
+	for s := range f.nodes {
+		for _, node := range f.nodes[s] {
+			if err := loadShared(node); err != nil {
+				return fmt.Errorf("stream: dataflow: stage %s: %w", d.cfg.Stages[s].Name, err)
+			}
+		}
 	}
 	if err := sink.RecoverAt(ctx, d.cfg.Sink, id); err != nil {
 		return fmt.Errorf("stream: dataflow: recover sink at checkpoint %d: %w", id, err)
@@ -614,17 +646,9 @@ func (f *flow) worker(ctx context.Context, s, p int) error {
 		}
 		return nil
 	}
-	wms := newWatermarkMerge(f.senders[s])
+	wms := newWatermarkMerge()
 	err := aligned(ctx, f.in[s][p], f.senders[s],
 		func(m msg) error {
-			if m.watermark {
-				return wms.on(ctx, m, node, emit, func(wm int64) error {
-					if c < 0 {
-						return nil // the sink has no use for it
-					}
-					return broadcast(msg{watermark: true, wm: wm})
-				})
-			}
 			if f.m == nil {
 				return node.ProcessPort(ctx, m.port, m.b, emit)
 			}
@@ -634,7 +658,15 @@ func (f *flow) worker(ctx context.Context, s, p int) error {
 			f.m.stage(s, in, out, time.Since(t0))
 			return err
 		},
-		func(b *barrier) error { return broadcast(msg{barrier: b}) })
+		func(b *barrier) error { return broadcast(msg{barrier: b}) },
+		func(wm int64) error {
+			return wms.on(ctx, wm, node, emit, func(wm int64) error {
+				if c < 0 {
+					return nil // the sink has no use for it
+				}
+				return broadcast(msg{watermark: true, wm: wm})
+			})
+		})
 	if err != nil {
 		return fmt.Errorf("stream: dataflow: stage %s partition %d: %w", f.d.cfg.Stages[s].Name, p, err)
 	}
@@ -672,7 +704,8 @@ func (f *flow) sinkLoop(ctx context.Context) error {
 			err := d.complete(ctx, b)
 			b.done <- err
 			return err
-		})
+		},
+		func(int64) error { return nil }) // stages do not send the sink watermarks
 	if err != nil {
 		return err
 	}

@@ -140,39 +140,24 @@ func (f *flow) sendWatermark(ctx context.Context, wm int64) error {
 	return nil
 }
 
-// watermarkMerge is a worker's view of its senders' watermarks: the least of
-// them is the partition's.
-type watermarkMerge struct {
-	per  []int64
-	last int64
-}
+// watermarkMerge passes a worker's aligned watermarks on while they rise.
+type watermarkMerge struct{ last int64 }
 
-func newWatermarkMerge(senders int) *watermarkMerge {
-	m := &watermarkMerge{per: make([]int64, senders), last: math.MinInt64}
-	for i := range m.per {
-		m.per[i] = math.MinInt64
-	}
-	return m
-}
+func newWatermarkMerge() *watermarkMerge { return &watermarkMerge{last: math.MinInt64} }
 
-// on takes sender m.from's watermark; when the least one rises it passes it to
-// the node (if it handles watermarks) and then on through forward.
-func (w *watermarkMerge) on(ctx context.Context, m msg, node Node, emit Emit, forward func(int64) error) error {
-	w.per[m.from] = max(w.per[m.from], m.wm)
-	least := w.per[0]
-	for _, x := range w.per[1:] {
-		least = min(least, x)
-	}
-	if least <= w.last {
+// on takes the senders' aligned watermark wm; when it rises it passes it to the
+// node (if it handles watermarks) and then on through forward.
+func (w *watermarkMerge) on(ctx context.Context, wm int64, node Node, emit Emit, forward func(int64) error) error {
+	if wm <= w.last {
 		return nil
 	}
-	w.last = least
+	w.last = wm
 	if h, ok := node.(WatermarkHandler); ok {
-		if err := h.OnWatermark(ctx, time.Unix(0, least).UTC(), emit); err != nil {
+		if err := h.OnWatermark(ctx, time.Unix(0, wm).UTC(), emit); err != nil {
 			return err
 		}
 	}
-	return forward(least)
+	return forward(wm)
 }
 
 // partitioned is implemented by operators that own part of the keys: one with
@@ -190,6 +175,34 @@ func setPartition(x any, p, n int) error {
 }
 
 func (s single) setPartition(p, n int) error { return setPartition(s.op, p, n) }
+
+// shared is implemented by operators whose partitions share a value in the
+// backend: a Dataflow calls loadShared on every node after restoring its
+// checkpoint and before any partition runs, so that no partition reads what
+// another has already moved on (WindowAggregate's watermark: a partition that
+// loaded it lazily could find a later transaction's and take its own earlier rows
+// for late).
+type shared interface {
+	loadShared() error
+}
+
+func loadShared(x any) error {
+	if sh, ok := x.(shared); ok {
+		return sh.loadShared()
+	}
+	return nil
+}
+
+func (s single) loadShared() error { return loadShared(s.op) }
+
+func (c chain) loadShared() error {
+	for _, op := range c {
+		if err := loadShared(op); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (c chain) setPartition(p, n int) error {
 	for _, op := range c {

@@ -350,6 +350,12 @@ func (w *WindowAggregate) Watermark() (time.Time, error) {
 	return time.Unix(0, w.wm).UTC(), nil
 }
 
+// loadShared implements shared: the watermark as restored.
+func (w *WindowAggregate) loadShared() error {
+	w.wmLoaded = false
+	return w.loadWatermark()
+}
+
 func (w *WindowAggregate) loadWatermark() error {
 	if w.wmLoaded {
 		return nil
