@@ -1,9 +1,7 @@
 package plan
 
 import (
-	"math"
 	"slices"
-	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
@@ -647,12 +645,20 @@ func pushSemi(n Node) (Node, error) {
 
 // --- join reordering ---
 
-// reorder rebuilds each cluster of inner and cross joins as a left-deep tree: it starts
-// from the largest input (the probe side of every hash join) and adds, each time, the
-// connected input that gives the fewest estimated rows.
+// clusterInputs counts the inputs of the cluster of inner and cross joins under n.
+func clusterInputs(n Node) int {
+	if j, ok := n.(*Join); ok && (j.Kind == InnerJoin || j.Kind == CrossJoin) {
+		return clusterInputs(j.Left) + clusterInputs(j.Right)
+	}
+	return 1
+}
+
+// reorder rebuilds each cluster of inner and cross joins in the order joinGraph.order
+// picks (two inputs keep theirs: the hash join picks its build side).
 func reorder(n Node) (Node, error) {
 	j, ok := n.(*Join)
-	if !ok || (j.Kind != InnerJoin && j.Kind != CrossJoin) {
+	if !ok || (j.Kind != InnerJoin && j.Kind != CrossJoin) || clusterInputs(j) > 64 {
+		// (a cluster of more than 64 inputs keeps its order: joinGraph's sets are bits)
 		for i, c := range n.Children() {
 			r, err := reorder(c)
 			if err != nil {
@@ -699,171 +705,9 @@ func reorder(n Node) (Node, error) {
 	if err := collect(j, 0); err != nil {
 		return nil, err
 	}
+	g := newJoinGraph(leaves, conds)
 	if len(leaves) <= 2 {
-		// Two inputs: keep their order; the hash join picks its build side.
-		return rebuildJoins(leaves, conds, []int{0, 1}[:len(leaves)])
+		return g.rebuild(g.join2())
 	}
-	starts := make([]int, len(leaves)) // global column offset of each leaf
-	off := 0
-	for i, l := range leaves {
-		starts[i] = off
-		off += len(l.Fields())
-	}
-	leafOf := func(col int) int {
-		return sort.Search(len(starts), func(i int) bool { return starts[i] > col }) - 1
-	}
-	rows := make([]float64, len(leaves))
-	for i, l := range leaves {
-		rows[i] = estimate(l)
-	}
-	order := []int{0}
-	for i := range leaves {
-		if rows[i] > rows[order[0]] {
-			order[0] = i
-		}
-	}
-	in := map[int]bool{order[0]: true}
-	cur := rows[order[0]]
-	for len(order) < len(leaves) {
-		best, bestRows, connected := -1, math.Inf(1), false
-		for i := range leaves {
-			if in[i] {
-				continue
-			}
-			conn := false
-			for _, c := range conds {
-				ls := map[int]bool{}
-				for _, col := range expr.Columns(c) {
-					ls[leafOf(col)] = true
-				}
-				if ls[i] {
-					others := true
-					for k := range ls {
-						if k != i && !in[k] {
-							others = false
-						}
-					}
-					if others && len(ls) > 1 {
-						conn = true
-					}
-				}
-			}
-			est := cur * rows[i]
-			if conn {
-				est = math.Max(cur, rows[i]) // a key join: about the larger side
-				if rows[i] < 1 {
-					est = cur
-				}
-				est = math.Min(est, cur*rows[i])
-				// a filtered dimension shrinks its fact
-				if st := baseRows(leaves[i]); st > 0 && rows[i] < st {
-					est = cur * rows[i] / st
-				}
-			}
-			if conn && !connected || conn == connected && est < bestRows {
-				best, bestRows, connected = i, est, conn
-			}
-		}
-		order = append(order, best)
-		in[best] = true
-		cur = bestRows
-	}
-	return rebuildJoins(leaves, conds, order)
-}
-
-// baseRows is the unfiltered row count of the table under a chain of unary nodes (0 if
-// unknown).
-func baseRows(n Node) float64 {
-	for {
-		switch x := n.(type) {
-		case *Scan:
-			return float64(x.stats.Rows)
-		case *Project:
-			n = x.Input
-		case *Filter:
-			n = x.Input
-		default:
-			return 0
-		}
-	}
-}
-
-// rebuildJoins joins leaves in order, attaching each condition at the first join that
-// has all its columns, then projects the columns back to the original order.
-func rebuildJoins(leaves []Node, conds []expr.Expr, order []int) (Node, error) {
-	starts := make([]int, len(leaves))
-	off := 0
-	for i, l := range leaves {
-		starts[i] = off
-		off += len(l.Fields())
-	}
-	total := off
-	pos := make([]int, total) // original column -> position in the new tree
-	cur := leaves[order[0]]
-	place := func(leaf, at int) {
-		for k := range leaves[leaf].Fields() {
-			pos[starts[leaf]+k] = at + k
-		}
-	}
-	for i := range pos {
-		pos[i] = -1
-	}
-	place(order[0], 0)
-	used := make([]bool, len(conds))
-	for _, li := range order[1:] {
-		nl := len(cur.Fields())
-		place(li, nl)
-		var here []expr.Expr
-		for ci, c := range conds {
-			if used[ci] {
-				continue
-			}
-			ok := true
-			for _, col := range expr.Columns(c) {
-				if pos[col] < 0 {
-					ok = false
-				}
-			}
-			if ok {
-				used[ci] = true
-				r, err := remap(c, func(i int) int { return pos[i] })
-				if err != nil {
-					return nil, err
-				}
-				here = append(here, r)
-			}
-		}
-		j := NewJoin(CrossJoin, cur, leaves[li], nil, nil, nil)
-		j.Extra = andOrNil(here)
-		node, err := pushJoin(j, nil)
-		if err != nil {
-			return nil, err
-		}
-		cur = node
-	}
-	// constant conditions (no columns) stay on top
-	var top []expr.Expr
-	for ci, c := range conds {
-		if !used[ci] {
-			top = append(top, c)
-		}
-	}
-	fs := cur.Fields()
-	identity := true
-	for i, p := range pos {
-		if p != i {
-			identity = false
-		}
-	}
-	var out Node = withFilter(cur, top)
-	if identity {
-		return out, nil
-	}
-	exprs := make([]expr.Expr, total)
-	fields := make([]Field, total)
-	for i, p := range pos {
-		exprs[i] = &expr.Column{Index: p, Name: fs[p].Name, T: fs[p].Type}
-		fields[i] = fs[p]
-	}
-	return &Project{Input: out, Exprs: exprs, fields: fields}, nil
+	return g.rebuild(g.order())
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -147,15 +148,34 @@ func (b *physBuilder) build(n Node) (*Stage, error) {
 		st.EstRows = estimate(x)
 		return st, nil
 	case *Project:
-		st, err := b.build(x.Input)
+		need := make([]bool, len(x.Input.Fields()))
+		for _, e := range x.Exprs {
+			markCols(need, e)
+		}
+		st, m, err := b.buildCols(x.Input, need)
 		if err != nil {
 			return nil, err
+		}
+		exprs, in := x.Exprs, x.Input.Fields()
+		if m != nil { // the join made only the columns the projection reads
+			in = nil
+			for i, f := range x.Input.Fields() {
+				if m[i] >= 0 {
+					in = append(in, f)
+				}
+			}
+			exprs = make([]expr.Expr, len(x.Exprs))
+			for i, e := range x.Exprs {
+				if exprs[i], err = remapBy(e, m); err != nil {
+					return nil, err
+				}
+			}
 		}
 		s, err := internalSchema(fieldTypes(x.fields))
 		if err != nil {
 			return nil, err
 		}
-		b.addOp(st, projectSpec(x.Exprs, x.Input.Fields(), x.fields, s), s)
+		b.addOp(st, projectSpec(exprs, in, x.fields, s), s)
 		return st, nil
 	case *RowID:
 		st, err := b.build(x.Input)
@@ -196,7 +216,8 @@ func (b *physBuilder) build(n Node) (*Stage, error) {
 	case *Aggregate:
 		return b.buildAggregate(x)
 	case *Join:
-		return b.buildJoin(x)
+		st, _, err := b.buildJoin(x, nil)
+		return st, err
 	case *Union:
 		return b.buildUnion(x)
 	case *Window:
@@ -471,26 +492,73 @@ var reduceJoin = map[JoinKind]reduce.JoinType{
 	SemiJoin: reduce.SemiJoin, AntiJoin: reduce.AntiJoin, CrossJoin: reduce.InnerJoin,
 }
 
-func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
+// narrowable reports whether join x can make only some of its columns: a hash join on
+// equi keys alone, whose inputs need only the keys and the columns kept.
+func narrowable(x *Join) bool {
+	return len(x.LeftKeys) > 0 && x.Extra == nil && !x.NullAware
+}
+
+// buildCols builds n for a consumer reading only the columns need marks. A join makes
+// only those (its emitter gathers, and its stage's exchange carries, no other), and
+// its inputs only what it reads of them; m maps n's columns to the stage's (-1:
+// dropped), nil when the stage has every column of n.
+func (b *physBuilder) buildCols(n Node, need []bool) (st *Stage, m []int, err error) {
+	if j, ok := n.(*Join); ok && narrowable(j) && slices.Contains(need, false) {
+		if !slices.Contains(need, true) { // rows without columns: keep a key
+			need = append([]bool(nil), need...)
+			need[j.LeftKeys[0]] = true
+		}
+		return b.buildJoin(j, need)
+	}
+	st, err = b.build(n)
+	return st, nil, err
+}
+
+// buildJoin builds join x making the columns need marks (nil: all of them); m is as
+// buildCols's.
+func (b *physBuilder) buildJoin(x *Join, need []bool) (*Stage, []int, error) {
+	if need != nil && !narrowable(x) {
+		return nil, nil, fmt.Errorf("plan: internal: narrowing %s", x.label())
+	}
 	if x.Extra != nil && x.Kind != InnerJoin && x.Kind != CrossJoin {
 		lowered, err := lowerJoin(x)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return b.build(lowered)
+		st, err := b.build(lowered)
+		return st, nil, err
 	}
+	st, err := b.buildJoinAll(x, need)
+	if err != nil || need == nil {
+		return st, nil, err
+	}
+	m := make([]int, len(need))
+	k := 0
+	for i, ok := range need {
+		m[i] = -1
+		if ok {
+			m[i], k = k, k+1
+		}
+	}
+	return st, m, nil
+}
+
+func (b *physBuilder) buildJoinAll(x *Join, need []bool) (*Stage, error) {
 	est := estimate(x)
 	nl, nr := len(x.Left.Fields()), len(x.Right.Fields())
-	outS, err := internalSchema(fieldTypes(x.fields))
+	fields := x.fields
+	if need != nil {
+		fields = nil
+		for i, ok := range need {
+			if ok {
+				fields = append(fields, x.fields[i])
+			}
+		}
+	}
+	outS, err := internalSchema(fieldTypes(fields))
 	if err != nil {
 		return nil, err
 	}
-	lk := make([]string, len(x.LeftKeys))
-	rk := make([]string, len(x.RightKeys))
-	for i := range lk {
-		lk[i], rk[i] = colName(x.LeftKeys[i]), colName(x.RightKeys[i])
-	}
-	output := joinOutput(x.Kind, nl, nr)
 	lEst, rEst := estimate(x.Left), estimate(x.Right)
 	var extra opSpec
 	if x.Extra != nil {
@@ -504,7 +572,7 @@ func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
 		st.EstRows = est
 		return st
 	}
-	if len(lk) == 0 {
+	if len(x.LeftKeys) == 0 {
 		// Nested loops: the right side broadcast, the left streamed past it.
 		if x.Kind == RightJoin || x.Kind == FullJoin {
 			return nil, fmt.Errorf("%w: %s join without an equality condition", ErrUnsupported, x.Kind)
@@ -520,7 +588,7 @@ func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
 		ls, rs := l.schema, r.schema
 		rx := b.seal(r, Partitioning{Kind: Single})
 		l.Inputs = append(l.Inputs, r)
-		cfg := reduce.NestedLoopJoinConfig{Type: reduceJoin[x.Kind], Left: ls, Right: rs, Output: output, Budget: b.opts.budget, SpillDir: b.opts.SpillDir}
+		cfg := reduce.NestedLoopJoinConfig{Type: reduceJoin[x.Kind], Left: ls, Right: rs, Output: joinOutput(x.Kind, nl, nr), Budget: b.opts.budget, SpillDir: b.opts.SpillDir}
 		if _, err := reduce.NewNestedLoopJoin(cfg); err != nil {
 			return nil, fmt.Errorf("plan: join: %w", err)
 		}
@@ -538,13 +606,50 @@ func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
 	if x.NullAware {
 		return b.buildNotIn(x, outS)
 	}
-	l, err := b.build(x.Left)
+	// The inputs make their keys and the columns kept.
+	ln, rn := make([]bool, nl), make([]bool, nr)
+	for i := range nl {
+		ln[i] = need == nil || need[i]
+	}
+	if x.Kind != SemiJoin && x.Kind != AntiJoin {
+		for i := range nr {
+			rn[i] = need == nil || need[nl+i]
+		}
+	}
+	for i := range x.LeftKeys {
+		ln[x.LeftKeys[i]], rn[x.RightKeys[i]] = true, true
+	}
+	l, lm, err := b.buildCols(x.Left, ln)
 	if err != nil {
 		return nil, err
 	}
-	r, err := b.build(x.Right)
+	r, rm, err := b.buildCols(x.Right, rn)
 	if err != nil {
 		return nil, err
+	}
+	at := func(m []int, i int) int {
+		if m == nil {
+			return i
+		}
+		return m[i]
+	}
+	leftKeys, rightKeys := make([]int, len(x.LeftKeys)), make([]int, len(x.RightKeys))
+	lk := make([]string, len(x.LeftKeys))
+	rk := make([]string, len(x.RightKeys))
+	for i := range lk {
+		leftKeys[i], rightKeys[i] = at(lm, x.LeftKeys[i]), at(rm, x.RightKeys[i])
+		lk[i], rk[i] = colName(leftKeys[i]), colName(rightKeys[i])
+	}
+	var output []reduce.Column
+	for i := range len(x.fields) {
+		if need != nil && !need[i] {
+			continue
+		}
+		side, m, j := reduce.LeftSide, lm, i
+		if i >= nl {
+			side, m, j = reduce.RightSide, rm, i-nl
+		}
+		output = append(output, reduce.Column{Side: side, Name: colName(at(m, j)), As: colName(len(output))})
 	}
 	ls, rs := l.schema, r.schema
 	cfg := reduce.HashJoinConfig{Type: reduceJoin[x.Kind], Left: ls, Right: rs, LeftKeys: lk, RightKeys: rk, Output: output,
@@ -582,13 +687,13 @@ func (b *physBuilder) buildJoin(x *Join) (*Stage, error) {
 	}
 	// Partitioned: both sides shuffled by their keys.
 	n := b.partitions(math.Max(lEst, rEst))
-	for i := range x.LeftKeys {
-		if !arrow.TypeEqual(ls.Field(x.LeftKeys[i]).Type, rs.Field(x.RightKeys[i]).Type) {
+	for i := range leftKeys {
+		if !arrow.TypeEqual(ls.Field(leftKeys[i]).Type, rs.Field(rightKeys[i]).Type) {
 			n = 1 // keys of different widths may hash apart
 		}
 	}
-	lp := Partitioning{Kind: Hash, N: n, Keys: x.LeftKeys}
-	rp := Partitioning{Kind: Hash, N: n, Keys: x.RightKeys}
+	lp := Partitioning{Kind: Hash, N: n, Keys: leftKeys}
+	rp := Partitioning{Kind: Hash, N: n, Keys: rightKeys}
 	if n == 1 {
 		lp, rp = Partitioning{Kind: Single}, Partitioning{Kind: Single}
 	}

@@ -113,7 +113,7 @@ func (g *groupKeys) load(b *change.Batch) {
 			}
 		}
 	}
-	k.hashKeys(b, g.cols) // shuffle.HashKeys: NULLs hash alike whatever their slots hold
+	k.hashKeys(b, g.cols) // NULLs hash alike whatever their slots hold
 	var cleanBytes int64
 	for s := range g.clean {
 		cleanBytes += int64(cap(g.clean[s])) + 4*int64(cap(g.cleanOff[s]))
@@ -151,7 +151,7 @@ func (g *groupKeys) isNull(t *keyTable, i, grp int) bool {
 
 // loadValues normalizes and hashes, for a multiset, the pairs (group, value of column
 // col of b): its layout is a group word and the value's part. The hash is the value's
-// (shuffle.HashKeys, as the key table hashes) remixed with the group. Rows whose value
+// (as the key table hashes it: batchKeys.hashKeys) remixed with the group. Rows whose value
 // is NULL are marked.
 func loadValues(k *batchKeys, groups []int32, b *change.Batch, col int) {
 	a := b.Column(col)

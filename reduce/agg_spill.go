@@ -20,10 +20,10 @@ const (
 
 // aggParts is the partitions of one spill level: each a list of spill files of
 // partial rows, one per spill of the groups in memory. A group's partition comes
-// from its key's hash (shuffle.HashKeys, kept by the key table) remixed per level as
+// from its key's hash (batchKeys.hashKeys, kept by the key table) remixed per level as
 // the grace hash join remixes it (partOf), so that the next level splits a partition
-// anew and the rows of one shuffle partition, which share the hash's high bits,
-// spread over the partitions.
+// anew and the rows of one shuffle partition (whose keys with a string share the
+// hash's high bits, the shuffle hashing them alike) spread over the partitions.
 type aggParts struct {
 	a     *HashAggregate
 	level int

@@ -163,6 +163,9 @@ func (j *HashJoin) inMemory(ctx context.Context, ins [2]*input, build int, e *em
 		t.add(b)
 	}
 	ins[build].buf = nil
+	if t.keys != nil {
+		t.keys.seal()
+	}
 	p := newPass(t, e, pairs, bm, pm, nil)
 	defer p.release()
 	probe := ins[1-build]

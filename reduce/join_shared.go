@@ -52,6 +52,9 @@ func (j *HashJoin) Build(ctx context.Context, in shuffle.Stream) (*HashBuild, er
 		t.add(b)
 	}
 	src.buf = nil
+	if t.keys != nil {
+		t.keys.seal()
+	}
 	return &HashBuild{j: j, t: t}, nil
 }
 

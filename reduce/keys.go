@@ -3,6 +3,7 @@ package reduce
 import (
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -124,6 +125,8 @@ type batchKeys struct {
 	// can probe one table at once, each with its own batchKeys
 	pos []uint64
 	sel []int32
+	// rows looked up through a Bloom filter, and found
+	probed, found int
 }
 
 func newBatchKeys(l *keyLayout, budget *change.Budget) *batchKeys {
@@ -287,16 +290,53 @@ func avalanche(h uint64) uint64 {
 	return h
 }
 
-// hashKeys hashes the key columns cols of b with shuffle.HashKeys, the hash map tasks
-// partition by, over the same canonical values the table compares (integers of every
-// width as int64, canonical floats, string and binary alike), so that equal keys hash
-// alike. The table takes slots from the low bits and tags from the high ones.
+// hashKeys hashes the normalized keys (k.words and k.strs, loaded from the key columns
+// cols of b), so that keys the table finds equal hash alike: integers of every width
+// as int64, canonical floats, string and binary alike. Keys of words only are mixed
+// word by word, a column at a time, without a call per row; keys with a string are
+// hashed by shuffle.HashKeys over the columns. The table takes slots from the low bits
+// and tags from the high ones; these hashes never leave the process.
 func (k *batchKeys) hashKeys(b *change.Batch, cols []int) {
 	if cap(k.hash) < k.n {
 		k.hash = make([]uint64, k.n, max(k.n, 2*cap(k.hash)))
 	}
 	k.hash = k.hash[:k.n]
-	shuffle.HashKeys(b, cols, k.hash)
+	if len(k.strs) > 0 {
+		shuffle.HashKeys(b, cols, k.hash)
+		return
+	}
+	hashWords(k.words, k.hash)
+}
+
+// hashWords hashes rows of int64 words: each word folded in by a round of xxHash64,
+// the result finished by avalanche, so that every bit depends on every key bit. The
+// first word starts the hashes and the last finishes them in the same pass.
+func hashWords(words [][]int64, h []uint64) {
+	const p1, p2 = 0x9e3779b185ebca87, 0xc2b2ae3d27d4eb4f
+	last := len(words) - 1
+	if last < 0 { // no key columns: one key
+		clear(h)
+		return
+	}
+	for i, w := range words[0][:len(h)] {
+		x := bits.RotateLeft64(p1^uint64(w)*p2, 31) * p1
+		if last == 0 {
+			x = avalanche(x)
+		}
+		h[i] = x
+	}
+	for j := 1; j <= last; j++ {
+		ws := words[j][:len(h)]
+		if j < last {
+			for i, w := range ws {
+				h[i] = bits.RotateLeft64(h[i]^uint64(w)*p2, 31) * p1
+			}
+			continue
+		}
+		for i, w := range ws {
+			h[i] = avalanche(bits.RotateLeft64(h[i]^uint64(w)*p2, 31) * p1)
+		}
+	}
 }
 
 // release gives back what the buffers counted.
@@ -337,7 +377,40 @@ type keyTable struct {
 	words  [][]int64 // per key word, per group
 	arena  [][]byte  // per string column: the strings of all groups, back to back
 	ends   [][]int64 // per string column, per group: where its string ends in arena
-	acct   account
+	// bloom, when set (seal), is a blocked Bloom filter of the keys: a probe that misses
+	// it skips the slots, which for a large table are not in cache. nil while keys are
+	// inserted.
+	bloom []uint64
+	acct  account
+}
+
+// bloomMinBytes is the size of slots from which a sealed table keeps a Bloom filter.
+const bloomMinBytes = 1 << 18
+
+// bloomBits returns the block (of blocks) and the two bits that hash h sets.
+func bloomBits(h uint64, blocks int) (int, uint64) {
+	return int((h * 0x9e3779b97f4a7c15 >> 32) * uint64(blocks) >> 32), 1<<(h>>32&63) | 1<<(h>>38&63)
+}
+
+// seal marks the table complete: no key is inserted until the next insert, which drops
+// what seal built. A large table builds its Bloom filter, about 8 bits a key.
+func (t *keyTable) seal() {
+	t.bloom = nil
+	if 8*len(t.slots) < bloomMinBytes {
+		return
+	}
+	t.bloom = make([]uint64, max(len(t.hashes)/8, 1))
+	for _, h := range t.hashes {
+		b, m := bloomBits(h, len(t.bloom))
+		t.bloom[b] |= m
+	}
+	t.count()
+}
+
+// useBloom reports whether a lookup of k checks the Bloom filter first: while the
+// table has one and most of k's probes so far missed.
+func (t *keyTable) useBloom(k *batchKeys) bool {
+	return t.bloom != nil && (k.probed < 1<<14 || 2*k.found < k.probed)
 }
 
 const minSlots = 64
@@ -365,7 +438,7 @@ func (t *keyTable) Len() int { return len(t.hashes) }
 
 // bytes returns the table's Go-heap bytes.
 func (t *keyTable) bytes() int64 {
-	n := 8*int64(cap(t.slots)) + 8*int64(cap(t.hashes))
+	n := 8*int64(cap(t.slots)) + 8*int64(cap(t.hashes)) + 8*int64(cap(t.bloom))
 	for _, w := range t.words {
 		n += 8 * int64(cap(w))
 	}
@@ -406,6 +479,7 @@ func (t *keyTable) bytesAfter(rows int, strBytes int64) int64 {
 // insert finds or adds the key of every row of k, writing its group to groups[r]
 // (-1 for a row with a NULL key).
 func (t *keyTable) insert(k *batchKeys, groups []int32) {
+	t.bloom = nil
 	if t.stride == 2 {
 		t.insertInline(k, groups)
 		return
@@ -596,13 +670,23 @@ func (t *keyTable) lookup(k *batchKeys, groups []int32) {
 		k.count()
 	}
 	pos, sel := k.pos[:n], k.sel[:0]
+	bloom := t.useBloom(k)
 	for r := range n {
 		if k.null != nil && k.null[r] {
 			groups[r] = -1
 			continue
 		}
+		if bloom {
+			if b, m := bloomBits(k.hash[r], len(t.bloom)); t.bloom[b]&m != m {
+				groups[r] = -1
+				continue
+			}
+		}
 		pos[r] = k.hash[r] & t.mask
 		sel = append(sel, int32(r))
+	}
+	if bloom {
+		defer k.countFound(groups[:n])
 	}
 	slots, mask := t.slots, t.mask
 	for len(sel) > 0 {
@@ -654,12 +738,24 @@ func (t *keyTable) lookup(k *batchKeys, groups []int32) {
 // compares the key where it finds the tag, so there is no second pass.
 func (t *keyTable) lookupInline(k *batchKeys, groups []int32) {
 	slots, mask, kw := t.slots, t.mask, k.words[0]
+	bloom := t.bloom
+	if !t.useBloom(k) {
+		bloom = nil
+	} else {
+		defer k.countFound(groups[:k.n])
+	}
 	for r := range k.n {
 		if k.null != nil && k.null[r] {
 			groups[r] = -1
 			continue
 		}
 		h := k.hash[r]
+		if bloom != nil {
+			if b, m := bloomBits(h, len(bloom)); bloom[b]&m != m {
+				groups[r] = -1
+				continue
+			}
+		}
 		tag, p := h>>32, h&mask
 		for {
 			e := slots[2*p]
@@ -672,6 +768,16 @@ func (t *keyTable) lookupInline(k *batchKeys, groups []int32) {
 				break
 			}
 			p = (p + 1) & mask
+		}
+	}
+}
+
+// countFound adds a lookup's rows and those found to k's count.
+func (k *batchKeys) countFound(groups []int32) {
+	k.probed += len(groups)
+	for _, g := range groups {
+		if g >= 0 {
+			k.found++
 		}
 	}
 }

@@ -285,3 +285,108 @@ func TestKeysOfSlicedColumns(t *testing.T) {
 	tab.lookup(a, g)
 	assert.Equal(t, []int32{0, 1, 2}, g)
 }
+
+// Word keys in regular patterns (sequential, strided by powers of two, two words that
+// cancel) still spread over a table's slots (low bits) and tags (high bits) about as
+// random hashes do: 2^16 keys in 2^16 buckets fill about 1-1/e of them.
+func TestHashWordsSpread(t *testing.T) {
+	const n = 1 << 16
+	spread := func(name string, words ...[]int64) {
+		h := make([]uint64, n)
+		hashWords(words, h)
+		low, high := map[uint64]bool{}, map[uint64]bool{}
+		for _, x := range h {
+			low[x&(n-1)], high[x>>48] = true, true
+		}
+		assert.Greater(t, len(low), n*6/10, "%s: slots", name)
+		assert.Greater(t, len(high), n*6/10, "%s: tags", name)
+	}
+	for _, shift := range []int{0, 16, 32, 48} {
+		ws := make([]int64, n)
+		for i := range ws {
+			ws[i] = int64(i) << shift
+		}
+		spread(fmt.Sprintf("i<<%d", shift), ws)
+	}
+	a, b := make([]int64, n), make([]int64, n)
+	for i := range a {
+		a[i], b[i] = int64(i), -int64(i)
+	}
+	spread("(i, -i)", a, b)
+	spread("(i, i)", a, a)
+}
+
+// A sealed large table looks keys up through its Bloom filter: every key inserted is
+// still found (no false negatives), absent keys are not, for one-word keys kept in the
+// slots and for keys with a string; once most probes find their key the filter is
+// skipped; and an insert after sealing drops the filter, so new keys are found.
+func TestKeyTableBloom(t *testing.T) {
+	for _, withString := range []bool{false, true} {
+		t.Run(fmt.Sprint("string=", withString), func(t *testing.T) {
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			s := keySchema(t, arrow.PrimitiveTypes.Int64)
+			if withString {
+				s = keySchema(t, arrow.PrimitiveTypes.Int64, arrow.BinaryTypes.String)
+			}
+			l := layoutOf(s)
+			tab, bk := newKeyTable(l, nil), newBatchKeys(l, nil)
+			defer tab.release()
+			defer bk.release()
+			batch := func(from, to, step int64) *change.Batch {
+				var rows [][]any
+				for k := from; k < to; k += step {
+					r := []any{change.Insert, k}
+					if withString {
+						r = append(r, fmt.Sprint("s", k%7))
+					}
+					rows = append(rows, r)
+				}
+				b, err := change.FromRows(mem, s, rows)
+				require.NoError(t, err)
+				return b
+			}
+			const n = 40000 // keys 0, 3, 6, ... : slots well past bloomMinBytes
+			b := batch(0, 3*n, 3)
+			bk.load(b, allCols(s))
+			tab.insert(bk, make([]int32, b.Len()))
+			b.Release()
+			tab.seal()
+			require.NotNil(t, tab.bloom)
+
+			lookup := func(b *change.Batch) []int32 {
+				defer b.Release()
+				bk.load(b, allCols(s))
+				groups := make([]int32, b.Len())
+				tab.lookup(bk, groups)
+				return groups
+			}
+			for round := range 2 { // probes mostly miss: the filter is used
+				groups := lookup(batch(0, 3*n, 1))
+				for k, g := range groups {
+					want := int32(-1)
+					if k%3 == 0 {
+						want = int32(k / 3)
+					}
+					require.Equal(t, want, g, "round %d key %d", round, k)
+				}
+			}
+			assert.True(t, tab.useBloom(bk))
+			for range 3 { // probes all hit: the filter is skipped
+				for k, g := range lookup(batch(0, 3*n, 3)) {
+					require.Equal(t, int32(k), g)
+				}
+			}
+			assert.False(t, tab.useBloom(bk), "most probes found their key")
+
+			b = batch(1, 31, 3) // new keys 1, 4, ...
+			bk.load(b, allCols(s))
+			tab.insert(bk, make([]int32, b.Len()))
+			b.Release()
+			assert.Nil(t, tab.bloom, "an insert drops the filter")
+			for k, g := range lookup(batch(1, 31, 3)) {
+				require.Equal(t, int32(n+k), g)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -107,8 +108,21 @@ func (f *flagSet) usage(w io.Writer) {
 
 // parse parses the verb's arguments. It returns done=true with the exit status when the
 // verb must stop: 0 after --help (usage on stdout), 1 after a flag error (on stderr).
+//
+// An argument that starts with a dash but holds whitespace is no flag: it is a
+// query that opens with a SQL comment ("-- TPC-H Q6 ...") or a negative number,
+// and it and what follows are positional.
 func (f *flagSet) parse(args []string, stdout, stderr io.Writer) (status int, done bool) {
 	f.SetOutput(stderr)
+	for i, a := range args {
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") && strings.ContainsAny(a, " \t\r\n") {
+			args = append(slices.Clone(args[:i]), append([]string{"--"}, args[i:]...)...)
+			break
+		}
+	}
 	err := f.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):

@@ -42,6 +42,12 @@ func TestSQLOverCSV(t *testing.T) {
 	require.Equal(t, 0, status, errOut)
 	assert.Equal(t, "id | born      \n---+-----------\n1  | 1990-05-01\n2  | NULL      \n(2 rows)\n", out)
 
+	// A query read from a file often opens with a comment, which is no flag.
+	status, out, errOut = strata(t, "sql", "--table", "people="+filepath.Join(dir, "people.csv"), "--format", "table",
+		"-- the first two\nSELECT id FROM people WHERE id < 3 ORDER BY id")
+	require.Equal(t, 0, status, errOut)
+	assert.Equal(t, "id\n--\n1 \n2 \n(2 rows)\n", out)
+
 	status, out, errOut = strata(t, "sql", "--table", "orders="+orders, "--explain", "SELECT person, count(*) FROM orders GROUP BY person")
 	require.Equal(t, 0, status, errOut)
 	assert.Contains(t, out, "Logical plan:")

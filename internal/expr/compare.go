@@ -333,18 +333,22 @@ func cmpDecConst(op int, v []num, c num, n int, out []byte) {
 	c64 := int64(c.LowBits())
 	small := is64(c)
 	if small {
-		// when every value fits in 64 bits (one OR pass), compare their low words
-		// with the int64 kernel
+		// compare the low words with the int64 kernel, a chunk at a time through a
+		// stack array (a heap slice per call cost more than the comparison), noting
+		// any value that does not fit 64 bits: if one did (rare), the 128-bit loop
+		// below redoes the column
+		var lo [1024]int64
 		var wide uint64
-		for _, x := range v {
-			wide |= uint64(x.HighBits()) ^ uint64(int64(x.LowBits())>>63)
+		for i := 0; i < n; i += len(lo) {
+			m := min(len(lo), n-i)
+			for j, x := range v[i : i+m] {
+				l := int64(x.LowBits())
+				wide |= uint64(x.HighBits()) ^ uint64(l>>63)
+				lo[j] = l
+			}
+			cmpOrdered(op, operand[int64]{v: lo[:m]}, operand[int64]{c: c64, vc: true}, m, out[i/8:])
 		}
 		if wide == 0 {
-			lo := make([]int64, n)
-			for i, x := range v {
-				lo[i] = int64(x.LowBits())
-			}
-			cmpOrdered(op, operand[int64]{v: lo}, operand[int64]{c: c64, vc: true}, n, out)
 			return
 		}
 	}
