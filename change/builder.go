@@ -24,6 +24,7 @@ type Builder struct {
 	mem    memory.Allocator
 	ops    []Op
 	cols   []column
+	arrs   []arrow.Array // NewBatch's column list, reused
 }
 
 // column stages one column's values.
@@ -171,35 +172,95 @@ func (b *Builder) AppendAny(op Op, vals ...any) error {
 // resets the builder for reuse.
 func (b *Builder) NewBatch() *Batch {
 	n := len(b.ops)
-	arrs := make([]arrow.Array, len(b.cols))
+	var sl slab
+	size := 0
 	for i := range b.cols {
-		arrs[i] = b.cols[i].array(b.mem, n)
+		size += b.cols[i].bytes(n)
+	}
+	if size <= maxSlab {
+		sl.buf = allocBuffer(b.mem, size)
+	}
+	// The arrays' buffer lists share one backing array (Arrow keeps each list as
+	// given); the record copies the column list, so that one is the builder's.
+	bufs := make([]*memory.Buffer, 0, 3*len(b.cols))
+	arrs := b.arrs[:0]
+	for i := range b.cols {
+		var a arrow.Array
+		a, bufs = b.cols[i].array(b.mem, &sl, bufs, n)
+		arrs = append(arrs, a)
+	}
+	if sl.buf != nil {
+		sl.buf.Release() // the arrays hold it
 	}
 	rec := array.NewRecordBatch(b.schema.arrow, arrs, int64(n))
-	for _, a := range arrs {
+	for i, a := range arrs {
 		a.Release()
+		arrs[i] = nil
 	}
+	b.arrs = arrs[:0]
 	ops := make([]Op, n)
 	copy(ops, b.ops)
 	b.ops = b.ops[:0]
 	return &Batch{schema: b.schema, rec: rec, ops: ops}
 }
 
-// array moves the staged n values into an Arrow array with buffers of their size.
-func (c *column) array(mem memory.Allocator, n int) arrow.Array {
+// maxSlab is the largest batch (in buffer bytes) whose buffers are carved from one
+// allocation. Small batches (a transaction's few rows) are most of a stream's, and a
+// buffer each cost several allocations per column; a large batch's separate buffers
+// let a consumer keep one column without the others.
+const maxSlab = 16 << 10
+
+// slab hands out consecutive 8-byte-aligned pieces of one buffer; without one, a
+// buffer each from the allocator.
+type slab struct {
+	buf *memory.Buffer
+	off int
+}
+
+func (s *slab) take(mem memory.Allocator, size int) *memory.Buffer {
+	if s.buf == nil {
+		return allocBuffer(mem, size)
+	}
+	b := memory.SliceBuffer(s.buf, s.off, size)
+	s.off += pad8(size)
+	return b
+}
+
+func pad8(n int) int { return (n + 7) &^ 7 }
+
+// bytes is what array takes from a slab for n rows.
+func (c *column) bytes(n int) int {
+	size := 0
+	if len(c.nulls) > 0 {
+		size += pad8(int(bitutil.BytesForBits(int64(n))))
+	}
+	switch c.width {
+	case -1:
+		size += pad8(4*(n+1)) + pad8(len(c.data))
+	case 0:
+		size += pad8(int(bitutil.BytesForBits(int64(n))))
+	default:
+		size += pad8(len(c.data))
+	}
+	return size
+}
+
+// array moves the staged n values into an Arrow array with buffers of their size,
+// taken from sl, and listed after all (returned).
+func (c *column) array(mem memory.Allocator, sl *slab, all []*memory.Buffer, n int) (arrow.Array, []*memory.Buffer) {
 	var valid *memory.Buffer
 	if len(c.nulls) > 0 {
-		valid = allocBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+		valid = sl.take(mem, int(bitutil.BytesForBits(int64(n))))
 		bits := valid.Bytes()
 		bitutil.SetBitsTo(bits, 0, int64(n), true)
 		for _, r := range c.nulls {
 			bitutil.ClearBit(bits, int(r))
 		}
 	}
-	var bufs []*memory.Buffer
+	start := len(all)
 	switch c.width {
 	case -1:
-		offs := allocBuffer(mem, 4*(n+1))
+		offs := sl.take(mem, 4*(n+1))
 		o := offs.Bytes()
 		binary.LittleEndian.PutUint32(o, 0)
 		for r, e := range c.ends {
@@ -207,27 +268,28 @@ func (c *column) array(mem memory.Allocator, n int) arrow.Array {
 		}
 		var vals *memory.Buffer
 		if len(c.data) > 0 {
-			vals = allocBuffer(mem, len(c.data))
+			vals = sl.take(mem, len(c.data))
 			copy(vals.Bytes(), c.data)
 		}
-		bufs = []*memory.Buffer{valid, offs, vals}
+		all = append(all, valid, offs, vals)
 	case 0:
-		bits := allocBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+		bits := sl.take(mem, int(bitutil.BytesForBits(int64(n))))
 		bb := bits.Bytes()
 		for r, v := range c.data {
 			if v != 0 {
 				bitutil.SetBit(bb, r)
 			}
 		}
-		bufs = []*memory.Buffer{valid, bits}
+		all = append(all, valid, bits)
 	default:
 		var vals *memory.Buffer
 		if len(c.data) > 0 {
-			vals = allocBuffer(mem, len(c.data))
+			vals = sl.take(mem, len(c.data))
 			copy(vals.Bytes(), c.data)
 		}
-		bufs = []*memory.Buffer{valid, vals}
+		all = append(all, valid, vals)
 	}
+	bufs := all[start:len(all):len(all)]
 	d := array.NewData(c.typ, n, bufs, nil, len(c.nulls), 0)
 	for _, buf := range bufs {
 		if buf != nil {
@@ -237,7 +299,7 @@ func (c *column) array(mem memory.Allocator, n int) arrow.Array {
 	a := array.MakeFromData(d)
 	d.Release()
 	c.data, c.ends, c.nulls = c.data[:0], c.ends[:0], c.nulls[:0]
-	return a
+	return a, all
 }
 
 // allocBuffer returns a buffer of size bytes from mem, zeroed.
@@ -245,6 +307,15 @@ func allocBuffer(mem memory.Allocator, size int) *memory.Buffer {
 	buf := memory.NewResizableBuffer(mem)
 	buf.Resize(size)
 	return buf
+}
+
+// Reset drops the staged rows, keeping the space they took for the next ones.
+func (b *Builder) Reset() {
+	b.ops = b.ops[:0]
+	for i := range b.cols {
+		c := &b.cols[i]
+		c.data, c.ends, c.nulls = c.data[:0], c.ends[:0], c.nulls[:0]
+	}
 }
 
 // Release frees what the builder holds. Its staged rows are Go memory, so nothing

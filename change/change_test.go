@@ -2,10 +2,12 @@ package change_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/stretchr/testify/assert"
@@ -92,6 +94,74 @@ func TestBuilderErrorsNameTheColumn(t *testing.T) {
 	b := bl.NewBatch()
 	defer b.Release()
 	assert.True(t, b.Value(0, 1).IsNull(), "absent is stored as NULL")
+}
+
+// Reset drops staged rows (a transaction abandoned halfway) and keeps their space:
+// the same rows staged again allocate nothing.
+func TestBuilderReset(t *testing.T) {
+	s := change.MustSchema([]arrow.Field{change.NotNull("id", arrow.PrimitiveTypes.Int64), change.Col("name", arrow.BinaryTypes.String)}, "id")
+	bl := change.NewBuilder(memory.DefaultAllocator, s)
+	defer bl.Release()
+	stage := func() {
+		for i := range 8 {
+			if err := bl.Append(change.Insert, change.Row{change.Int(int64(i)), change.Null()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stage()
+	bl.Reset()
+	assert.Equal(t, 0, bl.Len())
+	require.NoError(t, bl.Append(change.Delete, change.Row{change.Int(42), change.Str("x")}))
+	b := bl.NewBatch()
+	assert.Equal(t, [][]any{{change.Delete, int64(42), "x"}}, b.Plain())
+	b.Release()
+	assert.Zero(t, testing.AllocsPerRun(10, func() { stage(); bl.Reset() }), "staging again after Reset allocates")
+}
+
+// countingAlloc counts Allocate calls.
+type countingAlloc struct {
+	memory.Allocator
+	n int
+}
+
+func (a *countingAlloc) Allocate(size int) []byte { a.n++; return a.Allocator.Allocate(size) }
+
+// A small batch's buffers are carved from one allocation, freed when the last array
+// holding a piece is released; a large batch's buffers are separate.
+func TestBuilderSmallBatchOneAllocation(t *testing.T) {
+	checked := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer checked.AssertSize(t, 0)
+	mem := &countingAlloc{Allocator: checked}
+	s := change.MustSchema([]arrow.Field{change.NotNull("id", arrow.PrimitiveTypes.Int64),
+		change.Col("name", arrow.BinaryTypes.String), change.Col("ok", arrow.FixedWidthTypes.Boolean)}, "id")
+	bl := change.NewBuilder(mem, s)
+	defer bl.Release()
+	fill := func(n int) *change.Batch {
+		for i := range n {
+			name, ok := change.Str(strings.Repeat("x", i%5)), change.Bool(i%2 == 0)
+			if i%3 == 0 {
+				name, ok = change.Null(), change.Null()
+			}
+			require.NoError(t, bl.Append(change.Insert, change.Row{change.Int(int64(i)), name, ok}))
+		}
+		return bl.NewBatch()
+	}
+	small := fill(3)
+	assert.Equal(t, 1, mem.n, "allocations for a 3-row batch")
+	assert.Equal(t, [][]any{{change.Insert, int64(0), nil, nil}, {change.Insert, int64(1), "x", false},
+		{change.Insert, int64(2), "xx", true}}, small.Plain())
+	id := small.Column(0)
+	id.Retain()
+	small.Release()
+	assert.Equal(t, int64(2), id.(*array.Int64).Value(2), "a column outlives its batch")
+	id.Release()
+
+	mem.n = 0
+	large := fill(5000)
+	assert.Greater(t, mem.n, 1, "a large batch's buffers are separate")
+	assert.Equal(t, 5000, large.Len())
+	large.Release()
 }
 
 func TestSchemaValidation(t *testing.T) {

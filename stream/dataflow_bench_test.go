@@ -2,9 +2,11 @@ package stream_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -175,44 +177,82 @@ func stateSize(b *testing.B, be state.Backend) (keys, bytes int64) {
 	return keys, bytes
 }
 
-// pacedSource hands out its first warm transactions at once, then the rest on a
-// schedule of rate events per second (math.Inf(1): at once too), recording when
-// each of those was due, in commit order.
+// pacedSource hands out the first warm transactions of src at once, then the rest
+// on a schedule of rate row changes per second (math.Inf(1): at once too),
+// recording when each of those was due, in commit order. A transaction is due when
+// the rows before it have had their time; the wait is before src reads it, so what
+// src does to produce it (decoding, assembly) counts in its latency.
 type pacedSource struct {
-	sliceSource
-	warm  int
-	rate  float64
-	start time.Time
-	rows  int
-	mu    sync.Mutex
-	due   []dueTx
+	src      stream.BatchSource
+	warm     int
+	rate     float64
+	n        int // transactions handed out
+	lastWarm cdc.Position
+	drained  chan struct{} // closed by the sink once lastWarm's epoch is out
+	wait     *waiter
+	start    time.Time
+	rows     int // of the paced part, handed out
+	mu       sync.Mutex
+	due      []dueTx
 }
 
 type dueTx struct {
-	pos cdc.Position
-	at  time.Time
+	pos  cdc.Position
+	at   time.Time
+	read time.Time
 }
 
+func (s *pacedSource) Open(ctx context.Context, from cdc.Position) error {
+	return s.src.Open(ctx, from)
+}
+func (s *pacedSource) Ack(ctx context.Context, upTo cdc.Position) error { return s.src.Ack(ctx, upTo) }
+func (s *pacedSource) Close() error                                     { return s.src.Close() }
+
 func (s *pacedSource) Next(ctx context.Context) (stream.TxBatches, error) {
-	if s.i < s.warm {
-		return s.sliceSource.Next(ctx)
+	if s.n < s.warm {
+		s.n++
+		tx, err := s.src.Next(ctx)
+		s.lastWarm = tx.Commit
+		return tx, err
 	}
 	if s.start.IsZero() {
+		// Let the flow finish the initial load first (up to a read-ahead's worth of
+		// it can be queued), or the first paced transactions wait behind it. The
+		// load's last transactions may change no output: then give up waiting.
+		s.mu.Lock()
+		s.drained = make(chan struct{})
+		s.mu.Unlock()
+		select {
+		case <-s.drained:
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+			return stream.TxBatches{}, ctx.Err()
+		}
 		s.start = time.Now()
 	}
 	due := s.start.Add(time.Duration(float64(s.rows) / s.rate * float64(time.Second)))
 	if d := time.Until(due); d > 0 {
-		time.Sleep(d)
+		if s.wait == nil {
+			w, err := newWaiter()
+			if err != nil {
+				return stream.TxBatches{}, err
+			}
+			s.wait = w
+		}
+		if err := s.wait.sleep(d); err != nil {
+			return stream.TxBatches{}, err
+		}
 	}
-	tx, err := s.sliceSource.Next(ctx)
+	tx, err := s.src.Next(ctx)
 	if err != nil {
 		return tx, err
 	}
+	s.n++
 	for _, b := range tx.Batches {
 		s.rows += b.Len()
 	}
 	s.mu.Lock()
-	s.due = append(s.due, dueTx{tx.Commit, due})
+	s.due = append(s.due, dueTx{tx.Commit, due, time.Now()})
 	s.mu.Unlock()
 	return tx, nil
 }
@@ -232,21 +272,56 @@ func (s *latencySink) Write(ctx context.Context, b *change.Batch, pos cdc.Positi
 	now := time.Now()
 	s.last = now
 	s.src.mu.Lock()
+	if d := s.src.drained; d != nil && s.src.start.IsZero() && !pos.Less(s.src.lastWarm) {
+		close(d)
+		s.src.drained = nil
+	}
 	for ; s.next < len(s.src.due) && !pos.Less(s.src.due[s.next].pos); s.next++ {
 		s.lat = append(s.lat, now.Sub(s.src.due[s.next].at))
 	}
 	s.src.mu.Unlock()
 	return nil
 }
+
 func (s *latencySink) Flush(context.Context) error { return nil }
 func (s *latencySink) Close() error                { return nil }
 
+// writeLatencyTrace writes, per paced transaction, its index and when it was due,
+// read by the flow and output (ms from the start of pacing), then the end of each
+// garbage collection's pause in that time ("gc MS"): where a tail comes from.
+func writeLatencyTrace(b *testing.B, name string, out *latencySink) {
+	w, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	ms := func(t time.Time) float64 { return float64(t.Sub(out.src.start)) / 1e6 }
+	for i, l := range out.lat {
+		d := out.src.due[i]
+		fmt.Fprintf(w, "%d %.3f %.3f %.3f\n", i, ms(d.at), ms(d.read), ms(d.at.Add(l)))
+	}
+	var st runtime.MemStats
+	runtime.ReadMemStats(&st)
+	for _, e := range st.PauseEnd {
+		if t := time.Unix(0, int64(e)); t.After(out.src.start) {
+			fmt.Fprintf(w, "gc %.3f\n", ms(t))
+		}
+	}
+}
+
 // BenchmarkRevenueLatency: the pruned revenue flow (memory state, one
-// partition); after the first third of the workload (unpaced), the rest is fed at
-// a fixed rate (STRATA_BENCH_RATE events/s, default half the rate of the best of
-// three unpaced runs of that part) and the latency from each transaction being
-// due to its epoch's output at the sink is reported. Epochs of one transaction,
-// and adaptive ones of 1 to 64.
+// partition) fed by the generator through decoding and assembly; after the first
+// third of the workload (unpaced, then drained), the rest is fed at a fixed rate
+// (STRATA_BENCH_RATE events/s, default half the rate of the best of three unpaced
+// runs of that part) and the latency from each transaction being due to its
+// epoch's output at the sink is reported. Epochs of one transaction, and adaptive
+// ones of 1 to 64. STRATA_BENCH_TRACE=FILE writes each transaction's timeline (see
+// writeLatencyTrace).
+//
+// Run it with -cpu 2: one partition, its source's read-ahead and the garbage
+// collector then have two cores. With -cpu 1 a collection's mark phase takes a
+// quarter of the only core (plus write barriers and the scavenger) for 10-18 ms
+// at a time, the flow falls behind for that long, and p99 is about that.
 func BenchmarkRevenueLatency(b *testing.B) { benchLatency(b, revenueStagesPruned) }
 
 // BenchmarkRevenueLatencyEager: the same with the eager plan.
@@ -254,30 +329,33 @@ func BenchmarkRevenueLatencyEager(b *testing.B) { benchLatency(b, revenueStagesO
 
 func benchLatency(b *testing.B, stagesOf func(map[string]*change.Schema, state.Backend, memory.Allocator) []stream.Stage) {
 	const events = 20000
+	// The source generates, decodes and assembles as the flow reads, as a Kafka
+	// consumer would: latency is from a transaction's events being due to its output,
+	// and the process holds only the flow's state, not the whole input.
+	gc := genConfig(events)
+	gc.Customers = 1000
 	txs, _ := readTxs(b, events)
-	defer func() {
-		for i := range txs {
-			txs[i].Release()
-		}
-	}()
+	for i := range txs {
+		txs[i].Release()
+	}
 	// The first third (mostly inserts: the tables filling up, each change costing
 	// up to three times a later one) runs unpaced, as a pipeline's initial load
 	// would; the rest, in steady state, is paced and measured.
 	warm := len(txs) / 3
-	rows := 0
-	for _, tx := range txs[warm:] {
-		for _, bt := range tx.Batches {
-			rows += bt.Len()
-		}
-	}
+	txs = nil
 	sc := shopSchemas(b)
 	for _, ep := range [][2]int{{1, 0}, {1, 64}} {
 		epoch, maxEpoch := ep[0], ep[1]
 		b.Run(epochName(epoch, maxEpoch), func(b *testing.B) {
 			run := func(rate float64) *latencySink {
+				runtime.GC()
 				be := openBackendB(b, "memory")
 				defer be.Close()
-				src := &pacedSource{sliceSource: sliceSource{txs: txs}, warm: warm, rate: rate}
+				cs, err := stream.NewCDCSource(stream.CDCSourceConfig{Source: cdc.NewGenerator(gc)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				src := &pacedSource{src: cs, warm: warm, rate: rate}
 				out := &latencySink{src: src}
 				df, err := stream.NewDataflow(stream.DataflowConfig{Source: src, Stages: stagesOf(sc, be, nil),
 					Sink: out, State: be, Partitions: 1, EpochTxs: epoch, MaxEpochTxs: maxEpoch})
@@ -294,16 +372,20 @@ func benchLatency(b *testing.B, stagesOf func(map[string]*change.Schema, state.B
 			}
 			rate, _ := strconv.ParseFloat(os.Getenv("STRATA_BENCH_RATE"), 64)
 			if rate <= 0 { // half the best of three unpaced runs of the measured part
-				best := time.Duration(math.MaxInt64)
+				best, rows := time.Duration(math.MaxInt64), 0
 				for range 3 {
 					out := run(math.Inf(1))
-					best = min(best, out.last.Sub(out.src.start))
+					best, rows = min(best, out.last.Sub(out.src.start)), out.src.rows
 				}
 				rate = float64(rows) / best.Seconds() / 2
 			}
 			var lat []time.Duration
 			for range b.N {
-				lat = append(lat, run(rate).lat...)
+				out := run(rate)
+				lat = append(lat, out.lat...)
+				if f := os.Getenv("STRATA_BENCH_TRACE"); f != "" {
+					writeLatencyTrace(b, f, out)
+				}
 			}
 			slices.Sort(lat)
 			q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }

@@ -89,6 +89,8 @@ type CDCSource struct {
 	projs         map[*change.Schema]*projection // by event schema
 	ev            cdc.Event                      // an event projected onto its pipeline schema
 	before, after change.Row                     // its images, reused
+	builders      map[*change.Schema]*change.Builder
+	txBuilders    []*change.Builder // of the transaction being converted, by out.Tables
 }
 
 // projection maps rows of an event's schema onto the pipeline's schema of its table.
@@ -258,13 +260,18 @@ func (s *CDCSource) nextTx(ctx context.Context) (cdc.Tx, bool, error) {
 	}
 }
 
+// Builders are kept by schema from one transaction to the next: their staging
+// slices are then allocated once, not per transaction.
 func (s *CDCSource) convert(tx cdc.Tx) (TxBatches, error) {
 	out := TxBatches{Commit: tx.Commit}
-	var builders []*change.Builder
+	builders := s.txBuilders[:0]
 	defer func() {
 		for _, b := range builders {
-			b.Release()
+			b.Reset() // after an error, rows may be staged
+
 		}
+		clear(builders)
+		s.txBuilders = builders[:0]
 	}()
 	for i := range tx.Events {
 		ev := &tx.Events[i]
@@ -287,7 +294,15 @@ func (s *CDCSource) convert(tx cdc.Tx) (TxBatches, error) {
 		if bi < 0 {
 			bi = len(builders)
 			out.Tables = append(out.Tables, ev.Table)
-			builders = append(builders, change.NewBuilder(s.cfg.Mem, ev.Schema))
+			bl := s.builders[ev.Schema]
+			if bl == nil {
+				if s.builders == nil {
+					s.builders = map[*change.Schema]*change.Builder{}
+				}
+				bl = change.NewBuilder(s.cfg.Mem, ev.Schema)
+				s.builders[ev.Schema] = bl
+			}
+			builders = append(builders, bl)
 		}
 		if err := cdc.AppendChanges(builders[bi], ev); err != nil {
 			return TxBatches{}, fmt.Errorf("stream: cdc source: %w", err)
