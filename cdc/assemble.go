@@ -193,8 +193,9 @@ type Assembler struct {
 	freeEvents int   // events' worth of the free regions (in freeRegions)
 	nextKnown  int   // the next slot of known
 
-	free     []*txBuf // buffers of transactions that left the buffer, for reuse
-	freeTxns []*txn   // transactions forgotten, for reuse
+	free     []*txBuf  // buffers of transactions that left the buffer, for reuse
+	freeTxns []*txn    // transactions forgotten, for reuse
+	freeMeta []*txMeta // BEGIN/END holders of released buffers, for reuse
 	forget   func(*txn)
 
 	recentHead int // the oldest entry of recent
@@ -216,6 +217,7 @@ type Assembler struct {
 	nowRead   bool // Now was read during this call
 	dups      int64
 	lastOpen  int
+	allSlow   bool // tests: every data event through addDataSlow, to check addData against it
 
 	// The arrays last: the fields above, read on every Add, share fewer cache lines.
 	freeRegions [regionClasses][]region // free regions by size class (see slab)
@@ -289,24 +291,29 @@ type txBuf struct {
 	streams []*stream  // streams that delivered its events
 	stream1 [1]*stream // backing for streams: one stream is the common case
 
-	missingTO, unsortedTO, unsortedPos bool
-	timed                              bool // whether first is set: the untimed transactions are the newest
-	lastTO                             int64
-	lastPos                            Position
-	ctime                              time.Time
+	// What is known from the events alone (the transaction's id, its commit time, the
+	// order to emit its events in) is worked out from them when needed, not kept up to
+	// date as each arrives: that is less code per event. What the first event says is
+	// kept as it arrives, while it is in cache: most transactions have one event.
+	txID, srcTxID string    // the first event's Tx.ID and Source.TxID
+	ctime         time.Time // the first event's CommitTime
 
-	// the first Tx.ID and the first Source.TxID of its events, in arrival order (see id)
-	txID, srcTxID string
-
+	timed bool      // whether first is set: the untimed transactions are the newest
 	first time.Time // the first clock reading after its first record arrived
 
-	begin, end *Event
+	begin, end *Event  // in metaEv
+	metaEv     *txMeta // from the assembler's free list, once a BEGIN or END arrives
 	wantTotal  int64
 	want       []CollectionCount
 	got        []int64
 	counted    int64
 	extra      bool // a row change of a collection the END does not list
 }
+
+// txMeta holds a transaction's BEGIN and END. It is apart from txBuf, and reused,
+// so that transactions without metadata neither carry nor clear two more events,
+// and one with metadata does not copy each to the heap.
+type txMeta struct{ begin, end Event }
 
 // NewAssembler returns an empty assembler. It panics if cfg.Validate fails: a config is
 // the program's, not the data's.
@@ -335,7 +342,22 @@ func NewAssembler(cfg AssemblerConfig) *Assembler {
 func (a *Assembler) Add(ctx context.Context, ev *Event) error {
 	a.seq++
 	a.nowRead = false
-	s := a.stream(ev.Origin)
+	s := a.lastS
+	if s == nil || s.id.partition != ev.Origin.Partition || s.id.topic != ev.Origin.Topic {
+		s = nil
+		if len(a.streams) <= 8 { // a few streams: cheaper to compare than to hash
+			for _, c := range a.streams {
+				if c.id.partition == ev.Origin.Partition && c.id.topic == ev.Origin.Topic {
+					s = c
+					break
+				}
+			}
+		}
+		if s == nil {
+			s = a.stream(ev.Origin)
+		}
+		a.lastS = s
+	}
 	var err error
 	if ev.Op == OpTxBegin || ev.Op == OpTxEnd {
 		err = a.addMeta(ctx, s, ev)
@@ -343,8 +365,14 @@ func (a *Assembler) Add(ctx context.Context, ev *Event) error {
 		err = a.addData(ctx, s, ev)
 	}
 	a.sinceTime++
-	if serr := a.settle(ctx, false); serr != nil {
-		err = errors.Join(err, serr)
+	// settle's work, with what most Adds need (nothing but emitting) done here; most
+	// often the transaction first in commit order still has its run open
+	if len(a.metaQ) > 0 || (len(a.pos) > 0 && a.pos[0].runs == 0) {
+		a.tryEmit()
+	}
+	if a.open > a.cfg.MaxOpen || a.events > a.cfg.MaxEvents || a.sinceTime >= timeCheckEvery ||
+		(a.oldest != nil && a.seq-a.oldest.seq >= staleAdds) || (a.cfg.Metrics != nil && a.open != a.lastOpen) {
+		err = errors.Join(err, a.settle(ctx, false))
 	}
 	return err
 }
@@ -421,18 +449,11 @@ func (a *Assembler) Duplicates() int64 { return a.dups }
 
 // ---- adding events ----
 
+// stream returns the stream of o, made on its first event. Add has looked for it among
+// the first few.
+//
+//go:noinline
 func (a *Assembler) stream(o Origin) *stream {
-	if s := a.lastS; s != nil && s.id.partition == o.Partition && s.id.topic == o.Topic {
-		return s
-	}
-	if len(a.streams) <= 8 { // a few streams: cheaper to compare than to hash
-		for _, s := range a.streams {
-			if s.id.partition == o.Partition && s.id.topic == o.Topic {
-				a.lastS = s
-				return s
-			}
-		}
-	}
 	id := streamID{o.Topic, o.Partition}
 	s := a.byID[id]
 	if s == nil {
@@ -440,7 +461,6 @@ func (a *Assembler) stream(o Origin) *stream {
 		a.byID[id] = s
 		a.streams = append(a.streams, s)
 	}
-	a.lastS = s
 	return s
 }
 
@@ -486,7 +506,71 @@ func (a *Assembler) advance(s *stream, ev *Event, data bool) {
 	}
 }
 
+// addData adds a data event. The common case is handled here in one piece of code, not
+// spread over calls (between two Adds the decoder evicts the assembler's code, so each
+// Add pays for every line of code it runs through): a row change of a transaction
+// without metadata, ahead of all its stream delivered, that either continues the run
+// open on its stream or belongs to a transaction buffered or not seen yet. Whatever
+// fails a check here, before anything changed, is left to addDataSlow, which handles
+// every case the same way.
 func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
+	if ev.Op < OpCreate || ev.Op > OpDelete || ev.Tx.TotalOrder > 0 || a.metaSeen || a.allSlow ||
+		s.n == 0 || s.idle || !s.data || !s.wm.Less(ev.Pos) || ev.Origin.Topic == "" ||
+		(s.hasOffset && ev.Origin.Offset <= s.lastOffset) {
+		return a.addDataSlow(ctx, s, ev)
+	}
+	key := ev.Source.TxID
+	if key == "" || ev.Source.Connector != "postgresql" {
+		if key = ev.TxKey(); key == "" {
+			return a.addDataSlow(ctx, s, ev)
+		}
+	}
+	t := s.cur
+	var h uint64
+	if t == nil || t.key != key {
+		t, h = a.txs.get(key)
+		if t == nil && ((a.fin.n > 0 && a.fin.get(h, key) != nil) || (a.emitted && ev.Pos.Less(a.lastCommit))) {
+			return a.addDataSlow(ctx, s, ev)
+		}
+	}
+	if t != nil && (t.state != txBuffered || t.meta) {
+		return a.addDataSlow(ctx, s, ev)
+	}
+	// what advance does for an event ahead of its stream
+	s.wm = ev.Pos
+	if s == a.minStream {
+		a.minValid = false
+	}
+	s.lastOffset, s.hasOffset = ev.Origin.Offset, true
+	s.n++
+	if t == nil {
+		t = a.newTxn(key, h, false)
+	}
+	if s.cur != t {
+		a.joinRun(s, t)
+	}
+	s.last = t
+	a.appendEvent(t, ev) // without an END, never over its counts
+	return nil
+}
+
+// joinRun makes t the transaction whose run is open on s.
+func (a *Assembler) joinRun(s *stream, t *txn) {
+	a.endRun(s)
+	s.cur = t
+	t.runs++
+	if !slices.Contains(t.streams, s) {
+		if t.streams == nil {
+			t.streams = t.stream1[:0]
+		}
+		t.streams = append(t.streams, s)
+	}
+}
+
+// addDataSlow adds a data event: every case (see addData).
+//
+//go:noinline
+func (a *Assembler) addDataSlow(ctx context.Context, s *stream, ev *Event) error {
 	key := ""
 	if ev.Op != OpRead {
 		key = ev.TxKey()
@@ -535,15 +619,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 		t = a.newTxn(key, h, meta)
 	}
 	if s.cur != t {
-		a.endRun(s)
-		s.cur = t
-		t.runs++
-		if !slices.Contains(t.streams, s) {
-			if t.streams == nil {
-				t.streams = t.stream1[:0]
-			}
-			t.streams = append(t.streams, s)
-		}
+		a.joinRun(s, t)
 	}
 	s.last = t
 	if a.appendEvent(t, ev) {
@@ -686,27 +762,31 @@ func (a *Assembler) addMeta(ctx context.Context, s *stream, ev *Event) error {
 		t.meta = true
 		a.nMeta++
 	}
-	c := *ev
 	if ev.Op == OpTxBegin {
 		if t.begin != nil {
 			a.duplicate(ev)
 			return nil
 		}
-		t.begin, t.sawBegin = &c, true
+		m := a.metaOf(t)
+		m.begin = *ev
+		t.begin, t.sawBegin = &m.begin, true
 		return nil
 	}
 	if t.end != nil {
 		a.duplicate(ev)
 		return nil
 	}
-	t.end, t.sawEnd = &c, true
+	m := a.metaOf(t)
+	m.end = *ev
+	t.end, t.sawEnd = &m.end, true
 	if t.begin == nil {
 		return a.giveUp(ctx, t, fmt.Errorf("%w: END %s of transaction %q arrived without its BEGIN",
 			ErrTxBegin, ev.Origin, ev.Tx.ID))
 	}
 	t.wantTotal = ev.EventCount
 	t.want = ev.Collections
-	t.got = make([]int64, len(t.want))
+	t.got = slices.Grow(t.got[:0], len(t.want))[:len(t.want)]
+	clear(t.got)
 	over := false
 	for i := range t.events {
 		over = t.count(&t.events[i]) || over
@@ -770,46 +850,60 @@ func (a *Assembler) release(t *txn) {
 	}
 	streams := b.streams[:0] // its array is kept for the next transaction
 	clear(b.streams)
-	*b = txBuf{streams: streams}
+	if b.metaEv != nil {
+		*b.metaEv = txMeta{}
+		a.freeMeta = append(a.freeMeta, b.metaEv)
+	}
+	*b = txBuf{streams: streams, got: b.got[:0]}
 	a.free = append(a.free, b)
+}
+
+// metaOf returns t's BEGIN and END holder, taking one from the free list.
+func (a *Assembler) metaOf(t *txn) *txMeta {
+	if t.metaEv == nil {
+		if n := len(a.freeMeta); n > 0 {
+			t.metaEv, a.freeMeta = a.freeMeta[n-1], a.freeMeta[:n-1]
+		} else {
+			t.metaEv = new(txMeta)
+		}
+	}
+	return t.metaEv
 }
 
 // appendEvent buffers ev in t and reports whether t now has more events than its END
 // counts.
 func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 	n := len(t.events)
-	a.store(t, ev)
+	if n == cap(t.events) {
+		if l := a.freeRegions[firstClass]; n == 0 && len(l) > 0 {
+			// grow's common case, here: a first event into the region of its size freed last
+			r := l[len(l)-1]
+			a.freeRegions[firstClass] = l[:len(l)-1]
+			k := int(r.s.size[r.at])
+			a.freeEvents -= k
+			t.events, t.region, t.at = r.s.events[r.at:r.at:r.at+k], r.s, r.at
+			r.s.starts[r.at/64] |= 1 << (r.at % 64)
+			if r.s == a.slab && r.at+k == r.s.used {
+				a.tail = t
+			}
+		} else {
+			a.grow(t)
+		}
+	}
+	t.events = t.events[:n+1]
+	t.events[n] = *ev
+	if n == 0 {
+		t.txID, t.srcTxID, t.ctime = ev.Tx.ID, ev.Source.TxID, ev.CommitTime
+	}
 	a.events++
 	if n == 0 || t.commit.Less(ev.Pos) {
 		t.commit = ev.Pos
 		if t.hidx >= 0 {
-			a.pos.fix(t.hidx)
+			a.pos.down(t.hidx)
 		} else if !t.meta {
 			a.pos.push(t)
 		}
 	}
-	if ev.CommitTime.After(t.ctime) {
-		t.ctime = ev.CommitTime
-	}
-	if t.txID == "" {
-		t.txID = ev.Tx.ID
-	}
-	if t.srcTxID == "" {
-		t.srcTxID = ev.Source.TxID
-	}
-	to := ev.Tx.TotalOrder
-	if ev.Op == OpTombstone {
-		to = t.lastTO
-	} else if to <= 0 {
-		t.missingTO = true
-	}
-	if to < t.lastTO {
-		t.unsortedTO = true
-	}
-	if n > 0 && ev.Pos.Less(t.lastPos) {
-		t.unsortedPos = true
-	}
-	t.lastTO, t.lastPos = to, ev.Pos
 	if t.end != nil {
 		return t.count(ev)
 	}
@@ -826,6 +920,9 @@ const maxFreeEvents = 16 * slabEvents
 // which many transactions have, without moving the first. A slot never used is never
 // touched, so it costs address space, not cache.
 const firstRegion = 2
+
+// firstClass is the size class of firstRegion (see regionClasses).
+const firstClass = 1
 
 // regionClasses is how many size classes free regions are kept in: class c holds
 // regions of 2^c to 2^(c+1)-1 events (regions hold fewer than slabEvents).
@@ -851,15 +948,14 @@ type region struct {
 	at int
 }
 
-// store appends ev to t's events. Small transactions take regions of slabs, starting
-// at two events (most transactions have one or two) and doubling as they grow (amortized
-// O(1) however transactions interleave); the region carved last from the current slab
-// grows in place, which is every transaction when there is one stream and no free
-// region. Large ones grow an array of their own.
-func (a *Assembler) store(t *txn, ev *Event) {
+// grow makes room for one more event in t.events. Small transactions take regions of
+// slabs, starting at two events (most transactions have one or two) and doubling as they
+// grow (amortized O(1) however transactions interleave); the region carved last from
+// the current slab grows in place, which is every transaction when there is one stream
+// and no free region. Large ones grow an array of their own.
+func (a *Assembler) grow(t *txn) {
 	n := len(t.events)
 	switch {
-	case n < cap(t.events):
 	case a.tail == t && n > 0 && a.slab.used < slabEvents:
 		a.slab.used++
 		a.slab.size[t.at]++
@@ -868,9 +964,8 @@ func (a *Assembler) store(t *txn, ev *Event) {
 		if a.tail == t {
 			a.tail = nil
 		}
-		t.events = append(t.events, *ev) // moves t out of its region
+		t.events = slices.Grow(t.events, 1) // moves t out of its region
 		a.dropRegion(t)
-		return
 	default:
 		if a.tail == t {
 			a.tail = nil
@@ -880,8 +975,11 @@ func (a *Assembler) store(t *txn, ev *Event) {
 			k = max(1<<bits.Len(uint(2*n-1)), k) // the power of two at or above 2n
 		}
 		s, at, k := a.region(k)
-		moved := append(s.events[at:at:at+k], t.events...)
-		a.dropRegion(t)
+		moved := s.events[at : at : at+k]
+		if n > 0 {
+			moved = append(moved, t.events...)
+			a.dropRegion(t)
+		}
 		t.events, t.region, t.at = moved, s, at
 		s.starts[at/64] |= 1 << (at % 64)
 		s.size[at] = uint8(k)
@@ -889,7 +987,6 @@ func (a *Assembler) store(t *txn, ev *Event) {
 			a.tail = t
 		}
 	}
-	t.events = append(t.events, *ev)
 }
 
 // region returns a region of at least k events (a power of two, at most slabEvents): the
@@ -1148,6 +1245,25 @@ func (a *Assembler) oldestIncomplete() *txn {
 // tryEmit moves every transaction that is complete and next in commit order to the
 // ready queue.
 func (a *Assembler) tryEmit() {
+	for len(a.metaQ) == 0 {
+		// no transaction with metadata is waiting for its turn: the common case
+		if len(a.pos) == 0 {
+			return
+		}
+		p := a.pos[0]
+		if p.runs != 0 || !(a.minValid && (!a.minActive || !a.minWM.Less(p.commit)) || a.caughtUp(p)) ||
+			(a.nMeta > 0 && a.metaBefore(p.commit)) {
+			return
+		}
+		a.emit(p)
+	}
+	a.tryEmitMeta()
+}
+
+// tryEmitMeta is tryEmit when transactions with metadata may be waiting.
+//
+//go:noinline
+func (a *Assembler) tryEmitMeta() {
 	for {
 		for a.metaHead < len(a.metaQ) && a.metaQ[a.metaHead].state != txBuffered {
 			a.metaQ[a.metaHead] = nil
@@ -1322,11 +1438,24 @@ func (a *Assembler) emit(t *txn) {
 	a.unlink(t)
 	t.state = txEmitted
 	a.remember(t)
-	evs := t.ordered()
-	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit, CommitTime: t.ctime}
+	evs := t.events
+	if len(evs) > 1 {
+		evs = t.ordered()
+	}
+	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit}
+	if t.ctime.After(tx.CommitTime) {
+		tx.CommitTime = t.ctime
+	}
 	t.region = nil // the caller's now, until it releases it
 	for i := range tx.Events {
 		tx.Events[i].Tx.Commit = t.commit
+	}
+	if len(tx.Events) > 1 { // the latest commit time of all; the first's is t.ctime
+		for i := range tx.Events {
+			if c := tx.Events[i].CommitTime; c.After(tx.CommitTime) {
+				tx.CommitTime = c
+			}
+		}
 	}
 	if tx.CommitTime.IsZero() && t.end != nil {
 		tx.CommitTime = t.end.CommitTime
@@ -1365,8 +1494,15 @@ func (t *txn) id() string {
 	if t.key == "" || t.name != "" {
 		return t.name
 	}
+	// the first Tx.ID of its events in arrival order, else its END's or BEGIN's, else the
+	// first source transaction id of its events
 	if t.txID != "" {
 		return t.txID
+	}
+	for i := 1; i < len(t.events); i++ {
+		if id := t.events[i].Tx.ID; id != "" {
+			return id
+		}
 	}
 	for _, e := range []*Event{t.end, t.begin} {
 		if e != nil && e.Tx.ID != "" {
@@ -1376,6 +1512,11 @@ func (t *txn) id() string {
 	if t.srcTxID != "" {
 		return t.srcTxID
 	}
+	for i := 1; i < len(t.events); i++ {
+		if id := t.events[i].Source.TxID; id != "" {
+			return id
+		}
+	}
 	return t.key
 }
 
@@ -1383,8 +1524,25 @@ func (t *txn) id() string {
 // then arrival.
 func (t *txn) ordered() []Event {
 	ev := t.events
-	if !t.missingTO {
-		if t.unsortedTO {
+	if len(ev) < 2 {
+		return ev
+	}
+	// A tombstone takes the total order of the event before it.
+	missingTO, unsortedTO, unsortedPos := false, false, false
+	var lastTO int64
+	for i := range ev {
+		to := ev[i].Tx.TotalOrder
+		if ev[i].Op == OpTombstone {
+			to = lastTO
+		} else if to <= 0 {
+			missingTO = true
+		}
+		unsortedTO = unsortedTO || to < lastTO
+		unsortedPos = unsortedPos || (i > 0 && ev[i].Pos.Less(ev[i-1].Pos))
+		lastTO = to
+	}
+	if !missingTO {
+		if unsortedTO {
 			// A tombstone sorts right after the event before it on its stream.
 			keys := make([]int64, len(ev))
 			last := map[streamID]int64{}
@@ -1406,7 +1564,7 @@ func (t *txn) ordered() []Event {
 		}
 		return ev
 	}
-	if t.unsortedPos {
+	if unsortedPos {
 		sortStable(ev, func(i, j int) int { return ev[i].Pos.Compare(ev[j].Pos) })
 	}
 	return ev
@@ -1495,77 +1653,84 @@ func (a *Assembler) clock() time.Time {
 // ---- position heap ----
 
 // txHeap orders transactions without metadata by commit position, then arrival.
+//
+// Its operations move a hole rather than swapping, and compare inline: they run for
+// nearly every event, and each call or swap is code the decoder evicts between Adds.
 type txHeap []*txn
 
-func (h txHeap) less(i, j int) bool {
-	if c := h[i].commit.Compare(h[j].commit); c != 0 {
-		return c < 0
+// before reports whether t comes before u: by commit position, then arrival.
+func before(t, u *txn) bool {
+	if t.commit != u.commit {
+		return t.commit.Less(u.commit)
 	}
-	return h[i].seq < h[j].seq
-}
-
-func (h txHeap) swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].hidx, h[j].hidx = i, j
+	return t.seq < u.seq
 }
 
 func (h *txHeap) push(t *txn) {
-	t.hidx = len(*h)
+	n := len(*h)
 	*h = append(*h, t)
-	h.up(t.hidx)
+	t.hidx = n
+	if n > 0 && before(t, (*h)[(n-1)/2]) { // transactions mostly arrive in commit order
+		h.up(n)
+	}
 }
 
+// remove takes t out of the heap, if it is in it.
 func (h *txHeap) remove(t *txn) {
 	i := t.hidx
 	if i < 0 {
 		return
 	}
+	t.hidx = -1
 	n := len(*h) - 1
-	if i != n {
-		h.swap(i, n)
-	}
+	last := (*h)[n]
 	(*h)[n] = nil
 	*h = (*h)[:n]
-	t.hidx = -1
-	if i != n {
-		h.fix(i)
+	if i == n {
+		return
 	}
-}
-
-func (h txHeap) fix(i int) {
+	(*h)[i] = last
+	last.hidx = i
 	if !h.down(i) {
 		h.up(i)
 	}
 }
 
+// up moves the transaction at i towards the root to its place.
 func (h txHeap) up(i int) {
+	t := h[i]
 	for i > 0 {
 		p := (i - 1) / 2
-		if !h.less(i, p) {
-			return
+		u := h[p]
+		if !before(t, u) {
+			break
 		}
-		h.swap(i, p)
+		h[i], u.hidx = u, i
 		i = p
 	}
+	h[i], t.hidx = t, i
 }
 
+// down moves the transaction at i0 away from the root to its place (it was made later:
+// a commit position only grows) and reports whether it moved.
 func (h txHeap) down(i0 int) bool {
-	i, n := i0, len(h)
+	i, n, t := i0, len(h), h[i0]
 	for {
-		l := 2*i + 1
-		if l >= n {
+		j := 2*i + 1
+		if j >= n {
 			break
 		}
-		j := l
-		if r := l + 1; r < n && h.less(r, l) {
+		if r := j + 1; r < n && before(h[r], h[j]) {
 			j = r
 		}
-		if !h.less(j, i) {
+		u := h[j]
+		if !before(u, t) {
 			break
 		}
-		h.swap(i, j)
+		h[i], u.hidx = u, i
 		i = j
 	}
+	h[i], t.hidx = t, i
 	return i > i0
 }
 

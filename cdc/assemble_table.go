@@ -1,6 +1,9 @@
 package cdc
 
-import "hash/maphash"
+import (
+	"math/bits"
+	"math/rand/v2"
+)
 
 // txTable finds transactions by key. It is open addressing with linear probing over
 // (hash, transaction) pairs kept at most half full: looking up a key that is absent
@@ -8,7 +11,7 @@ import "hash/maphash"
 // transaction. The assembler keeps its buffered transactions in one (small, so in
 // cache) and each generation of finished ones in another.
 type txTable struct {
-	seed  maphash.Seed
+	seed  uint64
 	slots []txSlot // a power of two long
 	n     int
 	big   int // what a long run holds: past a few hundred keys, room for it is made at once
@@ -20,10 +23,48 @@ type txSlot struct {
 }
 
 // newTxTable returns a table that will hold up to about max keys.
-func newTxTable(max int) txTable { return txTable{seed: maphash.MakeSeed(), big: max} }
+func newTxTable(max int) txTable { return txTable{seed: rand.Uint64(), big: max} }
 
-// hash is never 0, which marks an empty slot.
-func (m *txTable) hash(key string) uint64 { return maphash.String(m.seed, key) | 1 }
+// hash is never 0, which marks an empty slot. It is a seeded multiply-fold hash written
+// out here rather than a call of maphash: it runs for every new transaction, and
+// maphash's calls down to the runtime are code the decoder evicts between two Adds.
+func (m *txTable) hash(key string) uint64 {
+	h := m.seed ^ uint64(len(key))*hashK1
+	for len(key) >= 8 {
+		w := uint64(key[0]) | uint64(key[1])<<8 | uint64(key[2])<<16 | uint64(key[3])<<24 |
+			uint64(key[4])<<32 | uint64(key[5])<<40 | uint64(key[6])<<48 | uint64(key[7])<<56
+		h = hashMix(h ^ w)
+		key = key[8:]
+	}
+	// the last 0 to 7 bytes, read whole: two overlapping words of four, or three bytes
+	var w uint64
+	switch n := len(key); {
+	case n >= 4:
+		w = uint64(le32(key)) | uint64(le32(key[n-4:]))<<32
+	case n > 0:
+		w = uint64(key[0]) | uint64(key[n>>1])<<8 | uint64(key[n-1])<<16
+	}
+	// The low bits pick the slot: marking the hash as not 0 in the lowest one would leave
+	// every even slot without keys of its own.
+	return hashMix(h^w) | 1<<63
+}
+
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+const (
+	hashK1 = 0xa0761d6478bd642f
+	hashK2 = 0xe7037ed1a0b428db
+)
+
+// hashMix folds the 128-bit product of x with a constant, whose high half depends on
+// every bit of x.
+func hashMix(x uint64) uint64 {
+	hi, lo := bits.Mul64(x^hashK1, hashK2)
+	return hi ^ lo
+}
 
 // get returns the transaction of key (nil if none) and the key's hash.
 func (m *txTable) get(key string) (*txn, uint64) {

@@ -106,3 +106,39 @@ func TestFinishedTicksAge(t *testing.T) {
 	require.Equal(t, 1, forgot)
 	require.Zero(t, f.n)
 }
+
+// The table's hash must tell apart keys that differ in one byte or in length, and spread
+// the keys transactions have (decimal ids, GTIDs) over the low bits that pick a slot.
+func TestTxTableHashSpreads(t *testing.T) {
+	m := newTxTable(0)
+	seen := map[uint64]string{}
+	add := func(k string) {
+		h := m.hash(k)
+		require.NotZero(t, h)
+		if o, ok := seen[h]; ok && o != k {
+			t.Fatalf("%q and %q hash alike", o, k)
+		}
+		seen[h] = k
+	}
+	base := []byte("3E11FA47-71CA-11E1-9E33-C80AA9429562:123")
+	for n := 0; n <= len(base); n++ {
+		add(string(base[:n]))
+		for i := range n {
+			for _, c := range []byte{0, 1, 'a', 0x80} {
+				k := []byte(string(base[:n]))
+				if k[i] != c {
+					k[i] = c
+					add(string(k))
+				}
+			}
+		}
+	}
+	const slots = 1 << 16
+	used := map[uint64]bool{}
+	for i := range slots {
+		add(strconv.Itoa(770 + i))
+		used[m.hash(strconv.Itoa(770+i))&(slots-1)] = true
+	}
+	// slots keys thrown at random into slots slots fill 1-1/e of them (63 %)
+	require.Greater(t, len(used), slots*6/10, "decimal keys crowd the low bits")
+}

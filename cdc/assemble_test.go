@@ -1190,6 +1190,38 @@ func TestAssemblerSteadyStateAllocations(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(1000, round))
 }
 
+// With Debezium's transaction metadata too: BEGIN and END are kept in holders the
+// assembler reuses, not copied to the heap; the transactions, once no longer
+// remembered as finished, are reused too.
+func TestAssemblerSteadyStateAllocationsWithMetadata(t *testing.T) {
+	ctx := context.Background()
+	o := offsets{}
+	a, _ := newAssembler(cdc.AssemblerConfig{MaxOpen: 16})
+	var evs []cdc.Event
+	for i := 1; i <= 3400; i++ {
+		xid, commit := strconv.Itoa(i), uint64(1000*i)
+		id := xid + ":" + strconv.Itoa(int(commit))
+		evs = append(evs, txBegin(o.at("tx"), id),
+			withTx(pgEvent(o.at("a"), "public.orders", cdc.OpCreate, xid, commit, commit-1), id, 1),
+			txEnd(o.at("tx"), id, "public.orders"))
+	}
+	round := func() {
+		for i := range 3 {
+			if err := a.Add(ctx, &evs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		evs = evs[3:]
+		for tx := range a.Ready() {
+			a.Release(tx)
+		}
+	}
+	for range 2300 { // past the 1024-2048 finished transactions remembered: then reused
+		round()
+	}
+	assert.Zero(t, testing.AllocsPerRun(1000, round))
+}
+
 func TestAssembleProperty(t *testing.T) {
 	for _, meta := range []bool{false, true} {
 		t.Run(fmt.Sprintf("metadata=%v", meta), func(t *testing.T) {

@@ -50,8 +50,17 @@ func cmp(a, b uint64) int {
 	return 1
 }
 
-// Less reports whether p is before q.
-func (p Position) Less(q Position) bool { return p.Compare(q) < 0 }
+// Less reports whether p is before q. It compares directly rather than through Compare:
+// the assembler calls it on every event, and the shorter code stays in cache longer.
+func (p Position) Less(q Position) bool {
+	if p.Major != q.Major {
+		return p.Major < q.Major
+	}
+	if p.Minor != q.Minor {
+		return p.Minor < q.Minor
+	}
+	return p.Seq < q.Seq
+}
 
 // IsZero reports whether p is the zero position.
 func (p Position) IsZero() bool { return p == Position{} }

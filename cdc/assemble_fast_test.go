@@ -1,0 +1,147 @@
+package cdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// generatedEvents decodes n data events of the generator's workload (three topics).
+func generatedEvents(t *testing.T, seed int64, n int, meta bool) []Event {
+	t.Helper()
+	g := NewGenerator(GeneratorConfig{Seed: seed, Events: n, TxMetadata: meta})
+	d := NewDebeziumDecoder(DebeziumConfig{})
+	var evs []Event
+	for {
+		r, err := g.NextRecord()
+		if errors.Is(err, io.EOF) {
+			return evs
+		}
+		require.NoError(t, err)
+		r = r.Clone()
+		ev, err := d.Decode(&r)
+		require.NoError(t, err)
+		evs = append(evs, ev)
+	}
+}
+
+// perturbed returns evs as a source with lagging streams and redeliveries may return
+// them: each stream's events stay in order, streams are merged in runs of random length
+// (so one can fall far behind the others), and now and then an event already returned
+// on a stream comes again.
+func perturbed(r *rand.Rand, evs []Event) []Event {
+	var order []streamID
+	queues := map[streamID][]Event{}
+	for _, ev := range evs {
+		id := streamID{ev.Origin.Topic, ev.Origin.Partition}
+		if _, ok := queues[id]; !ok {
+			order = append(order, id)
+		}
+		queues[id] = append(queues[id], ev)
+	}
+	sent := map[streamID][]Event{}
+	var out []Event
+	for len(out) < 2*len(evs) {
+		var live []streamID
+		for _, id := range order {
+			if len(queues[id]) > 0 {
+				live = append(live, id)
+			}
+		}
+		if len(live) == 0 {
+			break
+		}
+		id := live[r.IntN(len(live))]
+		for run := 1 + r.IntN(1+r.IntN(40)); run > 0 && len(queues[id]) > 0; run-- {
+			if s := sent[id]; len(s) > 0 && r.IntN(30) == 0 {
+				out = append(out, s[len(s)-1-r.IntN(min(len(s), 20))]) // a redelivery
+				continue
+			}
+			ev := queues[id][0]
+			queues[id] = queues[id][1:]
+			sent[id] = append(sent[id], ev)
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// addData's common case must do exactly what addDataSlow does: the same transactions,
+// dead letters, errors, duplicates and open count after every call, whatever the input.
+// Two assemblers take the same perturbed generator workloads, one with every data event
+// through addDataSlow; tight limits and a timeout make them give transactions up too.
+func TestAssembleFastPathMatchesSlowPath(t *testing.T) {
+	ctx := context.Background()
+	for _, meta := range []bool{false, true} {
+		evs := generatedEvents(t, 11, 2000, meta)
+		for seed := range uint64(12) {
+			t.Run(fmt.Sprintf("metadata=%v/seed=%d", meta, seed), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(seed, 5))
+				input := perturbed(r, evs)
+				var as [2]*Assembler
+				var dls [2]*MemoryDeadLetters
+				for i := range as {
+					clock := time.Unix(1767225600, 0)
+					dls[i] = NewMemoryDeadLetters()
+					cfg := AssemblerConfig{DeadLetters: dls[i], Now: func() time.Time {
+						clock = clock.Add(time.Millisecond)
+						return clock
+					}}
+					if seed%4 == 1 {
+						cfg.MaxOpen, cfg.MaxEvents = 20, 60
+					}
+					if seed%4 == 2 {
+						cfg.Timeout = 150 * time.Millisecond
+					}
+					as[i] = NewAssembler(cfg)
+				}
+				as[1].allSlow = true
+				drain := func(a *Assembler) []Tx {
+					var txs []Tx
+					for tx, ok := a.Next(); ok; tx, ok = a.Next() {
+						txs = append(txs, tx)
+					}
+					return txs
+				}
+				emitted := 0
+				for i := range input {
+					idle := r.IntN(100) == 0
+					var errs [2]error
+					var got [2][]Tx
+					for k, a := range as {
+						ev := input[i]
+						errs[k] = a.Add(ctx, &ev)
+						if idle {
+							errs[k] = errors.Join(errs[k], a.Idle(ctx))
+						}
+						got[k] = drain(a)
+					}
+					require.Equal(t, fmt.Sprint(errs[1]), fmt.Sprint(errs[0]), "event %d", i)
+					require.Equal(t, got[1], got[0], "event %d", i)
+					require.Equal(t, as[1].Open(), as[0].Open(), "event %d", i)
+					require.Equal(t, as[1].Duplicates(), as[0].Duplicates(), "event %d", i)
+					require.Equal(t, as[1].LastCommit(), as[0].LastCommit(), "event %d", i)
+					require.Equal(t, dls[1].Len(), dls[0].Len(), "event %d", i)
+					emitted += len(got[0])
+				}
+				ferr0, ferr1 := as[0].Flush(ctx), as[1].Flush(ctx)
+				require.Equal(t, fmt.Sprint(ferr1), fmt.Sprint(ferr0))
+				require.Equal(t, drain(as[1]), drain(as[0]))
+				require.Equal(t, dls[1].All(), dls[0].All())
+				require.Positive(t, emitted)
+				require.Positive(t, as[0].Duplicates(), "the input redelivered events")
+			})
+		}
+	}
+}
+
+func TestFirstClassIsFirstRegions(t *testing.T) {
+	require.Equal(t, bits.Len(firstRegion)-1, firstClass)
+}
