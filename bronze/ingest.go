@@ -197,8 +197,10 @@ type ingest struct {
 
 func (in *ingest) run(ctx context.Context) error {
 	txs, _ := in.cfg.Source.(cdc.TxSource)
+	var batches cdc.BatchReader
 	if txs == nil {
 		in.asm = cdc.NewAssembler(in.cfg.Assembler)
+		batches, _ = in.cfg.Source.(cdc.BatchReader)
 	}
 	// Whatever ends the loop, commit what is whole: on cancellation with a context that
 	// still works, so a graceful stop keeps its work.
@@ -228,21 +230,31 @@ func (in *ingest) run(ctx context.Context) error {
 			if tx, err = txs.ReadTx(ctx); err == nil {
 				err = in.append(tx)
 			}
+		} else if batches != nil {
+			// A run of events decoded ahead, then assembled one by one, committing as
+			// after each Read.
+			var evs []cdc.Event
+			if evs, err = batches.ReadBatch(ctx); err == nil {
+				for i := range evs {
+					if err = in.add(ctx, &evs[i], now); err != nil {
+						break
+					}
+					if i < len(evs)-1 && in.commitDue(now) {
+						if err = in.commit(ctx); err != nil {
+							return final(err)
+						}
+					}
+				}
+			}
 		} else {
 			var ev cdc.Event
 			if ev, err = in.cfg.Source.Read(ctx); err == nil {
-				if ev.Arrival.IsZero() {
-					ev.Arrival = now
-				}
-				if err = in.asm.Add(ctx, &ev); err == nil {
-					err = in.drain(ctx)
-				}
+				err = in.add(ctx, &ev, now)
 			}
 		}
 		switch {
 		case err == nil:
-			if in.pending >= in.cfg.CommitEvents || in.pending >= in.bytesDue ||
-				in.pending > 0 && now.Sub(in.oldest) >= in.cfg.CommitInterval {
+			if in.commitDue(now) {
 				if err := in.commit(ctx); err != nil {
 					return final(err)
 				}
@@ -270,6 +282,23 @@ func (in *ingest) run(ctx context.Context) error {
 			return final(err)
 		}
 	}
+}
+
+// add assembles one event read at now and appends what it completes.
+func (in *ingest) add(ctx context.Context, ev *cdc.Event, now time.Time) error {
+	if ev.Arrival.IsZero() {
+		ev.Arrival = now
+	}
+	if err := in.asm.Add(ctx, ev); err != nil {
+		return err
+	}
+	return in.drain(ctx)
+}
+
+// commitDue reports whether the pending events are to be committed now.
+func (in *ingest) commitDue(now time.Time) bool {
+	return in.pending >= in.cfg.CommitEvents || in.pending >= in.bytesDue ||
+		in.pending > 0 && now.Sub(in.oldest) >= in.cfg.CommitInterval
 }
 
 // drain appends the transactions the assembler has ready.

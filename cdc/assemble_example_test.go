@@ -98,3 +98,40 @@ func ExampleAssembler_source() {
 	// events: 500 in commit order: true acked last: true
 	// open: 0 dead letters: 0
 }
+
+// A source that decodes ahead hands out runs of events; assembling a run after
+// decoding it keeps each stage's code hot.
+func ExampleBatchReader() {
+	ctx := context.Background()
+	var src cdc.BatchReader = cdc.NewGenerator(cdc.GeneratorConfig{Seed: 1, Events: 500})
+	if err := src.Open(ctx, cdc.Position{}); err != nil {
+		panic(err)
+	}
+	defer src.Close()
+	asm := cdc.NewAssembler(cdc.AssemblerConfig{})
+	txs, events := 0, 0
+	for done := false; !done; {
+		evs, err := src.ReadBatch(ctx)
+		switch {
+		case errors.Is(err, io.EOF):
+			err, done = asm.Flush(ctx), true
+		case err == nil:
+			for i := range evs {
+				if err = asm.Add(ctx, &evs[i]); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			panic(err)
+		}
+		for tx := range asm.Ready() {
+			txs++
+			events += len(tx.Events)
+			asm.Release(tx)
+		}
+	}
+	fmt.Println("events:", events, "whole transactions:", txs > 0)
+	// Output:
+	// events: 500 whole transactions: true
+}

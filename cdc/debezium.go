@@ -145,16 +145,28 @@ func errAt(path string, sentinel error, format string, args ...any) error {
 // offending field, wrapping ErrMalformed, ErrUnknownOp, ErrType or ErrNotEvent.
 func (d *DebeziumDecoder) Decode(rec *Record) (Event, error) {
 	var ev Event
-	if err := d.decode(rec, &ev); err != nil {
+	if err := d.DecodeInto(rec, &ev); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// DecodeInto is Decode into *ev, which it overwrites: a source decoding ahead into a
+// reused slice of events saves copying each (an Event is large). After an error *ev
+// holds no event.
+func (d *DebeziumDecoder) DecodeInto(rec *Record, ev *Event) error {
+	*ev = Event{}
+	if err := d.decode(rec, ev); err != nil {
+		*ev = Event{}
 		de := &DecodeError{Origin: rec.Origin(), Err: err}
 		var fe *fieldErr
 		if errors.As(err, &fe) {
 			de.Field, de.Err = fe.path, fe.err
 		}
-		return Event{}, de
+		return de
 	}
 	d.cfg.Metrics.Decoded(ev.Table)
-	return ev, nil
+	return nil
 }
 
 // blankJSON reports whether b holds only JSON whitespace (an empty Kafka value).

@@ -43,6 +43,9 @@ type FileSource struct {
 	filler PositionFiller
 	from   Position
 
+	batch    []Event // ReadBatch's, reused
+	batchErr error   // what stopped the last ReadBatch after some events
+
 	mu     sync.Mutex // guards acked, which Ack writes concurrently with Read
 	acked  Position
 	closed bool
@@ -72,6 +75,7 @@ func (s *FileSource) Open(_ context.Context, from Position) error {
 	}
 	s.f = f
 	s.rr = NewRecordReader(f, RecordReaderConfig{Name: s.path, Follow: s.cfg.Follow, MaxRecordBytes: s.cfg.MaxRecordBytes})
+	s.batchErr = nil
 	s.from = from
 	s.acked = from
 	return nil
@@ -81,43 +85,93 @@ func (s *FileSource) Open(_ context.Context, from Position) error {
 // decoded, and records the decoder reports as not being events (keys), go to the dead
 // letters with an error naming FILE:LINE and the field, and reading goes on.
 func (s *FileSource) Read(ctx context.Context) (Event, error) {
+	var ev Event
+	if err := s.readInto(ctx, &ev); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+// ReadBatch implements BatchReader: the events of up to DecodeAhead records, fewer at
+// the end of the file.
+func (s *FileSource) ReadBatch(ctx context.Context) ([]Event, error) {
+	if cap(s.batch) < DecodeAhead {
+		s.batch = make([]Event, DecodeAhead)
+	}
+	s.batch = s.batch[:DecodeAhead]
+	n := 0
+	for n < DecodeAhead {
+		err := s.readInto(ctx, &s.batch[n])
+		if err != nil {
+			if n == 0 {
+				return nil, err
+			}
+			if err != io.EOF && !errors.Is(err, ErrIdle) {
+				s.batchErr = err // for the next call, after the events read before it
+			}
+			break
+		}
+		n++
+	}
+	clear(s.batch[n:])
+	return s.batch[:n], nil
+}
+
+func (s *FileSource) readInto(ctx context.Context, ev *Event) error {
 	if s.rr == nil {
-		return Event{}, fmt.Errorf("cdc: file source %s: read before open or after close", s.path)
+		return fmt.Errorf("cdc: file source %s: read before open or after close", s.path)
+	}
+	if err := s.batchErr; err != nil {
+		s.batchErr = nil
+		return err
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return Event{}, err
+			return err
 		}
 		rec, line, err := s.rr.Next()
 		switch {
 		case err == io.EOF:
 			if s.cfg.Follow {
-				return Event{}, ErrIdle
+				return ErrIdle
 			}
-			return Event{}, io.EOF
+			return io.EOF
 		case errors.Is(err, ErrMalformed):
 			if err := Reject(ctx, s.cfg.DeadLetters, s.cfg.Metrics, DeadLetter{Record: rec}, err); err != nil {
-				return Event{}, err
+				return err
 			}
 			continue
 		case err != nil:
-			return Event{}, fmt.Errorf("cdc: file source: %w", err)
+			return fmt.Errorf("cdc: file source: %w", err)
 		}
-		ev, err := s.cfg.Decoder.Decode(&rec)
-		if err != nil {
+		if err := decodeInto(s.cfg.Decoder, &rec, ev); err != nil {
 			err = fmt.Errorf("%s:%d: %w", s.path, line, err)
 			if err := Reject(ctx, s.cfg.DeadLetters, s.cfg.Metrics, DeadLetter{Record: rec}, err); err != nil {
-				return Event{}, err
+				return err
 			}
 			continue
 		}
-		s.filler.Fill(&ev)
+		s.filler.Fill(ev)
 		if !s.from.Less(ev.Pos) { // at or before the Open position
 			continue
 		}
-		return ev, nil
+		return nil
 	}
 }
+
+// decodeInto decodes rec into *ev, in place when d can.
+func decodeInto(d Decoder, rec *Record, ev *Event) error {
+	if di, ok := d.(interface {
+		DecodeInto(*Record, *Event) error
+	}); ok {
+		return di.DecodeInto(rec, ev)
+	}
+	var err error
+	*ev, err = d.Decode(rec)
+	return err
+}
+
+var _ BatchReader = (*FileSource)(nil)
 
 // Ack records that everything up to upTo is committed downstream. A file has nothing to
 // release; the position is kept for Acked, so that a caller can persist it and resume.

@@ -375,3 +375,78 @@ func ExampleAppendRecordJSON() {
 	// {"topic":"t","partition":0,"offset":1,"key":{"id":1},"value_b64":"Ymfy"}
 	// 62 67 f2
 }
+
+// readBatches reads src to io.EOF through ReadBatch, copying the events out.
+func readBatches(t *testing.T, src cdc.BatchReader) []cdc.Event {
+	t.Helper()
+	var out []cdc.Event
+	for {
+		evs, err := src.ReadBatch(context.Background())
+		if err == io.EOF {
+			return out
+		}
+		require.NoError(t, err)
+		require.NotEmpty(t, evs)
+		out = append(out, evs...)
+	}
+}
+
+// ReadBatch returns what Read does, in runs: decoded records, rejected ones in dead
+// letters, a resumed read, and a record without its dead-letter store failing after
+// the events before it.
+func TestFileSourceReadBatch(t *testing.T) {
+	path, _ := writeGenerated(t, 300)
+	render := func(evs []cdc.Event) []string {
+		var out []string
+		for i := range evs {
+			out = append(out, evs[i].Origin.String()+" "+string(cdc.AppendEventJSON(nil, &evs[i])))
+		}
+		return out
+	}
+	ctx := context.Background()
+	src := cdc.NewFileSource(path, cdc.FileSourceConfig{})
+	require.NoError(t, src.Open(ctx, cdc.Position{}))
+	want := readSource(t, src)
+	require.NoError(t, src.Close())
+	src = cdc.NewFileSource(path, cdc.FileSourceConfig{})
+	require.NoError(t, src.Open(ctx, cdc.Position{}))
+	got := readBatches(t, src)
+	require.NoError(t, src.Close())
+	require.Greater(t, len(want), cdc.DecodeAhead)
+	assert.Equal(t, render(want), render(got))
+
+	src = cdc.NewFileSource(path, cdc.FileSourceConfig{})
+	require.NoError(t, src.Open(ctx, want[100].Pos))
+	resumed := readSource(t, src)
+	require.NoError(t, src.Close())
+	src = cdc.NewFileSource(path, cdc.FileSourceConfig{})
+	require.NoError(t, src.Open(ctx, want[100].Pos))
+	assert.Equal(t, render(resumed), render(readBatches(t, src)), "resumed")
+	require.NoError(t, src.Close())
+
+	lines := make([]string, 0, 40)
+	for i := 1; i <= 40; i++ {
+		lines = append(lines, pgLine(i, uint64(100*i), uint64(100*i+10)))
+	}
+	lines[9] = `{"before":null,"after":{"id":` // line 10: not JSON
+	bad := writeLines(t, "t.jsonl", lines...)
+	dls := cdc.NewMemoryDeadLetters()
+	src = cdc.NewFileSource(bad, cdc.FileSourceConfig{DeadLetters: dls})
+	require.NoError(t, src.Open(ctx, cdc.Position{}))
+	evs := readBatches(t, src)
+	assert.Len(t, evs, 39)
+	assert.Equal(t, 1, dls.Len())
+	require.NoError(t, src.Close())
+
+	src = cdc.NewFileSource(bad, cdc.FileSourceConfig{})
+	require.NoError(t, src.Open(ctx, cdc.Position{}))
+	evs, err := src.ReadBatch(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}, afterIDs(evs), "the events before the bad record")
+	_, err = src.ReadBatch(ctx)
+	require.ErrorIs(t, err, cdc.ErrMalformed, "then its failure")
+	evs, err = src.ReadBatch(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(11), evs[0].After[0].AsInt(), "and reading goes on after it")
+	require.NoError(t, src.Close())
+}

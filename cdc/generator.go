@@ -135,6 +135,8 @@ type Generator struct {
 
 	// Source side.
 	dec       *DebeziumDecoder
+	batch     []Event // ReadBatch's, reused
+	batchErr  error   // what stopped the last ReadBatch after some events
 	opened    bool
 	closed    atomic.Bool
 	from      Position
@@ -1094,6 +1096,7 @@ func (g *Generator) Open(ctx context.Context, from Position) error {
 		return g.err
 	}
 	g.reset()
+	g.batchErr = nil
 	g.dec = NewDebeziumDecoder(DebeziumConfig{Metrics: g.cfg.Metrics})
 	g.opened = true
 	g.closed.Store(false)
@@ -1112,7 +1115,8 @@ func (g *Generator) Open(ctx context.Context, from Position) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ev, err := g.decodeNext(ctx)
+		var ev Event
+		err := g.decodeNext(ctx, &ev)
 		if err == io.EOF {
 			return nil
 		}
@@ -1135,19 +1139,19 @@ func (g *Generator) Open(ctx context.Context, from Position) error {
 	}
 }
 
-// decodeNext decodes the next record, sending what the decoder rejects to dead letters
-// (unless it lies at or before the open position, where an earlier run already did).
-func (g *Generator) decodeNext(ctx context.Context) (Event, error) {
+// decodeNext decodes the next record into *ev, sending what the decoder rejects to dead
+// letters (unless it lies at or before the open position, where an earlier run already
+// did).
+func (g *Generator) decodeNext(ctx context.Context, ev *Event) error {
 	for {
 		rec, pos, err := g.next()
 		if err != nil {
-			return Event{}, err
+			return err
 		}
 		if g.tamper != nil {
 			g.tamper(&rec)
 		}
-		ev, err := g.dec.Decode(&rec)
-		if err != nil {
+		if err := g.dec.DecodeInto(&rec, ev); err != nil {
 			if !g.from.Less(pos) {
 				continue
 			}
@@ -1156,7 +1160,7 @@ func (g *Generator) decodeNext(ctx context.Context) (Event, error) {
 				dl.Table = "public." + strings.TrimPrefix(rec.Topic, g.cfg.Server+".public.")
 			}
 			if rerr := Reject(ctx, g.cfg.DeadLetters, g.cfg.Metrics, dl, err); rerr != nil {
-				return Event{}, fmt.Errorf("cdc: generator %s: %w", rec.Origin(), rerr)
+				return fmt.Errorf("cdc: generator %s: %w", rec.Origin(), rerr)
 			}
 			continue
 		}
@@ -1165,7 +1169,7 @@ func (g *Generator) decodeNext(ctx context.Context) (Event, error) {
 			// generator put them, around the transaction's events.
 			ev.Pos = pos
 		}
-		return ev, nil
+		return nil
 	}
 }
 
@@ -1179,24 +1183,15 @@ var (
 // events leave at that rate, returning ctx's error if ctx ends first (the event is kept
 // for the next Read).
 func (g *Generator) Read(ctx context.Context) (Event, error) {
-	switch {
-	case g.err != nil:
-		return Event{}, g.err
-	case g.closed.Load():
-		return Event{}, errGenClosed
-	case !g.opened:
-		return Event{}, errGenNotOpen
-	case ctx.Err() != nil:
-		// unpaced, nothing else would ever block: honour cancellation here
-		return Event{}, ctx.Err()
+	if err := g.readable(ctx); err != nil {
+		return Event{}, err
 	}
 	if !g.hasPend {
-		ev, err := g.decodeNext(ctx)
-		if err != nil {
+		if err := g.decodeNext(ctx, &g.pending); err != nil {
 			return Event{}, err
 		}
-		g.pending, g.hasPend = ev, true
-		if g.cfg.Rate > 0 && ev.Op.IsRowChange() {
+		g.hasPend = true
+		if g.cfg.Rate > 0 && g.pending.Op.IsRowChange() {
 			g.paced++
 		}
 	}
@@ -1208,6 +1203,59 @@ func (g *Generator) Read(ctx context.Context) (Event, error) {
 	ev := g.pending
 	g.pending, g.hasPend = Event{}, false
 	return ev, nil
+}
+
+func (g *Generator) readable(ctx context.Context) error {
+	switch {
+	case g.err != nil:
+		return g.err
+	case g.closed.Load():
+		return errGenClosed
+	case !g.opened:
+		return errGenNotOpen
+	case g.batchErr != nil:
+		err := g.batchErr
+		g.batchErr = nil
+		return err
+	}
+	// unpaced, nothing else would ever block: honour cancellation here
+	return ctx.Err()
+}
+
+// ReadBatch implements BatchReader. Unpaced, it decodes up to DecodeAhead records in one
+// go; paced, it returns the next event alone when due, as Read.
+func (g *Generator) ReadBatch(ctx context.Context) ([]Event, error) {
+	if g.cfg.Rate > 0 || g.hasPend {
+		ev, err := g.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		g.batch = append(g.batch[:0], ev)
+		return g.batch, nil
+	}
+	if err := g.readable(ctx); err != nil {
+		return nil, err
+	}
+	if cap(g.batch) < DecodeAhead {
+		g.batch = make([]Event, DecodeAhead)
+	}
+	g.batch = g.batch[:DecodeAhead]
+	n := 0
+	for n < DecodeAhead {
+		err := g.decodeNext(ctx, &g.batch[n])
+		if err != nil {
+			if n == 0 {
+				return nil, err
+			}
+			if err != io.EOF {
+				g.batchErr = err // for the next call, after the events decoded before it
+			}
+			break
+		}
+		n++
+	}
+	clear(g.batch[n:]) // what the failed decode left, and the last batch's tail
+	return g.batch[:n], nil
 }
 
 // pace waits until the g.paced-th data event is due: the first at once, then one every
@@ -1262,4 +1310,4 @@ func (g *Generator) Close() error {
 	return nil
 }
 
-var _ Source = (*Generator)(nil)
+var _ BatchReader = (*Generator)(nil)

@@ -887,3 +887,106 @@ func TestGeneratorReadHonoursCancellationUnpaced(t *testing.T) {
 	_, err = g.Read(ctx)
 	assert.ErrorIs(t, err, context.Canceled)
 }
+
+// genBatchEvents reads a whole run through ReadBatch, copying the events out (the
+// batch is reused), opened at from.
+func genBatchEvents(t testing.TB, g *Generator, from Position) []Event {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, g.Open(ctx, from))
+	var out []Event
+	for {
+		evs, err := g.ReadBatch(ctx)
+		if err == io.EOF {
+			return out
+		}
+		require.NoError(t, err)
+		require.NotEmpty(t, evs)
+		require.LessOrEqual(t, len(evs), DecodeAhead)
+		out = append(out, evs...)
+	}
+}
+
+// ReadBatch returns what Read does, in runs: from the start, resumed inside a
+// transaction, paced, and with records going to dead letters; and Read and ReadBatch
+// may be mixed.
+func TestGeneratorReadBatch(t *testing.T) {
+	cfg := GeneratorConfig{Seed: 9, Events: 2000, TxMetadata: true}
+	all := genEvents(t, NewGenerator(cfg), Position{})
+	got := genBatchEvents(t, NewGenerator(cfg), Position{})
+	require.Len(t, got, len(all))
+	for i := range all {
+		genSameEvent(t, all[i], got[i], fmt.Sprintf("event %d", i))
+	}
+
+	cut := len(all)/2 + 1
+	rest := genBatchEvents(t, NewGenerator(cfg), all[cut].Pos)
+	require.Len(t, rest, len(all)-cut-1)
+	genSameEvent(t, all[cut+1], rest[0], "resumed")
+
+	ctx := context.Background()
+	g := NewGenerator(cfg)
+	require.NoError(t, g.Open(ctx, Position{}))
+	var mixed []Event
+	for i := 0; ; i++ {
+		if i%3 == 0 {
+			ev, err := g.Read(ctx)
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			mixed = append(mixed, ev)
+			continue
+		}
+		evs, err := g.ReadBatch(ctx)
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		mixed = append(mixed, evs...)
+	}
+	require.Len(t, mixed, len(all))
+	for i := range all {
+		genSameEvent(t, all[i], mixed[i], fmt.Sprintf("mixed, event %d", i))
+	}
+
+	paced := cfg
+	paced.Events, paced.Rate = 200, 1e6
+	g = NewGenerator(paced)
+	require.NoError(t, g.Open(ctx, Position{}))
+	evs, err := g.ReadBatch(ctx)
+	require.NoError(t, err)
+	require.Len(t, evs, 1, "paced: one event when due")
+
+	// A record the dead-letter store cannot take stops the batch after the events
+	// before it, and the next call reports it.
+	corrupt := func(rec *Record) {
+		if rec.Topic == "gen.public.orders" && rec.Offset%25 == 3 {
+			rec.Value = rec.Value[:len(rec.Value)-2]
+		}
+	}
+	g = NewGenerator(GeneratorConfig{Seed: 6, Events: 1500})
+	g.tamper = corrupt
+	require.NoError(t, g.Open(ctx, Position{}))
+	n := 0
+	for {
+		evs, err := g.ReadBatch(ctx)
+		if err != nil {
+			require.ErrorIs(t, err, ErrMalformed)
+			break
+		}
+		n += len(evs)
+	}
+	plain := NewGenerator(GeneratorConfig{Seed: 6, Events: 1500})
+	plain.tamper = corrupt
+	require.NoError(t, plain.Open(ctx, Position{}))
+	m := 0
+	for {
+		if _, err := plain.Read(ctx); err != nil {
+			require.ErrorIs(t, err, ErrMalformed)
+			break
+		}
+		m++
+	}
+	require.Equal(t, m, n, "events before the first rejected record")
+}

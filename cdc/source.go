@@ -27,6 +27,23 @@ type Source interface {
 	Close() error
 }
 
+// BatchReader is a Source that decodes ahead: ReadBatch returns the events of the
+// records at hand (at least one, at most DecodeAhead), in the order Read would return
+// them, or ErrIdle, io.EOF or an error as Read does. The slice and its events are the
+// source's, valid until the next ReadBatch or Read (the rows they point to stay valid,
+// as Read's do). Read and ReadBatch may be mixed.
+//
+// Decoding a run of records and then assembling the run keeps each stage's code in
+// the instruction cache: alternating the two per event, the assembler's code evicts
+// the decoder's and decoding slows by more than assembly itself costs (BENCHMARKS.md).
+type BatchReader interface {
+	Source
+	ReadBatch(ctx context.Context) ([]Event, error)
+}
+
+// DecodeAhead is how many events a BatchReader decodes in one go at most.
+const DecodeAhead = 64
+
 // TxSource is a Source that already knows where transactions begin and end (a lake
 // replay): ReadTx returns whole transactions in commit order, with no assembly needed.
 // It returns ErrIdle and io.EOF as Read does.

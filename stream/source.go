@@ -84,6 +84,9 @@ type CDCSource struct {
 	cfg           CDCSourceConfig
 	asm           *cdc.Assembler
 	txs           cdc.TxSource
+	batches       cdc.BatchReader // the source, when it decodes ahead
+	batch         []cdc.Event     // its last batch; batch[bi:] are still to assemble
+	bi            int
 	keep          map[string]bool
 	eof           bool
 	projs         map[*change.Schema]*projection // by event schema
@@ -189,12 +192,16 @@ func NewCDCSource(cfg CDCSourceConfig) (*CDCSource, error) {
 		}
 	}
 	s.txs, _ = cfg.Source.(cdc.TxSource)
+	if s.txs == nil {
+		s.batches, _ = cfg.Source.(cdc.BatchReader)
+	}
 	return s, nil
 }
 
 // Open implements BatchSource.
 func (s *CDCSource) Open(ctx context.Context, from cdc.Position) error {
 	s.eof = false
+	s.batch, s.bi = nil, 0
 	if s.txs == nil {
 		s.asm = cdc.NewAssembler(s.cfg.Assembler)
 	}
@@ -241,13 +248,28 @@ func (s *CDCSource) nextTx(ctx context.Context) (cdc.Tx, bool, error) {
 		if tx, ok := s.asm.Next(); ok {
 			return tx, true, nil
 		}
+		if s.bi < len(s.batch) {
+			ev := &s.batch[s.bi]
+			s.bi++
+			if err := s.asm.Add(ctx, ev); err != nil {
+				return cdc.Tx{}, false, err
+			}
+			continue
+		}
 		if s.eof {
 			return cdc.Tx{}, false, nil
 		}
-		ev, err := s.cfg.Source.Read(ctx)
+		var ev cdc.Event
+		var err error
+		if s.batches != nil {
+			// decoded ahead, then assembled one by one (see cdc.BatchReader)
+			s.batch, err = s.batches.ReadBatch(ctx)
+			s.bi = 0
+		} else if ev, err = s.cfg.Source.Read(ctx); err == nil {
+			err = s.asm.Add(ctx, &ev)
+		}
 		switch {
 		case err == nil:
-			err = s.asm.Add(ctx, &ev)
 		case errors.Is(err, cdc.ErrIdle):
 			err = s.asm.Idle(ctx)
 		case errors.Is(err, io.EOF):
