@@ -502,7 +502,9 @@ func parseDecimal(s string, t *arrow.Decimal128Type) (num, error) {
 		if err != nil {
 			return num{}, bad
 		}
-		exp = e
+		// Beyond this the result is overflow or zero whatever the digits, and
+		// clamping keeps scale arithmetic below from wrapping.
+		exp = max(min(e, 1<<40), -(1 << 40))
 		mant = str[:i]
 	}
 	neg := false
@@ -534,10 +536,13 @@ func parseDecimal(s string, t *arrow.Decimal128Type) (num, error) {
 		b.Mul(b, pow10big[want-scale])
 		r = bigToNum(b)
 	} else {
-		if scale-want >= 79 {
-			r = num{}
-		} else {
-			r = divRound(b, pow10big[scale-want])
+		switch d := scale - want; {
+		case d > len(digits):
+			r = num{} // b < 10^len(digits), so the value is below 0.1 units
+		case d < len(pow10big):
+			r = divRound(b, pow10big[d])
+		default:
+			r = divRound(b, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(d)), nil))
 		}
 	}
 	if neg {

@@ -105,3 +105,29 @@ func FuzzCaseMapping(f *testing.F) {
 		}
 	})
 }
+
+// TestParseDecimalExtremes covers inputs whose digit count or exponent goes far
+// past 38 digits: rounding must still see every digit.
+func TestParseDecimalExtremes(t *testing.T) {
+	typ := Numeric(20, 2).(*arrow.Decimal128Type)
+	for _, c := range []struct{ in, want string }{
+		{"." + "007" + strings.Repeat("0", 90), "1"},
+		{"0.004" + strings.Repeat("9", 100), "0"},
+		{"0.005" + strings.Repeat("0", 100), "1"},
+		{"5" + strings.Repeat("0", 100) + "e-103", "1"},
+		{"1e-9223372036854775808", "0"},
+		{"0e9223372036854775807", "0"},
+		{"-0.00500e0", "-1"},
+	} {
+		got, err := parseDecimal(c.in, typ)
+		if err != nil {
+			t.Fatalf("%.30q: %v", c.in, err)
+		}
+		if got.BigInt().String() != c.want {
+			t.Errorf("%.30q: got %s want %s", c.in, got.BigInt(), c.want)
+		}
+	}
+	if _, err := parseDecimal("1e9223372036854775807", typ); err == nil {
+		t.Error("1e9223372036854775807 parsed")
+	}
+}
