@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 )
 
@@ -33,7 +34,9 @@ type FileSourceConfig struct {
 // It is resumable by position: the file is read from the start and events at or before
 // the position given to Open are skipped, so positions must be deterministic, which
 // they are for a given file because positions missing from events are filled in by a
-// [PositionFiller] in file order.
+// [PositionFiller] in file order. Transaction metadata (BEGIN/END records, which carry
+// no position of their own) goes with its transaction: resuming skips the BEGIN and END
+// of transactions at or before the position and keeps those of later ones.
 type FileSource struct {
 	path string
 	cfg  FileSourceConfig
@@ -45,6 +48,14 @@ type FileSource struct {
 
 	batch    []Event // ReadBatch's, reused
 	batchErr error   // what stopped the last ReadBatch after some events
+
+	// Resuming: until the first event after from, BEGIN/END records are held in queue,
+	// and dropped when a data event of their transaction is skipped; skipped remembers
+	// the transactions skipped, whose END may come later still.
+	skipping bool
+	queue    []Event // held metadata, then the first event after from; served first
+	qi       int
+	skipped  keyRing
 
 	mu     sync.Mutex // guards acked, which Ack writes concurrently with Read
 	acked  Position
@@ -78,6 +89,10 @@ func (s *FileSource) Open(_ context.Context, from Position) error {
 	s.batchErr = nil
 	s.from = from
 	s.acked = from
+	s.filler = PositionFiller{} // the same positions as any earlier Open
+	s.skipping = !from.IsZero()
+	s.queue, s.qi = s.queue[:0], 0
+	s.skipped = keyRing{}
 	return nil
 }
 
@@ -125,6 +140,10 @@ func (s *FileSource) readInto(ctx context.Context, ev *Event) error {
 		s.batchErr = nil
 		return err
 	}
+	if s.qi < len(s.queue) && !s.skipping {
+		s.pop(ev)
+		return nil
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -133,7 +152,13 @@ func (s *FileSource) readInto(ctx context.Context, ev *Event) error {
 		switch {
 		case err == io.EOF:
 			if s.cfg.Follow {
-				return ErrIdle
+				return ErrIdle // held metadata waits for its transaction's events
+			}
+			if s.skipping && len(s.queue) > 0 {
+				// metadata of transactions after the Open position whose events never came
+				s.skipping = false
+				s.pop(ev)
+				return nil
 			}
 			return io.EOF
 		case errors.Is(err, ErrMalformed):
@@ -151,12 +176,78 @@ func (s *FileSource) readInto(ctx context.Context, ev *Event) error {
 			}
 			continue
 		}
+		meta := (ev.Op == OpTxBegin || ev.Op == OpTxEnd) && ev.Pos.IsZero()
 		s.filler.Fill(ev)
-		if !s.from.Less(ev.Pos) { // at or before the Open position
+		if !s.skipping {
+			if meta && s.skipped.n > 0 && s.skipped.has(ev.TxKey()) {
+				continue // the END of a transaction before the Open position
+			}
+			return nil
+		}
+		if meta {
+			// placed by its transaction's data events, which may come later
+			if k := ev.TxKey(); k == "" || !s.skipped.has(k) {
+				s.queue = append(s.queue, *ev)
+			}
 			continue
+		}
+		if !s.from.Less(ev.Pos) { // at or before the Open position
+			if k := ev.TxKey(); k != "" {
+				s.skipped.add(k)
+				s.queue = slices.DeleteFunc(s.queue, func(m Event) bool { return m.TxKey() == k })
+			}
+			continue
+		}
+		s.skipping = false
+		if len(s.queue) > 0 {
+			s.queue = append(s.queue, *ev)
+			s.pop(ev)
 		}
 		return nil
 	}
+}
+
+// pop moves the first event of the queue into *ev.
+func (s *FileSource) pop(ev *Event) {
+	*ev = s.queue[s.qi]
+	s.queue[s.qi] = Event{}
+	if s.qi++; s.qi == len(s.queue) {
+		s.queue, s.qi = s.queue[:0], 0
+	}
+}
+
+// keyRing is a set of the last keyRingSize transaction keys added.
+type keyRing struct {
+	set  map[string]struct{}
+	ring []string
+	next int
+	n    int
+}
+
+// keyRingSize bounds keyRing: a transaction's END comes within this many
+// transactions of its last data event.
+const keyRingSize = 4096
+
+func (r *keyRing) has(k string) bool {
+	_, ok := r.set[k]
+	return ok
+}
+
+func (r *keyRing) add(k string) {
+	if r.has(k) {
+		return
+	}
+	if r.set == nil {
+		r.set, r.ring = map[string]struct{}{}, make([]string, keyRingSize)
+	}
+	if r.n == keyRingSize {
+		delete(r.set, r.ring[r.next])
+	} else {
+		r.n++
+	}
+	r.ring[r.next] = k
+	r.set[k] = struct{}{}
+	r.next = (r.next + 1) % keyRingSize
 }
 
 // decodeInto decodes rec into *ev, in place when d can.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -449,4 +450,106 @@ func TestFileSourceReadBatch(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(11), evs[0].After[0].AsInt(), "and reading goes on after it")
 	require.NoError(t, src.Close())
+}
+
+// assembleAll reads src to io.EOF through an assembler and returns the events read and
+// the transactions assembled.
+func assembleAll(t *testing.T, src cdc.Source) ([]cdc.Event, []cdc.Tx, *cdc.MemoryDeadLetters) {
+	t.Helper()
+	ctx := context.Background()
+	dls := cdc.NewMemoryDeadLetters()
+	asm := cdc.NewAssembler(cdc.AssemblerConfig{DeadLetters: dls})
+	evs := readSource(t, src)
+	for i := range evs {
+		require.NoError(t, asm.Add(ctx, &evs[i]))
+	}
+	require.NoError(t, asm.Flush(ctx))
+	var txs []cdc.Tx
+	for tx := range asm.Ready() {
+		txs = append(txs, tx)
+	}
+	return evs, txs, dls
+}
+
+// Resuming a file with transaction metadata at a transaction's commit skips that
+// transaction's BEGIN and END with its events and keeps the later ones', so the
+// transactions assembled after a resume are the rest of those of a whole read, cut by
+// their END counts as before.
+func TestFileSourceResumesWithTransactionMetadata(t *testing.T) {
+	g := cdc.NewGenerator(cdc.GeneratorConfig{Seed: 5, Events: 300, TxMetadata: true})
+	var file []byte
+	for {
+		r, err := g.NextRecord()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		file = append(cdc.AppendRecordJSON(file, &r), '\n')
+	}
+	path := filepath.Join(t.TempDir(), "gen.jsonl")
+	require.NoError(t, os.WriteFile(path, file, 0o644))
+
+	full := cdc.NewFileSource(path, cdc.FileSourceConfig{})
+	require.NoError(t, full.Open(context.Background(), cdc.Position{}))
+	all, txs, dls := assembleAll(t, full)
+	require.Zero(t, dls.Len())
+	require.Greater(t, len(txs), 20)
+	for _, k := range []int{0, 1, len(txs) / 2, len(txs) - 2} {
+		src := cdc.NewFileSource(path, cdc.FileSourceConfig{})
+		require.NoError(t, src.Open(context.Background(), txs[k].Commit))
+		evs, rest, dls := assembleAll(t, src)
+		require.Zero(t, dls.Len(), "resumed after transaction %d", k)
+		require.Equal(t, len(txs)-k-1, len(rest), "resumed after transaction %d", k)
+		for i, tx := range rest {
+			want := txs[k+1+i]
+			require.Equal(t, want.ID, tx.ID)
+			require.Equal(t, want.Commit, tx.Commit)
+			require.Len(t, tx.Events, len(want.Events))
+		}
+		// exactly the records after the END of transaction k: the next one's BEGIN first
+		end := slices.IndexFunc(all, func(ev cdc.Event) bool {
+			return ev.Op == cdc.OpTxEnd && ev.TxKey() == txs[k].Events[0].TxKey()
+		})
+		require.GreaterOrEqual(t, end, 0)
+		require.Equal(t, len(all)-end-1, len(evs))
+		require.Equal(t, cdc.OpTxBegin, evs[0].Op)
+		for i := range evs {
+			require.Equal(t, all[end+1+i].Op, evs[i].Op)
+			require.Equal(t, all[end+1+i].Pos, evs[i].Pos)
+		}
+	}
+}
+
+// With transactions interleaved in the file, the BEGIN of a later transaction read
+// before the resume position is kept, and the END of an earlier one read after it is
+// dropped.
+func TestFileSourceResumesInterleavedTransactionMetadata(t *testing.T) {
+	meta := func(status, id string) string {
+		return fmt.Sprintf(`{"topic":"srv.transaction","value":{"status":%q,"id":%q,"event_count":1,"data_collections":[{"data_collection":"public.t","event_count":1}]}}`, status, id)
+	}
+	data := func(id int, commit uint64) string {
+		return fmt.Sprintf(`{"topic":"srv.public.t","value":{"before":null,"after":{"id":%d},"source":{"connector":"postgresql","db":"d","schema":"public","table":"t","txId":%d,"lsn":%d,"sequence":"[\"%d\",\"%d\"]","ts_ms":1},"op":"c","transaction":{"id":"%d:%d","total_order":1,"data_collection_order":1}}}`,
+			id, 500+id, commit, commit, commit, 500+id, commit)
+	}
+	path := writeLines(t, "interleaved.jsonl",
+		meta("BEGIN", "501:100"), meta("BEGIN", "502:200"), data(1, 100), // B's BEGIN before A's event
+		data(2, 200), meta("END", "501:100"), meta("END", "502:200"), // A's END after B's event
+		meta("BEGIN", "503:300"), data(3, 300), meta("END", "503:300"))
+	full := cdc.NewFileSource(path, cdc.FileSourceConfig{})
+	require.NoError(t, full.Open(context.Background(), cdc.Position{}))
+	_, txs, dls := assembleAll(t, full)
+	require.Zero(t, dls.Len())
+	require.Len(t, txs, 3)
+	src := cdc.NewFileSource(path, cdc.FileSourceConfig{})
+	require.NoError(t, src.Open(context.Background(), txs[0].Commit))
+	evs, rest, dls := assembleAll(t, src)
+	require.Zero(t, dls.Len())
+	require.Len(t, rest, 2)
+	assert.Equal(t, []int64{2}, afterIDs(rest[0].Events))
+	assert.Equal(t, []int64{3}, afterIDs(rest[1].Events))
+	var ops []cdc.Op
+	for _, ev := range evs {
+		ops = append(ops, ev.Op)
+	}
+	assert.Equal(t, []cdc.Op{cdc.OpTxBegin, cdc.OpCreate, cdc.OpTxEnd, cdc.OpTxBegin, cdc.OpCreate, cdc.OpTxEnd}, ops)
 }
