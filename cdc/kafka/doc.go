@@ -10,7 +10,8 @@
 // Config.StartOffset when the group has none. Read returns one event at a time, in each
 // partition's order (which is commit order; across partitions events interleave
 // arbitrarily, as the assembler expects), and cdc.ErrIdle when nothing arrived within
-// IdleWait. A record the decoder rejects goes to Config.DeadLetters with its raw bytes
+// IdleWait. ReadBatch (cdc.BatchReader) returns the same events in runs: the first as
+// Read does, then those that arrive within 200µs of it, up to cdc.DecodeAhead. A record the decoder rejects goes to Config.DeadLetters with its raw bytes
 // and topic/partition/offset, is counted in Config.Metrics, and Read continues; without
 // DeadLetters Read fails with the decode error instead, so nothing is dropped silently.
 // Events without a source position get one from a cdc.PositionFiller.

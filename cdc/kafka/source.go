@@ -220,10 +220,12 @@ type Source struct {
 	topics    []string      // Topics plus TxTopic
 	holdLimit time.Duration // how long transaction metadata may wait for its data
 
-	// Read's own state; only Read touches it.
-	filler cdc.PositionFiller
-	from   cdc.Position
-	ready  []readyEvent // released metadata (and the event behind it), returned before fetching
+	// Read and ReadBatch state; only they touch it.
+	filler   cdc.PositionFiller
+	from     cdc.Position
+	ready    []readyEvent // released metadata (and the event behind it), returned before fetching
+	batch    []cdc.Event  // ReadBatch's, reused
+	batchErr error        // what stopped the last ReadBatch after some events
 
 	ackMu sync.Mutex // serializes Ack, so that commits never go backwards
 
@@ -475,14 +477,67 @@ func (s *Source) findBacklog(ctx context.Context, parts map[string][]int) map[pa
 // Read returns the next decoded event. Undecodable records go to DeadLetters and Read
 // continues with the next record; cdc.ErrIdle means nothing arrived within IdleWait.
 func (s *Source) Read(ctx context.Context) (cdc.Event, error) {
+	r, err := s.readerOf()
+	if err != nil {
+		return cdc.Event{}, err
+	}
+	return s.read(ctx, r, nil)
+}
+
+// readerOf returns the open reader.
+func (s *Source) readerOf() (*kafkago.Reader, error) {
 	s.mu.Lock()
 	r, closed := s.reader, s.closed
 	s.mu.Unlock()
 	if closed {
-		return cdc.Event{}, ErrClosed
+		return nil, ErrClosed
 	}
 	if r == nil {
-		return cdc.Event{}, ErrNotOpen
+		return nil, ErrNotOpen
+	}
+	return r, nil
+}
+
+// batchLinger is how long ReadBatch waits for more records once it has one: records
+// already fetched come at once, and a quiet topic delays its batch by this much at most.
+const batchLinger = 200 * time.Microsecond
+
+// ReadBatch implements cdc.BatchReader: the first event as Read returns it, then up to
+// cdc.DecodeAhead-1 more that arrive within batchLinger of it.
+func (s *Source) ReadBatch(ctx context.Context) ([]cdc.Event, error) {
+	r, err := s.readerOf()
+	if err != nil {
+		return nil, err
+	}
+	ev, err := s.read(ctx, r, nil)
+	if err != nil {
+		return nil, err
+	}
+	clear(s.batch)
+	s.batch = append(s.batch[:0], ev)
+	linger, cancel := context.WithTimeout(ctx, batchLinger)
+	defer cancel()
+	for len(s.batch) < cdc.DecodeAhead {
+		ev, err := s.read(ctx, r, linger)
+		if err != nil {
+			if ctx.Err() == nil && linger.Err() == nil && !errors.Is(err, cdc.ErrIdle) {
+				s.batchErr = err // for the next call, after the events read before it
+			}
+			break
+		}
+		s.batch = append(s.batch, ev)
+	}
+	return s.batch, nil
+}
+
+var _ cdc.BatchReader = (*Source)(nil)
+
+// read is Read. With a fetch context (ReadBatch's linger), records are fetched under
+// it and read returns its error once it ends, instead of waiting IdleWait.
+func (s *Source) read(ctx context.Context, r *kafkago.Reader, fetch context.Context) (cdc.Event, error) {
+	if err := s.batchErr; err != nil {
+		s.batchErr = nil
+		return cdc.Event{}, err
 	}
 	for {
 		if len(s.ready) > 0 {
@@ -491,13 +546,24 @@ func (s *Source) Read(ctx context.Context) (cdc.Event, error) {
 		if err := ctx.Err(); err != nil {
 			return cdc.Event{}, err
 		}
-		fctx, cancel := context.WithTimeout(ctx, s.cfg.IdleWait)
-		m, err := r.FetchMessage(fctx)
-		cancel()
+		var m kafkago.Message
+		var err error
+		if fetch != nil {
+			if err := fetch.Err(); err != nil {
+				return cdc.Event{}, err
+			}
+			m, err = r.FetchMessage(fetch)
+		} else {
+			fctx, cancel := context.WithTimeout(ctx, s.cfg.IdleWait)
+			m, err = r.FetchMessage(fctx)
+			cancel()
+		}
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
 			return cdc.Event{}, ctx.Err()
+		case fetch != nil && fetch.Err() != nil:
+			return cdc.Event{}, fetch.Err()
 		case errors.Is(err, context.DeadlineExceeded):
 			now := time.Now()
 			if s.expireHeld(now) {

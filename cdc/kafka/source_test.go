@@ -890,6 +890,12 @@ func summarize(tx cdc.Tx) txSummary {
 // made, once, in commit order, with nothing dead-lettered.
 func TestSourceWithGeneratorAndAssembler(t *testing.T) {
 	t.Parallel()
+	t.Run("Read", func(t *testing.T) { t.Parallel(); testSourceWithGenerator(t, false) })
+	// ReadBatch: the same transactions, with records fetched in runs
+	t.Run("ReadBatch", func(t *testing.T) { t.Parallel(); testSourceWithGenerator(t, true) })
+}
+
+func testSourceWithGenerator(t *testing.T, batch bool) {
 	genCfg := cdc.GeneratorConfig{Seed: 7, Events: 300, TxMetadata: true}
 	gen := cdc.NewGenerator(genCfg)
 	var recs []*kgo.Record
@@ -925,6 +931,10 @@ func TestSourceWithGeneratorAndAssembler(t *testing.T) {
 	var want []txSummary
 	runPipeline(t, ref, func(tx cdc.Tx) bool { want = append(want, summarize(tx)); return true }, nil)
 	require.Greater(t, len(want), 60)
+	var longest *int // the most events one ReadBatch returned
+	if batch {
+		longest = new(int)
+	}
 
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, slices.Concat(dataTopics, []string{"gen.transaction"})...))
 	require.NoError(t, err)
@@ -940,23 +950,28 @@ func TestSourceWithGeneratorAndAssembler(t *testing.T) {
 	var got []txSummary
 	var lastApplied cdc.Position
 	first := open(t, cfg, cdc.Position{})
-	runPipeline(t, first, func(tx cdc.Tx) bool {
+	runPipelineBatch(t, first, func(tx cdc.Tx) bool {
 		got = append(got, summarize(tx))
 		lastApplied = tx.Commit
 		if len(got) <= acked {
 			require.NoError(t, first.Ack(context.Background(), tx.Commit))
 		}
 		return len(got) < applied
-	}, nil)
+	}, nil, longest)
 	require.NoError(t, first.Close()) // the crash: offsets stop at transaction 25
 
 	second := open(t, cfg, lastApplied)
 	dups := int64(0)
-	runPipeline(t, second, func(tx cdc.Tx) bool {
+	runPipelineBatch(t, second, func(tx cdc.Tx) bool {
 		got = append(got, summarize(tx))
 		require.NoError(t, second.Ack(context.Background(), tx.Commit))
 		return len(got) < len(want)
-	}, &dups)
+	}, &dups, longest)
+	if batch {
+		// everything was produced before reading: records already fetched come in runs
+		// (a batch of metadata released with its event has a few, not half a run)
+		assert.GreaterOrEqual(t, *longest, cdc.DecodeAhead/2)
+	}
 	assert.Zero(t, dups, "the source returned nothing at or before the reopen position")
 	require.Equal(t, len(want), len(got))
 	assert.Equal(t, want, got)
@@ -967,6 +982,13 @@ func TestSourceWithGeneratorAndAssembler(t *testing.T) {
 // runPipeline feeds src into an assembler and hands each whole transaction to apply
 // until apply returns false, or until the source is idle with nothing left open.
 func runPipeline(t *testing.T, src cdc.Source, apply func(cdc.Tx) bool, dups *int64) {
+	t.Helper()
+	runPipelineBatch(t, src, apply, dups, nil)
+}
+
+// runPipelineBatch is runPipeline reading with ReadBatch when longest is not nil; it
+// records there the most events a batch had.
+func runPipelineBatch(t *testing.T, src cdc.Source, apply func(cdc.Tx) bool, dups *int64, longest *int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -979,14 +1001,26 @@ func runPipeline(t *testing.T, src cdc.Source, apply func(cdc.Tx) bool, dups *in
 		}
 	}()
 	for {
-		ev, err := src.Read(ctx)
+		var evs []cdc.Event
+		var err error
+		if longest != nil {
+			evs, err = src.(cdc.BatchReader).ReadBatch(ctx)
+			*longest = max(*longest, len(evs))
+		} else {
+			var ev cdc.Event
+			if ev, err = src.Read(ctx); err == nil {
+				evs = []cdc.Event{ev}
+			}
+		}
 		switch {
 		case errors.Is(err, io.EOF):
 			require.NoError(t, asm.Flush(ctx))
 		case errors.Is(err, cdc.ErrIdle):
 			require.NoError(t, asm.Idle(ctx))
 		case err == nil:
-			require.NoError(t, asm.Add(ctx, &ev))
+			for i := range evs {
+				require.NoError(t, asm.Add(ctx, &evs[i]))
+			}
 		default:
 			require.NoError(t, err)
 		}
@@ -1011,35 +1045,50 @@ func BenchmarkSourceRead(b *testing.B) {
 	require.NoError(b, err)
 	defer c.Close()
 	require.NoError(b, produceGenerated(context.Background(), c.ListenAddrs(), genCfg))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		src, err := kafka.NewSource(kafka.Config{
-			Brokers: c.ListenAddrs(),
-			Topics:  []string{"gen.public.customers", "gen.public.orders", "gen.public.payments"},
-			TxTopic: "gen.transaction",
-			Group:   fmt.Sprintf("bench-%d", i),
-			Logger:  quietLogger(),
-		})
-		require.NoError(b, err)
-		ctx := context.Background()
-		require.NoError(b, src.Open(ctx, cdc.Position{}))
-		rows := 0
-		for rows < events {
-			ev, err := src.Read(ctx)
-			if errors.Is(err, cdc.ErrIdle) {
-				continue
-			}
-			require.NoError(b, err)
-			if ev.Op.IsRowChange() {
-				rows++
-				if rows%100 == 0 {
-					require.NoError(b, src.Ack(ctx, ev.Pos))
+	group := 0
+	for _, batch := range []bool{false, true} {
+		name := map[bool]string{false: "Read", true: "ReadBatch"}[batch]
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				group++
+				src, err := kafka.NewSource(kafka.Config{
+					Brokers: c.ListenAddrs(),
+					Topics:  []string{"gen.public.customers", "gen.public.orders", "gen.public.payments"},
+					TxTopic: "gen.transaction",
+					Group:   fmt.Sprintf("bench-%d", group),
+					Logger:  quietLogger(),
+				})
+				require.NoError(b, err)
+				ctx := context.Background()
+				require.NoError(b, src.Open(ctx, cdc.Position{}))
+				rows := 0
+				for rows < events {
+					var evs []cdc.Event
+					if batch {
+						evs, err = src.ReadBatch(ctx)
+					} else {
+						var ev cdc.Event
+						ev, err = src.Read(ctx)
+						evs = []cdc.Event{ev}
+					}
+					if errors.Is(err, cdc.ErrIdle) {
+						continue
+					}
+					require.NoError(b, err)
+					for _, ev := range evs {
+						if ev.Op.IsRowChange() {
+							rows++
+							if rows%100 == 0 {
+								require.NoError(b, src.Ack(ctx, ev.Pos))
+							}
+						}
+					}
 				}
+				require.NoError(b, src.Close())
 			}
-		}
-		require.NoError(b, src.Close())
+			b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
-	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 // A run that drains the topics and stops at the first ErrIdle (ingest --exit-when-idle)
