@@ -193,6 +193,14 @@ type Assembler struct {
 	freeEvents int   // events' worth of the free regions (in freeRegions)
 	nextKnown  int   // the next slot of known
 
+	// Reserve's room: slab.events[slab.used:resvEnd] of resvSlab is the caller's to decode
+	// into. Once Reserve was called, slabs are reused whole (freeSlabs), not by region.
+	resvSlab  *slab
+	resvEnd   int
+	spill     *slab // what regions are carved from while the room in slab is the caller's
+	slabMode  bool
+	freeSlabs []*slab
+
 	free     []*txBuf  // buffers of transactions that left the buffer, for reuse
 	freeTxns []*txn    // transactions forgotten, for reuse
 	freeMeta []*txMeta // BEGIN/END holders of released buffers, for reuse
@@ -874,6 +882,62 @@ func (a *Assembler) metaOf(t *txn) *txMeta {
 // counts.
 func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 	n := len(t.events)
+	if a.resvEnd > 0 && a.keep(t, ev, n) {
+		// kept where the caller decoded it
+	} else {
+		a.copyEvent(t, ev, n)
+	}
+	if n == 0 {
+		t.txID, t.srcTxID, t.ctime = ev.Tx.ID, ev.Source.TxID, ev.CommitTime
+	}
+	a.events++
+	if n == 0 || t.commit.Less(ev.Pos) {
+		t.commit = ev.Pos
+		if t.hidx >= 0 {
+			a.pos.down(t.hidx)
+		} else if !t.meta {
+			a.pos.push(t)
+		}
+	}
+	if t.end != nil {
+		return t.count(ev)
+	}
+	return false
+}
+
+// keep makes ev, which is not yet added, t's event n without copying it, if ev is in
+// Reserve's room at or past the slab's carved end, and t is new or its events end right
+// before ev. Slots of the room skipped on the way are left unused.
+func (a *Assembler) keep(t *txn, ev *Event, n int) bool {
+	s := a.slab
+	if s != a.resvSlab {
+		return false
+	}
+	const size = unsafe.Sizeof(Event{})
+	off := uintptr(unsafe.Pointer(ev)) - s.base // wraps around below base
+	j := int(off / size)
+	if off%size != 0 || j < s.used || j >= a.resvEnd {
+		return false
+	}
+	switch {
+	case n == 0:
+		s.used = j + 1
+		s.starts[j/64] |= 1 << (j % 64)
+		s.size[j] = 1
+		t.events, t.region, t.at = s.events[j:j+1:j+1], s, j
+		a.tail = t
+		return true
+	case a.tail == t && t.region == s && j == s.used && t.at+n == j:
+		s.used++
+		s.size[t.at]++
+		t.events = s.events[t.at : j+1 : j+1]
+		return true
+	}
+	return false
+}
+
+// copyEvent copies ev into t as its event n, making room when needed.
+func (a *Assembler) copyEvent(t *txn, ev *Event, n int) {
 	if n == cap(t.events) {
 		if l := a.freeRegions[firstClass]; n == 0 && len(l) > 0 {
 			// grow's common case, here: a first event into the region of its size freed last
@@ -892,22 +956,6 @@ func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 	}
 	t.events = t.events[:n+1]
 	t.events[n] = *ev
-	if n == 0 {
-		t.txID, t.srcTxID, t.ctime = ev.Tx.ID, ev.Source.TxID, ev.CommitTime
-	}
-	a.events++
-	if n == 0 || t.commit.Less(ev.Pos) {
-		t.commit = ev.Pos
-		if t.hidx >= 0 {
-			a.pos.down(t.hidx)
-		} else if !t.meta {
-			a.pos.push(t)
-		}
-	}
-	if t.end != nil {
-		return t.count(ev)
-	}
-	return false
 }
 
 // slabEvents is how many events a slab holds (about 75 KB).
@@ -938,6 +986,7 @@ type slab struct {
 	events []Event
 	base   uintptr                        // the address of events[0], for Release to find the slab
 	used   int                            // events carved off
+	free   bool                           // on the assembler's free list
 	starts [(slabEvents + 63) / 64]uint64 // where the live regions start
 	size   [slabEvents]uint8              // the size of the region starting at each start
 }
@@ -956,7 +1005,7 @@ type region struct {
 func (a *Assembler) grow(t *txn) {
 	n := len(t.events)
 	switch {
-	case a.tail == t && n > 0 && a.slab.used < slabEvents:
+	case a.tail == t && n > 0 && a.slab.used < slabEvents && a.slab.used >= a.resvEnd:
 		a.slab.used++
 		a.slab.size[t.at]++
 		t.events = a.slab.events[t.at : t.at+n : a.slab.used]
@@ -1001,6 +1050,20 @@ func (a *Assembler) region(k int) (*slab, int, int) {
 		a.freeEvents -= m
 		return r.s, r.at, m
 	}
+	if a.resvEnd > 0 && a.resvEnd > a.slab.used {
+		// Reserve's room is the caller's, and holds events yet to be added
+		if a.spill == nil || a.spill.used+k > slabEvents {
+			old := a.spill
+			a.spill = a.takeSlab()
+			if old != nil {
+				a.recycle(old)
+			}
+		}
+		s := a.spill
+		at := s.used
+		s.used += k
+		return s, at, k
+	}
 	if a.slab == nil || a.slab.used+k > slabEvents {
 		a.newSlab()
 	}
@@ -1010,12 +1073,75 @@ func (a *Assembler) region(k int) (*slab, int, int) {
 	return s, at, k
 }
 
-// newSlab makes a new slab the one regions are carved from.
+// newSlab makes a new slab, or a free one, the one regions are carved from.
 func (a *Assembler) newSlab() {
-	a.slab = &slab{events: make([]Event, slabEvents)}
-	a.slab.base = uintptr(unsafe.Pointer(&a.slab.events[0]))
-	a.known[a.nextKnown] = a.slab
+	old := a.slab
+	a.slab = a.takeSlab()
+	a.resvEnd, a.tail = 0, nil
+	if old != nil {
+		a.recycle(old)
+	}
+}
+
+// takeSlab returns an empty slab, a free one if there is one.
+func (a *Assembler) takeSlab() *slab {
+	var s *slab
+	if n := len(a.freeSlabs); n > 0 {
+		s = a.freeSlabs[n-1]
+		a.freeSlabs[n-1] = nil
+		a.freeSlabs = a.freeSlabs[:n-1]
+		s.used, s.free = 0, false
+	} else {
+		s = &slab{events: make([]Event, slabEvents)}
+		s.base = uintptr(unsafe.Pointer(&s.events[0]))
+	}
+	a.known[a.nextKnown] = s
 	a.nextKnown = (a.nextKnown + 1) % len(a.known)
+	return s
+}
+
+// maxFreeSlabs bounds the slabs kept for reuse once Reserve is used.
+const maxFreeSlabs = maxFreeEvents / slabEvents
+
+// recycle puts s on the free list once Reserve is in use, if none of its regions is
+// live and it is neither carved from (slab, spill) nor holding Reserve's room.
+func (a *Assembler) recycle(s *slab) {
+	if !a.slabMode || s == a.slab || s == a.resvSlab || s == a.spill || s.free || s.starts != [len(s.starts)]uint64{} ||
+		len(a.freeSlabs) >= maxFreeSlabs {
+		return
+	}
+	s.free = true
+	a.freeSlabs = append(a.freeSlabs, s)
+}
+
+// Reserve returns room for n events (at most 128) in the assembler's memory, for the
+// caller to decode the next events into (see BatchReader) and then Add. An event added
+// from there in order is kept where it is instead of copied when it starts a
+// transaction or continues the one before it, which is most events of a single stream;
+// the others are copied as any Add's. The room is the caller's until the next Reserve:
+// Add, Next and Release do not write to the part not yet added. Once added, an event
+// is the assembler's, as with any Add.
+//
+// Once Reserve is used, the assembler reuses its memory by whole slabs of events
+// rather than by the region of each transaction released, so that the room handed out
+// is contiguous and recently used.
+func (a *Assembler) Reserve(n int) []Event {
+	n = min(max(n, 1), slabEvents)
+	if !a.slabMode {
+		a.slabMode = true
+		a.freeRegions, a.freeEvents = [regionClasses][]region{}, 0
+	}
+	prev := a.resvSlab
+	a.resvSlab = nil
+	if a.slab == nil || a.slab.used+n > slabEvents {
+		a.newSlab()
+	}
+	if prev != nil && prev != a.slab {
+		a.recycle(prev)
+	}
+	s := a.slab
+	a.resvSlab, a.resvEnd = s, s.used+n
+	return s.events[s.used:a.resvEnd:a.resvEnd]
 }
 
 // dropRegion gives up t's region, once its events were moved, handed out or
@@ -1036,6 +1162,10 @@ func (a *Assembler) dropAt(s *slab, at int) {
 		return
 	}
 	s.starts[w] &^= bit
+	if a.slabMode {
+		a.recycle(s)
+		return
+	}
 	m := int(s.size[at])
 	if a.freeEvents+m > maxFreeEvents {
 		return // left to the GC with its slab
