@@ -231,10 +231,12 @@ func (in *ingest) run(ctx context.Context) error {
 				err = in.append(tx)
 			}
 		} else if batches != nil {
-			// A run of events decoded ahead, then assembled one by one, committing as
-			// after each Read.
-			var evs []cdc.Event
-			if evs, err = batches.ReadBatch(ctx); err == nil {
+			// A run of events decoded ahead into the assembler's room, then assembled
+			// one by one, committing as after each Read.
+			evs := in.asm.Reserve(cdc.DecodeAhead)
+			var n int
+			if n, err = batches.ReadBatch(ctx, evs); err == nil {
+				evs = evs[:n]
 				for i := range evs {
 					if err = in.add(ctx, &evs[i], now); err != nil {
 						break

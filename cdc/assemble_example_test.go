@@ -100,7 +100,8 @@ func ExampleAssembler_source() {
 }
 
 // A source that decodes ahead hands out runs of events; assembling a run after
-// decoding it keeps each stage's code hot.
+// decoding it keeps each stage's code hot, and decoding it into the assembler's room
+// spares a copy of each event.
 func ExampleBatchReader() {
 	ctx := context.Background()
 	var src cdc.BatchReader = cdc.NewGenerator(cdc.GeneratorConfig{Seed: 1, Events: 500})
@@ -111,13 +112,14 @@ func ExampleBatchReader() {
 	asm := cdc.NewAssembler(cdc.AssemblerConfig{})
 	txs, events := 0, 0
 	for done := false; !done; {
-		evs, err := src.ReadBatch(ctx)
+		room := asm.Reserve(cdc.DecodeAhead)
+		n, err := src.ReadBatch(ctx, room)
 		switch {
 		case errors.Is(err, io.EOF):
 			err, done = asm.Flush(ctx), true
 		case err == nil:
-			for i := range evs {
-				if err = asm.Add(ctx, &evs[i]); err != nil {
+			for i := range room[:n] {
+				if err = asm.Add(ctx, &room[i]); err != nil {
 					break
 				}
 			}

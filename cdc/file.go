@@ -46,8 +46,7 @@ type FileSource struct {
 	filler PositionFiller
 	from   Position
 
-	batch    []Event // ReadBatch's, reused
-	batchErr error   // what stopped the last ReadBatch after some events
+	batchErr error // what stopped the last ReadBatch after some events
 
 	// Resuming: until the first event after from, BEGIN/END records are held in queue,
 	// and dropped when a data event of their transaction is skipped; skipped remembers
@@ -107,19 +106,16 @@ func (s *FileSource) Read(ctx context.Context) (Event, error) {
 	return ev, nil
 }
 
-// ReadBatch implements BatchReader: the events of up to DecodeAhead records, fewer at
-// the end of the file.
-func (s *FileSource) ReadBatch(ctx context.Context) ([]Event, error) {
-	if cap(s.batch) < DecodeAhead {
-		s.batch = make([]Event, DecodeAhead)
-	}
-	s.batch = s.batch[:DecodeAhead]
+// ReadBatch implements BatchReader: the events of up to len(dst) records, fewer at the
+// end of the file.
+func (s *FileSource) ReadBatch(ctx context.Context, dst []Event) (int, error) {
 	n := 0
-	for n < DecodeAhead {
-		err := s.readInto(ctx, &s.batch[n])
+	for n < len(dst) {
+		err := s.readInto(ctx, &dst[n])
 		if err != nil {
+			dst[n] = Event{} // what a failed decode left
 			if n == 0 {
-				return nil, err
+				return 0, err
 			}
 			if err != io.EOF && !errors.Is(err, ErrIdle) {
 				s.batchErr = err // for the next call, after the events read before it
@@ -128,8 +124,7 @@ func (s *FileSource) ReadBatch(ctx context.Context) ([]Event, error) {
 		}
 		n++
 	}
-	clear(s.batch[n:])
-	return s.batch[:n], nil
+	return n, nil
 }
 
 func (s *FileSource) readInto(ctx context.Context, ev *Event) error {

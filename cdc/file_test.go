@@ -382,7 +382,7 @@ func readBatches(t *testing.T, src cdc.BatchReader) []cdc.Event {
 	t.Helper()
 	var out []cdc.Event
 	for {
-		evs, err := src.ReadBatch(context.Background())
+		evs, err := readRun(context.Background(), src)
 		if err == io.EOF {
 			return out
 		}
@@ -441,12 +441,12 @@ func TestFileSourceReadBatch(t *testing.T) {
 
 	src = cdc.NewFileSource(bad, cdc.FileSourceConfig{})
 	require.NoError(t, src.Open(ctx, cdc.Position{}))
-	evs, err := src.ReadBatch(ctx)
+	evs, err := readRun(ctx, src)
 	require.NoError(t, err)
 	assert.Equal(t, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}, afterIDs(evs), "the events before the bad record")
-	_, err = src.ReadBatch(ctx)
+	_, err = readRun(ctx, src)
 	require.ErrorIs(t, err, cdc.ErrMalformed, "then its failure")
-	evs, err = src.ReadBatch(ctx)
+	evs, err = readRun(ctx, src)
 	require.NoError(t, err)
 	assert.Equal(t, int64(11), evs[0].After[0].AsInt(), "and reading goes on after it")
 	require.NoError(t, src.Close())
@@ -552,4 +552,11 @@ func TestFileSourceResumesInterleavedTransactionMetadata(t *testing.T) {
 		ops = append(ops, ev.Op)
 	}
 	assert.Equal(t, []cdc.Op{cdc.OpTxBegin, cdc.OpCreate, cdc.OpTxEnd, cdc.OpTxBegin, cdc.OpCreate, cdc.OpTxEnd}, ops)
+}
+
+// readRun is ReadBatch into a new slice of DecodeAhead events.
+func readRun(ctx context.Context, src cdc.BatchReader) ([]cdc.Event, error) {
+	dst := make([]cdc.Event, cdc.DecodeAhead)
+	n, err := src.ReadBatch(ctx, dst)
+	return dst[:n], err
 }

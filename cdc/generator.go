@@ -135,8 +135,7 @@ type Generator struct {
 
 	// Source side.
 	dec       *DebeziumDecoder
-	batch     []Event // ReadBatch's, reused
-	batchErr  error   // what stopped the last ReadBatch after some events
+	batchErr  error // what stopped the last ReadBatch after some events
 	opened    bool
 	closed    atomic.Bool
 	from      Position
@@ -1222,30 +1221,30 @@ func (g *Generator) readable(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// ReadBatch implements BatchReader. Unpaced, it decodes up to DecodeAhead records in one
+// ReadBatch implements BatchReader. Unpaced, it decodes up to len(dst) records in one
 // go; paced, it returns the next event alone when due, as Read.
-func (g *Generator) ReadBatch(ctx context.Context) ([]Event, error) {
+func (g *Generator) ReadBatch(ctx context.Context, dst []Event) (int, error) {
+	if len(dst) == 0 {
+		return 0, nil
+	}
 	if g.cfg.Rate > 0 || g.hasPend {
 		ev, err := g.Read(ctx)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		g.batch = append(g.batch[:0], ev)
-		return g.batch, nil
+		dst[0] = ev
+		return 1, nil
 	}
 	if err := g.readable(ctx); err != nil {
-		return nil, err
+		return 0, err
 	}
-	if cap(g.batch) < DecodeAhead {
-		g.batch = make([]Event, DecodeAhead)
-	}
-	g.batch = g.batch[:DecodeAhead]
 	n := 0
-	for n < DecodeAhead {
-		err := g.decodeNext(ctx, &g.batch[n])
+	for n < len(dst) {
+		err := g.decodeNext(ctx, &dst[n])
 		if err != nil {
+			dst[n] = Event{} // what the failed decode left
 			if n == 0 {
-				return nil, err
+				return 0, err
 			}
 			if err != io.EOF {
 				g.batchErr = err // for the next call, after the events decoded before it
@@ -1254,8 +1253,7 @@ func (g *Generator) ReadBatch(ctx context.Context) ([]Event, error) {
 		}
 		n++
 	}
-	clear(g.batch[n:]) // what the failed decode left, and the last batch's tail
-	return g.batch[:n], nil
+	return n, nil
 }
 
 // pace waits until the g.paced-th data event is due: the first at once, then one every

@@ -896,7 +896,7 @@ func genBatchEvents(t testing.TB, g *Generator, from Position) []Event {
 	require.NoError(t, g.Open(ctx, from))
 	var out []Event
 	for {
-		evs, err := g.ReadBatch(ctx)
+		evs, err := readRun(ctx, g)
 		if err == io.EOF {
 			return out
 		}
@@ -938,7 +938,7 @@ func TestGeneratorReadBatch(t *testing.T) {
 			mixed = append(mixed, ev)
 			continue
 		}
-		evs, err := g.ReadBatch(ctx)
+		evs, err := readRun(ctx, g)
 		if err == io.EOF {
 			break
 		}
@@ -954,7 +954,7 @@ func TestGeneratorReadBatch(t *testing.T) {
 	paced.Events, paced.Rate = 200, 1e6
 	g = NewGenerator(paced)
 	require.NoError(t, g.Open(ctx, Position{}))
-	evs, err := g.ReadBatch(ctx)
+	evs, err := readRun(ctx, g)
 	require.NoError(t, err)
 	require.Len(t, evs, 1, "paced: one event when due")
 
@@ -970,7 +970,7 @@ func TestGeneratorReadBatch(t *testing.T) {
 	require.NoError(t, g.Open(ctx, Position{}))
 	n := 0
 	for {
-		evs, err := g.ReadBatch(ctx)
+		evs, err := readRun(ctx, g)
 		if err != nil {
 			require.ErrorIs(t, err, ErrMalformed)
 			break
@@ -989,4 +989,11 @@ func TestGeneratorReadBatch(t *testing.T) {
 		m++
 	}
 	require.Equal(t, m, n, "events before the first rejected record")
+}
+
+// readRun is ReadBatch into a new slice of DecodeAhead events.
+func readRun(ctx context.Context, src BatchReader) ([]Event, error) {
+	dst := make([]Event, DecodeAhead)
+	n, err := src.ReadBatch(ctx, dst)
+	return dst[:n], err
 }

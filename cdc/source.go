@@ -27,18 +27,20 @@ type Source interface {
 	Close() error
 }
 
-// BatchReader is a Source that decodes ahead: ReadBatch returns the events of the
-// records at hand (at least one, at most DecodeAhead), in the order Read would return
-// them, or ErrIdle, io.EOF or an error as Read does. The slice and its events are the
-// source's, valid until the next ReadBatch or Read (the rows they point to stay valid,
-// as Read's do). Read and ReadBatch may be mixed.
+// BatchReader is a Source that decodes ahead: ReadBatch decodes the events of the
+// records at hand into dst, in the order Read would return them, and returns how many
+// (at least one when len(dst) > 0, at most len(dst)); or 0 and ErrIdle, io.EOF or an
+// error as Read does. It overwrites dst[:n] whole and leaves the rest alone. Read and
+// ReadBatch may be mixed.
 //
 // Decoding a run of records and then assembling the run keeps each stage's code in
 // the instruction cache: alternating the two per event, the assembler's code evicts
 // the decoder's and decoding slows by more than assembly itself costs (BENCHMARKS.md).
+// Decoding into the room [Assembler.Reserve] returns spares the copy of each event
+// into the assembler.
 type BatchReader interface {
 	Source
-	ReadBatch(ctx context.Context) ([]Event, error)
+	ReadBatch(ctx context.Context, dst []Event) (int, error)
 }
 
 // DecodeAhead is how many events a BatchReader decodes in one go at most.

@@ -262,9 +262,12 @@ func (s *CDCSource) nextTx(ctx context.Context) (cdc.Tx, bool, error) {
 		var ev cdc.Event
 		var err error
 		if s.batches != nil {
-			// decoded ahead, then assembled one by one (see cdc.BatchReader)
-			s.batch, err = s.batches.ReadBatch(ctx)
-			s.bi = 0
+			// decoded ahead into the assembler's room, then assembled one by one (see
+			// cdc.BatchReader)
+			room := s.asm.Reserve(cdc.DecodeAhead)
+			var n int
+			n, err = s.batches.ReadBatch(ctx, room)
+			s.batch, s.bi = room[:n], 0
 		} else if ev, err = s.cfg.Source.Read(ctx); err == nil {
 			err = s.asm.Add(ctx, &ev)
 		}

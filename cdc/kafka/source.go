@@ -224,7 +224,6 @@ type Source struct {
 	filler   cdc.PositionFiller
 	from     cdc.Position
 	ready    []readyEvent // released metadata (and the event behind it), returned before fetching
-	batch    []cdc.Event  // ReadBatch's, reused
 	batchErr error        // what stopped the last ReadBatch after some events
 
 	ackMu sync.Mutex // serializes Ack, so that commits never go backwards
@@ -503,21 +502,22 @@ func (s *Source) readerOf() (*kafkago.Reader, error) {
 const batchLinger = 200 * time.Microsecond
 
 // ReadBatch implements cdc.BatchReader: the first event as Read returns it, then up to
-// cdc.DecodeAhead-1 more that arrive within batchLinger of it.
-func (s *Source) ReadBatch(ctx context.Context) ([]cdc.Event, error) {
+// len(dst)-1 more that arrive within batchLinger of it.
+func (s *Source) ReadBatch(ctx context.Context, dst []cdc.Event) (int, error) {
+	if len(dst) == 0 {
+		return 0, nil
+	}
 	r, err := s.readerOf()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	ev, err := s.read(ctx, r, nil)
-	if err != nil {
-		return nil, err
+	if dst[0], err = s.read(ctx, r, nil); err != nil {
+		return 0, err
 	}
-	clear(s.batch)
-	s.batch = append(s.batch[:0], ev)
+	n := 1
 	linger, cancel := context.WithTimeout(ctx, batchLinger)
 	defer cancel()
-	for len(s.batch) < cdc.DecodeAhead {
+	for n < len(dst) {
 		ev, err := s.read(ctx, r, linger)
 		if err != nil {
 			if ctx.Err() == nil && linger.Err() == nil && !errors.Is(err, cdc.ErrIdle) {
@@ -525,9 +525,10 @@ func (s *Source) ReadBatch(ctx context.Context) ([]cdc.Event, error) {
 			}
 			break
 		}
-		s.batch = append(s.batch, ev)
+		dst[n] = ev
+		n++
 	}
-	return s.batch, nil
+	return n, nil
 }
 
 var _ cdc.BatchReader = (*Source)(nil)

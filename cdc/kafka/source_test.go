@@ -1004,8 +1004,11 @@ func runPipelineBatch(t *testing.T, src cdc.Source, apply func(cdc.Tx) bool, dup
 		var evs []cdc.Event
 		var err error
 		if longest != nil {
-			evs, err = src.(cdc.BatchReader).ReadBatch(ctx)
-			*longest = max(*longest, len(evs))
+			room := asm.Reserve(cdc.DecodeAhead)
+			var n int
+			n, err = src.(cdc.BatchReader).ReadBatch(ctx, room)
+			evs = room[:n]
+			*longest = max(*longest, n)
 		} else {
 			var ev cdc.Event
 			if ev, err = src.Read(ctx); err == nil {
@@ -1062,10 +1065,13 @@ func BenchmarkSourceRead(b *testing.B) {
 				ctx := context.Background()
 				require.NoError(b, src.Open(ctx, cdc.Position{}))
 				rows := 0
+				room := make([]cdc.Event, cdc.DecodeAhead)
 				for rows < events {
 					var evs []cdc.Event
 					if batch {
-						evs, err = src.ReadBatch(ctx)
+						var n int
+						n, err = src.ReadBatch(ctx, room)
+						evs = room[:n]
 					} else {
 						var ev cdc.Event
 						ev, err = src.Read(ctx)
