@@ -85,23 +85,7 @@ func TestAssembleFastPathMatchesSlowPath(t *testing.T) {
 			t.Run(fmt.Sprintf("metadata=%v/seed=%d", meta, seed), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(seed, 5))
 				input := perturbed(r, evs)
-				var as [2]*Assembler
-				var dls [2]*MemoryDeadLetters
-				for i := range as {
-					clock := time.Unix(1767225600, 0)
-					dls[i] = NewMemoryDeadLetters()
-					cfg := AssemblerConfig{DeadLetters: dls[i], Now: func() time.Time {
-						clock = clock.Add(time.Millisecond)
-						return clock
-					}}
-					if seed%4 == 1 {
-						cfg.MaxOpen, cfg.MaxEvents = 20, 60
-					}
-					if seed%4 == 2 {
-						cfg.Timeout = 150 * time.Millisecond
-					}
-					as[i] = NewAssembler(cfg)
-				}
+				as, dls := twinAssemblers(seed%4 == 1, seed%4 == 2)
 				as[1].allSlow = true
 				drain := func(a *Assembler) []Tx {
 					var txs []Tx
@@ -123,12 +107,7 @@ func TestAssembleFastPathMatchesSlowPath(t *testing.T) {
 						}
 						got[k] = drain(a)
 					}
-					require.Equal(t, fmt.Sprint(errs[1]), fmt.Sprint(errs[0]), "event %d", i)
-					require.Equal(t, got[1], got[0], "event %d", i)
-					require.Equal(t, as[1].Open(), as[0].Open(), "event %d", i)
-					require.Equal(t, as[1].Duplicates(), as[0].Duplicates(), "event %d", i)
-					require.Equal(t, as[1].LastCommit(), as[0].LastCommit(), "event %d", i)
-					require.Equal(t, dls[1].Len(), dls[0].Len(), "event %d", i)
+					requireTwins(t, as, dls, errs, got, i)
 					emitted += len(got[0])
 				}
 				ferr0, ferr1 := as[0].Flush(ctx), as[1].Flush(ctx)
@@ -140,6 +119,42 @@ func TestAssembleFastPathMatchesSlowPath(t *testing.T) {
 			})
 		}
 	}
+}
+
+// twinAssemblers returns two assemblers configured alike, each with its own dead letters
+// and a clock that advances 1 ms per reading; limits sets tight MaxOpen and MaxEvents,
+// timeout a Timeout of 150 ms.
+func twinAssemblers(limits, timeout bool) ([2]*Assembler, [2]*MemoryDeadLetters) {
+	var as [2]*Assembler
+	var dls [2]*MemoryDeadLetters
+	for i := range as {
+		clock := time.Unix(1767225600, 0)
+		dls[i] = NewMemoryDeadLetters()
+		cfg := AssemblerConfig{DeadLetters: dls[i], Now: func() time.Time {
+			clock = clock.Add(time.Millisecond)
+			return clock
+		}}
+		if limits {
+			cfg.MaxOpen, cfg.MaxEvents = 20, 60
+		}
+		if timeout {
+			cfg.Timeout = 150 * time.Millisecond
+		}
+		as[i] = NewAssembler(cfg)
+	}
+	return as, dls
+}
+
+// requireTwins fails unless twin assemblers, after taking event at, returned the same
+// errors and transactions and agree on what they hold, dropped and dead-lettered.
+func requireTwins(t *testing.T, as [2]*Assembler, dls [2]*MemoryDeadLetters, errs [2]error, got [2][]Tx, at int) {
+	t.Helper()
+	require.Equal(t, fmt.Sprint(errs[0]), fmt.Sprint(errs[1]), "event %d", at)
+	require.Equal(t, got[0], got[1], "event %d", at)
+	require.Equal(t, as[0].Open(), as[1].Open(), "event %d", at)
+	require.Equal(t, as[0].Duplicates(), as[1].Duplicates(), "event %d", at)
+	require.Equal(t, as[0].LastCommit(), as[1].LastCommit(), "event %d", at)
+	require.Equal(t, dls[0].Len(), dls[1].Len(), "event %d", at)
 }
 
 func TestFirstClassIsFirstRegions(t *testing.T) {

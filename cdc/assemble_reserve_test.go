@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
@@ -29,23 +28,7 @@ func TestAssemblerReserveMatchesCopies(t *testing.T) {
 				if seed%2 == 1 {
 					input = perturbed(r, evs)
 				}
-				var as [2]*Assembler // 0: copies, 1: from Reserve's room
-				var dls [2]*MemoryDeadLetters
-				for i := range as {
-					clock := time.Unix(1767225600, 0)
-					dls[i] = NewMemoryDeadLetters()
-					cfg := AssemblerConfig{DeadLetters: dls[i], Now: func() time.Time {
-						clock = clock.Add(time.Millisecond)
-						return clock
-					}}
-					if seed%5 == 2 {
-						cfg.MaxOpen, cfg.MaxEvents = 20, 60
-					}
-					if seed%5 == 3 {
-						cfg.Timeout = 150 * time.Millisecond
-					}
-					as[i] = NewAssembler(cfg)
-				}
+				as, dls := twinAssemblers(seed%5 == 2, seed%5 == 3) // 0: copies, 1: from Reserve's room
 				type held struct {
 					tx   Tx
 					want []Event
@@ -105,11 +88,7 @@ func TestAssemblerReserveMatchesCopies(t *testing.T) {
 						}
 						at := i + j
 						added[j] = true
-						require.Equal(t, fmt.Sprint(errs[0]), fmt.Sprint(errs[1]), "event %d", at)
-						require.Equal(t, got[0], got[1], "event %d", at)
-						require.Equal(t, as[0].Open(), as[1].Open(), "event %d", at)
-						require.Equal(t, as[0].Duplicates(), as[1].Duplicates(), "event %d", at)
-						require.Equal(t, dls[0].Len(), dls[1].Len(), "event %d", at)
+						requireTwins(t, as, dls, errs, got, at)
 						for k := range got[0] {
 							as[0].Release(got[0][k])
 						}

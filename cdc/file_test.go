@@ -476,19 +476,7 @@ func assembleAll(t *testing.T, src cdc.Source) ([]cdc.Event, []cdc.Tx, *cdc.Memo
 // transactions assembled after a resume are the rest of those of a whole read, cut by
 // their END counts as before.
 func TestFileSourceResumesWithTransactionMetadata(t *testing.T) {
-	g := cdc.NewGenerator(cdc.GeneratorConfig{Seed: 5, Events: 300, TxMetadata: true})
-	var file []byte
-	for {
-		r, err := g.NextRecord()
-		if err == io.EOF {
-			break
-		}
-		require.NoError(t, err)
-		file = append(cdc.AppendRecordJSON(file, &r), '\n')
-	}
-	path := filepath.Join(t.TempDir(), "gen.jsonl")
-	require.NoError(t, os.WriteFile(path, file, 0o644))
-
+	path, _ := writeGenerated(t, 300)
 	full := cdc.NewFileSource(path, cdc.FileSourceConfig{})
 	require.NoError(t, full.Open(context.Background(), cdc.Position{}))
 	all, txs, dls := assembleAll(t, full)
