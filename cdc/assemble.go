@@ -1050,24 +1050,17 @@ func (a *Assembler) region(k int) (*slab, int, int) {
 		a.freeEvents -= m
 		return r.s, r.at, m
 	}
-	if a.resvEnd > 0 && a.resvEnd > a.slab.used {
+	s := a.slab
+	if a.resvEnd > 0 && a.resvEnd > s.used {
 		// Reserve's room is the caller's, and holds events yet to be added
 		if a.spill == nil || a.spill.used+k > slabEvents {
-			old := a.spill
-			a.spill = a.takeSlab()
-			if old != nil {
-				a.recycle(old)
-			}
+			a.swapSlab(&a.spill)
 		}
-		s := a.spill
-		at := s.used
-		s.used += k
-		return s, at, k
-	}
-	if a.slab == nil || a.slab.used+k > slabEvents {
+		s = a.spill
+	} else if s == nil || s.used+k > slabEvents {
 		a.newSlab()
+		s = a.slab
 	}
-	s := a.slab
 	at := s.used
 	s.used += k
 	return s, at, k
@@ -1075,9 +1068,14 @@ func (a *Assembler) region(k int) (*slab, int, int) {
 
 // newSlab makes a new slab, or a free one, the one regions are carved from.
 func (a *Assembler) newSlab() {
-	old := a.slab
-	a.slab = a.takeSlab()
+	a.swapSlab(&a.slab)
 	a.resvEnd, a.tail = 0, nil
+}
+
+// swapSlab replaces *p (a.slab or a.spill) with an empty slab, recycling the old one.
+func (a *Assembler) swapSlab(p **slab) {
+	old := *p
+	*p = a.takeSlab()
 	if old != nil {
 		a.recycle(old)
 	}
