@@ -181,7 +181,7 @@ type Assembler struct {
 	nMeta          int       // buffered transactions with metadata
 	metaQ          []*txn    // transactions with metadata, in END order
 	metaHead       int
-	pos            txHeap // buffered transactions without metadata, by commit position
+	pos            txQueue // buffered transactions without metadata, by commit position
 
 	ready     []Tx
 	readyHead int
@@ -241,9 +241,12 @@ type stream struct {
 	hasOffset  bool
 	data       bool // has delivered data events (not only BEGIN/END)
 	idle       bool
-	cur        *txn // the keyed transaction whose run of events is open on this stream
-	last       *txn // the keyed transaction of the latest non-tombstone event
-	lastLone   lone // the latest event outside transactions
+	// fast is whether addData's common case may take the stream's next event: it has
+	// delivered data under offsets of a named topic, and is not idle.
+	fast     bool
+	cur      *txn // the keyed transaction whose run of events is open on this stream
+	last     *txn // the keyed transaction of the latest non-tombstone event
+	lastLone lone // the latest event outside transactions
 }
 
 // lone is what identifies an event outside transactions, kept to recognize it re-sent.
@@ -276,11 +279,11 @@ type txn struct {
 	meta  bool
 	// sawBegin and sawEnd record that a BEGIN or END arrived; they outlive the buffer.
 	sawBegin, sawEnd bool
-	// commit, seq and hidx are the position heap's, here rather than in the buffer so
-	// that comparing two transactions reads one cache line of each.
+	// commit, seq and queued are the position queue's, here rather than in the buffer
+	// so that comparing two transactions reads one cache line of each.
 	commit Position
 	seq    uint64 // arrival of its first record
-	hidx   int    // index in the position heap; -1 when not in it
+	queued bool   // in the position queue
 	*txBuf        // nil once the transaction left the buffer
 }
 
@@ -351,11 +354,11 @@ func (a *Assembler) Add(ctx context.Context, ev *Event) error {
 	a.seq++
 	a.nowRead = false
 	s := a.lastS
-	if s == nil || s.id.partition != ev.Origin.Partition || s.id.topic != ev.Origin.Topic {
+	if s == nil || !s.id.is(&ev.Origin) {
 		s = nil
 		if len(a.streams) <= 8 { // a few streams: cheaper to compare than to hash
 			for _, c := range a.streams {
-				if c.id.partition == ev.Origin.Partition && c.id.topic == ev.Origin.Topic {
+				if c.id.is(&ev.Origin) {
 					s = c
 					break
 				}
@@ -375,7 +378,7 @@ func (a *Assembler) Add(ctx context.Context, ev *Event) error {
 	a.sinceTime++
 	// settle's work, with what most Adds need (nothing but emitting) done here; most
 	// often the transaction first in commit order still has its run open
-	if len(a.metaQ) > 0 || (len(a.pos) > 0 && a.pos[0].runs == 0) {
+	if len(a.metaQ) > 0 || (a.pos.len() > 0 && a.pos.front().runs == 0) {
 		a.tryEmit()
 	}
 	if a.open > a.cfg.MaxOpen || a.events > a.cfg.MaxEvents || a.sinceTime >= timeCheckEvery ||
@@ -392,7 +395,7 @@ func (a *Assembler) Idle(ctx context.Context) error {
 	a.nowRead = false
 	for _, s := range a.streams {
 		a.endRun(s)
-		s.idle = true
+		s.idle, s.fast = true, false
 		if s.data && a.frontier.Less(s.wm) {
 			a.frontier = s.wm
 		}
@@ -472,6 +475,13 @@ func (a *Assembler) stream(o Origin) *stream {
 	return s
 }
 
+// is reports whether o is of the stream id. Sources mostly hand out one string per
+// topic, so the topics' bytes are compared only when their addresses differ.
+func (id *streamID) is(o *Origin) bool {
+	return id.partition == o.Partition && len(id.topic) == len(o.Topic) &&
+		(unsafe.StringData(id.topic) == unsafe.StringData(o.Topic) || id.topic == o.Topic)
+}
+
 // How an event compares with what its stream already delivered.
 const (
 	fresh  = iota // ahead of the stream: new
@@ -512,6 +522,7 @@ func (a *Assembler) advance(s *stream, ev *Event, data bool) {
 	if data && !s.data {
 		s.data, a.minValid = true, false
 	}
+	s.fast = s.data && s.hasOffset && s.id.topic != ""
 }
 
 // addData adds a data event. The common case is handled here in one piece of code, not
@@ -523,8 +534,7 @@ func (a *Assembler) advance(s *stream, ev *Event, data bool) {
 // every case the same way.
 func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 	if ev.Op < OpCreate || ev.Op > OpDelete || ev.Tx.TotalOrder > 0 || a.metaSeen || a.allSlow ||
-		s.n == 0 || s.idle || !s.data || !s.wm.Less(ev.Pos) || ev.Origin.Topic == "" ||
-		(s.hasOffset && ev.Origin.Offset <= s.lastOffset) {
+		!s.fast || !s.wm.Less(ev.Pos) || ev.Origin.Offset <= s.lastOffset {
 		return a.addDataSlow(ctx, s, ev)
 	}
 	key := ev.Source.TxID
@@ -549,7 +559,7 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 	if s == a.minStream {
 		a.minValid = false
 	}
-	s.lastOffset, s.hasOffset = ev.Origin.Offset, true
+	s.lastOffset = ev.Origin.Offset // s.hasOffset already (s.fast)
 	s.n++
 	if t == nil {
 		t = a.newTxn(key, h, false)
@@ -663,7 +673,7 @@ func (a *Assembler) isDuplicate(s *stream, key string, t *txn, ev *Event, r int)
 	if p := s.last; ev.Op == OpTombstone && p != nil && p.state == txBuffered && p.contains(ev) {
 		return true
 	}
-	for _, p := range a.pos {
+	for _, p := range a.pos.all() {
 		if p.key == "" && p.contains(ev) {
 			return true
 		}
@@ -818,7 +828,7 @@ func (a *Assembler) newTxn(key string, h uint64, meta bool) *txn {
 		t = new(txn)
 	}
 	t.key, t.meta, t.txBuf = key, meta, a.newBuf()
-	t.seq, t.hidx = a.seq, -1
+	t.seq = a.seq
 	if key != "" {
 		t.h = h
 		a.txs.put(h, t)
@@ -861,8 +871,15 @@ func (a *Assembler) release(t *txn) {
 	if b.metaEv != nil {
 		*b.metaEv = txMeta{}
 		a.freeMeta = append(a.freeMeta, b.metaEv)
+		*b = txBuf{streams: streams, got: b.got[:0]}
+	} else {
+		// Without metadata only these were set (TestReleasedBuffersAreZero checks): a
+		// transaction of one event costs less than clearing the whole buffer.
+		b.events, b.prev, b.next, b.region, b.at = nil, nil, nil, nil, 0
+		b.streams, b.stream1 = streams, [1]*stream{}
+		b.txID, b.srcTxID, b.ctime = "", "", time.Time{}
+		b.timed, b.first = false, time.Time{}
 	}
-	*b = txBuf{streams: streams, got: b.got[:0]}
 	a.free = append(a.free, b)
 }
 
@@ -892,11 +909,13 @@ func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 	}
 	a.events++
 	if n == 0 || t.commit.Less(ev.Pos) {
-		t.commit = ev.Pos
-		if t.hidx >= 0 {
-			a.pos.down(t.hidx)
-		} else if !t.meta {
-			a.pos.push(t)
+		if t.queued {
+			a.pos.grow(t, ev.Pos)
+		} else {
+			t.commit = ev.Pos
+			if !t.meta {
+				a.pos.push(t)
+			}
 		}
 	}
 	if t.end != nil {
@@ -1375,10 +1394,10 @@ func (a *Assembler) oldestIncomplete() *txn {
 func (a *Assembler) tryEmit() {
 	for len(a.metaQ) == 0 {
 		// no transaction with metadata is waiting for its turn: the common case
-		if len(a.pos) == 0 {
+		if a.pos.len() == 0 {
 			return
 		}
-		p := a.pos[0]
+		p := a.pos.front()
 		if p.runs != 0 || !(a.minValid && (!a.minActive || !a.minWM.Less(p.commit)) || a.caughtUp(p)) ||
 			(a.nMeta > 0 && a.metaBefore(p.commit)) {
 			return
@@ -1404,8 +1423,8 @@ func (a *Assembler) tryEmitMeta() {
 		if a.metaHead < len(a.metaQ) {
 			m = a.metaQ[a.metaHead]
 		}
-		if len(a.pos) > 0 {
-			p = a.pos[0]
+		if a.pos.len() > 0 {
+			p = a.pos.front()
 		}
 		switch {
 		case p != nil && (m == nil || (len(m.events) > 0 && p.commit.Less(m.commit))):
@@ -1490,9 +1509,7 @@ func (a *Assembler) unlink(t *txn) {
 		t.next.prev = t.prev
 	}
 	t.prev, t.next = nil, nil
-	if t.hidx >= 0 {
-		a.pos.remove(t)
-	}
+	a.pos.remove(t)
 	a.open--
 	a.events -= len(t.events)
 	if t.meta {
@@ -1576,13 +1593,11 @@ func (a *Assembler) emit(t *txn) {
 	}
 	t.region = nil // the caller's now, until it releases it
 	for i := range tx.Events {
-		tx.Events[i].Tx.Commit = t.commit
-	}
-	if len(tx.Events) > 1 { // the latest commit time of all; the first's is t.ctime
-		for i := range tx.Events {
-			if c := tx.Events[i].CommitTime; c.After(tx.CommitTime) {
-				tx.CommitTime = c
-			}
+		e := &tx.Events[i]
+		e.Tx.Commit = t.commit
+		// the latest commit time of all; the events of a transaction mostly share one
+		if c := e.CommitTime; c != tx.CommitTime && c.After(tx.CommitTime) {
+			tx.CommitTime = c
 		}
 	}
 	if tx.CommitTime.IsZero() && t.end != nil {
@@ -1632,10 +1647,11 @@ func (t *txn) id() string {
 			return id
 		}
 	}
-	for _, e := range []*Event{t.end, t.begin} {
-		if e != nil && e.Tx.ID != "" {
-			return e.Tx.ID
-		}
+	if t.end != nil && t.end.Tx.ID != "" {
+		return t.end.Tx.ID
+	}
+	if t.begin != nil && t.begin.Tx.ID != "" {
+		return t.begin.Tx.ID
 	}
 	if t.srcTxID != "" {
 		return t.srcTxID
@@ -1778,13 +1794,19 @@ func (a *Assembler) clock() time.Time {
 	return a.now
 }
 
-// ---- position heap ----
+// ---- position queue ----
 
-// txHeap orders transactions without metadata by commit position, then arrival.
-//
-// Its operations move a hole rather than swapping, and compare inline: they run for
-// nearly every event, and each call or swap is code the decoder evicts between Adds.
-type txHeap []*txn
+// txQueue orders transactions without metadata by commit position, then arrival, in a
+// sorted array. Transactions mostly arrive in commit order, grow while they are the
+// latest, and leave from the front, so what runs for nearly every event is O(1): a
+// comparison with the last, or a look at the first. One out of order is found by
+// binary search and moved by copying the pointers in between (a memmove, no per-element
+// bookkeeping), which stays cheaper than a heap's sifting for the few open transactions
+// of the common case and costs under a microsecond for thousands.
+type txQueue struct {
+	q    []*txn // q[head:] in order (before); q[:head] is nil
+	head int
+}
 
 // before reports whether t comes before u: by commit position, then arrival.
 func before(t, u *txn) bool {
@@ -1794,72 +1816,103 @@ func before(t, u *txn) bool {
 	return t.seq < u.seq
 }
 
-func (h *txHeap) push(t *txn) {
-	n := len(*h)
-	*h = append(*h, t)
-	t.hidx = n
-	if n > 0 && before(t, (*h)[(n-1)/2]) { // transactions mostly arrive in commit order
-		h.up(n)
-	}
-}
+func (p *txQueue) len() int { return len(p.q) - p.head }
 
-// remove takes t out of the heap, if it is in it.
-func (h *txHeap) remove(t *txn) {
-	i := t.hidx
-	if i < 0 {
+// front returns the first transaction; the queue is not empty.
+func (p *txQueue) front() *txn { return p.q[p.head] }
+
+// all returns the transactions in order.
+func (p *txQueue) all() []*txn { return p.q[p.head:] }
+
+// push adds t, not in the queue, at its commit position.
+func (p *txQueue) push(t *txn) {
+	t.queued = true
+	n := len(p.q)
+	if n == p.head || !before(t, p.q[n-1]) {
+		if n == cap(p.q) && p.head >= n/2 {
+			p.compact() // rather than grow: at least half the array is free
+		}
+		p.q = append(p.q, t)
 		return
 	}
-	t.hidx = -1
-	n := len(*h) - 1
-	last := (*h)[n]
-	(*h)[n] = nil
-	*h = (*h)[:n]
-	if i == n {
+	i := p.search(t, p.head, n)
+	p.q = append(p.q, nil)
+	copy(p.q[i+1:], p.q[i:n])
+	p.q[i] = t
+}
+
+// search returns the first index in [lo, hi) whose transaction t comes before, else hi.
+func (p *txQueue) search(t *txn, lo, hi int) int {
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if before(t, p.q[m]) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo
+}
+
+// index returns where t, in the queue, is.
+func (p *txQueue) index(t *txn) int {
+	n := len(p.q)
+	if p.q[n-1] == t {
+		return n - 1
+	}
+	if p.q[p.head] == t {
+		return p.head
+	}
+	lo, hi := p.head, n
+	for lo < hi { // the first not before t, which is t
+		m := int(uint(lo+hi) >> 1)
+		if before(p.q[m], t) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// grow moves t's commit position on to c (later than it), and t to its new place.
+func (p *txQueue) grow(t *txn, c Position) {
+	i := p.index(t)
+	t.commit = c
+	n := len(p.q)
+	if i == n-1 || before(t, p.q[i+1]) {
+		return // the latest, as mostly
+	}
+	j := p.search(t, i+1, n)
+	copy(p.q[i:], p.q[i+1:j])
+	p.q[j-1] = t
+}
+
+// remove takes t out of the queue, if it is in it.
+func (p *txQueue) remove(t *txn) {
+	if !t.queued {
 		return
 	}
-	(*h)[i] = last
-	last.hidx = i
-	if !h.down(i) {
-		h.up(i)
+	t.queued = false
+	if i := p.head; p.q[i] == t { // mostly
+		p.q[i] = nil
+		p.head++
+		if p.head == len(p.q) {
+			p.q, p.head = p.q[:0], 0
+		}
+		return
 	}
+	i, n := p.index(t), len(p.q)
+	copy(p.q[i:], p.q[i+1:])
+	p.q[n-1] = nil
+	p.q = p.q[:n-1]
 }
 
-// up moves the transaction at i towards the root to its place.
-func (h txHeap) up(i int) {
-	t := h[i]
-	for i > 0 {
-		p := (i - 1) / 2
-		u := h[p]
-		if !before(t, u) {
-			break
-		}
-		h[i], u.hidx = u, i
-		i = p
-	}
-	h[i], t.hidx = t, i
-}
-
-// down moves the transaction at i0 away from the root to its place (it was made later:
-// a commit position only grows) and reports whether it moved.
-func (h txHeap) down(i0 int) bool {
-	i, n, t := i0, len(h), h[i0]
-	for {
-		j := 2*i + 1
-		if j >= n {
-			break
-		}
-		if r := j + 1; r < n && before(h[r], h[j]) {
-			j = r
-		}
-		u := h[j]
-		if !before(u, t) {
-			break
-		}
-		h[i], u.hidx = u, i
-		i = j
-	}
-	h[i], t.hidx = t, i
-	return i > i0
+// compact moves the transactions to the start of the array.
+func (p *txQueue) compact() {
+	n := copy(p.q, p.q[p.head:])
+	clear(p.q[n:])
+	p.q, p.head = p.q[:n], 0
 }
 
 // String renders the assembler's state for debugging.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/bits"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,6 +123,40 @@ func TestAssembleFastPathMatchesSlowPath(t *testing.T) {
 	}
 }
 
+// A buffer back on the free list must be as new: release clears only the fields a
+// transaction without metadata sets, so a field added to txBuf and not cleared there
+// fails this.
+func TestReleasedBuffersAreZero(t *testing.T) {
+	ctx := context.Background()
+	for _, meta := range []bool{false, true} {
+		evs := generatedEvents(t, 13, 1500, meta)
+		for seed := range uint64(4) {
+			r := rand.New(rand.NewPCG(seed, 9))
+			as, _ := twinAssemblers(seed%2 == 1, seed%2 == 0)
+			a := as[0]
+			for i, ev := range perturbed(r, evs) {
+				require.NoError(t, a.Add(ctx, &ev))
+				for tx, ok := a.Next(); ok; tx, ok = a.Next() {
+					a.Release(tx)
+				}
+				for _, b := range a.free {
+					v := reflect.ValueOf(b).Elem()
+					for f := range v.NumField() {
+						name := v.Type().Field(f).Name
+						switch fv := v.Field(f); name {
+						case "streams", "got": // their arrays are kept
+							require.Zero(t, fv.Len(), "metadata=%v seed=%d event %d: txBuf.%s", meta, seed, i, name)
+						default:
+							require.True(t, fv.IsZero(), "metadata=%v seed=%d event %d: txBuf.%s is %v", meta, seed, i, name, fv)
+						}
+					}
+				}
+			}
+			require.NotEmpty(t, a.free)
+		}
+	}
+}
+
 // twinAssemblers returns two assemblers configured alike, each with its own dead letters
 // and a clock that advances 1 ms per reading; limits sets tight MaxOpen and MaxEvents,
 // timeout a Timeout of 150 ms.
@@ -159,4 +195,64 @@ func requireTwins(t *testing.T, as [2]*Assembler, dls [2]*MemoryDeadLetters, err
 
 func TestFirstClassIsFirstRegions(t *testing.T) {
 	require.Equal(t, bits.Len(firstRegion)-1, firstClass)
+}
+
+// The position queue hands out transactions in order whatever grows, and whatever is
+// removed from where, with transactions in and out of order and the array compacted
+// as it goes.
+func TestTxQueue(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 300 {
+		var p txQueue
+		var in []*txn // in the queue, in no order
+		seq := uint64(0)
+		check := func() {
+			t.Helper()
+			all := p.all()
+			require.Len(t, all, len(in), "round %d", round)
+			for i := 1; i < len(all); i++ {
+				require.True(t, before(all[i-1], all[i]), "round %d: out of order at %d", round, i)
+			}
+			for _, x := range p.q[:p.head] {
+				require.Nil(t, x, "round %d", round)
+			}
+		}
+		for range 1 + r.IntN(200) {
+			switch op := r.IntN(10); {
+			case op < 4 || len(in) == 0: // a new one, mostly the latest
+				c := Position{Major: seq + uint64(r.IntN(3))}
+				if r.IntN(5) == 0 {
+					c.Major = uint64(r.IntN(int(seq) + 1))
+				}
+				seq++
+				x := &txn{commit: c, seq: seq}
+				p.push(x)
+				require.True(t, x.queued)
+				in = append(in, x)
+			case op < 7: // one grows
+				x := in[r.IntN(len(in))]
+				p.grow(x, Position{Major: x.commit.Major + 1 + uint64(r.IntN(4))})
+			case op < 8: // one leaves from anywhere
+				k := r.IntN(len(in))
+				p.remove(in[k])
+				require.False(t, in[k].queued)
+				p.remove(in[k]) // a second time does nothing
+				in = slices.Delete(in, k, k+1)
+			default: // the first leaves
+				x := p.front()
+				p.remove(x)
+				in = slices.DeleteFunc(in, func(y *txn) bool { return y == x })
+			}
+			check()
+		}
+		for p.len() > 0 {
+			x := p.front()
+			for _, y := range in {
+				require.False(t, before(y, x), "round %d: the front is not the first", round)
+			}
+			p.remove(x)
+			in = slices.DeleteFunc(in, func(y *txn) bool { return y == x })
+			check()
+		}
+	}
 }
