@@ -306,8 +306,7 @@ type txBuf struct {
 	// order to emit its events in) is worked out from them when needed, not kept up to
 	// date as each arrives: that is less code per event. What the first event says is
 	// kept as it arrives, while it is in cache: most transactions have one event.
-	txID, srcTxID string    // the first event's Tx.ID and Source.TxID
-	ctime         time.Time // the first event's CommitTime
+	txID, srcTxID string // the first event's Tx.ID and Source.TxID
 
 	timed bool      // whether first is set: the untimed transactions are the newest
 	first time.Time // the first clock reading after its first record arrived
@@ -426,8 +425,9 @@ func (a *Assembler) Next() (Tx, bool) {
 	if a.readyHead == len(a.ready) {
 		return Tx{}, false
 	}
-	tx := a.ready[a.readyHead]
-	a.ready[a.readyHead] = Tx{}
+	r := &a.ready[a.readyHead]
+	tx := *r
+	r.ID, r.Events, r.CommitTime = "", nil, time.Time{} // what holds memory; cheaper than clearing all
 	a.readyHead++
 	if a.readyHead == len(a.ready) {
 		a.ready, a.readyHead = a.ready[:0], 0
@@ -561,14 +561,31 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 	}
 	s.lastOffset = ev.Origin.Offset // s.hasOffset already (s.fast)
 	s.n++
-	if t == nil {
-		t = a.newTxn(key, h, false)
+	if t != nil {
+		if s.cur != t {
+			a.joinRun(s, t)
+		}
+		s.last = t
+		a.appendEvent(t, ev) // without an END, never over its counts
+		return nil
 	}
-	if s.cur != t {
-		a.joinRun(s, t)
+	// A new transaction, most events' case: what joinRun and appendEvent do for a first
+	// event, in one piece.
+	t = a.newTxn(key, h, false)
+	a.endRun(s)
+	s.cur, s.last = t, t
+	t.runs = 1
+	if t.streams == nil {
+		t.streams = t.stream1[:0]
 	}
-	s.last = t
-	a.appendEvent(t, ev) // without an END, never over its counts
+	t.streams = append(t.streams, s)
+	if a.resvEnd == 0 || !a.keep(t, ev, 0) {
+		a.copyEvent(t, ev, 0)
+	}
+	t.txID, t.srcTxID = ev.Tx.ID, ev.Source.TxID
+	a.events++
+	t.commit = ev.Pos
+	a.pos.push(t)
 	return nil
 }
 
@@ -877,7 +894,7 @@ func (a *Assembler) release(t *txn) {
 		// transaction of one event costs less than clearing the whole buffer.
 		b.events, b.prev, b.next, b.region, b.at = nil, nil, nil, nil, 0
 		b.streams, b.stream1 = streams, [1]*stream{}
-		b.txID, b.srcTxID, b.ctime = "", "", time.Time{}
+		b.txID, b.srcTxID = "", ""
 		b.timed, b.first = false, time.Time{}
 	}
 	a.free = append(a.free, b)
@@ -905,7 +922,7 @@ func (a *Assembler) appendEvent(t *txn, ev *Event) (over bool) {
 		a.copyEvent(t, ev, n)
 	}
 	if n == 0 {
-		t.txID, t.srcTxID, t.ctime = ev.Tx.ID, ev.Source.TxID, ev.CommitTime
+		t.txID, t.srcTxID = ev.Tx.ID, ev.Source.TxID
 	}
 	a.events++
 	if n == 0 || t.commit.Less(ev.Pos) {
@@ -1206,7 +1223,7 @@ func (a *Assembler) Release(tx Tx) {
 	const size = unsafe.Sizeof(Event{})
 	for i := range a.known {
 		// from the most recent slab back: transactions are usually released in order
-		s := a.known[(a.nextKnown+len(a.known)-1-i)%len(a.known)]
+		s := a.known[uint(a.nextKnown-1-i)%uint(len(a.known))]
 		if s == nil {
 			return
 		}
@@ -1588,9 +1605,6 @@ func (a *Assembler) emit(t *txn) {
 		evs = t.ordered()
 	}
 	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit}
-	if t.ctime.After(tx.CommitTime) {
-		tx.CommitTime = t.ctime
-	}
 	t.region = nil // the caller's now, until it releases it
 	for i := range tx.Events {
 		e := &tx.Events[i]

@@ -157,6 +157,29 @@ func TestReleasedBuffersAreZero(t *testing.T) {
 	}
 }
 
+// Next leaves nothing in the ready queue that holds memory: it clears a popped slot
+// field by field, so a field added to Tx and not cleared there fails this.
+func TestNextClearsReadySlots(t *testing.T) {
+	ctx := context.Background()
+	a := NewAssembler(AssemblerConfig{})
+	n := 0
+	for _, ev := range generatedEvents(t, 5, 500, false) {
+		require.NoError(t, a.Add(ctx, &ev))
+		for tx, ok := a.Next(); ok; tx, ok = a.Next() {
+			n++
+			a.Release(tx)
+		}
+		done := a.ready[:cap(a.ready)]
+		for i := range done {
+			if i >= a.readyHead && i < len(a.ready) {
+				continue // not popped yet
+			}
+			require.Equal(t, Tx{Commit: done[i].Commit}, done[i], "slot %d", i)
+		}
+	}
+	require.Positive(t, n)
+}
+
 // twinAssemblers returns two assemblers configured alike, each with its own dead letters
 // and a clock that advances 1 ms per reading; limits sets tight MaxOpen and MaxEvents,
 // timeout a Timeout of 150 ms.
