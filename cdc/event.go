@@ -59,26 +59,9 @@ func (o Op) IsRowChange() bool { return o >= OpCreate && o <= OpTruncate }
 // Event is one decoded change event. Row images are typed by Schema; Key by KeySchema.
 // Events returned by a Source are owned by the caller.
 type Event struct {
-	// The fields transaction assembly reads come first, in the first three cache lines
-	// (with Source's first fields): it reads them for every event, after the decoder
-	// has decoded others, so each line it touches is a cache miss.
-
-	// Op is what the event does.
-	Op Op
-	// Pos orders the event in commit order (see Position).
-	Pos Position
-	// Origin is where the raw record sat (topic, partition, offset).
-	Origin Origin
-	// Tx places the event in its transaction.
-	Tx TxInfo
-	// CommitTime is when the change was committed in the source database (source.ts_ms,
-	// or source.ts_sec in older layouts); zero when unknown.
-	CommitTime time.Time
-	// Source is the connector's source block.
-	Source SourceInfo
-
 	// Table is the qualified table: "schema.table" for PostgreSQL, "db.table" for MySQL.
 	Table string
+	Op    Op
 	// Schema types Before and After. It is shared by every event of the same table and
 	// schema version; SchemaVersion counts the distinct schemas seen for Table (from 1).
 	Schema        *change.Schema
@@ -90,8 +73,19 @@ type Event struct {
 	// absent from a partial image hold change.Absent().
 	Before, After change.Row
 
+	// Pos orders the event in commit order (see Position).
+	Pos Position
+	// Origin is where the raw record sat (topic, partition, offset).
+	Origin Origin
+	// Source is the connector's source block.
+	Source SourceInfo
+	// Tx places the event in its transaction.
+	Tx TxInfo
 	// TsMs and TsNs are when the connector processed the event (payload ts_ms, ts_ns).
 	TsMs, TsNs int64
+	// CommitTime is when the change was committed in the source database (source.ts_ms,
+	// or source.ts_sec in older layouts); zero when unknown.
+	CommitTime time.Time
 	// Arrival is when strata received the event (set by ingest); zero when unknown.
 	Arrival time.Time
 
@@ -118,23 +112,22 @@ type TxInfo struct {
 
 // SourceInfo is the connector's source block. Zero fields were absent.
 type SourceInfo struct {
-	// Connector, TxID and GTID come first: transaction assembly reads them (see Event).
-	Connector string // postgresql, mysql, sqlserver, ...
-	TxID      string // PostgreSQL txId, exact text
-	GTID      string // MySQL GTID
 	Version   string
+	Connector string // postgresql, mysql, sqlserver, ...
 	Name      string // logical server name (topic prefix)
 	DB        string
 	Schema    string
 	Table     string
 	Snapshot  string // "true", "false", "last", "incremental", ... ("" when null)
 	TsMs      int64
+	TxID      string // PostgreSQL txId, exact text
 	LSN       uint64 // PostgreSQL LSN of the event
 	Sequence  string // PostgreSQL ["lastCommitLsn","lsn"], as sent
 	File      string // MySQL binlog file
 	FilePos   int64  // MySQL binlog position
 	Row       int64  // MySQL row within the binlog event
 	ServerID  int64  // MySQL server_id
+	GTID      string // MySQL GTID
 	CommitLSN string // SQL Server commit_lsn
 	ChangeLSN string // SQL Server change_lsn
 }
