@@ -241,12 +241,9 @@ type stream struct {
 	hasOffset  bool
 	data       bool // has delivered data events (not only BEGIN/END)
 	idle       bool
-	// fast is whether addData's common case may take the stream's next event: it has
-	// delivered data under offsets of a named topic, and is not idle.
-	fast     bool
-	cur      *txn // the keyed transaction whose run of events is open on this stream
-	last     *txn // the keyed transaction of the latest non-tombstone event
-	lastLone lone // the latest event outside transactions
+	cur        *txn // the keyed transaction whose run of events is open on this stream
+	last       *txn // the keyed transaction of the latest non-tombstone event
+	lastLone   lone // the latest event outside transactions
 }
 
 // lone is what identifies an event outside transactions, kept to recognize it re-sent.
@@ -394,7 +391,7 @@ func (a *Assembler) Idle(ctx context.Context) error {
 	a.nowRead = false
 	for _, s := range a.streams {
 		a.endRun(s)
-		s.idle, s.fast = true, false
+		s.idle = true
 		if s.data && a.frontier.Less(s.wm) {
 			a.frontier = s.wm
 		}
@@ -522,7 +519,6 @@ func (a *Assembler) advance(s *stream, ev *Event, data bool) {
 	if data && !s.data {
 		s.data, a.minValid = true, false
 	}
-	s.fast = s.data && s.hasOffset && s.id.topic != ""
 }
 
 // addData adds a data event. The common case is handled here in one piece of code, not
@@ -534,7 +530,8 @@ func (a *Assembler) advance(s *stream, ev *Event, data bool) {
 // every case the same way.
 func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 	if ev.Op < OpCreate || ev.Op > OpDelete || ev.Tx.TotalOrder > 0 || a.metaSeen || a.allSlow ||
-		!s.fast || !s.wm.Less(ev.Pos) || ev.Origin.Offset <= s.lastOffset {
+		s.n == 0 || s.idle || !s.data || !s.wm.Less(ev.Pos) || ev.Origin.Topic == "" ||
+		(s.hasOffset && ev.Origin.Offset <= s.lastOffset) {
 		return a.addDataSlow(ctx, s, ev)
 	}
 	key := ev.Source.TxID
@@ -559,33 +556,16 @@ func (a *Assembler) addData(ctx context.Context, s *stream, ev *Event) error {
 	if s == a.minStream {
 		a.minValid = false
 	}
-	s.lastOffset = ev.Origin.Offset // s.hasOffset already (s.fast)
+	s.lastOffset, s.hasOffset = ev.Origin.Offset, true
 	s.n++
-	if t != nil {
-		if s.cur != t {
-			a.joinRun(s, t)
-		}
-		s.last = t
-		a.appendEvent(t, ev) // without an END, never over its counts
-		return nil
+	if t == nil {
+		t = a.newTxn(key, h, false)
 	}
-	// A new transaction, most events' case: what joinRun and appendEvent do for a first
-	// event, in one piece.
-	t = a.newTxn(key, h, false)
-	a.endRun(s)
-	s.cur, s.last = t, t
-	t.runs = 1
-	if t.streams == nil {
-		t.streams = t.stream1[:0]
+	if s.cur != t {
+		a.joinRun(s, t)
 	}
-	t.streams = append(t.streams, s)
-	if a.resvEnd == 0 || !a.keep(t, ev, 0) {
-		a.copyEvent(t, ev, 0)
-	}
-	t.txID, t.srcTxID = ev.Tx.ID, ev.Source.TxID
-	a.events++
-	t.commit = ev.Pos
-	a.pos.push(t)
+	s.last = t
+	a.appendEvent(t, ev) // without an END, never over its counts
 	return nil
 }
 
@@ -1877,16 +1857,7 @@ func (p *txQueue) index(t *txn) int {
 	if p.q[p.head] == t {
 		return p.head
 	}
-	lo, hi := p.head, n
-	for lo < hi { // the first not before t, which is t
-		m := int(uint(lo+hi) >> 1)
-		if before(p.q[m], t) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
+	return p.search(t, p.head, n) - 1 // t comes before what follows it, not before itself
 }
 
 // grow moves t's commit position on to c (later than it), and t to its new place.
