@@ -864,7 +864,11 @@ func (a *Assembler) release(t *txn) {
 		a.tail = nil
 	}
 	streams := b.streams[:0] // its array is kept for the next transaction
-	clear(b.streams)
+	if len(b.streams) == 1 {
+		b.streams[0] = nil // most often: cheaper than the call clear makes
+	} else {
+		clear(b.streams)
+	}
 	if b.metaEv != nil {
 		*b.metaEv = txMeta{}
 		a.freeMeta = append(a.freeMeta, b.metaEv)
@@ -1536,7 +1540,7 @@ func (a *Assembler) remember(t *txn) {
 	if a.recentLen == len(a.recent) {
 		old := a.recent[a.recentHead]
 		a.txs.del(old.h, old.t)
-		a.reuse(old.t)
+		a.reuseEmitted(old.t)
 		a.recent[a.recentHead] = k
 		a.recentHead = (a.recentHead + 1) % len(a.recent)
 		return
@@ -1549,7 +1553,15 @@ func (a *Assembler) remember(t *txn) {
 // point to it: a stream (checked when there are few), or the queue of transactions with
 // metadata (which a transaction given up can linger in).
 func (a *Assembler) reuse(t *txn) {
-	if t.state != txEmitted || len(a.streams) > 8 {
+	if t.state == txEmitted {
+		a.reuseEmitted(t)
+	}
+}
+
+// reuseEmitted is reuse of t known to be emitted (those of recent are): it does not
+// read t, written some 64 transactions ago and by now mostly out of the cache.
+func (a *Assembler) reuseEmitted(t *txn) {
+	if len(a.streams) > 8 {
 		return
 	}
 	for _, s := range a.streams {
@@ -1586,8 +1598,12 @@ func (a *Assembler) emit(t *txn) {
 	}
 	tx := Tx{ID: t.name, Events: evs[:len(evs):len(evs)], Commit: t.commit}
 	t.region = nil // the caller's now, until it releases it
-	for i := range tx.Events {
-		e := &tx.Events[i]
+	if len(evs) > 0 {
+		evs[0].Tx.Commit = t.commit
+		tx.CommitTime = evs[0].CommitTime
+	}
+	for i := 1; i < len(evs); i++ {
+		e := &evs[i]
 		e.Tx.Commit = t.commit
 		// the latest commit time of all; the events of a transaction mostly share one
 		if c := e.CommitTime; c != tx.CommitTime && c.After(tx.CommitTime) {
