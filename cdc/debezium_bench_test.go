@@ -55,8 +55,9 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 // BenchmarkDecodeAssemble is BenchmarkDecode with transaction assembly in the loop; the
-// ratio of the two is what assembly adds. Both decode cdc.DecodeAhead records in a run,
-// as sources do; this one then assembles the run.
+// ratio of the two is what assembly adds (BenchmarkAssemblyOverhead measures it with
+// both in one process). Both decode cdc.DecodeAhead records in a run, as sources do;
+// this one then assembles the run.
 func BenchmarkDecodeAssemble(b *testing.B) {
 	recs := generated(b, 50000)
 	b.Run("cold", func(b *testing.B) { benchDecode(b, recs, true, false) })
