@@ -325,10 +325,7 @@ func payloadOnly(b *testing.B, recs []cdc.Record) []cdc.Record {
 // inferred) into change batches, beside encoding/json on the same bytes.
 func BenchmarkDecodePayloadOnly(b *testing.B) {
 	recs := payloadOnly(b, generated(b, 50000))
-	var size int64
-	for i := range recs {
-		size += int64(len(recs[i].Value) + len(recs[i].Key))
-	}
+	size := recordsSize(recs)
 	b.Run("strata-cold", func(b *testing.B) { benchDecode(b, recs, false, false) })
 	b.Run("strata-steady", func(b *testing.B) { benchDecode(b, recs, false, true) })
 	b.Run("encoding-json", func(b *testing.B) {
