@@ -75,7 +75,7 @@ type decodeLoop struct {
 	d        *cdc.DebeziumDecoder
 	asm      *cdc.Assembler
 	dls      *cdc.MemoryDeadLetters
-	oddIDs   []string // steady: the transaction ids of odd passes, by record
+	oddIDs   []string // steady: the transaction ids of odd passes, by record (oddTxIDs)
 	run      []cdc.Event
 	nrun     int
 	i        int // the next record, counting passes
@@ -97,30 +97,28 @@ func (l *decodeLoop) reset() {
 	l.asm = cdc.NewAssembler(cdc.AssemblerConfig{DeadLetters: l.dls})
 }
 
-// relabel prepares steady passes. The assembler drops what it has seen: a steady loop
-// keeps one, as a long run does, so each pass's events are relabelled as later ones:
-// positions and offsets move on, and the odd passes take other transaction ids (an id
-// seen two passes before was forgotten long since). Both benchmarks relabel, with or
-// without an assembler: it is the harness's work, and the ratio of the two is what
-// assembly adds.
-func (l *decodeLoop) relabel() {
-	txIDs := make([]string, len(l.recs))
+// oddTxIDs returns, by record, the transaction ids of steady loops' odd passes. The
+// assembler drops what it has seen: a steady loop keeps one, as a long run does, so
+// each pass's events are relabelled as later ones: positions and offsets move on, and
+// the odd passes take other transaction ids (an id seen two passes before was forgotten
+// long since). Both benchmarks relabel, with or without an assembler: it is the
+// harness's work, and the ratio of the two is what assembly adds.
+func oddTxIDs(b *testing.B, recs []cdc.Record) []string {
 	d := cdc.NewDebeziumDecoder(cdc.DebeziumConfig{})
-	for j := range l.recs {
-		ev, err := d.Decode(&l.recs[j])
-		if err != nil {
-			l.b.Fatal(err)
-		}
-		txIDs[j] = ev.Source.TxID
-	}
 	ids := map[string]string{"": ""}
-	l.oddIDs = make([]string, len(l.recs))
-	for j, id := range txIDs {
+	odd := make([]string, len(recs))
+	for j := range recs {
+		ev, err := d.Decode(&recs[j])
+		if err != nil {
+			b.Fatal(err)
+		}
+		id := ev.Source.TxID
 		if _, ok := ids[id]; !ok {
 			ids[id] = id + ".odd"
 		}
-		l.oddIDs[j] = ids[id]
+		odd[j] = ids[id]
 	}
+	return odd
 }
 
 // endRun assembles the run decoded, handing back each transaction once emitted.
@@ -178,9 +176,10 @@ func (l *decodeLoop) step() {
 	}
 }
 
-// warm runs two passes over the records untimed (see BenchmarkDecode's steady).
-func (l *decodeLoop) warm() {
-	l.relabel()
+// warm runs two passes over the records untimed (see BenchmarkDecode's steady), and
+// from then on relabels every pass after the first (odd ones with oddIDs, from oddTxIDs).
+func (l *decodeLoop) warm(oddIDs []string) {
+	l.oddIDs = oddIDs
 	for range 2 * len(l.recs) {
 		l.step()
 	}
@@ -204,7 +203,7 @@ func recordsSize(recs []cdc.Record) int64 {
 func benchDecode(b *testing.B, recs []cdc.Record, assemble, steady bool) {
 	l := newDecodeLoop(b, recs, assemble)
 	if steady {
-		l.warm()
+		l.warm(oddTxIDs(b, recs))
 		runtime.GC()
 	} else {
 		debug.FreeOSMemory() // whatever ran before in this process, the heap starts cold
@@ -241,8 +240,9 @@ func benchDecode(b *testing.B, recs []cdc.Record, assemble, steady bool) {
 func BenchmarkAssemblyOverhead(b *testing.B) {
 	recs := generated(b, 50000)
 	loops := [2]*decodeLoop{newDecodeLoop(b, recs, false), newDecodeLoop(b, recs, true)}
+	oddIDs := oddTxIDs(b, recs)
 	for _, l := range loops {
-		l.warm()
+		l.warm(oddIDs)
 	}
 	runtime.GC()
 	const chunk = 4096
